@@ -1,0 +1,194 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `ZOLL_<SECTION>_<KEY>`
+//! environment variables, then command-line flags — each later source overriding.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    pub storage: Storage,
+    pub limits: Limits,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Server {
+    pub listen: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).
+    pub danger_allow_plain_http: bool,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    pub data_dir: PathBuf,
+    pub verify_reads: bool,
+    pub upload_ttl_secs: u64,
+    pub cache_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_manifest_bytes: usize,
+    pub max_name_len: usize,
+    pub max_blob_bytes: u64,
+    pub max_page: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Log {
+    /// `human` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `zoll_registry=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: Server::default(),
+            storage: Storage::default(),
+            limits: Limits::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: "127.0.0.1:5000".into(),
+            tls_cert: None,
+            tls_key: None,
+            danger_allow_plain_http: false,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        let store = zoll_store::StoreConfig::new("./zoll-data");
+        Storage {
+            data_dir: store.data_dir,
+            verify_reads: store.verify_reads,
+            upload_ttl_secs: store.upload_ttl.as_secs(),
+            cache_bytes: store.cache_bytes,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let http = zoll_registry::Limits::default();
+        Limits {
+            max_manifest_bytes: http.max_manifest_bytes,
+            max_name_len: http.max_name_len,
+            max_blob_bytes: zoll_store::StoreConfig::new(".").max_blob_bytes,
+            max_page: http.max_page,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "human".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+const SECTIONS: [&str; 4] = ["server", "storage", "limits", "log"];
+
+/// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
+pub fn load(
+    file: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> anyhow::Result<Config> {
+    let mut doc: toml::Table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("config file {} is not valid TOML", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    for (key, value) in env {
+        let Some(rest) = key.strip_prefix("ZOLL_") else { continue };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, field)) = SECTIONS
+            .iter()
+            .find_map(|s| Some((*s, rest.strip_prefix(s)?.strip_prefix('_')?)))
+        else {
+            continue;
+        };
+        let table = doc
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(table) = table.as_table_mut() else {
+            bail!("config section [{section}] is not a table");
+        };
+        table.insert(field.to_owned(), env_value(&value));
+    }
+    let config: Config = toml::Value::Table(doc)
+        .try_into()
+        .context("invalid configuration")?;
+    Ok(config)
+}
+
+/// Environment values are text; numbers and booleans are recognised so they can fill typed
+/// fields.
+fn env_value(v: &str) -> toml::Value {
+    if let Ok(i) = v.parse::<i64>() {
+        toml::Value::Integer(i)
+    } else if let Ok(b) = v.parse::<bool>() {
+        toml::Value::Boolean(b)
+    } else {
+        toml::Value::String(v.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("zoll-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("zoll.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:6000\"\n[limits]\nmax_name_len = 100\n",
+        )
+        .unwrap();
+        let env = [
+            ("ZOLL_LIMITS_MAX_NAME_LEN", "50"),
+            ("ZOLL_STORAGE_VERIFY_READS", "false"),
+            ("ZOLL_LOG_FORMAT", "json"),
+            ("UNRELATED", "x"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = load(Some(&file), env.into_iter()).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:6000");
+        assert_eq!(c.limits.max_name_len, 50);
+        assert!(!c.storage.verify_reads);
+        assert_eq!(c.log.format, "json");
+
+        std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
+        let err = load(Some(&file), std::iter::empty()).unwrap_err();
+        assert!(format!("{err:#}").contains("listen_typo"), "{err:#}");
+    }
+}

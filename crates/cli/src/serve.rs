@@ -1,0 +1,128 @@
+//! `zoll serve`: resolve configuration, open the store, serve until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use crate::config::{self, Config};
+use crate::ServeArgs;
+
+fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+    let mut c = config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(v) = args.listen {
+        c.server.listen = v;
+    }
+    if let Some(v) = args.data {
+        c.storage.data_dir = v;
+    }
+    if let Some(v) = args.log_format {
+        c.log.format = v;
+    }
+    if args.tls_cert.is_some() {
+        c.server.tls_cert = args.tls_cert;
+    }
+    if args.tls_key.is_some() {
+        c.server.tls_key = args.tls_key;
+    }
+    Ok(c)
+}
+
+fn init_logging(c: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZOLL_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&c.log.level))
+        .context("invalid log level")?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match c.log.format.as_str() {
+        "human" => builder.init(),
+        "json" => builder.json().init(),
+        other => bail!("unknown log format {other:?} (use human or json)"),
+    }
+    Ok(())
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let c = resolve(args)?;
+    init_logging(&c)?;
+    let listen: SocketAddr = c
+        .server
+        .listen
+        .parse()
+        .with_context(|| format!("--listen {:?} is not an address:port", c.server.listen))?;
+    let tls = match (&c.server.tls_cert, &c.server.tls_key) {
+        (Some(cert), Some(key)) => Some(zoll_registry::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => None,
+        _ => bail!("TLS needs both --tls-cert and --tls-key"),
+    };
+    if tls.is_none() && !listen.ip().is_loopback() && !c.server.danger_allow_plain_http {
+        bail!(
+            "refusing plain HTTP on non-loopback address {listen}: give --tls-cert/--tls-key, \
+             or set server.danger_allow_plain_http behind a TLS-terminating proxy"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(c, listen, tls))
+}
+
+async fn serve(
+    c: Config,
+    listen: SocketAddr,
+    tls: Option<zoll_registry::TlsFiles>,
+) -> anyhow::Result<()> {
+    let mut store_config = zoll_store::StoreConfig::new(&c.storage.data_dir);
+    store_config.max_blob_bytes = c.limits.max_blob_bytes;
+    store_config.upload_ttl = Duration::from_secs(c.storage.upload_ttl_secs);
+    store_config.verify_reads = c.storage.verify_reads;
+    store_config.cache_bytes = c.storage.cache_bytes;
+    let store = Arc::new(
+        zoll_store::Store::open(store_config)
+            .await
+            .with_context(|| format!("cannot open data directory {}", c.storage.data_dir.display()))?,
+    );
+    let expiry = tokio::spawn(expire_uploads(store.clone()));
+    let app = Arc::new(zoll_registry::App {
+        store: store.clone(),
+        limits: zoll_registry::Limits {
+            max_manifest_bytes: c.limits.max_manifest_bytes,
+            max_name_len: c.limits.max_name_len,
+            max_page: c.limits.max_page,
+        },
+    });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let data_dir = c.storage.data_dir.display().to_string();
+    let opts = zoll_registry::ServeOptions {
+        listen,
+        tls,
+        grace: Duration::from_secs(c.server.shutdown_grace_secs),
+    };
+    let result = zoll_registry::serve(zoll_registry::router(app), opts, move |addr| {
+        tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
+    })
+    .await;
+    expiry.abort();
+    store.close().await;
+    tracing::info!("stopped");
+    result.context("server failed")
+}
+
+/// Removes idle upload sessions every few minutes.
+async fn expire_uploads(store: Arc<zoll_store::Store>) {
+    let every = (store.config().upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    loop {
+        tokio::time::sleep(every).await;
+        match store.expire_uploads().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "expired idle upload sessions"),
+            Err(e) => tracing::warn!(error = %e, "upload expiry failed"),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Media types a registry has to tell apart.
+
+pub mod media_types {
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    pub const OCTET_STREAM: &str = "application/octet-stream";
+}
+
+/// Layers that registries are not expected to hold (foreign / non-distributable layers).
+/// Manifests may reference them without the blob being present.
+pub fn is_non_distributable(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.nondistributable.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.foreign.")
+}

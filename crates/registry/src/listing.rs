@@ -1,0 +1,89 @@
+//! Tag list and catalog with `n`/`last` pagination, and the referrers API.
+
+use std::collections::HashMap;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use zoll_oci::{media_types as mt, Digest, RepoName};
+
+use crate::error::{ApiError, ApiResult};
+use crate::{hv, App};
+
+/// `n` and `last` from the query; `n` is capped by the configured page limit.
+fn page(app: &App, q: &HashMap<String, String>) -> ApiResult<(u64, Option<String>)> {
+    let n = match q.get("n") {
+        Some(n) => n.parse::<u64>().map_err(|_| {
+            ApiError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer")
+        })?,
+        None => app.limits.max_page,
+    };
+    Ok((n.min(app.limits.max_page), q.get("last").cloned()))
+}
+
+/// Fetches one more than asked to know whether a `Link` to the next page is due.
+fn paginate(mut items: Vec<String>, n: u64, path: &str) -> (Vec<String>, Option<String>) {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if items.len() <= n {
+        return (items, None);
+    }
+    items.truncate(n);
+    let link = items
+        .last()
+        .map(|last| format!("<{path}?n={n}&last={last}>; rel=\"next\""));
+    (items, link)
+}
+
+fn with_link(body: serde_json::Value, link: Option<String>) -> Response {
+    let mut resp = axum::Json(body).into_response();
+    if let Some(link) = link {
+        resp.headers_mut().insert(header::LINK, hv(&link));
+    }
+    resp
+}
+
+pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> ApiResult {
+    let (n, last) = page(app, q)?;
+    let items = app.store.tags(repo, last.as_deref(), n + 1).await?;
+    let (tags, link) = paginate(items, n, &format!("/v2/{repo}/tags/list"));
+    Ok(with_link(json!({ "name": repo.as_str(), "tags": tags }), link))
+}
+
+pub async fn catalog(app: &App, q: &HashMap<String, String>) -> ApiResult {
+    let (n, last) = page(app, q)?;
+    let items = app.store.catalog(last.as_deref(), n + 1).await?;
+    let (repos, link) = paginate(items, n, "/v2/_catalog");
+    Ok(with_link(json!({ "repositories": repos }), link))
+}
+
+pub async fn referrers(
+    app: &App,
+    repo: &RepoName,
+    subject: &Digest,
+    q: &HashMap<String, String>,
+) -> ApiResult {
+    let filter = q.get("artifactType");
+    let rows = app.store.referrers(repo, subject).await?;
+    let manifests: Vec<serde_json::Value> = rows
+        .into_iter()
+        .filter(|r| filter.is_none_or(|f| r.artifact_type.as_deref() == Some(f.as_str())))
+        .map(|r| {
+            let mut d = json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
+            if let Some(t) = r.artifact_type {
+                d["artifactType"] = json!(t);
+            }
+            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let body = json!({ "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": manifests });
+    let mut resp = axum::Json(body).into_response();
+    let hdrs = resp.headers_mut();
+    hdrs.insert(header::CONTENT_TYPE, hv(mt::OCI_INDEX));
+    if filter.is_some() {
+        hdrs.insert("OCI-Filters-Applied", hv("artifactType"));
+    }
+    Ok(resp)
+}

@@ -1,0 +1,144 @@
+//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use zoll_oci::{Reference, RepoName};
+
+use crate::error::{ApiError, ApiResult};
+use crate::{header_str, hv, App};
+
+/// Whether a client's `Accept` headers admit `media_type`. No Accept header, `*/*` and
+/// `application/*` admit anything. An OCI or Docker manifest is withheld from a client that
+/// lists manifest types but not this one, as distribution does, rather than handing it a
+/// format it said it cannot read.
+fn accepts(h: &HeaderMap, media_type: &str) -> bool {
+    let mut any = false;
+    for value in h.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let t = item.split(';').next().unwrap_or("").trim();
+            if t.is_empty() {
+                continue;
+            }
+            any = true;
+            if t == media_type || t == "*/*" || t == "application/*" {
+                return true;
+            }
+        }
+    }
+    !any
+}
+
+pub async fn get(
+    app: &App,
+    repo: &RepoName,
+    reference: &Reference,
+    h: &HeaderMap,
+    head: bool,
+) -> ApiResult {
+    let m = app.store.manifest(repo, reference).await?;
+    if !accepts(h, &m.media_type) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            format!(
+                "manifest {reference} is {}, which the Accept header does not admit",
+                m.media_type
+            ),
+        ));
+    }
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(m.content.clone())
+    };
+    let mut resp = Response::new(body);
+    let hdrs = resp.headers_mut();
+    hdrs.insert(header::CONTENT_TYPE, hv(&m.media_type));
+    hdrs.insert(header::CONTENT_LENGTH, m.content.len().into());
+    hdrs.insert("Docker-Content-Digest", hv(m.digest.as_str()));
+    hdrs.insert(header::ETAG, hv(&format!("\"{}\"", m.digest)));
+    Ok(resp)
+}
+
+pub async fn put(
+    app: &App,
+    repo: &RepoName,
+    reference: &Reference,
+    h: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let limit = app.limits.max_manifest_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            format!("manifest exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(cl) = header_str(h, header::CONTENT_LENGTH) {
+        if cl.trim().parse::<usize>().is_ok_and(|n| n > limit) {
+            return Err(too_large());
+        }
+    }
+    let bytes = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string())
+            }
+        })?
+        .to_bytes();
+    let content_type = header_str(h, header::CONTENT_TYPE);
+    let put = app
+        .store
+        .put_manifest(repo, reference, content_type, &bytes)
+        .await?;
+    let mut resp = (
+        StatusCode::CREATED,
+        [
+            (header::LOCATION, hv(&format!("/v2/{repo}/manifests/{}", put.digest))),
+            (header::CONTENT_LENGTH, hv("0")),
+        ],
+    )
+        .into_response();
+    let hdrs = resp.headers_mut();
+    hdrs.insert("Docker-Content-Digest", hv(put.digest.as_str()));
+    if let Some(subject) = put.subject {
+        hdrs.insert("OCI-Subject", hv(subject.as_str()));
+    }
+    Ok(resp)
+}
+
+pub async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiResult {
+    app.store.delete_manifest(repo, reference).await?;
+    Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoll_oci::media_types as mt;
+
+    #[test]
+    fn accept_negotiation() {
+        let check = |accept: &[&str], media_type: &str, expect: bool| {
+            let mut h = HeaderMap::new();
+            for a in accept {
+                h.append(header::ACCEPT, a.parse().unwrap());
+            }
+            assert_eq!(accepts(&h, media_type), expect, "{accept:?} {media_type}");
+        };
+        check(&[], mt::OCI_MANIFEST, true);
+        check(&["*/*"], mt::OCI_MANIFEST, true);
+        check(&[mt::DOCKER_MANIFEST], mt::OCI_MANIFEST, false);
+        check(&[mt::DOCKER_MANIFEST, mt::OCI_MANIFEST], mt::OCI_MANIFEST, true);
+        check(&["application/vnd.oci.image.manifest.v1+json; q=0.5, text/plain"], mt::OCI_MANIFEST, true);
+        check(&[mt::OCI_INDEX], mt::OCI_MANIFEST, false);
+    }
+}

@@ -1,0 +1,73 @@
+//! Listening: plain HTTP or TLS (rustls), and graceful shutdown on SIGTERM/SIGINT: stop
+//! accepting, let in-flight requests finish (up to a grace period), then return.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum_server::tls_rustls::RustlsConfig;
+use axum_server::Handle;
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub grace: Duration,
+}
+
+/// Serves `app` until SIGTERM or SIGINT. `on_bound` is told the bound address (useful with
+/// port 0).
+pub async fn serve(
+    app: Router,
+    opts: ServeOptions,
+    on_bound: impl FnOnce(SocketAddr) + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = Handle::new();
+    let watcher = handle.clone();
+    tokio::spawn(async move {
+        if let Some(addr) = watcher.listening().await {
+            on_bound(addr);
+        }
+    });
+    let signals = handle.clone();
+    let grace = opts.grace;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        signals.graceful_shutdown(Some(grace));
+    });
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match opts.tls {
+        Some(tls) => {
+            let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+            axum_server::bind_rustls(opts.listen, config)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            axum_server::bind(opts.listen)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

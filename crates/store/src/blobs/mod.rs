@@ -1,0 +1,97 @@
+//! Where blob bytes live. Today: local disk. The S3 backend joins as a second variant of
+//! [`Blobs`]; callers only see this API, in which upload sessions are named by id and every
+//! offset comes from metadata, so that no replica needs another's memory.
+
+mod local;
+mod verify;
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use zoll_oci::Digest;
+
+pub use local::LocalBlobs;
+pub use verify::VerifiedStream;
+
+use crate::error::Result;
+
+/// A stream of blob bytes as read from the backend.
+pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+pub enum Blobs {
+    Local(LocalBlobs),
+}
+
+impl Blobs {
+    pub fn local(root: PathBuf) -> Result<Blobs> {
+        Ok(Blobs::Local(LocalBlobs::new(root)?))
+    }
+
+    /// Size of the stored blob, if present.
+    pub async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+        match self {
+            Blobs::Local(l) => l.stat(digest).await,
+        }
+    }
+
+    /// Streams `len` bytes of the blob from `start`.
+    pub async fn open(&self, digest: &Digest, start: u64, len: u64) -> Result<ByteStream> {
+        match self {
+            Blobs::Local(l) => l.open(digest, start, len).await,
+        }
+    }
+
+    pub async fn create_upload(&self, id: &str) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.create_upload(id).await,
+        }
+    }
+
+    /// Appends a chunk at `offset` (bytes beyond `offset` left by a crashed append are dropped).
+    /// `inspect` sees every byte written, in order. Returns the new length.
+    pub async fn append<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+        limit: u64,
+        inspect: &mut (dyn FnMut(&[u8]) + Send),
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        match self {
+            Blobs::Local(l) => l.append(id, offset, body, limit, inspect).await,
+        }
+    }
+
+    /// Streams the first `len` bytes received by an upload session (to re-hash after a restart).
+    pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
+        match self {
+            Blobs::Local(l) => l.read_upload(id, len).await,
+        }
+    }
+
+    /// Makes the upload's bytes durable and visible under `digest`, atomically.
+    pub async fn publish(&self, id: &str, digest: &Digest) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.publish(id, digest).await,
+        }
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.delete_upload(id).await,
+        }
+    }
+
+    /// Upload staging areas present in the backend, with their last modification time.
+    pub async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
+        match self {
+            Blobs::Local(l) => l.list_uploads().await,
+        }
+    }
+}

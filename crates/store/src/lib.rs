@@ -1,0 +1,215 @@
+//! zoll's content store. Blobs are content-addressed and immutable; a blob becomes visible
+//! only after the digest of the bytes actually received matched and its bytes were published
+//! atomically, and only then is its metadata row committed. Repositories link to blobs in
+//! metadata. Upload sessions keep their offset in metadata so any process can continue them.
+//!
+//! Boundary: callers speak in repository names, digests and byte streams. Nothing here knows
+//! HTTP or signature formats.
+
+#![forbid(unsafe_code)]
+
+mod blobs;
+mod cache;
+mod error;
+mod manifests;
+mod meta;
+mod uploads;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zoll_oci::{Digest, RepoName};
+
+pub use blobs::ByteStream;
+pub use error::{Result, StoreError};
+pub use manifests::{ManifestPut, StoredManifest};
+pub use meta::ReferrerRow;
+
+use blobs::{Blobs, VerifiedStream};
+use cache::Cache;
+use meta::{Metadata, RepoId};
+use uploads::Sessions;
+
+/// What the store needs to know; the binary fills it from flags, environment and config file.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Largest blob accepted, in bytes.
+    pub max_blob_bytes: u64,
+    /// Upload sessions idle for longer are removed.
+    pub upload_ttl: Duration,
+    /// Re-hash whole-blob reads while serving them and fail the transfer on mismatch.
+    pub verify_reads: bool,
+    /// Memory for recently served manifests and tag lookups.
+    pub cache_bytes: usize,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            max_blob_bytes: 64 << 30,
+            upload_ttl: Duration::from_secs(24 * 3600),
+            verify_reads: true,
+            cache_bytes: 16 << 20,
+        }
+    }
+}
+
+pub struct Store {
+    blobs: Blobs,
+    meta: Metadata,
+    cache: Cache,
+    sessions: Sessions,
+    config: StoreConfig,
+    /// Held for the life of the store: one process owns an embedded data directory.
+    _lock: File,
+}
+
+/// A blob ready to be streamed.
+pub struct BlobRead {
+    pub size: u64,
+    pub stream: ByteStream,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// 128 random bits as hex: upload session ids that cannot be guessed.
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Store {
+    /// Opens the embedded store (local disk + SQLite) under `config.data_dir`.
+    pub async fn open(config: StoreConfig) -> Result<Store> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let lock = File::create(config.data_dir.join("zoll.lock"))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked(config.data_dir.display().to_string()));
+        }
+        let blobs = Blobs::local(config.data_dir.clone())?;
+        let meta = Metadata::open_sqlite(&config.data_dir.join("metadata.db")).await?;
+        let store = Store {
+            blobs,
+            meta,
+            cache: Cache::new(config.cache_bytes),
+            sessions: Sessions::default(),
+            config,
+            _lock: lock,
+        };
+        store.remove_orphaned_uploads().await?;
+        Ok(store)
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub async fn close(&self) {
+        self.meta.close().await;
+    }
+
+    async fn repo(&self, name: &RepoName) -> Result<Option<RepoId>> {
+        self.meta.repo_id(name.as_str()).await
+    }
+
+    /// Size of a blob linked into `repo`.
+    pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        let unknown = || StoreError::BlobUnknown(digest.clone());
+        let id = self.repo(repo).await?.ok_or_else(unknown)?;
+        self.meta
+            .repo_blob_size(id, digest.as_str())
+            .await?
+            .ok_or_else(unknown)
+    }
+
+    /// Streams a blob linked into `repo`, whole or a `(start, len)` range of it. A whole read
+    /// is verified against the digest while it is sent (when `verify_reads` is on).
+    pub async fn read_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<(u64, u64)>,
+    ) -> Result<BlobRead> {
+        let size = self.blob_size(repo, digest).await?;
+        if self.blobs.stat(digest).await? != Some(size) {
+            tracing::error!(%digest, "blob bytes are missing or have the wrong size");
+            return Err(StoreError::Corrupt(digest.clone()));
+        }
+        let stream = match range {
+            Some((start, len)) => self.blobs.open(digest, start, len).await?,
+            None if self.config.verify_reads => Box::pin(VerifiedStream::new(
+                self.blobs.open(digest, 0, size).await?,
+                digest.clone(),
+                size,
+            )),
+            None => self.blobs.open(digest, 0, size).await?,
+        };
+        Ok(BlobRead { size, stream })
+    }
+
+    /// Removes the blob's link from `repo`. The bytes stay until garbage collection.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        let unknown = || StoreError::BlobUnknown(digest.clone());
+        let id = self.repo(repo).await?.ok_or_else(unknown)?;
+        if self.meta.unlink_blob(id, digest.as_str()).await? {
+            Ok(())
+        } else {
+            Err(unknown())
+        }
+    }
+
+    /// Links a blob into `repo` without copying it. With `from`, the blob must be linked
+    /// there; without, any published blob qualifies (the caller decides whether the client
+    /// may do that). Returns the size, or `None` when nothing could be mounted.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<Option<u64>> {
+        let size = match from {
+            Some(src) => match self.repo(src).await? {
+                Some(src_id) => self.meta.repo_blob_size(src_id, digest.as_str()).await?,
+                None => None,
+            },
+            None => self.meta.blob_size(digest.as_str()).await?,
+        };
+        let Some(size) = size else { return Ok(None) };
+        if self.blobs.stat(digest).await? != Some(size) {
+            return Ok(None);
+        }
+        let id = self.meta.ensure_repo(repo.as_str()).await?;
+        self.meta.link_blob(id, digest.as_str()).await?;
+        Ok(Some(size))
+    }
+
+    /// Tags of `repo` in lexical order after `last`, at most `n`.
+    pub async fn tags(&self, repo: &RepoName, last: Option<&str>, n: u64) -> Result<Vec<String>> {
+        let id = self
+            .repo(repo)
+            .await?
+            .ok_or_else(|| StoreError::NameUnknown(repo.to_string()))?;
+        self.meta.tags(id, last, n).await
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, n: u64) -> Result<Vec<String>> {
+        self.meta.catalog(last, n).await
+    }
+
+    /// Manifests in `repo` whose subject is `subject`.
+    pub async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ReferrerRow>> {
+        match self.repo(repo).await? {
+            Some(id) => self.meta.referrers(id, subject.as_str()).await,
+            None => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Manifest push, pull and delete. A push is checked before anything is written: the
+//! document parses, its digest matches the reference, and every blob or child manifest it
+//! references is in the repository (a subject need not exist yet).
+
+use std::sync::Arc;
+
+use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, RepoName};
+
+use crate::error::{Result, StoreError};
+use crate::meta::{NewManifest, RepoId};
+use crate::Store;
+
+/// A stored manifest as served.
+#[derive(Debug)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: bytes::Bytes,
+}
+
+/// What a successful push reports back.
+#[derive(Debug)]
+pub struct ManifestPut {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+impl Store {
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: &[u8],
+    ) -> Result<ManifestPut> {
+        let manifest = Manifest::parse(content, content_type)
+            .map_err(|e| StoreError::ManifestInvalid(e.to_string()))?;
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), content);
+                if &actual != d {
+                    return Err(StoreError::DigestMismatch {
+                        expected: d.clone(),
+                        actual,
+                    });
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256(content),
+        };
+        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
+        self.check_references(repo_id, &manifest).await?;
+
+        let children: Vec<&str> = manifest
+            .config
+            .iter()
+            .chain(&manifest.layers)
+            .chain(&manifest.manifests)
+            .map(|d| d.digest.as_str())
+            .collect();
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .map(|a| serde_json::to_string(a).expect("string map serializes"));
+        self.meta
+            .put_manifest(NewManifest {
+                repo_id,
+                digest: digest.as_str(),
+                media_type: &manifest.media_type,
+                content,
+                subject: manifest.subject.as_ref().map(|s| s.digest.as_str()),
+                artifact_type: manifest.effective_artifact_type(),
+                annotations,
+                children,
+                tag: match reference {
+                    Reference::Tag(t) => Some(t.as_str()),
+                    Reference::Digest(_) => None,
+                },
+            })
+            .await?;
+        self.cache.invalidate_repo(repo_id);
+        Ok(ManifestPut {
+            digest,
+            subject: manifest.subject.map(|s| s.digest),
+        })
+    }
+
+    async fn check_references(&self, repo_id: RepoId, m: &Manifest) -> Result<()> {
+        match m.kind {
+            ManifestKind::Image => {
+                let blobs = m.config.iter().chain(&m.layers);
+                for d in blobs.filter(|d| !is_non_distributable(&d.media_type)) {
+                    match self.meta.repo_blob_size(repo_id, d.digest.as_str()).await? {
+                        None => return Err(StoreError::ManifestBlobUnknown(d.digest.clone())),
+                        Some(size) if size != d.size => {
+                            return Err(StoreError::ManifestInvalid(format!(
+                                "descriptor of {} says {} bytes, the blob has {size}",
+                                d.digest, d.size
+                            )))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            ManifestKind::Index => {
+                for d in &m.manifests {
+                    if !self.meta.manifest_exists(repo_id, d.digest.as_str()).await? {
+                        return Err(StoreError::ManifestBlobUnknown(d.digest.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves a tag or digest in `repo` to the stored manifest.
+    pub async fn manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<Arc<StoredManifest>> {
+        let unknown = || StoreError::ManifestUnknown(reference.to_string());
+        let repo_id = self.repo(repo).await?.ok_or_else(unknown)?;
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => match self.cache.tag(repo_id, t.as_str()) {
+                Some(d) => d,
+                None => {
+                    let generation = self.cache.generation();
+                    let found = self.meta.tag(repo_id, t.as_str()).await?;
+                    let d: Digest = found
+                        .ok_or_else(unknown)?
+                        .parse()
+                        .map_err(|_| unknown())?;
+                    self.cache.fill_tag(generation, repo_id, t.as_str(), d.clone());
+                    d
+                }
+            },
+        };
+        if let Some(m) = self.cache.manifest(repo_id, &digest) {
+            return Ok(m);
+        }
+        let generation = self.cache.generation();
+        let row = self
+            .meta
+            .manifest(repo_id, digest.as_str())
+            .await?
+            .ok_or_else(unknown)?;
+        if Digest::of(digest.algorithm(), &row.content) != digest {
+            tracing::error!(%digest, repo = %repo, "stored manifest does not match its digest");
+            return Err(StoreError::Corrupt(digest));
+        }
+        let m = Arc::new(StoredManifest {
+            digest,
+            media_type: row.media_type,
+            content: row.content.into(),
+        });
+        self.cache.fill_manifest(generation, repo_id, m.clone());
+        Ok(m)
+    }
+
+    /// Deletes a manifest (by digest, with its tags) or only a tag (by tag).
+    pub async fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+        let unknown = || StoreError::ManifestUnknown(reference.to_string());
+        let repo_id = self.repo(repo).await?.ok_or_else(unknown)?;
+        let deleted = match reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo_id, d.as_str()).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo_id, t.as_str()).await?,
+        };
+        self.cache.invalidate_repo(repo_id);
+        if deleted {
+            Ok(())
+        } else {
+            Err(unknown())
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Versioned schema migrations: each dialect has an ordered list of SQL files; the applied
+//! versions are recorded in `schema_migrations` inside the same transaction as the change.
+
+use sqlx::AnyPool;
+
+use crate::error::Result;
+use crate::now_ms;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Dialect {
+    Sqlite,
+}
+
+fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
+    match d {
+        Dialect::Sqlite => &[(1, include_str!("schema_sqlite.sql"))],
+    }
+}
+
+pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    for (version, sql) in migrations(dialect) {
+        let mut tx = pool.begin().await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied metadata schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Blob upload sessions: start, append chunks, finish with a digest, cancel, expire; and the
+//! monolithic single-request upload.
+//!
+//! The offset of a session lives in metadata. The running hash lives in this process only as
+//! an optimisation: when it is missing (restart, another replica took the previous chunk, or
+//! a different digest algorithm is asked for at the end) the staged bytes are hashed again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use zoll_oci::{Algorithm, Digest, Hasher, RepoName};
+
+use crate::error::{Result, StoreError};
+use crate::meta::RepoId;
+use crate::{now_ms, random_id, Store};
+
+/// Running hash of a session: valid for exactly `received` bytes.
+struct RunningHash {
+    received: u64,
+    hasher: Hasher,
+}
+
+type SessionSlot = Arc<tokio::sync::Mutex<Option<RunningHash>>>;
+
+/// Per-session locks (so two requests never write one session at once) and running hashes.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    slots: Mutex<HashMap<String, SessionSlot>>,
+}
+
+impl Sessions {
+    fn slot(&self, id: &str) -> SessionSlot {
+        self.slots
+            .lock()
+            .expect("poisoned")
+            .entry(id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.slots.lock().expect("poisoned").remove(id);
+    }
+}
+
+impl Store {
+    /// Opens a new upload session in `repo` and returns its id.
+    pub async fn start_upload(&self, repo: &RepoName) -> Result<String> {
+        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
+        let id = random_id();
+        self.blobs.create_upload(&id).await?;
+        self.meta.create_upload(&id, repo_id).await?;
+        Ok(id)
+    }
+
+    async fn session(&self, repo: &RepoName, id: &str) -> Result<(RepoId, u64)> {
+        let unknown = || StoreError::UploadUnknown(id.to_owned());
+        let repo_id = self.repo(repo).await?.ok_or_else(unknown)?;
+        let row = self.meta.upload(id).await?.ok_or_else(unknown)?;
+        if row.repo_id != repo_id {
+            return Err(unknown());
+        }
+        Ok((repo_id, row.received))
+    }
+
+    /// Like `session`, but drops the lock slot of an id that names no session, so that
+    /// requests for made-up ids leave nothing behind.
+    async fn known_session(&self, repo: &RepoName, id: &str) -> Result<(RepoId, u64)> {
+        let found = self.session(repo, id).await;
+        if matches!(found, Err(StoreError::UploadUnknown(_))) {
+            self.sessions.forget(id);
+        }
+        found
+    }
+
+    /// Bytes received so far by the session.
+    pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<u64> {
+        Ok(self.session(repo, id).await?.1)
+    }
+
+    /// Appends `body` to the session. With `start`, the chunk must begin exactly at the
+    /// current offset (`Content-Range`); without, it is appended wherever the session is.
+    pub async fn append_upload<S, E>(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        start: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let slot = self.sessions.slot(id);
+        let mut running = slot.lock().await;
+        let (_, received) = self.known_session(repo, id).await?;
+        self.append_locked(&mut running, id, received, start, body)
+            .await
+    }
+
+    async fn append_locked<S, E>(
+        &self,
+        running: &mut Option<RunningHash>,
+        id: &str,
+        received: u64,
+        start: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        if let Some(start) = start {
+            if start != received {
+                return Err(StoreError::RangeMismatch {
+                    expected: received,
+                    got: start,
+                });
+            }
+        }
+        let mut hasher = match running.take() {
+            Some(r) if r.received == received => Some(r.hasher),
+            _ if received == 0 => Some(Hasher::new(Algorithm::Sha256)),
+            _ => None,
+        };
+        let limit = self.config.max_blob_bytes;
+        let total = self
+            .blobs
+            .append(id, received, body, limit, &mut |b: &[u8]| {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(b)
+                }
+            })
+            .await?;
+        self.meta.set_upload_received(id, total).await?;
+        *running = hasher.map(|hasher| RunningHash {
+            received: total,
+            hasher,
+        });
+        Ok(total)
+    }
+
+    /// Appends an optional last chunk, checks the digest of everything received and publishes
+    /// the blob into `repo`. Returns its size.
+    pub async fn finish_upload<S, E>(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        start: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let slot = self.sessions.slot(id);
+        let mut running = slot.lock().await;
+        let (repo_id, received) = self.known_session(repo, id).await?;
+        let size = self
+            .append_locked(&mut running, id, received, start, body)
+            .await?;
+        let actual = match running.take() {
+            Some(r) if r.hasher.algorithm() == digest.algorithm() => r.hasher.finish(),
+            _ => self.rehash_upload(id, size, digest.algorithm()).await?,
+        };
+        if &actual != digest {
+            return Err(StoreError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        self.publish(repo_id, id, digest, size, true).await?;
+        drop(running);
+        self.sessions.forget(id);
+        Ok(size)
+    }
+
+    async fn rehash_upload(&self, id: &str, len: u64, alg: Algorithm) -> Result<Digest> {
+        let mut h = Hasher::new(alg);
+        let mut s = self.blobs.read_upload(id, len).await?;
+        while let Some(chunk) = s.next().await {
+            h.update(&chunk?);
+        }
+        Ok(h.finish())
+    }
+
+    /// Publishes verified staged bytes as `digest` and commits the metadata. An existing copy
+    /// is replaced (atomically, by identical bytes): that is also how a re-push heals a blob
+    /// whose stored bytes were damaged.
+    async fn publish(
+        &self,
+        repo_id: RepoId,
+        id: &str,
+        digest: &Digest,
+        size: u64,
+        session_row: bool,
+    ) -> Result<()> {
+        self.blobs.publish(id, digest).await?;
+        let session = session_row.then_some(id);
+        self.meta
+            .commit_blob(repo_id, digest.as_str(), size, session)
+            .await
+    }
+
+    /// Single-request upload (`POST ?digest=`): stage, verify, publish.
+    pub async fn put_blob<S, E>(&self, repo: &RepoName, digest: &Digest, body: S) -> Result<u64>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
+        // Staged without a session row: a crash leaves an orphan file, removed at start-up.
+        let id = random_id();
+        self.blobs.create_upload(&id).await?;
+        let result = async {
+            let mut hasher = Hasher::new(digest.algorithm());
+            let limit = self.config.max_blob_bytes;
+            let size = self
+                .blobs
+                .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
+                .await?;
+            let actual = hasher.finish();
+            if &actual != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: digest.clone(),
+                    actual,
+                });
+            }
+            self.publish(repo_id, &id, digest, size, false).await?;
+            Ok(size)
+        }
+        .await;
+        if result.is_err() {
+            self.blobs.delete_upload(&id).await?;
+        }
+        result
+    }
+
+    /// Cancels a session and drops what it received.
+    pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
+        let slot = self.sessions.slot(id);
+        let _guard = slot.lock().await;
+        self.known_session(repo, id).await?;
+        self.meta.delete_upload(id).await?;
+        self.blobs.delete_upload(id).await?;
+        self.sessions.forget(id);
+        Ok(())
+    }
+
+    /// Removes sessions idle for longer than the configured TTL and staging files that belong
+    /// to no session and are as old. Returns how many were removed.
+    pub async fn expire_uploads(&self) -> Result<usize> {
+        let ttl = self.config.upload_ttl;
+        let cutoff = now_ms() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        for id in self.meta.uploads_idle_since(Some(cutoff)).await? {
+            let slot = self.sessions.slot(&id);
+            let Ok(_guard) = slot.try_lock() else {
+                continue; // in use right now: not idle
+            };
+            self.meta.delete_upload(&id).await?;
+            self.blobs.delete_upload(&id).await?;
+            self.sessions.forget(&id);
+            removed += 1;
+        }
+        removed += self.remove_staging_without_session(Some(ttl)).await?;
+        Ok(removed)
+    }
+
+    /// At start-up no request is in flight, so every staging file without a session row is
+    /// the leftover of an interrupted single-request upload.
+    pub(crate) async fn remove_orphaned_uploads(&self) -> Result<()> {
+        let n = self.remove_staging_without_session(None).await?;
+        if n > 0 {
+            tracing::info!(removed = n, "removed staging files of interrupted uploads");
+        }
+        Ok(())
+    }
+
+    async fn remove_staging_without_session(&self, min_age: Option<Duration>) -> Result<usize> {
+        let sessions: std::collections::HashSet<String> =
+            self.meta.uploads_idle_since(None).await?.into_iter().collect();
+        let now = SystemTime::now();
+        let mut removed = 0;
+        for (id, modified) in self.blobs.list_uploads().await? {
+            let age = now.duration_since(modified).unwrap_or_default();
+            let old_enough = min_age.is_none_or(|min| age >= min);
+            if old_enough && !sessions.contains(&id) {
+                self.blobs.delete_upload(&id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
