@@ -124,7 +124,10 @@ async fn handle(
             match *m {
                 Method::GET => manifests::get(app, &repo, &reference, h, false).await,
                 Method::HEAD => manifests::get(app, &repo, &reference, h, true).await,
-                Method::PUT => manifests::put(app, &repo, &reference, h, body).await,
+                Method::PUT => {
+                    let tags = query_all(&parts.uri, "tag");
+                    manifests::put(app, &repo, &reference, &tags, h, body).await
+                }
                 Method::DELETE => manifests::delete(app, &repo, &reference).await,
                 _ => Err(ApiError::unsupported("method not allowed on manifests")),
             }
@@ -180,6 +183,13 @@ fn reference_error(e: zoll_oci::NameError) -> ApiError {
 fn query(uri: &axum::http::Uri) -> HashMap<String, String> {
     axum::extract::Query::<HashMap<String, String>>::try_from_uri(uri)
         .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+/// Every value of a repeatable query parameter (`?tag=a&tag=b`).
+fn query_all(uri: &axum::http::Uri, key: &str) -> Vec<String> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|q| q.0.into_iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect())
         .unwrap_or_default()
 }
 

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use zoll_oci::{Reference, RepoName};
+use zoll_oci::{Reference, RepoName, Tag};
 
 use crate::error::{ApiError, ApiResult};
 use crate::{header_str, hv, App};
@@ -67,9 +67,15 @@ pub async fn put(
     app: &App,
     repo: &RepoName,
     reference: &Reference,
+    tag_params: &[String],
     h: &HeaderMap,
     body: Body,
 ) -> ApiResult {
+    let also_tag = tag_params
+        .iter()
+        .map(|t| Tag::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", e.to_string()))?;
     let limit = app.limits.max_manifest_bytes;
     let too_large = || {
         ApiError::new(
@@ -97,7 +103,7 @@ pub async fn put(
     let content_type = header_str(h, header::CONTENT_TYPE);
     let put = app
         .store
-        .put_manifest(repo, reference, content_type, &bytes)
+        .put_manifest(repo, reference, &also_tag, content_type, &bytes)
         .await?;
     let mut resp = (
         StatusCode::CREATED,
@@ -109,6 +115,10 @@ pub async fn put(
         .into_response();
     let hdrs = resp.headers_mut();
     hdrs.insert("Docker-Content-Digest", hv(put.digest.as_str()));
+    if !also_tag.is_empty() {
+        let tags: Vec<&str> = also_tag.iter().map(Tag::as_str).collect();
+        hdrs.insert("OCI-Tag", hv(&tags.join(", ")));
+    }
     if let Some(subject) = put.subject {
         hdrs.insert("OCI-Subject", hv(subject.as_str()));
     }

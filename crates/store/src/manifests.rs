@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, RepoName};
+use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, RepoName, Tag};
 
 use crate::error::{Result, StoreError};
 use crate::meta::{NewManifest, RepoId};
@@ -26,10 +26,13 @@ pub struct ManifestPut {
 }
 
 impl Store {
+    /// Stores a manifest pushed to `reference`; `also_tag` are further tags to point at it
+    /// (the `?tag=` parameters of a push by digest).
     pub async fn put_manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
+        also_tag: &[Tag],
         content_type: Option<&str>,
         content: &[u8],
     ) -> Result<ManifestPut> {
@@ -72,10 +75,14 @@ impl Store {
                 artifact_type: manifest.effective_artifact_type(),
                 annotations,
                 children,
-                tag: match reference {
-                    Reference::Tag(t) => Some(t.as_str()),
+                tags: match reference {
+                    Reference::Tag(t) => Some(t),
                     Reference::Digest(_) => None,
-                },
+                }
+                .into_iter()
+                .chain(also_tag)
+                .map(Tag::as_str)
+                .collect(),
             })
             .await?;
         self.cache.invalidate_repo(repo_id);

@@ -58,7 +58,7 @@ pub struct NewManifest<'a> {
     pub artifact_type: Option<&'a str>,
     pub annotations: Option<String>,
     pub children: Vec<&'a str>,
-    pub tag: Option<&'a str>,
+    pub tags: Vec<&'a str>,
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -335,13 +335,13 @@ impl Metadata {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(tag) = m.tag {
+        for tag in &m.tags {
             sqlx::query(
                 "INSERT INTO tags (repo_id, name, digest, updated_ms) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (repo_id, name) DO UPDATE SET digest = $3, updated_ms = $4",
             )
             .bind(m.repo_id)
-            .bind(tag)
+            .bind(*tag)
             .bind(m.digest)
             .bind(now)
             .execute(&mut *tx)
