@@ -126,7 +126,9 @@ pub fn load(
         None => toml::Table::new(),
     };
     for (key, value) in env {
-        let Some(rest) = key.strip_prefix("ZOLL_") else { continue };
+        let Some(rest) = key.strip_prefix("ZOLL_") else {
+            continue;
+        };
         let rest = rest.to_ascii_lowercase();
         let Some((section, field)) = SECTIONS
             .iter()

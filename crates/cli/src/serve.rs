@@ -86,7 +86,12 @@ async fn serve(
     let store = Arc::new(
         zoll_store::Store::open(store_config)
             .await
-            .with_context(|| format!("cannot open data directory {}", c.storage.data_dir.display()))?,
+            .with_context(|| {
+                format!(
+                    "cannot open data directory {}",
+                    c.storage.data_dir.display()
+                )
+            })?,
     );
     let expiry = tokio::spawn(expire_uploads(store.clone()));
     let app = Arc::new(zoll_registry::App {
@@ -116,7 +121,8 @@ async fn serve(
 
 /// Removes idle upload sessions every few minutes.
 async fn expire_uploads(store: Arc<zoll_store::Store>) {
-    let every = (store.config().upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let every =
+        (store.config().upload_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
     loop {
         tokio::time::sleep(every).await;
         match store.expire_uploads().await {

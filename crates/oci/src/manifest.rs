@@ -160,7 +160,9 @@ mod tests {
 
     #[test]
     fn parse_cases() {
-        let cfg = format!(r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D}","size":2}}"#);
+        let cfg = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{D}","size":2}}"#
+        );
         let image = format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#);
         check(&image, None, Ok((ManifestKind::Image, mt::OCI_MANIFEST)));
         check(
@@ -173,7 +175,11 @@ mod tests {
             mt::OCI_MANIFEST
         );
         check(&typed, Some(mt::DOCKER_MANIFEST), Err("does not match"));
-        check(r#"{"schemaVersion":2,"manifests":[]}"#, None, Ok((ManifestKind::Index, mt::OCI_INDEX)));
+        check(
+            r#"{"schemaVersion":2,"manifests":[]}"#,
+            None,
+            Ok((ManifestKind::Index, mt::OCI_INDEX)),
+        );
         check(r#"{"schemaVersion":1}"#, None, Err("schemaVersion"));
         check(r#"{"schemaVersion":2}"#, None, Err("\"config\""));
         check("not json", None, Err("not valid JSON"));

@@ -15,8 +15,10 @@ fn byte_range(h: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64)>> {
         return Ok(None);
     };
     let unsatisfiable = || {
-        ApiError::range_invalid(format!("range {spec:?} cannot be satisfied for {size} bytes"))
-            .with_header(header::CONTENT_RANGE, hv(&format!("bytes */{size}")))
+        ApiError::range_invalid(format!(
+            "range {spec:?} cannot be satisfied for {size} bytes"
+        ))
+        .with_header(header::CONTENT_RANGE, hv(&format!("bytes */{size}")))
     };
     let Some(spec) = spec.trim().strip_prefix("bytes=") else {
         return Err(unsatisfiable());
@@ -38,7 +40,9 @@ fn byte_range(h: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64)>> {
         let end = if b.is_empty() {
             size.saturating_sub(1)
         } else {
-            b.parse::<u64>().map_err(|_| unsatisfiable())?.min(size.saturating_sub(1))
+            b.parse::<u64>()
+                .map_err(|_| unsatisfiable())?
+                .min(size.saturating_sub(1))
         };
         (start, end)
     };
@@ -74,10 +78,14 @@ pub async fn get(
             let end = start + len - 1;
             let hdrs = resp.headers_mut();
             hdrs.insert(header::CONTENT_LENGTH, len.into());
-            hdrs.insert(header::CONTENT_RANGE, hv(&format!("bytes {start}-{end}/{size}")));
+            hdrs.insert(
+                header::CONTENT_RANGE,
+                hv(&format!("bytes {start}-{end}/{size}")),
+            );
         }
         None => {
-            resp.headers_mut().insert(header::CONTENT_LENGTH, size.into());
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, size.into());
         }
     }
     Ok(resp)

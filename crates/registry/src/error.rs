@@ -43,11 +43,7 @@ impl ApiError {
     }
 
     pub fn range_invalid(message: impl Into<String>) -> Self {
-        ApiError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "RANGE_INVALID",
-            message,
-        )
+        ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID", message)
     }
 }
 

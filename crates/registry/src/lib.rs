@@ -84,8 +84,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         Some(route) => handle(&app, route, &parts, body)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        None => ApiError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
-            .into_response(),
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint").into_response()
+        }
     };
     let status = resp.status();
     let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -112,9 +113,7 @@ async fn handle(
             Ok(axum::Json(serde_json::json!({})).into_response())
         }
         Route::Catalog if is(&Method::GET) => listing::catalog(app, &q).await,
-        Route::Tags { name } if is(&Method::GET) => {
-            listing::tags(app, &app.repo(name)?, &q).await
-        }
+        Route::Tags { name } if is(&Method::GET) => listing::tags(app, &app.repo(name)?, &q).await,
         Route::Referrers { name, digest } if is(&Method::GET) => {
             listing::referrers(app, &app.repo(name)?, &parse_digest(digest)?, &q).await
         }
@@ -176,7 +175,11 @@ fn parse_digest(s: &str) -> ApiResult<Digest> {
 fn reference_error(e: zoll_oci::NameError) -> ApiError {
     match e {
         zoll_oci::NameError::Digest(d) => ApiError::digest_invalid(d),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", other.to_string()),
+        other => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            other.to_string(),
+        ),
     }
 }
 
@@ -189,7 +192,12 @@ fn query(uri: &axum::http::Uri) -> HashMap<String, String> {
 /// Every value of a repeatable query parameter (`?tag=a&tag=b`).
 fn query_all(uri: &axum::http::Uri, key: &str) -> Vec<String> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(uri)
-        .map(|q| q.0.into_iter().filter(|(k, _)| k == key).map(|(_, v)| v).collect())
+        .map(|q| {
+            q.0.into_iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

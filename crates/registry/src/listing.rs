@@ -14,7 +14,11 @@ use crate::{hv, App};
 fn page(app: &App, q: &HashMap<String, String>) -> ApiResult<(u64, Option<String>)> {
     let n = match q.get("n") {
         Some(n) => n.parse::<u64>().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "PAGINATION_NUMBER_INVALID",
+                "n must be a non-negative integer",
+            )
         })?,
         None => app.limits.max_page,
     };
@@ -46,7 +50,10 @@ pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> Ap
     let (n, last) = page(app, q)?;
     let items = app.store.tags(repo, last.as_deref(), n + 1).await?;
     let (tags, link) = paginate(items, n, &format!("/v2/{repo}/tags/list"));
-    Ok(with_link(json!({ "name": repo.as_str(), "tags": tags }), link))
+    Ok(with_link(
+        json!({ "name": repo.as_str(), "tags": tags }),
+        link,
+    ))
 }
 
 pub async fn catalog(app: &App, q: &HashMap<String, String>) -> ApiResult {
@@ -72,7 +79,10 @@ pub async fn referrers(
             if let Some(t) = r.artifact_type {
                 d["artifactType"] = json!(t);
             }
-            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok()) {
+            if let Some(a) = r
+                .annotations
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+            {
                 d["annotations"] = a;
             }
             d

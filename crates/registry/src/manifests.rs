@@ -108,7 +108,10 @@ pub async fn put(
     let mut resp = (
         StatusCode::CREATED,
         [
-            (header::LOCATION, hv(&format!("/v2/{repo}/manifests/{}", put.digest))),
+            (
+                header::LOCATION,
+                hv(&format!("/v2/{repo}/manifests/{}", put.digest)),
+            ),
             (header::CONTENT_LENGTH, hv("0")),
         ],
     )
@@ -147,8 +150,16 @@ mod tests {
         check(&[], mt::OCI_MANIFEST, true);
         check(&["*/*"], mt::OCI_MANIFEST, true);
         check(&[mt::DOCKER_MANIFEST], mt::OCI_MANIFEST, false);
-        check(&[mt::DOCKER_MANIFEST, mt::OCI_MANIFEST], mt::OCI_MANIFEST, true);
-        check(&["application/vnd.oci.image.manifest.v1+json; q=0.5, text/plain"], mt::OCI_MANIFEST, true);
+        check(
+            &[mt::DOCKER_MANIFEST, mt::OCI_MANIFEST],
+            mt::OCI_MANIFEST,
+            true,
+        );
+        check(
+            &["application/vnd.oci.image.manifest.v1+json; q=0.5, text/plain"],
+            mt::OCI_MANIFEST,
+            true,
+        );
         check(&[mt::OCI_INDEX], mt::OCI_MANIFEST, false);
     }
 }

@@ -67,10 +67,34 @@ mod tests {
             ("/v2/_catalog", Some(Catalog)),
             ("/v2/a/b/tags/list", Some(Tags { name: "a/b" })),
             ("/v2/a/blobs/uploads/", Some(UploadStart { name: "a" })),
-            ("/v2/a/blobs/uploads/xyz", Some(Upload { name: "a", id: "xyz" })),
-            ("/v2/blobs/blobs/sha256:1", Some(Blob { name: "blobs", digest: "sha256:1" })),
-            ("/v2/m/manifests/x/manifests/v1", Some(Manifest { name: "m/manifests/x", reference: "v1" })),
-            ("/v2/r/referrers/sha256:2", Some(Referrers { name: "r", digest: "sha256:2" })),
+            (
+                "/v2/a/blobs/uploads/xyz",
+                Some(Upload {
+                    name: "a",
+                    id: "xyz",
+                }),
+            ),
+            (
+                "/v2/blobs/blobs/sha256:1",
+                Some(Blob {
+                    name: "blobs",
+                    digest: "sha256:1",
+                }),
+            ),
+            (
+                "/v2/m/manifests/x/manifests/v1",
+                Some(Manifest {
+                    name: "m/manifests/x",
+                    reference: "v1",
+                }),
+            ),
+            (
+                "/v2/r/referrers/sha256:2",
+                Some(Referrers {
+                    name: "r",
+                    digest: "sha256:2",
+                }),
+            ),
             ("/v2/manifests/v1", None),
             ("/v2/a/unknown", None),
             ("/v3/", None),

@@ -18,10 +18,16 @@ fn session_response(status: StatusCode, repo: &RepoName, id: &str, received: u64
     (
         status,
         [
-            (header::LOCATION, hv(&format!("/v2/{repo}/blobs/uploads/{id}"))),
+            (
+                header::LOCATION,
+                hv(&format!("/v2/{repo}/blobs/uploads/{id}")),
+            ),
             (header::RANGE, hv(&format!("0-{end}"))),
             (header::CONTENT_LENGTH, hv("0")),
-            (header::HeaderName::from_static("docker-upload-uuid"), hv(id)),
+            (
+                header::HeaderName::from_static("docker-upload-uuid"),
+                hv(id),
+            ),
         ],
     )
         .into_response()
@@ -33,7 +39,10 @@ fn blob_created(repo: &RepoName, digest: &zoll_oci::Digest) -> Response {
         [
             (header::LOCATION, hv(&format!("/v2/{repo}/blobs/{digest}"))),
             (header::CONTENT_LENGTH, hv("0")),
-            (header::HeaderName::from_static("docker-content-digest"), hv(digest.as_str())),
+            (
+                header::HeaderName::from_static("docker-content-digest"),
+                hv(digest.as_str()),
+            ),
         ],
     )
         .into_response()
@@ -51,7 +60,12 @@ pub async fn start(
             Some(f) => Some(app.repo(f)?),
             None => None,
         };
-        if app.store.mount_blob(repo, &digest, from.as_ref()).await?.is_some() {
+        if app
+            .store
+            .mount_blob(repo, &digest, from.as_ref())
+            .await?
+            .is_some()
+        {
             return Ok(blob_created(repo, &digest));
         }
         // Not mountable: the spec says to fall back to an ordinary upload session.
@@ -96,13 +110,7 @@ fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
     Ok(Some((start, len)))
 }
 
-pub async fn patch(
-    app: &App,
-    repo: &RepoName,
-    id: &str,
-    h: &HeaderMap,
-    body: Body,
-) -> ApiResult {
+pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
     let start = content_range(h)?.map(|(s, _)| s);
     let received = app
         .store

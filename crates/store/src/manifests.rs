@@ -111,7 +111,11 @@ impl Store {
             }
             ManifestKind::Index => {
                 for d in &m.manifests {
-                    if !self.meta.manifest_exists(repo_id, d.digest.as_str()).await? {
+                    if !self
+                        .meta
+                        .manifest_exists(repo_id, d.digest.as_str())
+                        .await?
+                    {
                         return Err(StoreError::ManifestBlobUnknown(d.digest.clone()));
                     }
                 }
@@ -135,11 +139,9 @@ impl Store {
                 None => {
                     let generation = self.cache.generation();
                     let found = self.meta.tag(repo_id, t.as_str()).await?;
-                    let d: Digest = found
-                        .ok_or_else(unknown)?
-                        .parse()
-                        .map_err(|_| unknown())?;
-                    self.cache.fill_tag(generation, repo_id, t.as_str(), d.clone());
+                    let d: Digest = found.ok_or_else(unknown)?.parse().map_err(|_| unknown())?;
+                    self.cache
+                        .fill_tag(generation, repo_id, t.as_str(), d.clone());
                     d
                 }
             },

@@ -282,8 +282,12 @@ impl Store {
     }
 
     async fn remove_staging_without_session(&self, min_age: Option<Duration>) -> Result<usize> {
-        let sessions: std::collections::HashSet<String> =
-            self.meta.uploads_idle_since(None).await?.into_iter().collect();
+        let sessions: std::collections::HashSet<String> = self
+            .meta
+            .uploads_idle_since(None)
+            .await?
+            .into_iter()
+            .collect();
         let now = SystemTime::now();
         let mut removed = 0;
         for (id, modified) in self.blobs.list_uploads().await? {

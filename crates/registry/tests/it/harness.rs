@@ -1,0 +1,204 @@
+//! Drives the real axum Router over a real store in a temporary directory, either directly
+//! (`call`) or through a TCP listener for external peers (`listen`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use zoll_oci::Digest;
+use zoll_registry::{App, Limits};
+use zoll_store::{Store, StoreConfig};
+
+pub struct TestRegistry {
+    pub dir: tempfile::TempDir,
+    pub router: axum::Router,
+    pub store: Arc<Store>,
+    config: StoreConfig,
+    limits: Limits,
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+
+    /// The OCI error code of an error response.
+    pub fn code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl TestRegistry {
+    pub async fn new() -> Self {
+        Self::with(|_, _| {}).await
+    }
+
+    pub async fn with(tune: impl FnOnce(&mut StoreConfig, &mut Limits)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        let mut limits = Limits::default();
+        tune(&mut config, &mut limits);
+        Self::open(dir, config, limits).await
+    }
+
+    async fn open(dir: tempfile::TempDir, config: StoreConfig, limits: Limits) -> Self {
+        let store = Arc::new(Store::open(config.clone()).await.unwrap());
+        let app = Arc::new(App {
+            store: store.clone(),
+            limits: limits.clone(),
+        });
+        TestRegistry {
+            dir,
+            router: zoll_registry::router(app),
+            store,
+            config,
+            limits,
+        }
+    }
+
+    /// Closes and reopens the store on the same directory, as a restarted process would.
+    pub async fn restart(self) -> Self {
+        let TestRegistry {
+            dir,
+            router,
+            store,
+            config,
+            limits,
+        } = self;
+        drop(router);
+        store.close().await;
+        let store = Arc::try_unwrap(store).ok().expect("no other store handles");
+        drop(store);
+        Self::open(dir, config, limits).await
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, &[], Body::empty()).await
+    }
+
+    /// Serves the router on an ephemeral loopback port; returns `127.0.0.1:PORT`.
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr.to_string()
+    }
+
+    /// Monolithic blob upload; returns the digest.
+    pub async fn push_blob(&self, repo: &str, content: &[u8]) -> Digest {
+        let d = Digest::sha256(content);
+        let r = self
+            .call(
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+                &[],
+                content.to_vec(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        d
+    }
+
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &Value,
+    ) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.call(
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("content-type", media_type)],
+            bytes,
+        )
+        .await
+    }
+
+    /// Pushes a config and one layer and an OCI manifest for them under `tag`; returns the
+    /// manifest digest and its size.
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> (Digest, usize) {
+        let config = br#"{"architecture":"amd64","os":"linux"}"#;
+        let c = self.push_blob(repo, config).await;
+        let l = self.push_blob(repo, layer).await;
+        let m = image_manifest(&c, config.len(), &[(&l, layer.len())], None);
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &m).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let bytes = serde_json::to_vec(&m).unwrap();
+        (Digest::sha256(&bytes), bytes.len())
+    }
+}
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+pub fn image_manifest(
+    config: &Digest,
+    config_size: usize,
+    layers: &[(&Digest, usize)],
+    subject: Option<Value>,
+) -> Value {
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": layers.iter().map(|(d, n)| serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": n
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(s) = subject {
+        m["subject"] = s;
+    }
+    m
+}

@@ -1,0 +1,10 @@
+//! zoll-registry integration tests: the real Router over a real store, plus real peers
+//! (skopeo, oras) against a real listener.
+
+mod blobs;
+mod harness;
+mod layout;
+mod listing;
+mod manifests;
+mod peers;
+mod uploads;

@@ -1,0 +1,196 @@
+use zoll_oci::{Algorithm, Digest};
+
+use crate::harness::{Resp, TestRegistry};
+
+async fn start(reg: &TestRegistry, repo: &str) -> String {
+    let r = reg
+        .call("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], vec![])
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.header("range"), "0-0");
+    let id = r.header("docker-upload-uuid").to_owned();
+    assert_eq!(
+        r.header("location"),
+        format!("/v2/{repo}/blobs/uploads/{id}")
+    );
+    r.header("location").to_owned()
+}
+
+async fn patch(reg: &TestRegistry, loc: &str, range: Option<&str>, chunk: &[u8]) -> Resp {
+    let len = chunk.len().to_string();
+    let mut h = vec![("content-length", len.as_str())];
+    if let Some(range) = range {
+        h.push(("content-range", range));
+    }
+    reg.call("PATCH", loc, &h, chunk.to_vec()).await
+}
+
+#[tokio::test]
+async fn chunked_upload_with_status_and_out_of_order_chunk() {
+    let reg = TestRegistry::new().await;
+    let content: Vec<u8> = (0..100u8).collect();
+    let loc = start(&reg, "r").await;
+
+    let r = patch(&reg, &loc, Some("0-39"), &content[..40]).await;
+    assert_eq!((r.status, r.header("range")), (202, "0-39"));
+
+    // A chunk that does not start at the current offset: 416, and the session is unharmed.
+    let r = patch(&reg, &loc, Some("50-59"), &content[50..60]).await;
+    assert_eq!((r.status, r.code().as_str()), (416, "RANGE_INVALID"));
+    // Content-Range and Content-Length disagree.
+    let r = reg
+        .call(
+            "PATCH",
+            &loc,
+            &[("content-range", "40-49"), ("content-length", "3")],
+            vec![1, 2, 3],
+        )
+        .await;
+    assert_eq!(r.status, 416);
+
+    let status = reg.get(&loc).await;
+    assert_eq!((status.status, status.header("range")), (204, "0-39"));
+
+    // Streamed chunk without Content-Range is appended.
+    let r = patch(&reg, &loc, None, &content[40..90]).await;
+    assert_eq!((r.status, r.header("range")), (202, "0-89"));
+
+    // Final chunk carried by the PUT itself.
+    let d = Digest::sha256(&content);
+    let r = reg
+        .call(
+            "PUT",
+            &format!("{loc}?digest={d}"),
+            &[("content-range", "90-99")],
+            content[90..].to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.header("docker-content-digest"), d.as_str());
+    assert_eq!(r.header("location"), format!("/v2/r/blobs/{d}"));
+    assert_eq!(
+        reg.get(&format!("/v2/r/blobs/{d}")).await.body.as_ref(),
+        content.as_slice()
+    );
+
+    // The session is gone once finished.
+    let r = reg.get(&loc).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UPLOAD_UNKNOWN"));
+}
+
+#[tokio::test]
+async fn wrong_digest_at_finish_publishes_nothing() {
+    let reg = TestRegistry::new().await;
+    let loc = start(&reg, "r").await;
+    patch(&reg, &loc, None, b"actual bytes").await;
+    let claimed = Digest::sha256(b"other bytes");
+    let r = reg
+        .call("PUT", &format!("{loc}?digest={claimed}"), &[], vec![])
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    assert_eq!(reg.get(&format!("/v2/r/blobs/{claimed}")).await.status, 404);
+    let actual = Digest::sha256(b"actual bytes");
+    assert_eq!(reg.get(&format!("/v2/r/blobs/{actual}")).await.status, 404);
+
+    let r = reg.call("PUT", &loc, &[], vec![]).await;
+    assert_eq!((r.status, r.code().as_str()), (400, "DIGEST_INVALID"));
+    // The right digest still completes the session.
+    let r = reg
+        .call("PUT", &format!("{loc}?digest={actual}"), &[], vec![])
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn cancel_and_unknown_sessions() {
+    let reg = TestRegistry::new().await;
+    let loc = start(&reg, "r").await;
+    patch(&reg, &loc, None, b"abc").await;
+    let r = reg.call("DELETE", &loc, &[], vec![]).await;
+    assert_eq!(r.status, 204);
+    for method in ["GET", "PATCH", "DELETE"] {
+        let r = reg.call(method, &loc, &[], vec![]).await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (404, "BLOB_UPLOAD_UNKNOWN"),
+            "{method}"
+        );
+    }
+    // A session belongs to the repository it was opened in.
+    let loc = start(&reg, "r").await;
+    let other = loc.replace("/v2/r/", "/v2/s/");
+    assert_eq!(reg.get(&other).await.status, 404);
+}
+
+#[tokio::test]
+async fn sha512_chunked_upload_rehashes() {
+    let reg = TestRegistry::new().await;
+    let loc = start(&reg, "r").await;
+    patch(&reg, &loc, Some("0-4"), b"hello").await;
+    let d = Digest::of(Algorithm::Sha512, b"hello world");
+    let r = reg
+        .call("PUT", &format!("{loc}?digest={d}"), &[], b" world".to_vec())
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        reg.get(&format!("/v2/r/blobs/{d}")).await.body.as_ref(),
+        b"hello world"
+    );
+}
+
+#[tokio::test]
+async fn upload_size_limit() {
+    let reg = TestRegistry::with(|c, _| c.max_blob_bytes = 10).await;
+    let d = Digest::sha256(&[1u8; 11]);
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/r/blobs/uploads/?digest={d}"),
+            &[],
+            vec![1u8; 11],
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (413, "SIZE_INVALID"));
+    let loc = start(&reg, "r").await;
+    assert_eq!(patch(&reg, &loc, None, &[0u8; 6]).await.status, 202);
+    let r = patch(&reg, &loc, None, &[0u8; 6]).await;
+    assert_eq!((r.status, r.code().as_str()), (413, "SIZE_INVALID"));
+    // The refused chunk did not count.
+    assert_eq!(reg.get(&loc).await.header("range"), "0-5");
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    let reg = TestRegistry::new().await;
+    let loc = start(&reg, "r").await;
+    patch(&reg, &loc, Some("0-2"), b"abc").await;
+    let reg = reg.restart().await;
+    assert_eq!(reg.get(&loc).await.header("range"), "0-2");
+    let r = patch(&reg, &loc, Some("3-5"), b"def").await;
+    assert_eq!(r.status, 202);
+    // The running hash was lost with the process; finishing re-hashes the staged bytes.
+    let d = Digest::sha256(b"abcdef");
+    let r = reg
+        .call("PUT", &format!("{loc}?digest={d}"), &[], vec![])
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(
+        reg.get(&format!("/v2/r/blobs/{d}")).await.body.as_ref(),
+        b"abcdef"
+    );
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let reg = TestRegistry::with(|c, _| c.upload_ttl = std::time::Duration::ZERO).await;
+    let loc = start(&reg, "r").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(reg.store.expire_uploads().await.unwrap(), 1);
+    assert_eq!(reg.get(&loc).await.status, 404);
+    assert_eq!(
+        std::fs::read_dir(reg.dir.path().join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
