@@ -53,7 +53,10 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("zoll: {e:#}");
+            // One line, whatever the error chain carries (TOML errors span several).
+            let text = format!("{e:#}");
+            let line: Vec<&str> = text.split_whitespace().collect();
+            eprintln!("zoll: {}", line.join(" "));
             std::process::ExitCode::FAILURE
         }
     }

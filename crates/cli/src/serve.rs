@@ -35,7 +35,8 @@ fn init_logging(c: &Config) -> anyhow::Result<()> {
         .context("invalid log level")?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match c.log.format.as_str() {
         "human" => builder.init(),
         "json" => builder.json().init(),

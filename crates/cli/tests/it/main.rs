@@ -1,0 +1,7 @@
+//! Tests of the `zoll` binary as a process: crash safety under SIGKILL, bounded memory while
+//! streaming 2 GiB, graceful shutdown, TLS, configuration.
+
+mod crash;
+mod process;
+mod server;
+mod streaming;

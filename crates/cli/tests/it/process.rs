@@ -1,0 +1,219 @@
+//! Process behaviour: graceful shutdown, TLS, refusing plain HTTP off loopback, config file
+//! and environment.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::server::{client, command, Zoll};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_then_exits() {
+    let data = tempfile::tempdir().unwrap();
+    let mut zoll = Zoll::start(data.path()).await;
+    let http = client();
+    let base = zoll.base.clone();
+    let r = http
+        .post(format!("{base}/v2/slow/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+
+    // A chunk that takes ~1.5 s to arrive; SIGTERM lands in the middle of it.
+    let body = futures_util::stream::iter(0..15).then(|_| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok::<_, std::io::Error>(Bytes::from(vec![1u8; 1000]))
+    });
+    let in_flight = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{base}{loc}");
+        async move {
+            http.patch(url)
+                .body(reqwest::Body::wrap_stream(body))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let pid = zoll.pid().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+
+    let r = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request completed");
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-14999");
+    let status = tokio::time::timeout(Duration::from_secs(20), zoll.child.wait())
+        .await
+        .expect("exited after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    // New connections are refused once it stopped.
+    assert!(http.get(format!("{base}/v2/")).send().await.is_err());
+}
+
+fn run_openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_tls_with_rustls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    run_openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=zoll-test",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let cmd = command(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let zoll = Zoll::spawn(cmd, "https").await;
+    // curl (OpenSSL) is the independent TLS client; it must verify our certificate.
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-i",
+            "--cacert",
+            cert.to_str().unwrap(),
+            &format!("{}/v2/", zoll.base),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("HTTP/"), "{text}");
+    assert!(text.contains(" 200"), "{text}");
+    assert!(text
+        .to_ascii_lowercase()
+        .contains("docker-distribution-api-version: registry/2.0"));
+}
+
+#[tokio::test]
+async fn refuses_plain_http_off_loopback_and_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (
+            &["--listen", "0.0.0.0:0"],
+            &[],
+            "refusing plain HTTP on non-loopback",
+        ),
+        (&["--listen", "nonsense"], &[], "is not an address:port"),
+        (
+            &["--config", bad_config.to_str().unwrap()],
+            &[],
+            "unknown field `lisen`",
+        ),
+        (&["--tls-cert", "/nonexistent"], &[], "TLS needs both"),
+        (&[], &[("ZOLL_LOG_FORMAT", "xml")], "unknown log format"),
+    ];
+    for (args, env, expect) in cases {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
+        cmd.arg("serve")
+            .arg("--data")
+            .arg(dir.path().join("d"))
+            .args(*args);
+        for (k, v) in *env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one-line error expected: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_file_and_environment_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("zoll.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nmax_manifest_bytes = 100\nmax_name_len = 10\n",
+    )
+    .unwrap();
+    let mut cmd = command(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    cmd.env("ZOLL_LIMITS_MAX_NAME_LEN", "5");
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let http = client();
+    // Name limit from the environment (5) overrides the file (10).
+    let r = http
+        .get(format!("{}/v2/abcdef/tags/list", zoll.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(format!("{}/v2/abcde/tags/list", zoll.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Manifest limit from the file.
+    let r = http
+        .put(format!("{}/v2/abc/manifests/t", zoll.base))
+        .body(vec![b' '; 101])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // A second server on the same data directory is refused.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another zoll process"));
+}

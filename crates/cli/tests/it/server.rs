@@ -1,0 +1,98 @@
+//! Starts the real `zoll` binary and finds the address it bound from its JSON log.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct Zoll {
+    pub child: Child,
+    pub addr: String,
+    pub base: String,
+    /// Log lines after the start-up line, collected in the background.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn command(data: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoll"));
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--data",
+    ])
+    .arg(data)
+    .args(extra)
+    .env_remove("ZOLL_LOG")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    cmd
+}
+
+impl Zoll {
+    pub async fn start(data: &Path) -> Zoll {
+        Zoll::spawn(command(data, &[]), "http").await
+    }
+
+    pub async fn spawn(mut cmd: Command, scheme: &str) -> Zoll {
+        let mut child = cmd.spawn().expect("zoll binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let v: serde_json::Value = match serde_json::from_str(&line) {
+                    Ok(v) => v,
+                    Err(_) => panic!("non-JSON log line: {line}"),
+                };
+                if let Some(addr) = v["fields"]["addr"].as_str() {
+                    return addr.to_owned();
+                }
+            }
+            panic!("zoll exited before it was serving");
+        })
+        .await
+        .expect("zoll serving within 30 s");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Zoll {
+            child,
+            base: format!("{scheme}://{addr}"),
+            addr,
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Peak resident set size (VmHWM) of the server process, in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    pub async fn kill9(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(8)
+        .build()
+        .unwrap()
+}

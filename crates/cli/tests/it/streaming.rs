@@ -1,0 +1,84 @@
+//! Pushing and pulling a 2 GiB blob keeps the server's peak RSS under 64 MiB.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use zoll_oci::{Algorithm, Hasher};
+
+use crate::server::{client, Zoll};
+
+const CHUNK: usize = 1 << 20;
+const TOTAL_CHUNKS: u64 = 2048; // 2 GiB
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
+    let data = tempfile::tempdir().unwrap();
+    let zoll = Zoll::start(data.path()).await;
+    let http = client();
+    let base = &zoll.base;
+
+    let r = http
+        .post(format!("{base}/v2/big/blob/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+
+    // The body is generated while it is sent and hashed on the way: no 2 GiB buffer here
+    // either. Each chunk differs (its index is written into it).
+    let base_chunk: Vec<u8> = (0..CHUNK).map(|i| (i * 31 % 251) as u8).collect();
+    let hasher = Arc::new(Mutex::new(Some(Hasher::new(Algorithm::Sha256))));
+    let h = hasher.clone();
+    let body = futures_util::stream::iter(0..TOTAL_CHUNKS).map(move |i| {
+        let mut c = base_chunk.clone();
+        c[..8].copy_from_slice(&i.to_le_bytes());
+        h.lock().unwrap().as_mut().unwrap().update(&c);
+        Ok::<_, std::io::Error>(Bytes::from(c))
+    });
+    let r = http
+        .patch(format!("{base}{loc}"))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.headers()["range"],
+        format!("0-{}", TOTAL_CHUNKS * CHUNK as u64 - 1).as_str()
+    );
+    let digest = hasher.lock().unwrap().take().unwrap().finish();
+    let r = http
+        .put(format!("{base}{loc}?digest={digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let after_push = zoll.peak_rss();
+
+    let r = http
+        .get(format!("{base}/v2/big/blob/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut pulled = Hasher::new(Algorithm::Sha256);
+    let mut n = 0u64;
+    let mut stream = r.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        n += chunk.len() as u64;
+        pulled.update(&chunk);
+    }
+    assert_eq!(n, TOTAL_CHUNKS * CHUNK as u64);
+    assert_eq!(pulled.finish(), digest);
+
+    let peak = zoll.peak_rss();
+    eprintln!(
+        "zoll peak RSS: after 2 GiB push {} MiB, after pull {} MiB",
+        after_push >> 20,
+        peak >> 20
+    );
+    assert!(peak < 64 << 20, "peak RSS {} MiB", peak >> 20);
+}
