@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Installs the real peers the integration tests drive (skopeo, oras, docker-registry, wrk).
-# Idempotent: skips what is already present. Runs as root on the CI machines; uses sudo otherwise.
+# Installs the real peers the integration tests drive: skopeo (containers/image), oras-py,
+# curl and openssl. With --bench, also what bench/ compares against: Debian's
+# docker-registry (CNCF distribution 2.8.2) and wrk.
+# Idempotent: skips what is already present. Root on CI machines; sudo otherwise.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+want=(skopeo:skopeo curl:curl openssl:openssl)
+if [ "${1:-}" = "--bench" ]; then
+  want+=(docker-registry:docker-registry wrk:wrk)
+fi
 apt_pkgs=()
-command -v skopeo >/dev/null 2>&1 || apt_pkgs+=(skopeo)
-command -v docker-registry >/dev/null 2>&1 || apt_pkgs+=(docker-registry)
-command -v wrk >/dev/null 2>&1 || apt_pkgs+=(wrk)
+for pair in "${want[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || apt_pkgs+=("${pair#*:}")
+done
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-peers: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq
@@ -18,6 +24,6 @@ fi
 
 if ! python3 -c "import oras" >/dev/null 2>&1; then
   echo "install-peers: pip install oras"
-  python3 -m pip install -q oras
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore oras
 fi
-echo "install-peers: skopeo $(skopeo --version | awk '{print $3}'), oras $(python3 -m pip show oras 2>/dev/null | awk '/^Version/{print $2}')"
+echo "install-peers: skopeo $(skopeo --version | awk '{print $3}'), oras-py $(python3 -c 'import oras.version as v; print(v.__version__)')"
