@@ -201,7 +201,7 @@ fn query_all(uri: &axum::http::Uri, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -135,7 +135,8 @@ async fn refuses_plain_http_off_loopback_and_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let bad_config = dir.path().join("bad.toml");
     std::fs::write(&bad_config, "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             &["--listen", "0.0.0.0:0"],
             &[],

@@ -9,10 +9,7 @@ use tokio::process::{Child, Command};
 
 pub struct Zoll {
     pub child: Child,
-    pub addr: String,
     pub base: String,
-    /// Log lines after the start-up line, collected in the background.
-    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub fn command(data: &Path, extra: &[&str]) -> Command {
@@ -58,18 +55,11 @@ impl Zoll {
         })
         .await
         .expect("zoll serving within 30 s");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = log.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Zoll {
             child,
             base: format!("{scheme}://{addr}"),
-            addr,
-            log,
         }
     }
 
