@@ -64,8 +64,8 @@ pub async fn get(
     let mut resp = if head {
         Response::new(Body::empty())
     } else {
-        let read = app.store.read_blob(repo, digest, range).await?;
-        Response::new(Body::from_stream(read.stream))
+        let stream = app.store.read_blob(digest, size, range).await?;
+        Response::new(Body::from_stream(stream))
     };
     let hdrs = resp.headers_mut();
     hdrs.insert(header::CONTENT_TYPE, hv("application/octet-stream"));

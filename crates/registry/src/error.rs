@@ -63,9 +63,10 @@ impl From<StoreError> for ApiError {
                 (S::BAD_REQUEST, "BLOB_UPLOAD_INVALID")
             }
             StoreError::DigestMismatch { .. } => (S::BAD_REQUEST, "DIGEST_INVALID"),
-            StoreError::RangeMismatch { .. } => (S::RANGE_NOT_SATISFIABLE, "RANGE_INVALID"),
+            StoreError::RangeMismatch { .. } | StoreError::SizeMismatch { .. } => {
+                (S::RANGE_NOT_SATISFIABLE, "RANGE_INVALID")
+            }
             StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
-            StoreError::SizeMismatch { .. } => (S::BAD_REQUEST, "SIZE_INVALID"),
             StoreError::ManifestInvalid(_) => (S::BAD_REQUEST, "MANIFEST_INVALID"),
             StoreError::ManifestBlobUnknown(_) => (S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             StoreError::Locked(_) | StoreError::Io(_) | StoreError::Db(_) => {

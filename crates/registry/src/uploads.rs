@@ -111,10 +111,10 @@ fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
 }
 
 pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
-    let start = content_range(h)?.map(|(s, _)| s);
+    let range = content_range(h)?;
     let received = app
         .store
-        .append_upload(repo, id, start, body.into_data_stream())
+        .append_upload(repo, id, range, body.into_data_stream())
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(session_response(StatusCode::ACCEPTED, repo, id, received))
@@ -149,9 +149,9 @@ pub async fn finish(
             )
         })
         .and_then(|d| parse_digest(d))?;
-    let start = content_range(h)?.map(|(s, _)| s);
+    let range = content_range(h)?;
     app.store
-        .finish_upload(repo, id, &digest, start, body.into_data_stream())
+        .finish_upload(repo, id, &digest, range, body.into_data_stream())
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(blob_created(repo, &digest))

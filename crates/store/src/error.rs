@@ -20,7 +20,7 @@ pub enum StoreError {
     RangeMismatch { expected: u64, got: u64 },
     #[error("{what} exceeds the limit of {limit} bytes")]
     TooLarge { what: &'static str, limit: u64 },
-    #[error("declared size {declared} does not match the {actual} bytes received")]
+    #[error("Content-Range announced {declared} bytes, the chunk carried {actual}")]
     SizeMismatch { declared: u64, actual: u64 },
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),

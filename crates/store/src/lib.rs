@@ -67,12 +67,6 @@ pub struct Store {
     _lock: File,
 }
 
-/// A blob ready to be streamed.
-pub struct BlobRead {
-    pub size: u64,
-    pub stream: ByteStream,
-}
-
 pub(crate) fn now_ms() -> i64 {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -131,20 +125,20 @@ impl Store {
             .ok_or_else(unknown)
     }
 
-    /// Streams a blob linked into `repo`, whole or a `(start, len)` range of it. A whole read
-    /// is verified against the digest while it is sent (when `verify_reads` is on).
+    /// Streams a blob whose size `blob_size` just reported, whole or a `(start, len)` range
+    /// of it. A whole read is verified against the digest while it is sent (when
+    /// `verify_reads` is on); a file of the wrong size is refused before any byte is sent.
     pub async fn read_blob(
         &self,
-        repo: &RepoName,
         digest: &Digest,
+        size: u64,
         range: Option<(u64, u64)>,
-    ) -> Result<BlobRead> {
-        let size = self.blob_size(repo, digest).await?;
+    ) -> Result<ByteStream> {
         if self.blobs.stat(digest).await? != Some(size) {
             tracing::error!(%digest, "blob bytes are missing or have the wrong size");
             return Err(StoreError::Corrupt(digest.clone()));
         }
-        let stream = match range {
+        Ok(match range {
             Some((start, len)) => self.blobs.open(digest, start, len).await?,
             None if self.config.verify_reads => Box::pin(VerifiedStream::new(
                 self.blobs.open(digest, 0, size).await?,
@@ -152,8 +146,7 @@ impl Store {
                 size,
             )),
             None => self.blobs.open(digest, 0, size).await?,
-        };
-        Ok(BlobRead { size, stream })
+        })
     }
 
     /// Removes the blob's link from `repo`. The bytes stay until garbage collection.

@@ -81,13 +81,14 @@ impl Store {
         Ok(self.session(repo, id).await?.1)
     }
 
-    /// Appends `body` to the session. With `start`, the chunk must begin exactly at the
-    /// current offset (`Content-Range`); without, it is appended wherever the session is.
+    /// Appends `body` to the session. With `range` (`Content-Range` as start and length),
+    /// the chunk must begin exactly at the current offset and carry exactly that many bytes;
+    /// without, it is appended wherever the session is.
     pub async fn append_upload<S, E>(
         &self,
         repo: &RepoName,
         id: &str,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<u64>
     where
@@ -97,7 +98,7 @@ impl Store {
         let slot = self.sessions.slot(id);
         let mut running = slot.lock().await;
         let (_, received) = self.known_session(repo, id).await?;
-        self.append_locked(&mut running, id, received, start, body)
+        self.append_locked(&mut running, id, received, range, body)
             .await
     }
 
@@ -106,14 +107,14 @@ impl Store {
         running: &mut Option<RunningHash>,
         id: &str,
         received: u64,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        if let Some(start) = start {
+        if let Some((start, _)) = range {
             if start != received {
                 return Err(StoreError::RangeMismatch {
                     expected: received,
@@ -135,6 +136,15 @@ impl Store {
                 }
             })
             .await?;
+        if let Some((_, declared)) = range {
+            if total - received != declared {
+                // Not recorded: the next append truncates the staged bytes back to `received`.
+                return Err(StoreError::SizeMismatch {
+                    declared,
+                    actual: total - received,
+                });
+            }
+        }
         self.meta.set_upload_received(id, total).await?;
         *running = hasher.map(|hasher| RunningHash {
             received: total,
@@ -150,7 +160,7 @@ impl Store {
         repo: &RepoName,
         id: &str,
         digest: &Digest,
-        start: Option<u64>,
+        range: Option<(u64, u64)>,
         body: S,
     ) -> Result<u64>
     where
@@ -161,7 +171,7 @@ impl Store {
         let mut running = slot.lock().await;
         let (repo_id, received) = self.known_session(repo, id).await?;
         let size = self
-            .append_locked(&mut running, id, received, start, body)
+            .append_locked(&mut running, id, received, range, body)
             .await?;
         let actual = match running.take() {
             Some(r) if r.hasher.algorithm() == digest.algorithm() => r.hasher.finish(),

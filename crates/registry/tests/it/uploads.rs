@@ -48,6 +48,18 @@ async fn chunked_upload_with_status_and_out_of_order_chunk() {
         .await;
     assert_eq!(r.status, 416);
 
+    // A chunk shorter than its Content-Range says (no Content-Length to catch it early) is
+    // refused and not counted.
+    let r = reg
+        .call(
+            "PATCH",
+            &loc,
+            &[("content-range", "40-49")],
+            content[40..45].to_vec(),
+        )
+        .await;
+    assert_eq!((r.status, r.code().as_str()), (416, "RANGE_INVALID"));
+
     let status = reg.get(&loc).await;
     assert_eq!((status.status, status.header("range")), (204, "0-39"));
 
