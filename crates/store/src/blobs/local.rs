@@ -5,18 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use std::io::Seek;
+
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
-use tokio_util::io::ReaderStream;
 use zoll_oci::Digest;
 
-use super::ByteStream;
+use super::{file_io, ByteStream};
 use crate::error::{Result, StoreError};
-
-const WRITE_BUFFER: usize = 1 << 20;
-const READ_CHUNK: usize = 256 << 10;
 
 pub struct LocalBlobs {
     root: PathBuf,
@@ -51,20 +48,14 @@ impl LocalBlobs {
     }
 
     pub async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
-        let mut file = match fs::File::open(self.blob_path(d)).await {
+        let file = match std::fs::File::open(self.blob_path(d)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::BlobUnknown(d.clone()))
             }
             Err(e) => return Err(e.into()),
         };
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start)).await?;
-        }
-        Ok(Box::pin(ReaderStream::with_capacity(
-            file.take(len),
-            READ_CHUNK,
-        )))
+        Ok(file_io::read_stream(file, start, len))
     }
 
     pub async fn create_upload(&self, id: &str) -> Result<()> {
@@ -85,54 +76,52 @@ impl LocalBlobs {
         E: std::fmt::Display,
     {
         let path = self.upload_path(id);
-        let mut file = match fs::OpenOptions::new().write(true).open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::UploadUnknown(id.to_owned()))
+        let positioned = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
+            let mut file = match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::UploadUnknown(String::new()))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let on_disk = file.metadata()?.len();
+            if on_disk < offset {
+                // Metadata acknowledged bytes the disk no longer has (e.g. power loss before
+                // the page cache reached the disk): the session cannot be resumed honestly.
+                return Err(StoreError::UploadInvalid(String::new()));
             }
-            Err(e) => return Err(e.into()),
-        };
-        let on_disk = file.metadata().await?.len();
-        if on_disk < offset {
-            // Metadata acknowledged bytes the disk no longer has (e.g. power loss before
-            // the page cache reached the disk): the session cannot be resumed honestly.
-            return Err(StoreError::UploadInvalid(id.to_owned()));
-        }
-        if on_disk > offset {
-            file.set_len(offset).await?;
-        }
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut total = offset;
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
-            total += chunk.len() as u64;
-            if total > limit {
-                return Err(StoreError::TooLarge {
-                    what: "blob upload",
-                    limit,
-                });
+            if on_disk > offset {
+                file.set_len(offset)?; // bytes of an append that failed half-way
             }
-            inspect(&chunk);
-            out.write_all(&chunk).await?;
-        }
-        out.flush().await?;
-        Ok(total)
+            file.seek(std::io::SeekFrom::Start(offset))?;
+            Ok(file)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let file = positioned.map_err(|e| match e {
+            StoreError::UploadUnknown(_) => StoreError::UploadUnknown(id.to_owned()),
+            StoreError::UploadInvalid(_) => StoreError::UploadInvalid(id.to_owned()),
+            other => other,
+        })?;
+        let room = limit.saturating_sub(offset);
+        let written = file_io::write_stream(file, body, room, inspect)
+            .await
+            .map_err(|e| match e {
+                StoreError::TooLarge { what, .. } => StoreError::TooLarge { what, limit },
+                other => other,
+            })?;
+        Ok(offset + written)
     }
 
     pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
-        let file = match fs::File::open(self.upload_path(id)).await {
+        let file = match std::fs::File::open(self.upload_path(id)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::UploadUnknown(id.to_owned()))
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Box::pin(ReaderStream::with_capacity(
-            file.take(len),
-            READ_CHUNK,
-        )))
+        Ok(file_io::read_stream(file, 0, len))
     }
 
     pub async fn publish(&self, id: &str, d: &Digest) -> Result<()> {

@@ -2,6 +2,7 @@
 //! [`Blobs`]; callers only see this API, in which upload sessions are named by id and every
 //! offset comes from metadata, so that no replica needs another's memory.
 
+mod file_io;
 mod local;
 mod verify;
 

@@ -1,0 +1,121 @@
+//! Streaming file I/O on blocking threads. Chunks cross a bounded channel as `Bytes`, so a
+//! request body is written to disk without intermediate copies, hashing (on the async side)
+//! overlaps with writing (on the blocking side), and memory stays bounded by the channel.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::ByteStream;
+use crate::error::{Result, StoreError};
+
+const CHANNEL_CHUNKS: usize = 16;
+const READ_CHUNK: usize = 256 << 10;
+/// Start writing dirty pages back after this many bytes, so that the fsync at publish time
+/// only has the tail left to flush.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+fn join_error(e: tokio::task::JoinError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Writes `body` to `file` (positioned by the caller). `inspect` sees every byte in order.
+/// Returns the number of bytes written; fails with `TooLarge` once more than `room` arrive.
+pub async fn write_stream<S, E>(
+    file: File,
+    body: S,
+    room: u64,
+    inspect: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<u64>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+    E: std::fmt::Display,
+{
+    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut file = file;
+        let mut since_writeback = 0u64;
+        let mut writeback: Option<JoinHandle<()>> = None;
+        while let Some(chunk) = rx.blocking_recv() {
+            file.write_all(&chunk)?;
+            since_writeback += chunk.len() as u64;
+            let idle = writeback.as_ref().is_none_or(|w| w.is_finished());
+            if since_writeback >= WRITEBACK_EVERY && idle {
+                since_writeback = 0;
+                let clone = file.try_clone()?;
+                writeback = Some(tokio::task::spawn_blocking(move || {
+                    let _ = clone.sync_data();
+                }));
+            }
+        }
+        Ok(())
+    });
+    let mut written = 0u64;
+    let mut body = std::pin::pin!(body);
+    let mut outcome = Ok(());
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                outcome = Err(StoreError::Body(e.to_string()));
+                break;
+            }
+        };
+        written += chunk.len() as u64;
+        if written > room {
+            outcome = Err(StoreError::TooLarge {
+                what: "blob upload",
+                limit: room,
+            });
+            break;
+        }
+        inspect(&chunk);
+        if tx.send(chunk).await.is_err() {
+            break; // the writer failed; its error is reported below
+        }
+    }
+    drop(tx);
+    writer.await.map_err(join_error)??;
+    outcome.map(|()| written)
+}
+
+/// Streams `len` bytes of `file` from `start`, read on a blocking thread.
+pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
+    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
+            let mut buf = BytesMut::zeroed(want);
+            let item = match file.read(&mut buf) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob file ended early",
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    Ok(buf.freeze())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return; // client went away, or the error was passed on
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
