@@ -26,7 +26,7 @@ pub use error::{Result, StoreError};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use meta::ReferrerRow;
 
-use blobs::{Blobs, VerifiedStream};
+use blobs::Blobs;
 use cache::Cache;
 use meta::{Metadata, RepoId};
 use uploads::Sessions;
@@ -138,15 +138,13 @@ impl Store {
             tracing::error!(%digest, "blob bytes are missing or have the wrong size");
             return Err(StoreError::Corrupt(digest.clone()));
         }
-        Ok(match range {
-            Some((start, len)) => self.blobs.open(digest, start, len).await?,
-            None if self.config.verify_reads => Box::pin(VerifiedStream::new(
-                self.blobs.open(digest, 0, size).await?,
-                digest.clone(),
-                size,
-            )),
-            None => self.blobs.open(digest, 0, size).await?,
-        })
+        match range {
+            Some((start, len)) => self.blobs.open(digest, start, len, false).await,
+            None => {
+                let verify = self.config.verify_reads;
+                self.blobs.open(digest, 0, size, verify).await
+            }
+        }
     }
 
     /// Removes the blob's link from `repo`. The bytes stay until garbage collection.

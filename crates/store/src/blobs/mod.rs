@@ -4,7 +4,6 @@
 
 mod file_io;
 mod local;
-mod verify;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -14,7 +13,6 @@ use futures_util::Stream;
 use zoll_oci::Digest;
 
 pub use local::LocalBlobs;
-pub use verify::VerifiedStream;
 
 use crate::error::Result;
 
@@ -37,10 +35,18 @@ impl Blobs {
         }
     }
 
-    /// Streams `len` bytes of the blob from `start`.
-    pub async fn open(&self, digest: &Digest, start: u64, len: u64) -> Result<ByteStream> {
+    /// Streams `len` bytes of the blob from `start`. With `verify` (whole reads only) the
+    /// bytes are re-hashed as they are read and the stream fails instead of completing if they
+    /// no longer match `digest`.
+    pub async fn open(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+        verify: bool,
+    ) -> Result<ByteStream> {
         match self {
-            Blobs::Local(l) => l.open(digest, start, len).await,
+            Blobs::Local(l) => l.open(digest, start, len, verify).await,
         }
     }
 
