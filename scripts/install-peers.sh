@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: skopeo (containers/image), oras-py,
-# curl and openssl. With --bench, also what bench/ compares against: Debian's
+# curl, openssl and PostgreSQL (the shared metadata backend). With --bench, also what bench/ compares against: Debian's
 # docker-registry (CNCF distribution 2.8.2) and wrk.
 # Idempotent: skips what is already present. Root on CI machines; sudo otherwise.
 set -euo pipefail
@@ -16,6 +16,7 @@ apt_pkgs=()
 for pair in "${want[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || apt_pkgs+=("${pair#*:}")
 done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_pkgs+=(postgresql)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-peers: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq

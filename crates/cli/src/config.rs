@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub struct Config {
     pub server: Server,
     pub storage: Storage,
+    pub metadata: Metadata,
     pub limits: Limits,
     pub log: Log,
 }
@@ -33,6 +34,14 @@ pub struct Storage {
     pub verify_reads: bool,
     pub upload_ttl_secs: u64,
     pub cache_bytes: usize,
+}
+
+/// Where registry metadata lives. Unset: the embedded SQLite database in the data directory.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metadata {
+    /// `postgres://user:password@host:port/database` to share metadata between replicas.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,7 +107,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 4] = ["server", "storage", "limits", "log"];
+const SECTIONS: [&str; 5] = ["server", "storage", "metadata", "limits", "log"];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
 pub fn load(

@@ -84,6 +84,7 @@ async fn serve(
     store_config.upload_ttl = Duration::from_secs(c.storage.upload_ttl_secs);
     store_config.verify_reads = c.storage.verify_reads;
     store_config.cache_bytes = c.storage.cache_bytes;
+    store_config.metadata_url = c.metadata.url.clone();
     let store = Arc::new(
         zoll_store::Store::open(store_config)
             .await

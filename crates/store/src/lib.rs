@@ -41,8 +41,12 @@ pub struct StoreConfig {
     pub upload_ttl: Duration,
     /// Re-hash whole-blob reads while serving them and fail the transfer on mismatch.
     pub verify_reads: bool,
-    /// Memory for recently served manifests and tag lookups.
+    /// Memory for recently served manifests and tag lookups (used only with the embedded
+    /// database, where this process sees every write).
     pub cache_bytes: usize,
+    /// `postgres://...` for shared metadata; `None` for the embedded SQLite database in
+    /// `data_dir`.
+    pub metadata_url: Option<String>,
 }
 
 impl StoreConfig {
@@ -53,6 +57,7 @@ impl StoreConfig {
             upload_ttl: Duration::from_secs(24 * 3600),
             verify_reads: true,
             cache_bytes: 16 << 20,
+            metadata_url: None,
         }
     }
 }
@@ -90,11 +95,21 @@ impl Store {
             return Err(StoreError::Locked(config.data_dir.display().to_string()));
         }
         let blobs = Blobs::local(config.data_dir.clone())?;
-        let meta = Metadata::open_sqlite(&config.data_dir.join("metadata.db")).await?;
+        let url = match &config.metadata_url {
+            Some(url) => url.clone(),
+            None => Metadata::sqlite_url(&config.data_dir.join("metadata.db")),
+        };
+        let meta = Metadata::open(&url).await?;
+        // A shared database is written by other replicas too: no local read cache then.
+        let cache_bytes = if meta.is_embedded() {
+            config.cache_bytes
+        } else {
+            0
+        };
         let store = Store {
             blobs,
             meta,
-            cache: Cache::new(config.cache_bytes),
+            cache: Cache::new(cache_bytes),
             sessions: Sessions::default(),
             config,
             _lock: lock,

@@ -25,18 +25,6 @@ struct Ledger {
     acked_manifests: Vec<(String, String, String)>,
 }
 
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Uploads one blob, chunked (POST, two PATCHes, PUT) or monolithic. `Ok(false)`: refused.
 async fn upload(
     http: &reqwest::Client,
@@ -83,7 +71,10 @@ async fn pusher(base: String, worker: u64, round: u64, ledger: Arc<Mutex<Ledger>
         let repo = format!("crash/w{worker}");
         let layer = Blob {
             repo: repo.clone(),
-            content: Arc::new(content(seed, 20_000 + (seed % 7) as usize * 40_000)),
+            content: Arc::new(zoll_testkit::pseudo_random(
+                seed,
+                20_000 + (seed % 7) as usize * 40_000,
+            )),
             digest: Digest::sha256(&[]),
         };
         let layer = Blob {
@@ -174,9 +165,10 @@ async fn verify(base: &str, ledger: &Ledger) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_concurrent_pushes_loses_no_acknowledged_push() {
     let data = tempfile::tempdir().unwrap();
+    let metadata = zoll_testkit::metadata_url();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     for (round, kill_after_ms) in [(1u64, 700u64), (2, 1300), (3, 1900)] {
-        let zoll = Zoll::start(data.path()).await;
+        let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
         // What earlier rounds acknowledged is still there after the previous SIGKILL.
         let so_far = ledger.lock().unwrap().clone();
         verify(&zoll.base, &so_far).await;
@@ -189,7 +181,7 @@ async fn sigkill_during_concurrent_pushes_loses_no_acknowledged_push() {
             w.await.unwrap();
         }
     }
-    let zoll = Zoll::start(data.path()).await;
+    let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
     let ledger = ledger.lock().unwrap().clone();
     assert!(
         ledger.acked_manifests.len() >= 12,

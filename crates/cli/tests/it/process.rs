@@ -11,7 +11,8 @@ use crate::server::{client, command, Zoll};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
     let data = tempfile::tempdir().unwrap();
-    let mut zoll = Zoll::start(data.path()).await;
+    let metadata = zoll_testkit::metadata_url();
+    let mut zoll = Zoll::start(data.path(), metadata.as_deref()).await;
     let http = client();
     let base = zoll.base.clone();
     let r = http

@@ -33,8 +33,14 @@ pub fn command(data: &Path, extra: &[&str]) -> Command {
 }
 
 impl Zoll {
-    pub async fn start(data: &Path) -> Zoll {
-        Zoll::spawn(command(data, &[]), "http").await
+    /// Starts on `data` and the metadata database the suite runs against (`None`: embedded
+    /// SQLite; see `zoll_testkit::metadata_url`). The same arguments again reopen the same data.
+    pub async fn start(data: &Path, metadata: Option<&str>) -> Zoll {
+        let mut cmd = command(data, &[]);
+        if let Some(url) = metadata {
+            cmd.env("ZOLL_METADATA_URL", url);
+        }
+        Zoll::spawn(cmd, "http").await
     }
 
     pub async fn spawn(mut cmd: Command, scheme: &str) -> Zoll {

@@ -14,7 +14,8 @@ const TOTAL_CHUNKS: u64 = 2048; // 2 GiB
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
     let data = tempfile::tempdir().unwrap();
-    let zoll = Zoll::start(data.path()).await;
+    let metadata = zoll_testkit::metadata_url();
+    let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
     let http = client();
     let base = &zoll.base;
 

@@ -56,6 +56,7 @@ impl TestRegistry {
     pub async fn with(tune: impl FnOnce(&mut StoreConfig, &mut Limits)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = StoreConfig::new(dir.path());
+        config.metadata_url = zoll_testkit::metadata_url();
         let mut limits = Limits::default();
         tune(&mut config, &mut limits);
         Self::open(dir, config, limits).await

@@ -5,18 +5,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 use zoll_oci::Digest;
 
-/// Deterministic filler so that layers differ and do not compress to nothing.
-pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+pub use zoll_testkit::pseudo_random;
 
 /// Wraps `data` in a gzip stream of stored (uncompressed) deflate blocks. skopeo compresses
 /// layers it sniffs as uncompressed when pushing, so byte-identical round trips need layers

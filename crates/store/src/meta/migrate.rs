@@ -9,15 +9,34 @@ use crate::now_ms;
 #[derive(Debug, Clone, Copy)]
 pub enum Dialect {
     Sqlite,
+    Postgres,
 }
 
 fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
     match d {
         Dialect::Sqlite => &[(1, include_str!("schema_sqlite.sql"))],
+        Dialect::Postgres => &[(1, include_str!("schema_postgres.sql"))],
     }
 }
 
 pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {
+    if let Dialect::Postgres = dialect {
+        // Replicas starting together must not migrate concurrently: a session-level advisory
+        // lock on one connection serializes them.
+        let mut conn = pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock(72616)")
+            .execute(&mut *conn)
+            .await?;
+        let result = apply(pool, dialect).await;
+        sqlx::query("SELECT pg_advisory_unlock(72616)")
+            .execute(&mut *conn)
+            .await?;
+        return result;
+    }
+    apply(pool, dialect).await
+}
+
+async fn apply(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",

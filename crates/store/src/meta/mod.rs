@@ -24,6 +24,7 @@ pub struct Metadata {
     /// with SQLITE_BUSY when a read transaction would have to upgrade.
     writer: AnyPool,
     repo_ids: Mutex<HashMap<String, RepoId>>,
+    embedded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -70,10 +71,23 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl Metadata {
-    /// Opens (creating if needed) the embedded SQLite database at `path` and migrates it.
-    pub async fn open_sqlite(path: &Path) -> Result<Metadata> {
+    /// Opens the metadata database named by `url` and migrates it: `sqlite://PATH` (the
+    /// embedded default) or `postgres://...`.
+    pub async fn open(url: &str) -> Result<Metadata> {
         sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await?;
+            migrate::run(&pool, migrate::Dialect::Postgres).await?;
+            return Ok(Metadata {
+                reader: pool.clone(),
+                writer: pool,
+                repo_ids: Mutex::new(HashMap::new()),
+                embedded: false,
+            });
+        }
         const PRAGMAS: [&str; 4] = [
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
@@ -93,14 +107,25 @@ impl Metadata {
                     })
                 })
         };
-        let writer = options(1).connect(&url).await?;
+        let writer = options(1).connect(url).await?;
         migrate::run(&writer, migrate::Dialect::Sqlite).await?;
-        let reader = options(4).connect(&url).await?;
+        let reader = options(4).connect(url).await?;
         Ok(Metadata {
             reader,
             writer,
             repo_ids: Mutex::new(HashMap::new()),
+            embedded: true,
         })
+    }
+
+    /// The URL of the embedded SQLite database at `path`.
+    pub fn sqlite_url(path: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", path.display())
+    }
+
+    /// True for the embedded SQLite database, which only this process uses.
+    pub fn is_embedded(&self) -> bool {
+        self.embedded
     }
 
     pub async fn close(&self) {
@@ -296,8 +321,8 @@ impl Metadata {
     }
 
     pub async fn manifest_exists(&self, repo: RepoId, digest: &str) -> Result<bool> {
-        let hit: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2")
+        let hit: Option<String> =
+            sqlx::query_scalar("SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2")
                 .bind(repo)
                 .bind(digest)
                 .fetch_optional(&self.reader)
