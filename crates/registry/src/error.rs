@@ -69,6 +69,7 @@ impl From<StoreError> for ApiError {
             StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
             StoreError::ManifestInvalid(_) => (S::BAD_REQUEST, "MANIFEST_INVALID"),
             StoreError::ManifestBlobUnknown(_) => (S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            StoreError::Busy(_) => (S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
             StoreError::Locked(_) | StoreError::Io(_) | StoreError::Db(_) => {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error");

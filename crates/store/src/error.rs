@@ -30,6 +30,8 @@ pub enum StoreError {
     Corrupt(Digest),
     #[error("the request body failed: {0}")]
     Body(String),
+    #[error("{0}")]
+    Busy(String),
     #[error("data directory {0} is in use by another zoll process")]
     Locked(String),
     #[error("storage I/O failed: {0}")]

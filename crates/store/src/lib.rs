@@ -11,6 +11,7 @@
 mod blobs;
 mod cache;
 mod error;
+mod maintenance;
 mod manifests;
 mod meta;
 mod uploads;
@@ -23,6 +24,7 @@ use zoll_oci::{Digest, RepoName};
 
 pub use blobs::ByteStream;
 pub use error::{Result, StoreError};
+pub use maintenance::{Collected, GcOptions, GcReport, ScrubReport};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use meta::ReferrerRow;
 
@@ -194,7 +196,11 @@ impl Store {
             return Ok(None);
         }
         let id = self.meta.ensure_repo(repo.as_str()).await?;
-        self.meta.link_blob(id, digest.as_str()).await?;
+        let mut tx = self.meta.begin().await?;
+        if !self.meta.link_blob(&mut tx, id, digest.as_str()).await? {
+            return Ok(None); // garbage-collected meanwhile
+        }
+        tx.commit().await?;
         Ok(Some(size))
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, RepoName, Tag};
 
 use crate::error::{Result, StoreError};
-use crate::meta::{NewManifest, RepoId};
+use crate::meta::NewManifest;
 use crate::Store;
 
 /// A stored manifest as served.
@@ -52,7 +52,6 @@ impl Store {
             Reference::Tag(_) => Digest::sha256(content),
         };
         let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
-        self.check_references(repo_id, &manifest).await?;
 
         let children: Vec<&str> = manifest
             .config
@@ -74,6 +73,21 @@ impl Store {
                 subject: manifest.subject.as_ref().map(|s| s.digest.as_str()),
                 artifact_type: manifest.effective_artifact_type(),
                 annotations,
+                blobs: match manifest.kind {
+                    ManifestKind::Image => manifest
+                        .config
+                        .iter()
+                        .chain(&manifest.layers)
+                        .filter(|d| !is_non_distributable(&d.media_type))
+                        .map(|d| (d.digest.as_str(), d.size))
+                        .collect(),
+                    ManifestKind::Index => Vec::new(),
+                },
+                manifests: manifest
+                    .manifests
+                    .iter()
+                    .map(|d| d.digest.as_str())
+                    .collect(),
                 children,
                 tags: match reference {
                     Reference::Tag(t) => Some(t),
@@ -90,38 +104,6 @@ impl Store {
             digest,
             subject: manifest.subject.map(|s| s.digest),
         })
-    }
-
-    async fn check_references(&self, repo_id: RepoId, m: &Manifest) -> Result<()> {
-        match m.kind {
-            ManifestKind::Image => {
-                let blobs = m.config.iter().chain(&m.layers);
-                for d in blobs.filter(|d| !is_non_distributable(&d.media_type)) {
-                    match self.meta.repo_blob_size(repo_id, d.digest.as_str()).await? {
-                        None => return Err(StoreError::ManifestBlobUnknown(d.digest.clone())),
-                        Some(size) if size != d.size => {
-                            return Err(StoreError::ManifestInvalid(format!(
-                                "descriptor of {} says {} bytes, the blob has {size}",
-                                d.digest, d.size
-                            )))
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            ManifestKind::Index => {
-                for d in &m.manifests {
-                    if !self
-                        .meta
-                        .manifest_exists(repo_id, d.digest.as_str())
-                        .await?
-                    {
-                        return Err(StoreError::ManifestBlobUnknown(d.digest.clone()));
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Resolves a tag or digest in `repo` to the stored manifest.

@@ -17,6 +17,9 @@ use crate::error::{Result, StoreError};
 use crate::meta::RepoId;
 use crate::{now_ms, random_id, Store};
 
+/// How often a publish retries while garbage collection holds the blob (100 ms apart).
+const PUBLISH_ATTEMPTS: usize = 100;
+
 /// Running hash of a session: valid for exactly `received` bytes.
 struct RunningHash {
     received: u64,
@@ -198,9 +201,11 @@ impl Store {
         Ok(h.finish())
     }
 
-    /// Publishes verified staged bytes as `digest` and commits the metadata. An existing copy
-    /// is replaced (atomically, by identical bytes): that is also how a re-push heals a blob
-    /// whose stored bytes were damaged.
+    /// Publishes verified staged bytes as `digest` into `repo`: sync them, then in one
+    /// transaction claim the blob row, rename the bytes into place (replacing an existing
+    /// copy by identical bytes, which is also how a re-push heals a damaged blob), link the
+    /// repository and end the session. Waits while garbage collection is deleting the same
+    /// digest.
     async fn publish(
         &self,
         repo_id: RepoId,
@@ -209,11 +214,27 @@ impl Store {
         size: u64,
         session_row: bool,
     ) -> Result<()> {
-        self.blobs.publish(id, digest).await?;
-        let session = session_row.then_some(id);
-        self.meta
-            .commit_blob(repo_id, digest.as_str(), size, session)
-            .await
+        self.blobs.sync_upload(id).await?;
+        for _ in 0..PUBLISH_ATTEMPTS {
+            let mut tx = self.meta.begin().await?;
+            if !self.meta.claim_blob(&mut tx, digest.as_str(), size).await? {
+                drop(tx);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            self.blobs.publish(id, digest).await?;
+            self.meta
+                .link_blob(&mut tx, repo_id, digest.as_str())
+                .await?;
+            if session_row {
+                self.meta.end_upload(&mut tx, id).await?;
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
+        Err(StoreError::Busy(format!(
+            "blob {digest} is being garbage-collected; push it again"
+        )))
     }
 
     /// Single-request upload (`POST ?digest=`): stage, verify, publish.

@@ -63,6 +63,11 @@ impl TestRegistry {
     }
 
     async fn open(dir: tempfile::TempDir, config: StoreConfig, limits: Limits) -> Self {
+        // Server-side errors (500s) are logged, not returned: show them with the test output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
         let store = Arc::new(Store::open(config.clone()).await.unwrap());
         let app = Arc::new(App {
             store: store.clone(),

@@ -5,6 +5,7 @@ mod blobs;
 mod harness;
 mod layout;
 mod listing;
+mod maintenance;
 mod manifests;
 mod peers;
 mod uploads;

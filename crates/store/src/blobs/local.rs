@@ -129,19 +129,40 @@ impl LocalBlobs {
         Ok(file_io::read_stream(file, 0, len, None))
     }
 
+    /// Makes the staged bytes durable (before the publishing transaction starts).
+    pub async fn sync_upload(&self, id: &str) -> Result<()> {
+        let src = self.upload_path(id);
+        tokio::task::spawn_blocking(move || std::fs::File::open(&src)?.sync_all())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Moves synced staged bytes into place atomically and makes the rename durable.
     pub async fn publish(&self, id: &str, d: &Digest) -> Result<()> {
         let src = self.upload_path(id);
         let dst = self.blob_path(d);
-        let dir = dst.parent().expect("blob path has a parent").to_owned();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::File::open(&src)?.sync_all()?;
-            std::fs::create_dir_all(&dir)?;
-            std::fs::rename(&src, &dst)?;
-            sync_dir(&dir)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))??;
-        Ok(())
+        move_durably(src, dst).await
+    }
+
+    /// Removes a blob's bytes (garbage collection); absent bytes are not an error.
+    pub async fn delete(&self, d: &Digest) -> Result<()> {
+        match fs::remove_file(self.blob_path(d)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves a damaged blob's bytes to `quarantine/` for inspection (scrub).
+    pub async fn quarantine(&self, d: &Digest) -> Result<()> {
+        let dst =
+            self.root
+                .join("quarantine")
+                .join(format!("{}-{}", d.algorithm().as_str(), d.hex()));
+        match move_durably(self.blob_path(d), dst).await {
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<()> {
@@ -167,4 +188,17 @@ impl LocalBlobs {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// rename(2) into a directory created on demand, then fsync of that directory.
+async fn move_durably(src: PathBuf, dst: PathBuf) -> Result<()> {
+    let dir = dst.parent().expect("blob path has a parent").to_owned();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::rename(&src, &dst)?;
+        sync_dir(&dir)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))??;
+    Ok(())
 }

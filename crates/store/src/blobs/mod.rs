@@ -82,10 +82,31 @@ impl Blobs {
         }
     }
 
-    /// Makes the upload's bytes durable and visible under `digest`, atomically.
+    /// Makes the upload's bytes durable; called before the publishing transaction.
+    pub async fn sync_upload(&self, id: &str) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.sync_upload(id).await,
+        }
+    }
+
+    /// Makes synced upload bytes visible under `digest`, atomically.
     pub async fn publish(&self, id: &str, digest: &Digest) -> Result<()> {
         match self {
             Blobs::Local(l) => l.publish(id, digest).await,
+        }
+    }
+
+    /// Removes a blob's bytes (garbage collection).
+    pub async fn delete(&self, digest: &Digest) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.delete(digest).await,
+        }
+    }
+
+    /// Moves a damaged blob's bytes aside (scrub).
+    pub async fn quarantine(&self, digest: &Digest) -> Result<()> {
+        match self {
+            Blobs::Local(l) => l.quarantine(digest).await,
         }
     }
 

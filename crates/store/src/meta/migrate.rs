@@ -6,7 +6,7 @@ use sqlx::AnyPool;
 use crate::error::Result;
 use crate::now_ms;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
     Postgres,
@@ -14,8 +14,14 @@ pub enum Dialect {
 
 fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
     match d {
-        Dialect::Sqlite => &[(1, include_str!("schema_sqlite.sql"))],
-        Dialect::Postgres => &[(1, include_str!("schema_postgres.sql"))],
+        Dialect::Sqlite => &[
+            (1, include_str!("schema_sqlite.sql")),
+            (2, include_str!("v2_blob_state.sql")),
+        ],
+        Dialect::Postgres => &[
+            (1, include_str!("schema_postgres.sql")),
+            (2, include_str!("v2_blob_state.sql")),
+        ],
     }
 }
 

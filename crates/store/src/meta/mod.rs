@@ -2,14 +2,19 @@
 //! sessions. Queries are written once in the SQL that SQLite and PostgreSQL share (`$n`
 //! placeholders, `ON CONFLICT`), over sqlx's `Any` driver; only the schema file is per dialect.
 
+mod blobs;
+mod manifests;
 mod migrate;
+mod uploads;
+
+pub use blobs::BlobRow;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
 
 use crate::error::Result;
 use crate::now_ms;
@@ -24,8 +29,12 @@ pub struct Metadata {
     /// with SQLITE_BUSY when a read transaction would have to upgrade.
     writer: AnyPool,
     repo_ids: Mutex<HashMap<String, RepoId>>,
-    embedded: bool,
+    dialect: migrate::Dialect,
 }
+
+/// A write transaction; the store does file operations inside one where they must not
+/// interleave with garbage collection or scrub.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 #[derive(Debug, Clone)]
 pub struct UploadRow {
@@ -58,6 +67,12 @@ pub struct NewManifest<'a> {
     pub subject: Option<&'a str>,
     pub artifact_type: Option<&'a str>,
     pub annotations: Option<String>,
+    /// Blobs the manifest references with the size its descriptor claims; each must be
+    /// linked into the repository with that size (checked inside the transaction).
+    pub blobs: Vec<(&'a str, u64)>,
+    /// Manifests an index references; each must be in the repository.
+    pub manifests: Vec<&'a str>,
+    /// Everything referenced, for the garbage-collection mark set.
     pub children: Vec<&'a str>,
     pub tags: Vec<&'a str>,
 }
@@ -85,7 +100,7 @@ impl Metadata {
                 reader: pool.clone(),
                 writer: pool,
                 repo_ids: Mutex::new(HashMap::new()),
-                embedded: false,
+                dialect: migrate::Dialect::Postgres,
             });
         }
         const PRAGMAS: [&str; 4] = [
@@ -114,7 +129,7 @@ impl Metadata {
             reader,
             writer,
             repo_ids: Mutex::new(HashMap::new()),
-            embedded: true,
+            dialect: migrate::Dialect::Sqlite,
         })
     }
 
@@ -125,7 +140,20 @@ impl Metadata {
 
     /// True for the embedded SQLite database, which only this process uses.
     pub fn is_embedded(&self) -> bool {
-        self.embedded
+        matches!(self.dialect, migrate::Dialect::Sqlite)
+    }
+
+    /// Row-lock suffix for a SELECT inside a write transaction. SQLite needs none: its one
+    /// writer connection serializes write transactions already.
+    fn lock(&self, mode: &'static str) -> &'static str {
+        match self.dialect {
+            migrate::Dialect::Sqlite => "",
+            migrate::Dialect::Postgres => mode,
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(self.writer.begin().await?)
     }
 
     pub async fn close(&self) {
@@ -176,309 +204,4 @@ impl Metadata {
             .insert(name.to_owned(), id);
         Ok(id)
     }
-
-    /// Size of `digest` if it is linked into the repository.
-    pub async fn repo_blob_size(&self, repo: RepoId, digest: &str) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest \
-             WHERE r.repo_id = $1 AND r.digest = $2",
-        )
-        .bind(repo)
-        .bind(digest)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(size.map(to_u64))
-    }
-
-    /// Size of a published blob, in any repository.
-    pub async fn blob_size(&self, digest: &str) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
-            .bind(digest)
-            .fetch_optional(&self.reader)
-            .await?;
-        Ok(size.map(to_u64))
-    }
-
-    /// Records a verified, published blob and links it into `repo`; ends the upload session.
-    pub async fn commit_blob(
-        &self,
-        repo: RepoId,
-        digest: &str,
-        size: u64,
-        upload: Option<&str>,
-    ) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(digest)
-        .bind(to_i64(size))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        link(&mut tx, repo, digest, now).await?;
-        if let Some(id) = upload {
-            sqlx::query("DELETE FROM uploads WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Links an already published blob into `repo` (cross-repository mount).
-    pub async fn link_blob(&self, repo: RepoId, digest: &str) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        link(&mut tx, repo, digest, now_ms()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
-            .bind(repo)
-            .bind(digest)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    pub async fn create_upload(&self, id: &str, repo: RepoId) -> Result<()> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO uploads (id, repo_id, received, created_ms, updated_ms) \
-             VALUES ($1, $2, 0, $3, $3)",
-        )
-        .bind(id)
-        .bind(repo)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
-        let row: Option<AnyRow> =
-            sqlx::query("SELECT repo_id, received FROM uploads WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.writer)
-                .await?;
-        row.map(|r| {
-            Ok(UploadRow {
-                repo_id: r.try_get(0)?,
-                received: to_u64(r.try_get(1)?),
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn set_upload_received(&self, id: &str, received: u64) -> Result<()> {
-        sqlx::query("UPDATE uploads SET received = $1, updated_ms = $2 WHERE id = $3")
-            .bind(to_i64(received))
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Ids of upload sessions untouched since `before_ms`, or of all sessions with `None`.
-    pub async fn uploads_idle_since(&self, before_ms: Option<i64>) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_ms < $1")
-                .bind(before_ms.unwrap_or(i64::MAX))
-                .fetch_all(&self.writer)
-                .await?,
-        )
-    }
-
-    pub async fn manifest(&self, repo: RepoId, digest: &str) -> Result<Option<ManifestRow>> {
-        let row: Option<AnyRow> = sqlx::query(
-            "SELECT media_type, content FROM manifests WHERE repo_id = $1 AND digest = $2",
-        )
-        .bind(repo)
-        .bind(digest)
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(|r| {
-            Ok(ManifestRow {
-                media_type: r.try_get(0)?,
-                content: r.try_get(1)?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn manifest_exists(&self, repo: RepoId, digest: &str) -> Result<bool> {
-        let hit: Option<String> =
-            sqlx::query_scalar("SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2")
-                .bind(repo)
-                .bind(digest)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(hit.is_some())
-    }
-
-    pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
-        let now = now_ms();
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO manifests (repo_id, digest, media_type, size, content, subject, \
-             artifact_type, annotations, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (repo_id, digest) DO NOTHING",
-        )
-        .bind(m.repo_id)
-        .bind(m.digest)
-        .bind(m.media_type)
-        .bind(i64::try_from(m.content.len()).unwrap_or(i64::MAX))
-        .bind(m.content.to_vec())
-        .bind(m.subject)
-        .bind(m.artifact_type)
-        .bind(m.annotations.as_deref())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for child in &m.children {
-            sqlx::query(
-                "INSERT INTO manifest_refs (repo_id, manifest_digest, child_digest) \
-                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(m.repo_id)
-            .bind(m.digest)
-            .bind(*child)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for tag in &m.tags {
-            sqlx::query(
-                "INSERT INTO tags (repo_id, name, digest, updated_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = $3, updated_ms = $4",
-            )
-            .bind(m.repo_id)
-            .bind(*tag)
-            .bind(m.digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn tag(&self, repo: RepoId, tag: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
-                .bind(repo)
-                .bind(tag)
-                .fetch_optional(&self.reader)
-                .await?,
-        )
-    }
-
-    /// Deletes a manifest and every tag pointing at it.
-    pub async fn delete_manifest(&self, repo: RepoId, digest: &str) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
-            .bind(repo)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?;
-        for sql in [
-            "DELETE FROM tags WHERE repo_id = $1 AND digest = $2",
-            "DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2",
-        ] {
-            sqlx::query(sql)
-                .bind(repo)
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    pub async fn delete_tag(&self, repo: RepoId, tag: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
-            .bind(repo)
-            .bind(tag)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Tags in lexical order after `last`, at most `n`.
-    pub async fn tags(&self, repo: RepoId, last: Option<&str>, n: u64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
-        )
-        .bind(repo)
-        .bind(last.unwrap_or(""))
-        .bind(to_i64(n))
-        .fetch_all(&self.reader)
-        .await?)
-    }
-
-    /// Repositories holding at least one manifest, in lexical order after `last`.
-    pub async fn catalog(&self, last: Option<&str>, n: u64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT r.name FROM repositories r WHERE r.name > $1 \
-             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) \
-             ORDER BY r.name LIMIT $2",
-        )
-        .bind(last.unwrap_or(""))
-        .bind(to_i64(n))
-        .fetch_all(&self.reader)
-        .await?)
-    }
-
-    pub async fn referrers(&self, repo: RepoId, subject: &str) -> Result<Vec<ReferrerRow>> {
-        let rows: Vec<AnyRow> = sqlx::query(
-            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
-             WHERE repo_id = $1 AND subject = $2 ORDER BY created_ms, digest",
-        )
-        .bind(repo)
-        .bind(subject)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReferrerRow {
-                    digest: r.try_get(0)?,
-                    media_type: r.try_get(1)?,
-                    size: to_u64(r.try_get(2)?),
-                    artifact_type: r.try_get(3)?,
-                    annotations: r.try_get(4)?,
-                })
-            })
-            .collect()
-    }
-}
-
-async fn link(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    repo: RepoId,
-    digest: &str,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO repo_blobs (repo_id, digest, created_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (repo_id, digest) DO NOTHING",
-    )
-    .bind(repo)
-    .bind(digest)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

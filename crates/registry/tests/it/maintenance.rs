@@ -1,0 +1,275 @@
+//! Online garbage collection and scrub, against the real Router and store.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use zoll_oci::Digest;
+use zoll_store::GcOptions;
+
+use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+
+fn gc_now() -> GcOptions {
+    GcOptions {
+        grace: Duration::ZERO,
+        dry_run: false,
+    }
+}
+
+/// Digests whose bytes are on disk.
+fn blob_files(reg: &TestRegistry) -> BTreeSet<String> {
+    let root = reg.dir.path().join("blobs");
+    let mut out = BTreeSet::new();
+    for alg in std::fs::read_dir(&root).unwrap() {
+        let alg = alg.unwrap();
+        for prefix in std::fs::read_dir(alg.path()).unwrap() {
+            for f in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+                let name = f.unwrap().file_name().into_string().unwrap();
+                out.insert(format!("{}:{name}", alg.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
+    let reg = TestRegistry::new().await;
+    let (m, _) = reg.push_image("r", "v1", b"kept layer").await;
+    let orphan = reg.push_blob("r", b"never referenced").await;
+    let (doomed, _) = reg.push_image("s", "v1", b"layer of a deleted image").await;
+    let doomed_layer = Digest::sha256(b"layer of a deleted image");
+    assert_eq!(
+        reg.call("DELETE", &format!("/v2/s/manifests/{doomed}"), &[], vec![])
+            .await
+            .status,
+        202
+    );
+
+    // Inside the grace window nothing goes.
+    let r = reg
+        .store
+        .gc(&GcOptions {
+            grace: Duration::from_secs(3600),
+            dry_run: false,
+        })
+        .await
+        .unwrap();
+    assert!(r.collected.is_empty(), "{r:?}");
+
+    // A dry run reports without removing.
+    let dry = reg
+        .store
+        .gc(&GcOptions {
+            grace: Duration::ZERO,
+            dry_run: true,
+        })
+        .await
+        .unwrap();
+    let mut reported: Vec<String> = dry.collected.iter().map(|c| c.digest.clone()).collect();
+    reported.sort();
+    let mut expected = vec![orphan.to_string(), doomed_layer.to_string()];
+    expected.sort();
+    assert_eq!(reported, expected);
+    assert!(blob_files(&reg).contains(orphan.as_str()));
+
+    let r = reg.store.gc(&gc_now()).await.unwrap();
+    assert_eq!(r.collected.len(), 2);
+    assert_eq!(
+        r.bytes(),
+        (b"never referenced".len() + b"layer of a deleted image".len()) as u64
+    );
+    let files = blob_files(&reg);
+    assert!(!files.contains(orphan.as_str()) && !files.contains(doomed_layer.as_str()));
+    assert_eq!(reg.get(&format!("/v2/r/blobs/{orphan}")).await.status, 404);
+    // The config blob is shared by both images and still referenced by r:v1.
+    let pulled = reg.get(&format!("/v2/r/manifests/{m}")).await;
+    let manifest: serde_json::Value = pulled.json();
+    for d in [
+        &manifest["config"]["digest"],
+        &manifest["layers"][0]["digest"],
+    ] {
+        assert_eq!(
+            reg.get(&format!("/v2/r/blobs/{}", d.as_str().unwrap()))
+                .await
+                .status,
+            200
+        );
+    }
+    // Pushing a collected blob again works.
+    reg.push_blob("r", b"never referenced").await;
+    assert_eq!(reg.get(&format!("/v2/r/blobs/{orphan}")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_push_racing_gc_fails_cleanly_then_succeeds() {
+    let reg = TestRegistry::new().await;
+    let config = reg.push_blob("r", b"{}").await;
+    let layer = reg.push_blob("r", b"uploaded, not yet referenced").await;
+    reg.store.gc(&gc_now()).await.unwrap();
+    // The layers were collected before the manifest arrived: the push is refused, nothing
+    // half-visible is left, and uploading again completes it.
+    let m = image_manifest(&config, 2, &[(&layer, 28)], None);
+    let r = reg.put_manifest("r", "v1", OCI_MANIFEST, &m).await;
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "MANIFEST_BLOB_UNKNOWN")
+    );
+    assert_eq!(reg.get("/v2/r/manifests/v1").await.status, 404);
+    reg.push_blob("r", b"{}").await;
+    reg.push_blob("r", b"uploaded, not yet referenced").await;
+    assert_eq!(
+        reg.put_manifest("r", "v1", OCI_MANIFEST, &m).await.status,
+        201
+    );
+    reg.store.gc(&gc_now()).await.unwrap();
+    assert_eq!(reg.get(&format!("/v2/r/blobs/{layer}")).await.status, 200);
+}
+
+/// Pushes (with retries when GC took an unreferenced layer first), deletes and GC run
+/// concurrently; every acknowledged manifest that was not deleted stays pullable with all its
+/// blobs, and a final GC leaves exactly the referenced blobs on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_soak_with_concurrent_pushes_and_deletes() {
+    const WORKERS: u64 = 4;
+    const PUSHES_PER_WORKER: u64 = 130; // 520 pushes in all
+    let reg = Arc::new(TestRegistry::new().await);
+    /// (repository, manifest digest, its blobs) of pushes acknowledged and not deleted.
+    type Live = Vec<(String, String, Vec<Digest>)>;
+    let live: Arc<Mutex<Live>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let gc = {
+        let (reg, stop) = (reg.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reg.store.gc(&gc_now()).await.unwrap();
+                runs += 1;
+                tokio::task::yield_now().await;
+            }
+            runs
+        })
+    };
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let (reg, live) = (reg.clone(), live.clone());
+        workers.push(tokio::spawn(async move {
+            let mut retries = 0;
+            for i in 0..PUSHES_PER_WORKER {
+                let repo = format!("soak/w{w}");
+                let shared = b"base layer shared by every image".to_vec();
+                let own = zoll_testkit::pseudo_random(w * 1000 + i, 2000);
+                let config = format!(r#"{{"w":{w},"i":{i}}}"#).into_bytes();
+                loop {
+                    let c = reg.push_blob(&repo, &config).await;
+                    let s = reg.push_blob(&repo, &shared).await;
+                    let o = reg.push_blob(&repo, &own).await;
+                    let m = image_manifest(
+                        &c,
+                        config.len(),
+                        &[(&s, shared.len()), (&o, own.len())],
+                        None,
+                    );
+                    let tag = format!("t{i}");
+                    let r = reg.put_manifest(&repo, &tag, OCI_MANIFEST, &m).await;
+                    match r.status {
+                        201 => {
+                            let d = r.header("docker-content-digest").to_owned();
+                            live.lock().unwrap().push((repo.clone(), d, vec![c, s, o]));
+                            break;
+                        }
+                        400 if r.code() == "MANIFEST_BLOB_UNKNOWN" => retries += 1,
+                        other => panic!("push answered {other}: {:?}", r.body),
+                    }
+                }
+                // Every third image is deleted again, making its own layer garbage.
+                if i % 3 == 2 {
+                    let (repo, d, _) = live.lock().unwrap().pop().unwrap();
+                    let r = reg
+                        .call("DELETE", &format!("/v2/{repo}/manifests/{d}"), &[], vec![])
+                        .await;
+                    assert_eq!(r.status, 202);
+                }
+            }
+            retries
+        }));
+    }
+    let mut retries = 0;
+    for w in workers {
+        retries += w.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let gc_runs = gc.await.unwrap();
+    eprintln!(
+        "soak: {} pushes, {retries} retried after GC took their layers, {gc_runs} GC runs",
+        WORKERS * PUSHES_PER_WORKER
+    );
+    assert!(gc_runs >= 5, "GC barely ran ({gc_runs} runs)");
+
+    let live = live.lock().unwrap().clone();
+    let mut referenced = BTreeSet::new();
+    for (repo, d, blobs) in &live {
+        assert_eq!(
+            reg.get(&format!("/v2/{repo}/manifests/{d}")).await.status,
+            200
+        );
+        for b in blobs {
+            let r = reg.get(&format!("/v2/{repo}/blobs/{b}")).await;
+            assert_eq!(r.status, 200, "blob {b} of live manifest {d} lost");
+            referenced.insert(b.to_string());
+        }
+    }
+    reg.store.gc(&gc_now()).await.unwrap();
+    assert_eq!(
+        blob_files(&reg),
+        referenced,
+        "disk holds exactly the referenced blobs"
+    );
+}
+
+#[tokio::test]
+async fn scrub_quarantines_damaged_blobs_and_a_push_heals_them() {
+    let reg = TestRegistry::new().await;
+    let content = zoll_testkit::pseudo_random(5, 100_000);
+    let (_, _) = reg.push_image("r", "v1", &content).await;
+    let layer = Digest::sha256(&content);
+    let path = reg
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(&layer.hex()[..2])
+        .join(layer.hex());
+
+    let clean = reg.store.scrub().await.unwrap();
+    assert_eq!((clean.checked, clean.quarantined.len()), (2, 0));
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[500] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let report = reg.store.scrub().await.unwrap();
+    assert_eq!(report.quarantined, vec![layer.to_string()]);
+    assert!(!path.exists());
+    let kept = reg
+        .dir
+        .path()
+        .join("quarantine")
+        .join(format!("sha256-{}", layer.hex()));
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        bytes,
+        "damaged bytes kept for inspection"
+    );
+
+    // A pull fails cleanly instead of returning wrong bytes.
+    let r = reg.get(&format!("/v2/r/blobs/{layer}")).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UNKNOWN"));
+    // GC does not take quarantined blobs' rows away from under a re-push.
+    reg.store.gc(&gc_now()).await.unwrap();
+    reg.push_blob("r", &content).await;
+    assert_eq!(
+        reg.get(&format!("/v2/r/blobs/{layer}")).await.body.as_ref(),
+        content.as_slice()
+    );
+    assert_eq!(reg.store.scrub().await.unwrap().quarantined.len(), 0);
+}

@@ -1,0 +1,146 @@
+//! Online garbage collection and scrub. Both run while the registry serves; the row
+//! protocol in `meta::blobs` keeps them from racing a push (a blob a push is about to
+//! reference is either kept, or the push fails cleanly and uploads it again).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use zoll_oci::{Digest, Hasher};
+
+use crate::error::Result;
+use crate::meta::BlobRow;
+use crate::{now_ms, Store};
+
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Blobs uploaded or linked more recently than this are kept even if unreferenced, so
+    /// that a push can upload its layers before the manifest that references them.
+    pub grace: Duration,
+    /// Report what would be removed; remove nothing.
+    pub dry_run: bool,
+}
+
+/// One blob garbage collection removed (or would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collected {
+    pub digest: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GcReport {
+    pub collected: Vec<Collected>,
+    /// Candidates a concurrent push referenced or re-uploaded before they could be claimed.
+    pub kept_by_push: usize,
+    /// Deletions an earlier, interrupted run had claimed and this run finished.
+    pub finished_interrupted: usize,
+}
+
+impl GcReport {
+    pub fn bytes(&self) -> u64 {
+        self.collected.iter().map(|c| c.size).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScrubReport {
+    pub checked: usize,
+    pub bytes: u64,
+    /// Blobs whose bytes did not match their digest (or were missing), now quarantined.
+    pub quarantined: Vec<String>,
+}
+
+const SCRUB_PAGE: u64 = 256;
+
+impl Store {
+    pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        if !opts.dry_run {
+            for row in self.meta.gc_unfinished().await? {
+                self.remove_bytes(&row).await?;
+                report.finished_interrupted += 1;
+            }
+        }
+        let grace = i64::try_from(opts.grace.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_ms().saturating_sub(grace);
+        for row in self.meta.gc_candidates(cutoff).await? {
+            if opts.dry_run {
+                report.collected.push(Collected {
+                    digest: row.digest,
+                    size: row.size,
+                });
+            } else if self.meta.gc_claim(&row.digest, cutoff).await? {
+                self.remove_bytes(&row).await?;
+                report.collected.push(Collected {
+                    digest: row.digest,
+                    size: row.size,
+                });
+            } else {
+                report.kept_by_push += 1;
+            }
+        }
+        if !opts.dry_run && !report.collected.is_empty() {
+            tracing::info!(
+                blobs = report.collected.len(),
+                bytes = report.bytes(),
+                kept_by_push = report.kept_by_push,
+                "garbage collection removed unreferenced blobs"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Second half of a deletion claimed with `gc_claim`: bytes first, then the row, so an
+    /// interruption leaves a `deleting` row the next run finishes.
+    async fn remove_bytes(&self, row: &BlobRow) -> Result<()> {
+        if let Ok(d) = row.digest.parse::<Digest>() {
+            self.blobs.delete(&d).await?;
+        }
+        self.meta.gc_forget(&row.digest).await
+    }
+
+    /// Re-hashes every live blob; quarantines those whose bytes no longer match.
+    pub async fn scrub(&self) -> Result<ScrubReport> {
+        let mut report = ScrubReport::default();
+        let mut after = String::new();
+        loop {
+            let page = self.meta.live_blobs(&after, SCRUB_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.digest.clone();
+            for row in page {
+                let Ok(digest) = row.digest.parse::<Digest>() else {
+                    tracing::warn!(digest = %row.digest, "blob row with an invalid digest");
+                    continue;
+                };
+                report.checked += 1;
+                report.bytes += row.size;
+                if self.bytes_match(&digest, row.size).await? {
+                    continue;
+                }
+                let mut tx = self.meta.begin().await?;
+                if self.meta.quarantine(&mut tx, &row).await? {
+                    self.blobs.quarantine(&digest).await?;
+                    tx.commit().await?;
+                    tracing::error!(%digest, "scrub: stored bytes do not match the digest; quarantined");
+                    report.quarantined.push(row.digest);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn bytes_match(&self, digest: &Digest, size: u64) -> Result<bool> {
+        if self.blobs.stat(digest).await? != Some(size) {
+            return Ok(false);
+        }
+        let mut hasher = Hasher::new(digest.algorithm());
+        let mut stream = self.blobs.open(digest, 0, size, false).await?;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(c) => hasher.update(&c),
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(&hasher.finish() == digest)
+    }
+}

@@ -1,0 +1,223 @@
+//! Blob rows, their links into repositories, and the row protocol that keeps publishing,
+//! garbage collection and scrub from interleaving:
+//! - publish: in one transaction, claim the row (`claim_blob`, refused while GC holds it),
+//!   rename the bytes into place, link the repository;
+//! - GC: in one transaction, lock the row, re-check it is unreferenced and past the grace
+//!   window, mark it `deleting` and drop its links; then remove the bytes, then the row;
+//! - scrub: in one transaction, lock the row, check nobody re-uploaded it since it was
+//!   hashed, move the bytes aside, mark it `quarantined`.
+
+use super::{to_i64, to_u64, Metadata, RepoId, Tx};
+use crate::error::Result;
+use crate::now_ms;
+
+/// A stored blob as garbage collection and scrub see it.
+#[derive(Debug, Clone)]
+pub struct BlobRow {
+    pub digest: String,
+    pub size: u64,
+    pub created_ms: i64,
+}
+
+const UNREFERENCED: &str =
+    "NOT EXISTS (SELECT 1 FROM manifest_refs m WHERE m.child_digest = blobs.digest)";
+
+impl Metadata {
+    /// Size of `digest` if it is linked into the repository and servable.
+    pub async fn repo_blob_size(&self, repo: RepoId, digest: &str) -> Result<Option<u64>> {
+        let size: Option<i64> = sqlx::query_scalar(
+            "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest \
+             WHERE r.repo_id = $1 AND r.digest = $2 AND b.state = 'live'",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(size.map(to_u64))
+    }
+
+    /// Inside a manifest push: the size of a referenced blob, locking its row against
+    /// garbage collection until the push commits. Only the `blobs` row is locked, the row GC
+    /// locks first too: one lock order, no deadlock.
+    pub(super) async fn repo_blob_size_locked(
+        &self,
+        tx: &mut Tx,
+        repo: RepoId,
+        digest: &str,
+    ) -> Result<Option<u64>> {
+        let sql = format!(
+            "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest \
+             WHERE r.repo_id = $1 AND r.digest = $2 AND b.state = 'live'{}",
+            self.lock(" FOR SHARE OF b")
+        );
+        let size: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(size.map(to_u64))
+    }
+
+    /// Size of a servable blob, in any repository.
+    pub async fn blob_size(&self, digest: &str) -> Result<Option<u64>> {
+        let size: Option<i64> =
+            sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1 AND state = 'live'")
+                .bind(digest)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(size.map(to_u64))
+    }
+
+    /// Claims the row of a blob about to be published: creates it, or revives a live or
+    /// quarantined one, restarting its grace window. `false` while garbage collection is
+    /// deleting it: the caller waits and tries again.
+    pub async fn claim_blob(&self, tx: &mut Tx, digest: &str, size: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO blobs (digest, size, created_ms, state) VALUES ($1, $2, $3, 'live') \
+             ON CONFLICT (digest) DO UPDATE SET size = $2, created_ms = $3, state = 'live' \
+             WHERE blobs.state <> 'deleting'",
+        )
+        .bind(digest)
+        .bind(to_i64(size))
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Links a live blob into `repo` and restarts its grace window (a mount is followed by
+    /// a manifest push just like an upload is). `false` if the blob is not live.
+    pub async fn link_blob(&self, tx: &mut Tx, repo: RepoId, digest: &str) -> Result<bool> {
+        let now = now_ms();
+        let touched =
+            sqlx::query("UPDATE blobs SET created_ms = $1 WHERE digest = $2 AND state = 'live'")
+                .bind(now)
+                .bind(digest)
+                .execute(&mut **tx)
+                .await?;
+        if touched.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO repo_blobs (repo_id, digest, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (repo_id, digest) DO NOTHING",
+        )
+        .bind(repo)
+        .bind(digest)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(true)
+    }
+
+    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Live blobs no manifest references whose grace window ended before `cutoff_ms`.
+    pub async fn gc_candidates(&self, cutoff_ms: i64) -> Result<Vec<BlobRow>> {
+        let sql = format!(
+            "SELECT digest, size, created_ms FROM blobs \
+             WHERE state = 'live' AND created_ms < $1 AND {UNREFERENCED} ORDER BY digest"
+        );
+        self.blob_rows(sqlx::query(&sql).bind(cutoff_ms)).await
+    }
+
+    /// Rows a garbage collection claimed but did not finish (it was interrupted).
+    pub async fn gc_unfinished(&self) -> Result<Vec<BlobRow>> {
+        let sql = "SELECT digest, size, created_ms FROM blobs WHERE state = 'deleting'";
+        self.blob_rows(sqlx::query(sql)).await
+    }
+
+    /// Claims a blob for deletion if it is still unreferenced and past `cutoff_ms`, and
+    /// drops its repository links. `false`: a push got to it first; leave it.
+    pub async fn gc_claim(&self, digest: &str, cutoff_ms: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        // Lock first, then decide in a later statement: under READ COMMITTED that statement
+        // sees every push that committed while we waited for the lock.
+        let lock = format!(
+            "SELECT digest FROM blobs WHERE digest = $1{}",
+            self.lock(" FOR UPDATE")
+        );
+        sqlx::query(&lock).bind(digest).execute(&mut *tx).await?;
+        let claim = format!(
+            "UPDATE blobs SET state = 'deleting' WHERE digest = $1 AND state = 'live' \
+             AND created_ms < $2 AND {UNREFERENCED}"
+        );
+        let done = sqlx::query(&claim)
+            .bind(digest)
+            .bind(cutoff_ms)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM repo_blobs WHERE digest = $1")
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes the row of a blob whose bytes garbage collection deleted.
+    pub async fn gc_forget(&self, digest: &str) -> Result<()> {
+        sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'deleting'")
+            .bind(digest)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Live blobs in digest order after `after`, at most `n` (scrub pages through them).
+    pub async fn live_blobs(&self, after: &str, n: u64) -> Result<Vec<BlobRow>> {
+        let sql = "SELECT digest, size, created_ms FROM blobs \
+                   WHERE state = 'live' AND digest > $1 ORDER BY digest LIMIT $2";
+        self.blob_rows(sqlx::query(sql).bind(after).bind(to_i64(n)))
+            .await
+    }
+
+    /// Inside a scrub transaction: locks the row and marks it quarantined if it is still the
+    /// upload that was hashed (`created_ms` unchanged). `false`: it was re-uploaded meanwhile.
+    pub async fn quarantine(&self, tx: &mut Tx, blob: &BlobRow) -> Result<bool> {
+        let lock = format!(
+            "SELECT digest FROM blobs WHERE digest = $1{}",
+            self.lock(" FOR UPDATE")
+        );
+        sqlx::query(&lock)
+            .bind(&blob.digest)
+            .execute(&mut **tx)
+            .await?;
+        let done = sqlx::query(
+            "UPDATE blobs SET state = 'quarantined' \
+             WHERE digest = $1 AND state = 'live' AND created_ms = $2",
+        )
+        .bind(&blob.digest)
+        .bind(blob.created_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn blob_rows<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<BlobRow>> {
+        use sqlx::Row;
+        let rows = q.fetch_all(&self.reader).await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(BlobRow {
+                    digest: r.try_get(0)?,
+                    size: to_u64(r.try_get(1)?),
+                    created_ms: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,76 @@
+//! Upload session rows.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{to_i64, to_u64, Metadata, RepoId, UploadRow};
+use crate::error::Result;
+use crate::now_ms;
+
+impl Metadata {
+    /// Inside the publishing transaction: the session is complete.
+    pub async fn end_upload(&self, tx: &mut super::Tx, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_upload(&self, id: &str, repo: RepoId) -> Result<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO uploads (id, repo_id, received, created_ms, updated_ms) \
+             VALUES ($1, $2, 0, $3, $3)",
+        )
+        .bind(id)
+        .bind(repo)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
+        let row: Option<AnyRow> =
+            sqlx::query("SELECT repo_id, received FROM uploads WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.writer)
+                .await?;
+        row.map(|r| {
+            Ok(UploadRow {
+                repo_id: r.try_get(0)?,
+                received: to_u64(r.try_get(1)?),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn set_upload_received(&self, id: &str, received: u64) -> Result<()> {
+        sqlx::query("UPDATE uploads SET received = $1, updated_ms = $2 WHERE id = $3")
+            .bind(to_i64(received))
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Ids of upload sessions untouched since `before_ms`, or of all sessions with `None`.
+    pub async fn uploads_idle_since(&self, before_ms: Option<i64>) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_ms < $1")
+                .bind(before_ms.unwrap_or(i64::MAX))
+                .fetch_all(&self.writer)
+                .await?,
+        )
+    }
+}
