@@ -14,6 +14,8 @@ pub struct Config {
     pub metadata: Metadata,
     pub limits: Limits,
     pub log: Log,
+    pub gc: Gc,
+    pub scrub: Scrub,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +53,39 @@ pub struct Limits {
     pub max_name_len: usize,
     pub max_blob_bytes: u64,
     pub max_page: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gc {
+    /// Seconds between garbage collections inside `serve`; 0 turns them off.
+    pub interval_secs: u64,
+    /// Unreferenced blobs uploaded or linked more recently are kept.
+    pub grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scrub {
+    /// Seconds between scrubs inside `serve`; 0 turns them off.
+    pub interval_secs: u64,
+}
+
+impl Default for Gc {
+    fn default() -> Self {
+        Gc {
+            interval_secs: 3600,
+            grace_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for Scrub {
+    fn default() -> Self {
+        Scrub {
+            interval_secs: 7 * 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,7 +142,9 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 5] = ["server", "storage", "metadata", "limits", "log"];
+const SECTIONS: [&str; 7] = [
+    "server", "storage", "metadata", "limits", "log", "gc", "scrub",
+];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
 pub fn load(
@@ -146,6 +183,27 @@ pub fn load(
         .try_into()
         .context("invalid configuration")?;
     Ok(config)
+}
+
+/// Loads the configuration and applies the data-directory flag.
+pub fn load_for(args: &crate::StoreArgs) -> anyhow::Result<Config> {
+    let mut c = load(args.config.as_deref(), std::env::vars())?;
+    if let Some(v) = &args.data {
+        c.storage.data_dir = v.clone();
+    }
+    Ok(c)
+}
+
+impl Config {
+    pub fn store_config(&self) -> zoll_store::StoreConfig {
+        let mut s = zoll_store::StoreConfig::new(&self.storage.data_dir);
+        s.max_blob_bytes = self.limits.max_blob_bytes;
+        s.upload_ttl = std::time::Duration::from_secs(self.storage.upload_ttl_secs);
+        s.verify_reads = self.storage.verify_reads;
+        s.cache_bytes = self.storage.cache_bytes;
+        s.metadata_url = self.metadata.url.clone();
+        s
+    }
 }
 
 /// Environment values are text; numbers and booleans are recognised so they can fill typed

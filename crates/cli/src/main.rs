@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod maintain;
 mod serve;
 
 use std::path::PathBuf;
@@ -21,19 +22,43 @@ struct Cli {
 enum Command {
     /// Run the registry (embedded default: ./zoll-data with local disk + SQLite, 127.0.0.1:5000).
     Serve(ServeArgs),
+    /// Remove blobs no manifest references (also scheduled inside `serve`).
+    Gc(GcArgs),
+    /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
+    Scrub(StoreArgs),
 }
 
+/// Where the data is: shared by every command that opens the store.
 #[derive(clap::Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "ZOLL_LISTEN")]
-    listen: Option<String>,
+pub struct StoreArgs {
     /// Data directory (blobs and metadata).
     #[arg(long, env = "ZOLL_DATA")]
     data: Option<PathBuf>,
     /// TOML configuration file.
     #[arg(long, env = "ZOLL_CONFIG")]
     config: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// List what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Keep unreferenced blobs uploaded or linked less than this many seconds ago
+    /// (default: gc.grace_secs from the configuration).
+    #[arg(long)]
+    grace_secs: Option<u64>,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "ZOLL_LISTEN")]
+    listen: Option<String>,
     /// Log format: human or json.
     #[arg(long, env = "ZOLL_LOG_FORMAT")]
     log_format: Option<String>,
@@ -49,6 +74,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Gc(args) => maintain::gc(args),
+        Command::Scrub(args) => maintain::scrub(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -10,12 +10,9 @@ use crate::config::{self, Config};
 use crate::ServeArgs;
 
 fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
-    let mut c = config::load(args.config.as_deref(), std::env::vars())?;
+    let mut c = config::load_for(&args.store)?;
     if let Some(v) = args.listen {
         c.server.listen = v;
-    }
-    if let Some(v) = args.data {
-        c.storage.data_dir = v;
     }
     if let Some(v) = args.log_format {
         c.log.format = v;
@@ -29,7 +26,7 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(c)
 }
 
-fn init_logging(c: &Config) -> anyhow::Result<()> {
+pub fn init_logging(c: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZOLL_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&c.log.level))
         .context("invalid log level")?;
@@ -79,23 +76,15 @@ async fn serve(
     listen: SocketAddr,
     tls: Option<zoll_registry::TlsFiles>,
 ) -> anyhow::Result<()> {
-    let mut store_config = zoll_store::StoreConfig::new(&c.storage.data_dir);
-    store_config.max_blob_bytes = c.limits.max_blob_bytes;
-    store_config.upload_ttl = Duration::from_secs(c.storage.upload_ttl_secs);
-    store_config.verify_reads = c.storage.verify_reads;
-    store_config.cache_bytes = c.storage.cache_bytes;
-    store_config.metadata_url = c.metadata.url.clone();
-    let store = Arc::new(
-        zoll_store::Store::open(store_config)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot open data directory {}",
-                    c.storage.data_dir.display()
-                )
-            })?,
-    );
-    let expiry = tokio::spawn(expire_uploads(store.clone()));
+    let store = Arc::new(crate::maintain::open_store(&c).await?);
+    let background = [
+        tokio::spawn(expire_uploads(store.clone())),
+        tokio::spawn(crate::maintain::scheduled_gc(store.clone(), c.gc.clone())),
+        tokio::spawn(crate::maintain::scheduled_scrub(
+            store.clone(),
+            c.scrub.clone(),
+        )),
+    ];
     let app = Arc::new(zoll_registry::App {
         store: store.clone(),
         limits: zoll_registry::Limits {
@@ -115,7 +104,9 @@ async fn serve(
         tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
     })
     .await;
-    expiry.abort();
+    for task in background {
+        task.abort();
+    }
     store.close().await;
     tracing::info!("stopped");
     result.context("server failed")

@@ -219,3 +219,46 @@ async fn config_file_and_environment_apply() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another zoll process"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_and_scrub_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let metadata = zoll_testkit::metadata_url();
+    let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
+    let http = client();
+    let orphan = b"an orphan layer".to_vec();
+    let d = zoll_oci::Digest::sha256(&orphan);
+    let r = http
+        .post(format!("{}/v2/cmd/blobs/uploads/?digest={d}", zoll.base))
+        .body(orphan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    zoll.kill9().await;
+
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
+        cmd.args(args).arg("--data").arg(data.path());
+        if let Some(url) = &metadata {
+            cmd.env("ZOLL_METADATA_URL", url);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = run(&["gc", "--dry-run", "--grace-secs", "0"]);
+    assert!(ok, "{out}");
+    assert!(out.contains(&format!("would remove {d} 15 bytes")), "{out}");
+    let (ok, out) = run(&["gc"]);
+    assert!(
+        ok && out.contains("removed 0 blobs"),
+        "default grace keeps it: {out}"
+    );
+    let (ok, out) = run(&["gc", "--grace-secs", "0"]);
+    assert!(ok && out.contains(&format!("removed {d}")), "{out}");
+    let (ok, out) = run(&["scrub"]);
+    assert!(ok && out.contains("checked 0 blobs"), "{out}");
+}

@@ -1,0 +1,114 @@
+//! `zoll gc` and `zoll scrub`, and their schedules inside `serve`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use zoll_store::{GcOptions, Store};
+
+use crate::config::{self, Config};
+use crate::{GcArgs, StoreArgs};
+
+pub async fn open_store(c: &Config) -> anyhow::Result<Store> {
+    Store::open(c.store_config()).await.with_context(|| {
+        format!(
+            "cannot open data directory {}",
+            c.storage.data_dir.display()
+        )
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn gc(args: GcArgs) -> anyhow::Result<()> {
+    let c = config::load_for(&args.store)?;
+    crate::serve::init_logging(&c)?;
+    let grace = Duration::from_secs(args.grace_secs.unwrap_or(c.gc.grace_secs));
+    runtime()?.block_on(async {
+        let store = open_store(&c).await?;
+        let opts = GcOptions {
+            grace,
+            dry_run: args.dry_run,
+        };
+        let report = store.gc(&opts).await;
+        store.close().await;
+        let report = report.context("garbage collection failed")?;
+        let verb = if args.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for blob in &report.collected {
+            println!("{verb} {} {} bytes", blob.digest, blob.size);
+        }
+        println!(
+            "gc: {verb} {} blobs, {} bytes; {} kept because a push referenced them meanwhile",
+            report.collected.len(),
+            report.bytes(),
+            report.kept_by_push
+        );
+        Ok(())
+    })
+}
+
+pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
+    let c = config::load_for(&args)?;
+    crate::serve::init_logging(&c)?;
+    runtime()?.block_on(async {
+        let store = open_store(&c).await?;
+        let report = store.scrub().await;
+        store.close().await;
+        let report = report.context("scrub failed")?;
+        for digest in &report.quarantined {
+            println!("quarantined {digest}");
+        }
+        println!(
+            "scrub: checked {} blobs ({} bytes), quarantined {}",
+            report.checked,
+            report.bytes,
+            report.quarantined.len()
+        );
+        if !report.quarantined.is_empty() {
+            bail!("{} damaged blobs quarantined", report.quarantined.len());
+        }
+        Ok(())
+    })
+}
+
+pub async fn scheduled_gc(store: Arc<Store>, gc: config::Gc) {
+    if gc.interval_secs == 0 {
+        return;
+    }
+    let opts = GcOptions {
+        grace: Duration::from_secs(gc.grace_secs),
+        dry_run: false,
+    };
+    loop {
+        tokio::time::sleep(Duration::from_secs(gc.interval_secs)).await;
+        if let Err(e) = store.gc(&opts).await {
+            tracing::warn!(error = %e, "scheduled garbage collection failed");
+        }
+    }
+}
+
+pub async fn scheduled_scrub(store: Arc<Store>, scrub: config::Scrub) {
+    if scrub.interval_secs == 0 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(scrub.interval_secs)).await;
+        match store.scrub().await {
+            Ok(r) => tracing::info!(
+                checked = r.checked,
+                quarantined = r.quarantined.len(),
+                "scrub finished"
+            ),
+            Err(e) => tracing::warn!(error = %e, "scheduled scrub failed"),
+        }
+    }
+}
