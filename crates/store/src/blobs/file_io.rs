@@ -9,7 +9,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use zoll_oci::{Digest, Hasher};
 
 use super::ByteStream;
 use crate::error::{Result, StoreError};
@@ -84,10 +83,8 @@ where
     outcome.map(|()| written)
 }
 
-/// Streams `len` bytes of `file` from `start`, read on a blocking thread. With `verify`,
-/// the bytes are hashed on that thread too and the last chunk is withheld until they matched
-/// the digest: a damaged blob ends in an error, never in a complete transfer.
-pub fn read_stream(file: File, start: u64, len: u64, verify: Option<Digest>) -> ByteStream {
+/// Streams `len` bytes of `file` from `start`, read on a blocking thread.
+pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let send = |item: std::io::Result<Bytes>| tx.blocking_send(item).is_ok();
@@ -96,8 +93,6 @@ pub fn read_stream(file: File, start: u64, len: u64, verify: Option<Digest>) -> 
             send(Err(e));
             return;
         }
-        let mut hasher = verify.as_ref().map(|d| Hasher::new(d.algorithm()));
-        let mut held: Option<Bytes> = None;
         let mut left = len;
         while left > 0 {
             let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
@@ -117,31 +112,9 @@ pub fn read_stream(file: File, start: u64, len: u64, verify: Option<Digest>) -> 
             };
             buf.truncate(n);
             left -= n as u64;
-            let chunk = buf.freeze();
-            let ready = match hasher.as_mut() {
-                Some(h) => {
-                    h.update(&chunk);
-                    held.replace(chunk)
-                }
-                None => Some(chunk),
-            };
-            if let Some(chunk) = ready {
-                if !send(Ok(chunk)) {
-                    return; // the client went away
-                }
+            if !send(Ok(buf.freeze())) {
+                return; // the client went away
             }
-        }
-        if let (Some(h), Some(expected)) = (hasher, verify) {
-            let actual = h.finish();
-            if actual != expected {
-                tracing::error!(digest = %expected, %actual, "stored blob failed verification while being served");
-                let msg = format!("stored blob {expected} failed verification");
-                send(Err(std::io::Error::other(msg)));
-                return;
-            }
-        }
-        if let Some(last) = held {
-            send(Ok(last));
         }
     });
     Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {

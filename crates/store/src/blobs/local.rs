@@ -47,7 +47,7 @@ impl LocalBlobs {
         }
     }
 
-    pub async fn open(&self, d: &Digest, start: u64, len: u64, verify: bool) -> Result<ByteStream> {
+    pub async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
         let file = match std::fs::File::open(self.blob_path(d)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -55,12 +55,7 @@ impl LocalBlobs {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(file_io::read_stream(
-            file,
-            start,
-            len,
-            verify.then(|| d.clone()),
-        ))
+        Ok(file_io::read_stream(file, start, len))
     }
 
     pub async fn create_upload(&self, id: &str) -> Result<()> {
@@ -126,7 +121,7 @@ impl LocalBlobs {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(file_io::read_stream(file, 0, len, None))
+        Ok(file_io::read_stream(file, 0, len))
     }
 
     /// Makes the staged bytes durable (before the publishing transaction starts).

@@ -4,6 +4,7 @@
 
 mod file_io;
 mod local;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -45,9 +46,14 @@ impl Blobs {
         len: u64,
         verify: bool,
     ) -> Result<ByteStream> {
-        match self {
-            Blobs::Local(l) => l.open(digest, start, len, verify).await,
-        }
+        let stream = match self {
+            Blobs::Local(l) => l.open(digest, start, len).await?,
+        };
+        Ok(if verify {
+            Box::pin(verify::VerifiedStream::new(stream, digest.clone(), len))
+        } else {
+            stream
+        })
     }
 
     pub async fn create_upload(&self, id: &str) -> Result<()> {
