@@ -28,3 +28,11 @@ if ! python3 -c "import oras" >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore oras
 fi
 echo "install-peers: skopeo $(skopeo --version | awk '{print $3}'), oras-py $(python3 -c 'import oras.version as v; print(v.__version__)')"
+
+# Each area adds the peers its own tests drive in scripts/peers.d/<area>.sh (sourced here, in
+# name order), so that adding one never touches the others.
+for extra in scripts/peers.d/*.sh; do
+  [ -e "$extra" ] || continue
+  # shellcheck source=/dev/null
+  . "$extra"
+done
