@@ -26,6 +26,9 @@ enum Command {
     Gc(GcArgs),
     /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
     Scrub(StoreArgs),
+    /// Apply pending metadata schema migrations (also done at start-up unless
+    /// metadata.migrate_on_start = false).
+    Migrate(StoreArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -50,6 +53,9 @@ pub struct GcArgs {
     /// (default: gc.grace_secs from the configuration).
     #[arg(long)]
     grace_secs: Option<u64>,
+    /// Also remove untagged manifests nothing needs (default: gc.untagged).
+    #[arg(long)]
+    untagged: bool,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +82,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
+        Command::Migrate(args) => maintain::migrate(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
