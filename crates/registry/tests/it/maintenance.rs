@@ -122,7 +122,11 @@ async fn a_push_racing_gc_fails_cleanly_then_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_soak_with_concurrent_pushes_and_deletes() {
     const WORKERS: u64 = 4;
-    const PUSHES_PER_WORKER: u64 = 130; // 520 pushes in all
+    // 520 pushes in all; ZOLL_SOAK_PUSHES asks for a longer run by hand.
+    let pushes_per_worker: u64 = std::env::var("ZOLL_SOAK_PUSHES")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(130, |n| n.div_ceil(WORKERS));
     const GRACE: Duration = Duration::from_millis(300);
     let reg = Arc::new(TestRegistry::new().await);
     /// (repository, manifest digest, its blobs) of pushes acknowledged and not deleted.
@@ -153,7 +157,7 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
         let (reg, live) = (reg.clone(), live.clone());
         workers.push(tokio::spawn(async move {
             let mut retries = 0;
-            for i in 0..PUSHES_PER_WORKER {
+            for i in 0..pushes_per_worker {
                 let repo = format!("soak/w{w}");
                 let shared = b"base layer shared by every image".to_vec();
                 let own = zoll_testkit::pseudo_random(w * 1000 + i, 2000);
@@ -205,7 +209,7 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
     eprintln!(
         "soak: {} pushes, {retries} retried after GC took their layers, {gc_runs} GC runs \
          removed {gc_collected} blobs",
-        WORKERS * PUSHES_PER_WORKER
+        WORKERS * pushes_per_worker
     );
     assert!(gc_runs >= 5, "GC barely ran ({gc_runs} runs)");
     assert!(
