@@ -20,6 +20,7 @@ mod pkcs11;
 mod pkcs7;
 mod spec;
 mod wrap;
+pub mod image;
 
 pub use error::{CryptError, Result};
 pub use keyprovider::{ProviderKey, CONFIG_ENV as KEYPROVIDER_CONFIG_ENV};
