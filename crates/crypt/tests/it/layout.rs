@@ -10,6 +10,7 @@ use zoll_crypt::image::{Descriptor, ImageSink, ImageSource};
 use zoll_crypt::{CryptError, Result};
 use zoll_oci::{Digest, Hasher};
 
+#[derive(Debug)]
 pub struct Layout {
     pub dir: PathBuf,
 }
