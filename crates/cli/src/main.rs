@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod crypt;
 mod maintain;
 mod serve;
 
@@ -26,6 +27,10 @@ enum Command {
     Gc(GcArgs),
     /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
     Scrub(StoreArgs),
+    /// Encrypt image layers (ocicrypt format), or add/remove recipients of an encrypted image.
+    Encrypt(crypt::EncryptArgs),
+    /// Decrypt image layers; output is published only after every layer verified.
+    Decrypt(crypt::DecryptArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -76,6 +81,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
+        Command::Encrypt(args) => crypt::encrypt(args),
+        Command::Decrypt(args) => crypt::decrypt(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -80,6 +80,10 @@ pub enum CryptError {
     #[error("removing these recipients would leave layer {0} without any")]
     LastRecipient(Digest),
 
+    /// Reading or writing the image (registry or layout) failed.
+    #[error(transparent)]
+    Client(#[from] zoll_client::ClientError),
+
     #[error("crypto operation failed: {0}")]
     Crypto(&'static str),
 }

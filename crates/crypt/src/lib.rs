@@ -21,12 +21,14 @@ mod pkcs7;
 mod spec;
 mod wrap;
 pub mod image;
+mod repo;
 
 pub use error::{CryptError, Result};
 pub use keyprovider::{ProviderKey, CONFIG_ENV as KEYPROVIDER_CONFIG_ENV};
 pub use keys::{Certificate, Curve, PrivateKey, PublicKey};
 pub use layer::{decrypt_to_staging, encrypt, EncryptedLayer, VerifiedLayer};
 pub use options::{PrivateOptions, PublicOptions, AES_256_CTR_HMAC_SHA256};
+pub use repo::run;
 pub use pkcs11::{OaepHash, Pkcs11Recipient, Pkcs11Uri};
 pub use spec::{KeyRing, Recipient};
 pub use wrap::{

@@ -6,6 +6,7 @@ mod fixtures;
 mod keyprovider;
 mod layout;
 mod pkcs11;
+mod registry;
 mod rewrap;
 mod skopeo;
 
