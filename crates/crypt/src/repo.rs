@@ -158,6 +158,8 @@ impl ImageSink for Sink {
             Some(dir) => {
                 let target = blob_path(dir, &desc.digest);
                 std::fs::create_dir_all(target.parent().expect("blob path has a parent"))?;
+                // Staging files are private (0600); published blobs are readable like the rest.
+                std::fs::set_permissions(staged.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
                 match staged.persist(&target) {
                     Ok(_) => return Ok(()),
                     // Another file system: copy through the client instead.
