@@ -78,7 +78,10 @@ fn refs(src: &str, dst: &str) -> anyhow::Result<(ImageRef, ImageRef)> {
 }
 
 fn parse_all(specs: &[String]) -> anyhow::Result<Vec<Recipient>> {
-    Ok(specs.iter().map(|s| Recipient::parse(s)).collect::<Result<_, _>>()?)
+    Ok(specs
+        .iter()
+        .map(|s| Recipient::parse(s))
+        .collect::<Result<_, _>>()?)
 }
 
 pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
@@ -98,9 +101,15 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
             bail!("give at least one --recipient");
         }
         let recipients = parse_all(&args.recipients)?;
-        let op = Operation::Encrypt { recipients: &recipients, settings };
+        let op = Operation::Encrypt {
+            recipients: &recipients,
+            settings,
+        };
         let (desc, report) = zoll_crypt::run(&src, &dst, &config, &op, &sel)?;
-        println!("encrypted {} layer(s) of {src} into {dst} ({})", report.layers_changed, desc.digest);
+        println!(
+            "encrypted {} layer(s) of {src} into {dst} ({})",
+            report.layers_changed, desc.digest
+        );
         return Ok(());
     }
     let mut from = src;
@@ -110,16 +119,32 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
         }
         let keys = KeyRing::parse(&args.keys)?;
         let recipients = parse_all(&args.add)?;
-        let op = Operation::AddRecipients { keys: &keys, recipients: &recipients, settings };
+        let op = Operation::AddRecipients {
+            keys: &keys,
+            recipients: &recipients,
+            settings,
+        };
         let (desc, report) = zoll_crypt::run(&from, &dst, &config, &op, &sel)?;
-        println!("added {} recipient(s) to {} layer(s) into {dst} ({})", recipients.len(), report.layers_changed, desc.digest);
+        println!(
+            "added {} recipient(s) to {} layer(s) into {dst} ({})",
+            recipients.len(),
+            report.layers_changed,
+            desc.digest
+        );
         from = dst.clone();
     }
     if !args.remove.is_empty() {
         let recipients = parse_all(&args.remove)?;
-        let op = Operation::RemoveRecipients { recipients: &recipients };
+        let op = Operation::RemoveRecipients {
+            recipients: &recipients,
+        };
         let (desc, report) = zoll_crypt::run(&from, &dst, &config, &op, &sel)?;
-        println!("removed {} recipient(s) from {} layer(s) into {dst} ({})", recipients.len(), report.layers_changed, desc.digest);
+        println!(
+            "removed {} recipient(s) from {} layer(s) into {dst} ({})",
+            recipients.len(),
+            report.layers_changed,
+            desc.digest
+        );
     }
     Ok(())
 }
@@ -130,6 +155,9 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let keys = KeyRing::parse(&args.keys)?;
     let op = Operation::Decrypt { keys: &keys };
     let (desc, report) = zoll_crypt::run(&src, &dst, &ClientConfig::default(), &op, &sel)?;
-    println!("decrypted {} layer(s) of {src} into {dst} ({})", report.layers_changed, desc.digest);
+    println!(
+        "decrypted {} layer(s) of {src} into {dst} ({})",
+        report.layers_changed, desc.digest
+    );
     Ok(())
 }

@@ -72,7 +72,10 @@ impl<'a> Reader<'a> {
             .split_first()
             .ok_or_else(|| malformed(self.what, "unexpected end of DER"))?;
         if tag & 0x1f == 0x1f {
-            return Err(malformed(self.what, "multi-byte DER tags are not supported"));
+            return Err(malformed(
+                self.what,
+                "multi-byte DER tags are not supported",
+            ));
         }
         let (&first, mut after_len) = after_tag
             .split_first()
@@ -215,6 +218,8 @@ mod tests {
     fn refuses_indefinite_and_overlong() {
         assert!(Reader::new(&[0x30, 0x80, 0, 0], "t").read().is_err());
         assert!(Reader::new(&[0x04, 0x05, 1], "t").read().is_err());
-        assert!(Reader::new(&[0x04, 0x85, 1, 1, 1, 1, 1], "t").read().is_err());
+        assert!(Reader::new(&[0x04, 0x85, 1, 1, 1, 1, 1], "t")
+            .read()
+            .is_err());
     }
 }

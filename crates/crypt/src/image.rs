@@ -271,7 +271,9 @@ fn update_descriptor(v: &mut Value, desc: &Descriptor) {
 fn array_mut<'v>(doc: &'v mut Value, field: &str) -> Result<&'v mut Vec<Value>> {
     match doc.get_mut(field) {
         Some(Value::Array(a)) if a.len() <= MAX_ENTRIES => Ok(a),
-        Some(Value::Array(_)) => Err(CryptError::Limit(format!("more than {MAX_ENTRIES} {field}"))),
+        Some(Value::Array(_)) => Err(CryptError::Limit(format!(
+            "more than {MAX_ENTRIES} {field}"
+        ))),
         _ => Err(malformed("manifest", format!("{field} missing"))),
     }
 }
@@ -287,20 +289,27 @@ impl Plan {
         depth: usize,
     ) -> Result<(String, Vec<u8>)> {
         let bytes = fetch_manifest(src, desc)?;
-        let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        let mut doc: Value =
+            serde_json::from_slice(&bytes).map_err(|e| malformed("manifest", e.to_string()))?;
         let media_type = doc
             .get("mediaType")
             .and_then(Value::as_str)
             .unwrap_or(&desc.media_type)
             .to_owned();
         match media_type.as_str() {
-            OCI_INDEX | DOCKER_LIST if depth == 0 => self.index(src, doc, &media_type, op, selection),
+            OCI_INDEX | DOCKER_LIST if depth == 0 => {
+                self.index(src, doc, &media_type, op, selection)
+            }
             OCI_MANIFEST | DOCKER_MANIFEST => {
                 let (changed, converted) = self.image(src, &mut doc, &media_type, op, selection)?;
                 if !changed && !converted {
                     return Ok((media_type, bytes));
                 }
-                let mt = if converted { OCI_MANIFEST.to_owned() } else { media_type };
+                let mt = if converted {
+                    OCI_MANIFEST.to_owned()
+                } else {
+                    media_type
+                };
                 Ok((mt, serde_json::to_vec(&doc).expect("json")))
             }
             other => Err(CryptError::Unsupported {
@@ -357,7 +366,8 @@ impl Plan {
 
     /// Records the blobs of an unchanged child manifest for copying.
     fn copy_tree(&mut self, desc: &Descriptor, bytes: &[u8]) -> Result<()> {
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| malformed("manifest", e.to_string()))?;
+        let doc: Value =
+            serde_json::from_slice(bytes).map_err(|e| malformed("manifest", e.to_string()))?;
         if matches!(desc.media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST) {
             if let Some(c) = doc.get("config") {
                 self.copies.push(descriptor_of(c)?);
@@ -420,7 +430,10 @@ impl Plan {
                     }
                     if convert {
                         let mt = docker_to_oci(&desc.media_type);
-                        layer.as_object_mut().expect("object").insert("mediaType".into(), mt.into());
+                        layer
+                            .as_object_mut()
+                            .expect("object")
+                            .insert("mediaType".into(), mt.into());
                     }
                 }
             }
@@ -445,9 +458,13 @@ impl Plan {
         op: &Operation<'_>,
         explicit: bool,
     ) -> Result<Option<Descriptor>> {
-        let encrypted = desc.media_type.ends_with(ENCRYPTED_SUFFIX) || wrap::is_encrypted(&desc.annotations);
+        let encrypted =
+            desc.media_type.ends_with(ENCRYPTED_SUFFIX) || wrap::is_encrypted(&desc.annotations);
         match op {
-            Operation::Encrypt { recipients, settings } => {
+            Operation::Encrypt {
+                recipients,
+                settings,
+            } => {
                 if encrypted {
                     return if explicit {
                         Err(CryptError::AlreadyEncrypted(desc.digest.clone()))
@@ -470,7 +487,12 @@ impl Plan {
                     .filter(|(k, _)| !k.starts_with(ANNOTATION_PREFIX))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                annotations.extend(wrap::annotations_for(&out.private, &out.public, recipients, *settings)?);
+                annotations.extend(wrap::annotations_for(
+                    &out.private,
+                    &out.public,
+                    recipients,
+                    *settings,
+                )?);
                 let new = Descriptor {
                     media_type: format!("{}{ENCRYPTED_SUFFIX}", docker_to_oci(&desc.media_type)),
                     digest: out.digest,
@@ -484,7 +506,8 @@ impl Plan {
                 if !encrypted {
                     return Ok(None);
                 }
-                let (private, public) = wrap::unwrap_options(&desc.annotations, keys, &desc.digest)?;
+                let (private, public) =
+                    wrap::unwrap_options(&desc.annotations, keys, &desc.digest)?;
                 let input = src.blob(desc)?;
                 let verified = layer::decrypt_to_staging(
                     input,
@@ -495,7 +518,10 @@ impl Plan {
                     &public,
                 )?;
                 let new = Descriptor {
-                    media_type: desc.media_type.trim_end_matches(ENCRYPTED_SUFFIX).to_owned(),
+                    media_type: desc
+                        .media_type
+                        .trim_end_matches(ENCRYPTED_SUFFIX)
+                        .to_owned(),
                     digest: verified.digest.clone(),
                     size: verified.size,
                     annotations: desc
@@ -508,21 +534,38 @@ impl Plan {
                 self.staged.push((new.clone(), verified.file));
                 Ok(Some(new))
             }
-            Operation::AddRecipients { keys, recipients, settings } => {
+            Operation::AddRecipients {
+                keys,
+                recipients,
+                settings,
+            } => {
                 if !encrypted {
                     return Ok(None);
                 }
-                let annotations = wrap::add_recipients(&desc.annotations, keys, recipients, *settings, &desc.digest)?;
+                let annotations = wrap::add_recipients(
+                    &desc.annotations,
+                    keys,
+                    recipients,
+                    *settings,
+                    &desc.digest,
+                )?;
                 self.copies.push(desc.clone());
-                Ok(Some(Descriptor { annotations, ..desc.clone() }))
+                Ok(Some(Descriptor {
+                    annotations,
+                    ..desc.clone()
+                }))
             }
             Operation::RemoveRecipients { recipients } => {
                 if !encrypted {
                     return Ok(None);
                 }
-                let annotations = wrap::remove_recipients(&desc.annotations, recipients, &desc.digest)?;
+                let annotations =
+                    wrap::remove_recipients(&desc.annotations, recipients, &desc.digest)?;
                 self.copies.push(desc.clone());
-                Ok(Some(Descriptor { annotations, ..desc.clone() }))
+                Ok(Some(Descriptor {
+                    annotations,
+                    ..desc.clone()
+                }))
             }
         }
     }
@@ -531,13 +574,18 @@ impl Plan {
 /// Layer media types ocicrypt encrypts.
 fn is_layer(media_type: &str) -> bool {
     let mt = docker_to_oci(media_type);
-    mt.starts_with("application/vnd.oci.image.layer.") || mt == "application/vnd.wasm.content.layer.v1+wasm"
+    mt.starts_with("application/vnd.oci.image.layer.")
+        || mt == "application/vnd.wasm.content.layer.v1+wasm"
 }
 
 fn docker_to_oci(media_type: &str) -> String {
     match media_type {
-        "application/vnd.docker.image.rootfs.diff.tar.gzip" => "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-        "application/vnd.docker.image.rootfs.diff.tar" => "application/vnd.oci.image.layer.v1.tar".into(),
+        "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
+            "application/vnd.oci.image.layer.v1.tar+gzip".into()
+        }
+        "application/vnd.docker.image.rootfs.diff.tar" => {
+            "application/vnd.oci.image.layer.v1.tar".into()
+        }
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
             "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip".into()
         }

@@ -9,8 +9,8 @@
 //! algorithms RSA-OAEP, RSA-OAEP-256, ECDH-ES, ECDH-ES+A128KW/A256KW; content A128GCM,
 //! A192GCM, A256GCM, A128CBC-HS256, A192CBC-HS384, A256CBC-HS512.
 
-use aws_lc_rs::{aead, agreement, cipher, constant_time, digest, hmac, key_wrap, rand, rsa};
 use aws_lc_rs::key_wrap::KeyWrap;
+use aws_lc_rs::{aead, agreement, cipher, constant_time, digest, hmac, key_wrap, rand, rsa};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
@@ -47,7 +47,10 @@ pub fn wrap(recipients: &[PublicKey], plaintext: &[u8]) -> Result<Vec<u8>> {
         let (mut header, encrypted_key) = match key {
             PublicKey::Rsa { .. } => {
                 let pk = key.rsa().ok_or(CryptError::Crypto("RSA public key"))?;
-                (Map::new(), rsa_oaep_encrypt(pk, &rsa::OAEP_SHA1_MGF1SHA1, &cek)?)
+                (
+                    Map::new(),
+                    rsa_oaep_encrypt(pk, &rsa::OAEP_SHA1_MGF1SHA1, &cek)?,
+                )
             }
             PublicKey::Ec { curve, point } => ecdh_wrap(*curve, point, &cek)?,
         };
@@ -69,7 +72,8 @@ pub fn wrap(recipients: &[PublicKey], plaintext: &[u8]) -> Result<Vec<u8>> {
     let protected_b64 = b64e(&serde_json::to_vec(&Value::Object(protected)).expect("json"));
 
     let sealing = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_256_GCM, &cek).map_err(|_| CryptError::Crypto("AES-GCM"))?,
+        aead::UnboundKey::new(&aead::AES_256_GCM, &cek)
+            .map_err(|_| CryptError::Crypto("AES-GCM"))?,
     );
     let mut ciphertext = plaintext.to_vec();
     let tag = sealing
@@ -158,8 +162,13 @@ fn concat_kdf(z: &[u8], alg: &str, apu: &[u8], apv: &[u8], len: usize) -> Vec<u8
 }
 
 fn aes_kw_wrap(kek: &[u8], key: &[u8]) -> Result<Vec<u8>> {
-    let cipher = if kek.len() == 16 { &key_wrap::AES_128 } else { &key_wrap::AES_256 };
-    let kek = key_wrap::KeyEncryptionKey::new(cipher, kek).map_err(|_| CryptError::Crypto("AES-KW key"))?;
+    let cipher = if kek.len() == 16 {
+        &key_wrap::AES_128
+    } else {
+        &key_wrap::AES_256
+    };
+    let kek = key_wrap::KeyEncryptionKey::new(cipher, kek)
+        .map_err(|_| CryptError::Crypto("AES-KW key"))?;
     let mut out = vec![0u8; key.len() + 8];
     let n = kek
         .wrap(key, &mut out)
@@ -217,7 +226,10 @@ fn parse(input: &[u8]) -> Result<Parsed> {
     } else {
         let parts: Vec<&str> = text.split('.').collect();
         if parts.len() != 5 {
-            return Err(malformed("JWE", "neither JSON nor five-part compact serialization"));
+            return Err(malformed(
+                "JWE",
+                "neither JSON nor five-part compact serialization",
+            ));
         }
         json!({"protected": parts[0], "encrypted_key": parts[1], "iv": parts[2],
                "ciphertext": parts[3], "tag": parts[4]})
@@ -290,14 +302,27 @@ pub fn unwrap(input: &[u8], keys: &[PrivateKey]) -> Result<Option<Vec<u8>>> {
         if merged.contains_key("crit") {
             return Err(unsupported("JWE header", "crit"));
         }
-        let alg = merged.get("alg").and_then(Value::as_str).unwrap_or_default();
-        let enc = merged.get("enc").and_then(Value::as_str).unwrap_or_default();
+        let alg = merged
+            .get("alg")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let enc = merged
+            .get("enc")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let cek_len = content_key_len(enc)?;
         for key in keys {
             let Some(cek) = unwrap_cek(alg, enc, cek_len, &merged, encrypted_key, key)? else {
                 continue;
             };
-            if let Some(plain) = decrypt_content(enc, &cek, &jwe.iv, &jwe.ciphertext, &jwe.tag, aad.as_bytes()) {
+            if let Some(plain) = decrypt_content(
+                enc,
+                &cek,
+                &jwe.iv,
+                &jwe.ciphertext,
+                &jwe.tag,
+                aad.as_bytes(),
+            ) {
                 return Ok(Some(plain));
             }
         }
@@ -334,7 +359,8 @@ fn unwrap_cek(
             } else {
                 &rsa::OAEP_SHA256_MGF1SHA256
             };
-            let oaep = rsa::OaepPrivateDecryptingKey::new(sk).map_err(|_| CryptError::Crypto("RSA key"))?;
+            let oaep = rsa::OaepPrivateDecryptingKey::new(sk)
+                .map_err(|_| CryptError::Crypto("RSA key"))?;
             let mut out = vec![0u8; oaep.min_output_size()];
             Ok(oaep
                 .decrypt(oaep_alg, encrypted_key, &mut out, None)
@@ -343,11 +369,18 @@ fn unwrap_cek(
                 .filter(|cek| cek.len() == cek_len))
         }
         "ECDH-ES" | "ECDH-ES+A128KW" | "ECDH-ES+A192KW" | "ECDH-ES+A256KW" => {
-            let Some((curve, sk)) = key.ec() else { return Ok(None) };
+            let Some((curve, sk)) = key.ec() else {
+                return Ok(None);
+            };
             let epk = header
                 .get("epk")
                 .ok_or_else(|| malformed("JWE", "ECDH-ES recipient without epk"))?;
-            if epk.get("crv").and_then(Value::as_str).and_then(Curve::from_jwk_name) != Some(curve) {
+            if epk
+                .get("crv")
+                .and_then(Value::as_str)
+                .and_then(Curve::from_jwk_name)
+                != Some(curve)
+            {
                 return Ok(None);
             }
             let point = epk_point(curve, epk)?;
@@ -360,8 +393,12 @@ fn unwrap_cek(
                 _ => (alg, 32),
             };
             let peer = agreement::UnparsedPublicKey::new(curve.agreement(), &point);
-            let derived = agreement::agree(&sk, peer, (), |z| Ok(concat_kdf(z, kdf_alg, &apu, &apv, kdf_len)));
-            let Ok(derived) = derived else { return Ok(None) };
+            let derived = agreement::agree(&sk, peer, (), |z| {
+                Ok(concat_kdf(z, kdf_alg, &apu, &apv, kdf_len))
+            });
+            let Ok(derived) = derived else {
+                return Ok(None);
+            };
             if alg == "ECDH-ES" {
                 return Ok(Some(derived));
             }
@@ -391,7 +428,10 @@ fn epk_point(curve: Curve, epk: &Value) -> Result<Vec<u8>> {
             .ok_or_else(|| malformed("JWE", format!("epk.{c} missing")))?;
         let bytes = b64d(s, "epk")?;
         if bytes.len() > n {
-            return Err(malformed("JWE", format!("epk.{c} longer than the curve's field")));
+            return Err(malformed(
+                "JWE",
+                format!("epk.{c} longer than the curve's field"),
+            ));
         }
         point.resize(point.len() + n - bytes.len(), 0);
         point.extend_from_slice(&bytes);
@@ -399,7 +439,14 @@ fn epk_point(curve: Curve, epk: &Value) -> Result<Vec<u8>> {
     Ok(point)
 }
 
-fn decrypt_content(enc: &str, cek: &[u8], iv: &[u8], ct: &[u8], tag: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+fn decrypt_content(
+    enc: &str,
+    cek: &[u8],
+    iv: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+    aad: &[u8],
+) -> Option<Vec<u8>> {
     match enc {
         "A128GCM" | "A192GCM" | "A256GCM" => {
             let alg = match cek.len() {
@@ -410,7 +457,9 @@ fn decrypt_content(enc: &str, cek: &[u8], iv: &[u8], ct: &[u8], tag: &[u8], aad:
             let key = aead::LessSafeKey::new(aead::UnboundKey::new(alg, cek).ok()?);
             let nonce = aead::Nonce::try_assume_unique_for_key(iv).ok()?;
             let mut buf = [ct, tag].concat();
-            let plain = key.open_in_place(nonce, aead::Aad::from(aad), &mut buf).ok()?;
+            let plain = key
+                .open_in_place(nonce, aead::Aad::from(aad), &mut buf)
+                .ok()?;
             Some(plain.to_vec())
         }
         _ => decrypt_cbc_hs(cek, iv, ct, tag, aad),
@@ -434,9 +483,14 @@ fn decrypt_cbc_hs(cek: &[u8], iv: &[u8], ct: &[u8], tag: &[u8], aad: &[u8]) -> O
     let full = ctx.sign();
     constant_time::verify_slices_are_equal(&full.as_ref()[..half], tag).ok()?;
     let iv: [u8; 16] = iv.try_into().ok()?;
-    let key = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(cipher::UnboundCipherKey::new(aes, &cek[half..]).ok()?).ok()?;
+    let key = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(
+        cipher::UnboundCipherKey::new(aes, &cek[half..]).ok()?,
+    )
+    .ok()?;
     let mut buf = ct.to_vec();
-    let plain = key.decrypt(&mut buf, cipher::DecryptionContext::Iv128(iv.into())).ok()?;
+    let plain = key
+        .decrypt(&mut buf, cipher::DecryptionContext::Iv128(iv.into()))
+        .ok()?;
     Some(plain.to_vec())
 }
 
@@ -475,7 +529,9 @@ pub fn remove_recipients(input: &[u8], kids: &[String]) -> Result<(Option<Vec<u8
         return Ok((None, removed));
     }
     // Only a general JWE has more than one recipient.
-    let obj = value.as_object_mut().ok_or_else(|| malformed("JWE", "not an object"))?;
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| malformed("JWE", "not an object"))?;
     if let Some(Value::Array(list)) = obj.get_mut("recipients") {
         let mut i = 0;
         list.retain(|_| {

@@ -82,19 +82,33 @@ impl ProviderKey {
             None => (value, b"Enabled".to_vec()),
         };
         let path = std::env::var_os(CONFIG_ENV).ok_or_else(|| {
-            err(name, format!("{CONFIG_ENV} is not set, so no key providers are configured"))
+            err(
+                name,
+                format!("{CONFIG_ENV} is not set, so no key providers are configured"),
+            )
         })?;
-        let text = std::fs::read(&path)
-            .map_err(|e| err(name, format!("reading {}: {e}", PathBuf::from(&path).display())))?;
+        let text = std::fs::read(&path).map_err(|e| {
+            err(
+                name,
+                format!("reading {}: {e}", PathBuf::from(&path).display()),
+            )
+        })?;
         let config: ConfigFile = serde_json::from_slice(&text)
             .map_err(|e| err(name, format!("{CONFIG_ENV} file is not valid: {e}")))?;
-        let attrs = config
-            .providers
-            .get(name)
-            .ok_or_else(|| err(name, format!("not configured in {}", PathBuf::from(&path).display())))?;
+        let attrs = config.providers.get(name).ok_or_else(|| {
+            err(
+                name,
+                format!("not configured in {}", PathBuf::from(&path).display()),
+            )
+        })?;
         let command = match (&attrs.cmd, &attrs.grpc) {
             (Some(cmd), _) => cmd.clone(),
-            (None, Some(_)) => return Err(err(name, "gRPC key providers are not supported; use command mode")),
+            (None, Some(_)) => {
+                return Err(err(
+                    name,
+                    "gRPC key providers are not supported; use command mode",
+                ))
+            }
             (None, None) => return Err(err(name, "configuration has neither cmd nor grpc")),
         };
         Ok(ProviderKey {
@@ -142,7 +156,9 @@ impl ProviderKey {
             },
         });
         match self.run(&input) {
-            Ok(out) => self.bytes_at(&out, "keyunwrapresults", "optsdata").map(Some),
+            Ok(out) => self
+                .bytes_at(&out, "keyunwrapresults", "optsdata")
+                .map(Some),
             // A provider that cannot unwrap exits non-zero; that is "not this key".
             Err(CryptError::KeyProvider { reason, .. }) if reason.starts_with("exited") => Ok(None),
             Err(e) => Err(e),
@@ -154,7 +170,12 @@ impl ProviderKey {
             .get(section)
             .and_then(|s| s.get(field))
             .and_then(Value::as_str)
-            .ok_or_else(|| err(&self.provider.name, format!("answer has no {section}.{field}")))?;
+            .ok_or_else(|| {
+                err(
+                    &self.provider.name,
+                    format!("answer has no {section}.{field}"),
+                )
+            })?;
         base64::engine::general_purpose::STANDARD
             .decode(s.as_bytes())
             .map_err(|e| err(&self.provider.name, format!("{section}.{field}: {e}")))
@@ -176,7 +197,10 @@ impl ProviderKey {
         let mut stdout = child.stdout.take().expect("piped");
         let reader = std::thread::spawn(move || {
             let mut buf = Vec::new();
-            (&mut stdout).take(MAX_OUTPUT + 1).read_to_end(&mut buf).map(|_| buf)
+            (&mut stdout)
+                .take(MAX_OUTPUT + 1)
+                .read_to_end(&mut buf)
+                .map(|_| buf)
         });
         let mut stderr = child.stderr.take().expect("piped");
         let err_reader = std::thread::spawn(move || {
@@ -192,19 +216,25 @@ impl ProviderKey {
             if started.elapsed() > TIMEOUT {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(err(name, format!("no answer within {}s", TIMEOUT.as_secs())));
+                return Err(err(
+                    name,
+                    format!("no answer within {}s", TIMEOUT.as_secs()),
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         };
         let _ = writer.join();
         let out = reader.join().expect("reader thread")?;
-        let stderr = String::from_utf8_lossy(&err_reader.join().expect("stderr thread")).into_owned();
+        let stderr =
+            String::from_utf8_lossy(&err_reader.join().expect("stderr thread")).into_owned();
         if !status.success() {
             let first = stderr.lines().next().unwrap_or("").trim();
             return Err(err(name, format!("exited with {status}: {first}")));
         }
         if out.len() as u64 > MAX_OUTPUT {
-            return Err(CryptError::Limit(format!("key provider {name} answered more than {MAX_OUTPUT} bytes")));
+            return Err(CryptError::Limit(format!(
+                "key provider {name} answered more than {MAX_OUTPUT} bytes"
+            )));
         }
         serde_json::from_slice(&out).map_err(|e| err(name, format!("answer is not JSON: {e}")))
     }

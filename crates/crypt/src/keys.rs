@@ -106,7 +106,9 @@ impl PublicKey {
                 )
             }
         };
-        Ok(b64(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref()))
+        Ok(b64(
+            digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref()
+        ))
     }
 }
 
@@ -198,7 +200,10 @@ pub fn parse_public_key(bytes: &[u8], what: &str) -> Result<PublicKey> {
             _ => continue,
         }
     }
-    Err(invalid_key(what, "no public key or certificate in the file"))
+    Err(invalid_key(
+        what,
+        "no public key or certificate in the file",
+    ))
 }
 
 /// Reads the first certificate of a PEM file (or a DER certificate).
@@ -258,9 +263,8 @@ fn spki_to_public_key(spki: &[u8], what: &str) -> Result<PublicKey> {
                 .and_then(|p| Curve::from_oid(p.content))
                 .ok_or_else(|| invalid_key(what, "EC key on a curve other than P-256/384/521"))?;
             let point = bits.get(1..).unwrap_or_default().to_vec();
-            point_coordinates(curve, &point).map_err(|_| {
-                invalid_key(what, "EC public key is not an uncompressed point")
-            })?;
+            point_coordinates(curve, &point)
+                .map_err(|_| invalid_key(what, "EC public key is not an uncompressed point"))?;
             Ok(PublicKey::Ec { curve, point })
         }
         _ => Err(invalid_key(what, "public key is neither RSA nor EC")),
@@ -303,11 +307,16 @@ pub fn parse_private_key(bytes: &[u8], password: Option<&[u8]>, what: &str) -> R
     for block in blocks {
         match block.label.as_str() {
             "PRIVATE KEY" => return pkcs8_to_private_key(block.der, what),
-            "RSA PRIVATE KEY" => return pkcs8_to_private_key(rsa_pkcs8_from_pkcs1(&block.der), what),
+            "RSA PRIVATE KEY" => {
+                return pkcs8_to_private_key(rsa_pkcs8_from_pkcs1(&block.der), what)
+            }
             "EC PRIVATE KEY" => return sec1_to_private_key(block.der, what),
             "ENCRYPTED PRIVATE KEY" => {
                 let password = password.ok_or_else(|| {
-                    invalid_key(what, "the private key is encrypted; give its password (FILE:pass=…)")
+                    invalid_key(
+                        what,
+                        "the private key is encrypted; give its password (FILE:pass=…)",
+                    )
                 })?;
                 let pkcs8 = decrypt_pkcs8(&block.der, password, what)?;
                 return pkcs8_to_private_key(pkcs8, what);

@@ -235,7 +235,10 @@ fn mac_stage(key: hmac::Key, rx: Receiver<Arc<Vec<u8>>>) -> [u8; 32] {
     for chunk in rx {
         ctx.update(&chunk);
     }
-    ctx.sign().as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
+    ctx.sign()
+        .as_ref()
+        .try_into()
+        .expect("HMAC-SHA256 is 32 bytes")
 }
 
 fn sink_stage(
@@ -282,7 +285,9 @@ fn read_stage(
             mac_tx.send(Arc::clone(&shared)).map_err(|_| closed())?;
             let mut plain = shared.as_ref().clone();
             transform(offset, &mut plain)?;
-            sink_tx.send(ToSink::Chunk(Arc::new(plain))).map_err(|_| closed())?;
+            sink_tx
+                .send(ToSink::Chunk(Arc::new(plain)))
+                .map_err(|_| closed())?;
         } else {
             transform(offset, &mut chunk)?;
             let shared = Arc::new(chunk);

@@ -10,6 +10,7 @@
 
 mod der;
 mod error;
+pub mod image;
 mod jwe;
 mod keyprovider;
 mod keys;
@@ -18,18 +19,17 @@ mod options;
 mod pem;
 mod pkcs11;
 mod pkcs7;
+mod repo;
 mod spec;
 mod wrap;
-pub mod image;
-mod repo;
 
 pub use error::{CryptError, Result};
 pub use keyprovider::{ProviderKey, CONFIG_ENV as KEYPROVIDER_CONFIG_ENV};
 pub use keys::{Certificate, Curve, PrivateKey, PublicKey};
 pub use layer::{decrypt_to_staging, encrypt, EncryptedLayer, VerifiedLayer};
 pub use options::{PrivateOptions, PublicOptions, AES_256_CTR_HMAC_SHA256};
-pub use repo::run;
 pub use pkcs11::{OaepHash, Pkcs11Recipient, Pkcs11Uri};
+pub use repo::run;
 pub use spec::{KeyRing, Recipient};
 pub use wrap::{
     add_recipients, annotations_for, is_encrypted, remove_recipients, unwrap_options, WrapSettings,

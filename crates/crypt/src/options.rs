@@ -42,7 +42,10 @@ mod b64_map {
     use serde::ser::SerializeMap;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(v: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        v: &BTreeMap<String, Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(v.len()))?;
         for (k, val) in v {
             map.serialize_entry(k, &base64::engine::general_purpose::STANDARD.encode(val))?;
@@ -50,7 +53,9 @@ mod b64_map {
         map.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
         let raw: Option<BTreeMap<String, Option<String>>> = Option::deserialize(d)?;
         let mut out = BTreeMap::new();
         for (k, v) in raw.unwrap_or_default() {
@@ -177,7 +182,10 @@ impl PublicOptions {
 
     pub fn from_annotation(value: Option<&str>) -> Result<PublicOptions> {
         let value = value.ok_or_else(|| {
-            malformed("encryption annotations", "org.opencontainers.image.enc.pubopts is missing")
+            malformed(
+                "encryption annotations",
+                "org.opencontainers.image.enc.pubopts is missing",
+            )
         })?;
         let json = base64::engine::general_purpose::STANDARD
             .decode(value.trim().as_bytes())

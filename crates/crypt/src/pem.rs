@@ -45,7 +45,10 @@ pub fn blocks(text: &[u8], what: &str) -> Result<Vec<Block>> {
             body.push_str(line);
         }
         if !closed {
-            return Err(invalid_key(what, format!("PEM block {label:?} is not closed")));
+            return Err(invalid_key(
+                what,
+                format!("PEM block {label:?} is not closed"),
+            ));
         }
         let der = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())

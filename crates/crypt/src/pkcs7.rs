@@ -32,7 +32,8 @@ pub fn wrap(recipients: &[Certificate], plaintext: &[u8]) -> Result<Vec<u8>> {
     rand::fill(&mut nonce).map_err(|_| CryptError::Crypto("random nonce"))?;
 
     let key = aead::LessSafeKey::new(
-        aead::UnboundKey::new(&aead::AES_128_GCM, &cek).map_err(|_| CryptError::Crypto("AES-GCM"))?,
+        aead::UnboundKey::new(&aead::AES_128_GCM, &cek)
+            .map_err(|_| CryptError::Crypto("AES-GCM"))?,
     );
     let mut sealed = plaintext.to_vec();
     key.seal_in_place_append_tag(
@@ -45,18 +46,27 @@ pub fn wrap(recipients: &[Certificate], plaintext: &[u8]) -> Result<Vec<u8>> {
     let mut infos = Vec::new();
     for cert in recipients {
         let PublicKey::Rsa { .. } = &cert.public_key else {
-            return Err(unsupported("PKCS#7 recipient key", "EC (only RSA certificates can be PKCS#7 recipients)"));
+            return Err(unsupported(
+                "PKCS#7 recipient key",
+                "EC (only RSA certificates can be PKCS#7 recipients)",
+            ));
         };
-        let pk = cert.public_key.rsa().ok_or(CryptError::Crypto("RSA public key"))?;
-        let pkcs1 = rsa::Pkcs1PublicEncryptingKey::new(pk).map_err(|_| CryptError::Crypto("RSA key"))?;
+        let pk = cert
+            .public_key
+            .rsa()
+            .ok_or(CryptError::Crypto("RSA public key"))?;
+        let pkcs1 =
+            rsa::Pkcs1PublicEncryptingKey::new(pk).map_err(|_| CryptError::Crypto("RSA key"))?;
         let mut ek = vec![0u8; pkcs1.ciphertext_size()];
         let n = pkcs1
             .encrypt(&cek, &mut ek)
             .map_err(|_| CryptError::Crypto("RSA PKCS#1 encrypt"))?
             .len();
         ek.truncate(n);
-        let issuer_and_serial =
-            der::constructed(der::SEQUENCE, &[&cert.issuer, &der::tlv(der::INTEGER, &cert.serial)]);
+        let issuer_and_serial = der::constructed(
+            der::SEQUENCE,
+            &[&cert.issuer, &der::tlv(der::INTEGER, &cert.serial)],
+        );
         infos.push(der::constructed(
             der::SEQUENCE,
             &[
@@ -73,7 +83,10 @@ pub fn wrap(recipients: &[Certificate], plaintext: &[u8]) -> Result<Vec<u8>> {
 
     let gcm_params = der::constructed(
         der::SEQUENCE,
-        &[&der::tlv(der::context(4, false), &nonce), &der::small_integer(16)],
+        &[
+            &der::tlv(der::context(4, false), &nonce),
+            &der::small_integer(16),
+        ],
     );
     let eci = der::constructed(
         der::SEQUENCE,
@@ -129,7 +142,9 @@ fn parse(input: &[u8]) -> Result<Enveloped<'_>> {
             continue; // kari / kekri / pwri / ori: not key transport
         }
         if recipients.len() == MAX_RECIPIENTS {
-            return Err(CryptError::Limit(format!("PKCS#7 with more than {MAX_RECIPIENTS} recipients")));
+            return Err(CryptError::Limit(format!(
+                "PKCS#7 with more than {MAX_RECIPIENTS} recipients"
+            )));
         }
         let mut r = Reader::new(ri.content, "PKCS#7 recipient");
         r.expect(der::INTEGER)?;
@@ -181,22 +196,30 @@ pub fn unwrap(input: &[u8], keys: &[PrivateKey], certs: &[Certificate]) -> Resul
         oid::AES128_GCM | oid::AES128_CBC => 16,
         oid::AES192_CBC => 24,
         oid::AES256_GCM | oid::AES256_CBC => 32,
-        _ => return Err(unsupported("PKCS#7 content encryption", "only AES-GCM and AES-CBC")),
+        _ => {
+            return Err(unsupported(
+                "PKCS#7 content encryption",
+                "only AES-GCM and AES-CBC",
+            ))
+        }
     };
     // Recipients named by a given certificate go first; the rest are still tried.
     let named = |ri: &RecipientInfo<'_>| {
-        certs
-            .iter()
-            .any(|c| ri.issuer == Some(c.issuer.as_slice()) && ri.serial == Some(c.serial.as_slice()))
+        certs.iter().any(|c| {
+            ri.issuer == Some(c.issuer.as_slice()) && ri.serial == Some(c.serial.as_slice())
+        })
     };
     let mut order: Vec<&RecipientInfo<'_>> = env.recipients.iter().filter(|r| named(r)).collect();
     order.extend(env.recipients.iter().filter(|r| !named(r)));
     for ri in order {
         for key in keys {
             let Some(sk) = key.rsa() else { continue };
-            let pkcs1 = rsa::Pkcs1PrivateDecryptingKey::new(sk).map_err(|_| CryptError::Crypto("RSA key"))?;
+            let pkcs1 = rsa::Pkcs1PrivateDecryptingKey::new(sk)
+                .map_err(|_| CryptError::Crypto("RSA key"))?;
             let mut out = vec![0u8; pkcs1.min_output_size()];
-            let Ok(cek) = pkcs1.decrypt(ri.encrypted_key, &mut out) else { continue };
+            let Ok(cek) = pkcs1.decrypt(ri.encrypted_key, &mut out) else {
+                continue;
+            };
             if cek.len() != content_key_len {
                 continue;
             }
@@ -208,20 +231,34 @@ pub fn unwrap(input: &[u8], keys: &[PrivateKey], certs: &[Certificate]) -> Resul
     Ok(None)
 }
 
-fn decrypt_content(alg: &[u8], params: Option<der::Tlv<'_>>, key: &[u8], content: &[u8]) -> Result<Option<Vec<u8>>> {
-    let params = params.ok_or_else(|| malformed("PKCS#7", "content encryption parameters missing"))?;
+fn decrypt_content(
+    alg: &[u8],
+    params: Option<der::Tlv<'_>>,
+    key: &[u8],
+    content: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    let params =
+        params.ok_or_else(|| malformed("PKCS#7", "content encryption parameters missing"))?;
     match alg {
         oid::AES128_GCM | oid::AES256_GCM => {
             let (nonce, tag_len) = gcm_params(params)?;
             if tag_len != 16 || content.len() < 16 {
                 return Err(unsupported("PKCS#7 GCM tag length", tag_len.to_string()));
             }
-            let aead_alg = if key.len() == 16 { &aead::AES_128_GCM } else { &aead::AES_256_GCM };
-            let k = aead::LessSafeKey::new(aead::UnboundKey::new(aead_alg, key).map_err(|_| CryptError::Crypto("AES-GCM"))?);
+            let aead_alg = if key.len() == 16 {
+                &aead::AES_128_GCM
+            } else {
+                &aead::AES_256_GCM
+            };
+            let k = aead::LessSafeKey::new(
+                aead::UnboundKey::new(aead_alg, key).map_err(|_| CryptError::Crypto("AES-GCM"))?,
+            );
             let nonce = aead::Nonce::try_assume_unique_for_key(nonce)
                 .map_err(|_| malformed("PKCS#7", "GCM nonce must be 12 bytes"))?;
             let mut buf = content.to_vec();
-            Ok(k.open_in_place(nonce, aead::Aad::empty(), &mut buf).ok().map(|p| p.to_vec()))
+            Ok(k.open_in_place(nonce, aead::Aad::empty(), &mut buf)
+                .ok()
+                .map(|p| p.to_vec()))
         }
         _ => {
             if params.tag != der::OCTET_STRING {
@@ -236,8 +273,10 @@ fn decrypt_content(alg: &[u8], params: Option<der::Tlv<'_>>, key: &[u8], content
                 24 => &cipher::AES_192,
                 _ => &cipher::AES_256,
             };
-            let unbound = cipher::UnboundCipherKey::new(aes, key).map_err(|_| CryptError::Crypto("AES key"))?;
-            let dec = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(unbound).map_err(|_| CryptError::Crypto("AES-CBC"))?;
+            let unbound = cipher::UnboundCipherKey::new(aes, key)
+                .map_err(|_| CryptError::Crypto("AES key"))?;
+            let dec = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(unbound)
+                .map_err(|_| CryptError::Crypto("AES-CBC"))?;
             let mut buf = content.to_vec();
             Ok(dec
                 .decrypt(&mut buf, cipher::DecryptionContext::Iv128(iv.into()))
@@ -293,7 +332,9 @@ pub fn remove_recipients(input: &[u8], certs: &[Certificate]) -> Result<(Option<
                 let mut ias = Reader::new(rid.content, "PKCS#7 recipient");
                 let issuer = ias.read()?.raw;
                 let serial = ias.expect(der::INTEGER)?;
-                named = certs.iter().any(|c| c.issuer == issuer && c.serial == serial);
+                named = certs
+                    .iter()
+                    .any(|c| c.issuer == issuer && c.serial == serial);
             }
         }
         if named {

@@ -76,7 +76,10 @@ struct Source {
 impl ImageSource for Source {
     fn manifest(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         if desc.size > limit {
-            return Err(CryptError::Limit(format!("manifest {} is larger than {limit} bytes", desc.digest)));
+            return Err(CryptError::Limit(format!(
+                "manifest {} is larger than {limit} bytes",
+                desc.digest
+            )));
         }
         let r = Reference::Digest(desc.digest.clone());
         let (_, bytes) = self.handle.block_on(self.repo.fetch_manifest(&r))?;
@@ -87,8 +90,12 @@ impl ImageSource for Source {
         if let Some(dir) = &self.layout {
             // The pipeline verifies digest and size; the client would hash a second time.
             let path = blob_path(dir, &desc.digest);
-            let file = std::fs::File::open(&path)
-                .map_err(|e| CryptError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+            let file = std::fs::File::open(&path).map_err(|e| {
+                CryptError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", path.display()),
+                ))
+            })?;
             return Ok(Box::new(file));
         }
         let stream = self.handle.block_on(self.repo.fetch_blob(&to_oci(desc)))?;
@@ -114,9 +121,10 @@ impl Sink {
         let repo = Arc::clone(&self.repo);
         let oci = to_oci(desc);
         let push = self.handle.spawn(async move {
-            let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            }));
+            let body: ByteStream =
+                Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|item| (item, rx))
+                }));
             repo.push_blob(&oci, body).await
         });
         loop {
@@ -159,7 +167,10 @@ impl ImageSink for Sink {
                 let target = blob_path(dir, &desc.digest);
                 std::fs::create_dir_all(target.parent().expect("blob path has a parent"))?;
                 // Staging files are private (0600); published blobs are readable like the rest.
-                std::fs::set_permissions(staged.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+                std::fs::set_permissions(
+                    staged.path(),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o644),
+                )?;
                 match staged.persist(&target) {
                     Ok(_) => return Ok(()),
                     // Another file system: copy through the client instead.
@@ -178,9 +189,11 @@ impl ImageSink for Sink {
     }
 
     fn put_manifest(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor> {
-        let d = self
-            .handle
-            .block_on(self.repo.push_manifest(media_type, Bytes::copy_from_slice(bytes), None))?;
+        let d = self.handle.block_on(self.repo.push_manifest(
+            media_type,
+            Bytes::copy_from_slice(bytes),
+            None,
+        ))?;
         Ok(Descriptor {
             media_type: d.media_type,
             digest: d.digest,
@@ -251,6 +264,10 @@ pub fn run(
         annotations: root.annotations.unwrap_or_default(),
     };
     let (new_root, bytes, report) = image::transform(&source, &sink, &root, op, selection)?;
-    let pushed = handle.block_on(dst_repo.push_manifest(&new_root.media_type, Bytes::from(bytes), tag.as_deref()))?;
+    let pushed = handle.block_on(dst_repo.push_manifest(
+        &new_root.media_type,
+        Bytes::from(bytes),
+        tag.as_deref(),
+    ))?;
     Ok((pushed, report))
 }

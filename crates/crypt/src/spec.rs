@@ -27,7 +27,10 @@ fn bad(spec: &str, reason: impl Into<String>) -> CryptError {
 fn read_file(spec: &str, path: &str) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).map_err(|e| bad(spec, format!("{path}: {e}")))?;
     if meta.len() > MAX_KEY_FILE {
-        return Err(bad(spec, format!("{path} is larger than {MAX_KEY_FILE} bytes")));
+        return Err(bad(
+            spec,
+            format!("{path} is larger than {MAX_KEY_FILE} bytes"),
+        ));
     }
     std::fs::read(path).map_err(|e| bad(spec, format!("{path}: {e}")))
 }
@@ -43,25 +46,41 @@ pub enum Recipient {
 
 impl Recipient {
     pub fn parse(spec: &str) -> Result<Recipient> {
-        let (scheme, value) = spec
-            .split_once(':')
-            .ok_or_else(|| bad(spec, "expected SCHEME:VALUE (jwe:, pkcs7:, pkcs11:, provider:)"))?;
+        let (scheme, value) = spec.split_once(':').ok_or_else(|| {
+            bad(
+                spec,
+                "expected SCHEME:VALUE (jwe:, pkcs7:, pkcs11:, provider:)",
+            )
+        })?;
         match scheme {
-            "jwe" => Ok(Recipient::Jwe(keys::parse_public_key(&read_file(spec, value)?, value)?)),
-            "pkcs7" => Ok(Recipient::Pkcs7(keys::parse_certificate(&read_file(spec, value)?, value)?)),
+            "jwe" => Ok(Recipient::Jwe(keys::parse_public_key(
+                &read_file(spec, value)?,
+                value,
+            )?)),
+            "pkcs7" => Ok(Recipient::Pkcs7(keys::parse_certificate(
+                &read_file(spec, value)?,
+                value,
+            )?)),
             "pkcs11" => {
                 if !Path::new(value).exists() && value.contains('=') {
-                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(Pkcs11Uri::parse(spec)?)));
+                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(Pkcs11Uri::parse(
+                        spec,
+                    )?)));
                 }
                 let bytes = read_file(spec, value)?;
                 if let Some(uri) = uri::parse_key_file(&String::from_utf8_lossy(&bytes))? {
                     return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(uri)));
                 }
-                Ok(Recipient::Pkcs11(Pkcs11Recipient::PublicKey(keys::parse_public_key(&bytes, value)?)))
+                Ok(Recipient::Pkcs11(Pkcs11Recipient::PublicKey(
+                    keys::parse_public_key(&bytes, value)?,
+                )))
             }
             "provider" => Ok(Recipient::Provider(ProviderKey::from_spec(value)?)),
             "pgp" => Err(bad(spec, "OpenPGP recipients are not supported")),
-            other => Err(bad(spec, format!("unknown scheme {other:?} (jwe, pkcs7, pkcs11, provider)"))),
+            other => Err(bad(
+                spec,
+                format!("unknown scheme {other:?} (jwe, pkcs7, pkcs11, provider)"),
+            )),
         }
     }
 
@@ -123,14 +142,17 @@ impl KeyRing {
         };
         let bytes = read_file(spec, path)?;
         if keys::is_private_key(&bytes) {
-            self.private.push(keys::parse_private_key(&bytes, password.as_deref(), path)?);
+            self.private
+                .push(keys::parse_private_key(&bytes, password.as_deref(), path)?);
         } else if keys::is_certificate(&bytes) {
-            self.certificates.push(keys::parse_certificate(&bytes, path)?);
+            self.certificates
+                .push(keys::parse_certificate(&bytes, path)?);
         } else if let Some(uri) = uri::parse_key_file(&String::from_utf8_lossy(&bytes))? {
             self.pkcs11.push(uri);
         } else {
             // A DER PKCS#8 key.
-            self.private.push(keys::parse_private_key(&bytes, password.as_deref(), path)?);
+            self.private
+                .push(keys::parse_private_key(&bytes, password.as_deref(), path)?);
         }
         Ok(())
     }

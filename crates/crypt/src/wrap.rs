@@ -39,7 +39,9 @@ impl Default for WrapSettings {
             .ok()
             .and_then(|h| OaepHash::parse(&h).ok())
             .unwrap_or(OaepHash::Sha256);
-        WrapSettings { pkcs11_oaep_hash: hash }
+        WrapSettings {
+            pkcs11_oaep_hash: hash,
+        }
     }
 }
 
@@ -49,7 +51,11 @@ pub fn is_encrypted(annotations: &BTreeMap<String, String>) -> bool {
 }
 
 /// Wraps `optsdata` for the recipients: annotation key → one new base64 wrapped key.
-fn wrap_for(recipients: &[Recipient], optsdata: &[u8], settings: WrapSettings) -> Result<Vec<(String, String)>> {
+fn wrap_for(
+    recipients: &[Recipient],
+    optsdata: &[u8],
+    settings: WrapSettings,
+) -> Result<Vec<(String, String)>> {
     if recipients.is_empty() {
         return Err(CryptError::NoRecipients);
     }
@@ -57,21 +63,45 @@ fn wrap_for(recipients: &[Recipient], optsdata: &[u8], settings: WrapSettings) -
     let mut out = Vec::new();
     let jwe_keys: Vec<_> = recipients
         .iter()
-        .filter_map(|r| if let Recipient::Jwe(k) = r { Some(k.clone()) } else { None })
+        .filter_map(|r| {
+            if let Recipient::Jwe(k) = r {
+                Some(k.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     if !jwe_keys.is_empty() {
-        out.push((jwe::ANNOTATION.to_owned(), b64(jwe::wrap(&jwe_keys, optsdata)?)));
+        out.push((
+            jwe::ANNOTATION.to_owned(),
+            b64(jwe::wrap(&jwe_keys, optsdata)?),
+        ));
     }
     let certs: Vec<_> = recipients
         .iter()
-        .filter_map(|r| if let Recipient::Pkcs7(c) = r { Some(c.clone()) } else { None })
+        .filter_map(|r| {
+            if let Recipient::Pkcs7(c) = r {
+                Some(c.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     if !certs.is_empty() {
-        out.push((pkcs7::ANNOTATION.to_owned(), b64(pkcs7::wrap(&certs, optsdata)?)));
+        out.push((
+            pkcs7::ANNOTATION.to_owned(),
+            b64(pkcs7::wrap(&certs, optsdata)?),
+        ));
     }
     let p11: Vec<Pkcs11Recipient> = recipients
         .iter()
-        .filter_map(|r| if let Recipient::Pkcs11(p) = r { Some(p.clone()) } else { None })
+        .filter_map(|r| {
+            if let Recipient::Pkcs11(p) = r {
+                Some(p.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     if !p11.is_empty() {
         out.push((
@@ -117,11 +147,19 @@ pub fn annotations_for(
 /// The wrapped keys of one annotation, decoded.
 fn wrapped_keys(key: &str, value: &str) -> Result<Vec<Vec<u8>>> {
     if value.len() > MAX_ANNOTATION {
-        return Err(CryptError::Limit(format!("{key} is larger than {MAX_ANNOTATION} bytes")));
+        return Err(CryptError::Limit(format!(
+            "{key} is larger than {MAX_ANNOTATION} bytes"
+        )));
     }
-    let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.len() > MAX_WRAPPED {
-        return Err(CryptError::Limit(format!("{key} holds more than {MAX_WRAPPED} wrapped keys")));
+        return Err(CryptError::Limit(format!(
+            "{key} holds more than {MAX_WRAPPED} wrapped keys"
+        )));
     }
     items
         .into_iter()
@@ -134,7 +172,11 @@ fn wrapped_keys(key: &str, value: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Unwraps the raw private options JSON with any key that fits any recipient.
-fn unwrap_optsdata(annotations: &BTreeMap<String, String>, keys: &KeyRing, digest: &Digest) -> Result<Vec<u8>> {
+fn unwrap_optsdata(
+    annotations: &BTreeMap<String, String>,
+    keys: &KeyRing,
+    digest: &Digest,
+) -> Result<Vec<u8>> {
     if !is_encrypted(annotations) {
         return Err(CryptError::NotEncrypted(digest.clone()));
     }
@@ -143,15 +185,22 @@ fn unwrap_optsdata(annotations: &BTreeMap<String, String>, keys: &KeyRing, diges
     }
     let mut first_error = None;
     let mut schemes = Vec::new();
-    for (key, value) in annotations.iter().filter(|(k, _)| k.starts_with(KEYS_PREFIX)) {
+    for (key, value) in annotations
+        .iter()
+        .filter(|(k, _)| k.starts_with(KEYS_PREFIX))
+    {
         let scheme = &key[KEYS_PREFIX.len()..];
         schemes.push(scheme.to_owned());
         for wrapped in wrapped_keys(key, value)? {
             let attempt = match scheme {
                 "jwe" if !keys.private.is_empty() => jwe::unwrap(&wrapped, &keys.private),
-                "pkcs7" if !keys.private.is_empty() => pkcs7::unwrap(&wrapped, &keys.private, &keys.certificates),
+                "pkcs7" if !keys.private.is_empty() => {
+                    pkcs7::unwrap(&wrapped, &keys.private, &keys.certificates)
+                }
                 "pkcs11" if !keys.pkcs11.is_empty() => pkcs11::unwrap(&wrapped, &keys.pkcs11),
-                s if s.starts_with("provider.") => unwrap_provider(&s["provider.".len()..], &wrapped, &keys.providers),
+                s if s.starts_with("provider.") => {
+                    unwrap_provider(&s["provider.".len()..], &wrapped, &keys.providers)
+                }
                 _ => Ok(None),
             };
             match attempt {
@@ -169,7 +218,11 @@ fn unwrap_optsdata(annotations: &BTreeMap<String, String>, keys: &KeyRing, diges
     }))
 }
 
-fn unwrap_provider(name: &str, wrapped: &[u8], providers: &[ProviderKey]) -> Result<Option<Vec<u8>>> {
+fn unwrap_provider(
+    name: &str,
+    wrapped: &[u8],
+    providers: &[ProviderKey],
+) -> Result<Option<Vec<u8>>> {
     for p in providers.iter().filter(|p| p.provider.name == name) {
         if let Some(optsdata) = p.unwrap(wrapped)? {
             return Ok(Some(optsdata));
@@ -224,7 +277,9 @@ pub fn remove_recipients(
         let removed = match r {
             Recipient::Jwe(k) => {
                 let kid = k.thumbprint()?;
-                rewrite(&mut out, jwe::ANNOTATION, |w| jwe::remove_recipients(w, std::slice::from_ref(&kid)))?
+                rewrite(&mut out, jwe::ANNOTATION, |w| {
+                    jwe::remove_recipients(w, std::slice::from_ref(&kid))
+                })?
             }
             Recipient::Pkcs7(c) => rewrite(&mut out, pkcs7::ANNOTATION, |w| {
                 pkcs7::remove_recipients(w, std::slice::from_ref(c))

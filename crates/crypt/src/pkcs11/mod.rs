@@ -87,7 +87,11 @@ fn check_capacity(modulus_len: usize, hash: OaepHash, len: usize) -> Result<()> 
     let max = modulus_len.saturating_sub(2 * hash.digest_len() + 2);
     if len > max {
         return Err(CryptError::OaepCapacity {
-            hash: if hash == OaepHash::Sha1 { "SHA1" } else { "SHA256" },
+            hash: if hash == OaepHash::Sha1 {
+                "SHA1"
+            } else {
+                "SHA256"
+            },
             bits: modulus_len * 8,
             max,
             len,
@@ -99,14 +103,31 @@ fn check_capacity(modulus_len: usize, hash: OaepHash, len: usize) -> Result<()> 
 /// The public key of a token key, as zoll names recipients.
 pub fn token_public_key(uri: &Pkcs11Uri) -> Result<PublicKey> {
     let (n, e) = token::public_components(uri)?;
-    let n_int = if n.first().is_some_and(|b| b & 0x80 != 0) { [&[0u8][..], &n].concat() } else { n };
-    let e_int = if e.first().is_some_and(|b| b & 0x80 != 0) { [&[0u8][..], &e].concat() } else { e };
+    let n_int = if n.first().is_some_and(|b| b & 0x80 != 0) {
+        [&[0u8][..], &n].concat()
+    } else {
+        n
+    };
+    let e_int = if e.first().is_some_and(|b| b & 0x80 != 0) {
+        [&[0u8][..], &e].concat()
+    } else {
+        e
+    };
     let pkcs1 = der::constructed(
         der::SEQUENCE,
-        &[&der::tlv(der::INTEGER, &n_int), &der::tlv(der::INTEGER, &e_int)],
+        &[
+            &der::tlv(der::INTEGER, &n_int),
+            &der::tlv(der::INTEGER, &e_int),
+        ],
     );
     let alg = der::algorithm(der::oid::RSA_ENCRYPTION, Some(&der::tlv(der::NULL, &[])));
-    let spki = der::constructed(der::SEQUENCE, &[&alg, &der::tlv(der::BIT_STRING, &[&[0u8][..], &pkcs1].concat())]);
+    let spki = der::constructed(
+        der::SEQUENCE,
+        &[
+            &alg,
+            &der::tlv(der::BIT_STRING, &[&[0u8][..], &pkcs1].concat()),
+        ],
+    );
     Ok(PublicKey::Rsa { spki })
 }
 
@@ -119,11 +140,15 @@ pub fn wrap(recipients: &[Pkcs11Recipient], hash: OaepHash, plaintext: &[u8]) ->
     for r in recipients {
         let (ciphertext, kid) = match r {
             Pkcs11Recipient::PublicKey(key) => {
-                let pk = key
-                    .rsa()
-                    .ok_or_else(|| unsupported("PKCS#11 recipient key", "EC (the pkcs11 scheme is RSA-OAEP)"))?;
+                let pk = key.rsa().ok_or_else(|| {
+                    unsupported(
+                        "PKCS#11 recipient key",
+                        "EC (the pkcs11 scheme is RSA-OAEP)",
+                    )
+                })?;
                 check_capacity(pk.key_size_bytes(), hash, plaintext.len())?;
-                let oaep = rsa::OaepPublicEncryptingKey::new(pk).map_err(|_| CryptError::Crypto("RSA key"))?;
+                let oaep = rsa::OaepPublicEncryptingKey::new(pk)
+                    .map_err(|_| CryptError::Crypto("RSA key"))?;
                 let alg = match hash {
                     OaepHash::Sha1 => &rsa::OAEP_SHA1_MGF1SHA1,
                     OaepHash::Sha256 => &rsa::OAEP_SHA256_MGF1SHA256,
@@ -158,12 +183,18 @@ pub fn wrap(recipients: &[Pkcs11Recipient], hash: OaepHash, plaintext: &[u8]) ->
 }
 
 fn parse(input: &[u8]) -> Result<Blob> {
-    let blob: Blob = serde_json::from_slice(input).map_err(|e| malformed("pkcs11 wrapped key", e.to_string()))?;
+    let blob: Blob = serde_json::from_slice(input)
+        .map_err(|e| malformed("pkcs11 wrapped key", e.to_string()))?;
     if blob.version != 0 {
-        return Err(unsupported("pkcs11 wrapped key version", blob.version.to_string()));
+        return Err(unsupported(
+            "pkcs11 wrapped key version",
+            blob.version.to_string(),
+        ));
     }
     if blob.recipients.len() > MAX_RECIPIENTS {
-        return Err(CryptError::Limit(format!("pkcs11 with more than {MAX_RECIPIENTS} recipients")));
+        return Err(CryptError::Limit(format!(
+            "pkcs11 with more than {MAX_RECIPIENTS} recipients"
+        )));
     }
     Ok(blob)
 }
@@ -173,11 +204,20 @@ pub fn unwrap(input: &[u8], keys: &[Pkcs11Uri]) -> Result<Option<Vec<u8>>> {
     let blob = parse(input)?;
     for entry in &blob.recipients {
         if entry.version != 0 {
-            return Err(unsupported("pkcs11 recipient version", entry.version.to_string()));
+            return Err(unsupported(
+                "pkcs11 recipient version",
+                entry.version.to_string(),
+            ));
         }
         // An empty hash is SHA-1: what ocicrypt wrote before it recorded the hash.
-        let hash = if entry.hash.is_empty() { OaepHash::Sha1 } else { OaepHash::parse(&entry.hash)? };
-        let Ok(ciphertext) = base64::engine::general_purpose::STANDARD.decode(entry.blob.as_bytes()) else {
+        let hash = if entry.hash.is_empty() {
+            OaepHash::Sha1
+        } else {
+            OaepHash::parse(&entry.hash)?
+        };
+        let Ok(ciphertext) =
+            base64::engine::general_purpose::STANDARD.decode(entry.blob.as_bytes())
+        else {
             continue;
         };
         for key in keys {

@@ -35,7 +35,11 @@ fn p11(what: &str, e: CkError) -> CryptError {
 }
 
 /// Runs `f` with a logged-in session on the token the URI names.
-fn with_session<T>(uri: &Pkcs11Uri, login: bool, f: impl FnOnce(&Session) -> Result<T>) -> Result<T> {
+fn with_session<T>(
+    uri: &Pkcs11Uri,
+    login: bool,
+    f: impl FnOnce(&Session) -> Result<T>,
+) -> Result<T> {
     let module = uri.module()?;
     let mut guard = MODULE.lock().unwrap_or_else(|p| p.into_inner());
     let reuse = guard
@@ -66,11 +70,13 @@ fn with_session<T>(uri: &Pkcs11Uri, login: bool, f: impl FnOnce(&Session) -> Res
     }
     let ctx = &guard.as_ref().expect("loaded").ctx;
     let slot = find_slot(ctx, uri)?;
-    let session = ctx.open_ro_session(slot).map_err(|e| p11("C_OpenSession", e))?;
+    let session = ctx
+        .open_ro_session(slot)
+        .map_err(|e| p11("C_OpenSession", e))?;
     if login {
-        let pin = uri
-            .pin()?
-            .ok_or_else(|| CryptError::Pkcs11("the key's URI has no PIN (pin-value= or pin-source=)".into()))?;
+        let pin = uri.pin()?.ok_or_else(|| {
+            CryptError::Pkcs11("the key's URI has no PIN (pin-value= or pin-source=)".into())
+        })?;
         match session.login(UserType::User, Some(&AuthPin::from(pin))) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
@@ -83,7 +89,9 @@ fn with_session<T>(uri: &Pkcs11Uri, login: bool, f: impl FnOnce(&Session) -> Res
 }
 
 fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<cryptoki::slot::Slot> {
-    let slots = ctx.get_slots_with_token().map_err(|e| p11("C_GetSlotList", e))?;
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| p11("C_GetSlotList", e))?;
     if let Some(id) = uri.path_str("slot-id") {
         let id: u64 = id
             .parse()
@@ -95,7 +103,9 @@ fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<cryptoki::slot::Slot> {
     }
     let want = |attr: &str, have: &str| uri.path_str(attr).is_none_or(|w| w.trim() == have.trim());
     for slot in slots {
-        let info = ctx.get_token_info(slot).map_err(|e| p11("C_GetTokenInfo", e))?;
+        let info = ctx
+            .get_token_info(slot)
+            .map_err(|e| p11("C_GetTokenInfo", e))?;
         if want("token", info.label())
             && want("serial", info.serial_number())
             && want("manufacturer", info.manufacturer_id())
@@ -118,15 +128,24 @@ fn find_key(session: &Session, uri: &Pkcs11Uri, class: ObjectClass) -> Result<Ob
     if let Some(id) = uri.path.get("id") {
         template.push(Attribute::Id(id.clone()));
     }
-    let found = session.find_objects(&template).map_err(|e| p11("C_FindObjects", e))?;
+    let found = session
+        .find_objects(&template)
+        .map_err(|e| p11("C_FindObjects", e))?;
     match found.as_slice() {
         [one] => Ok(*one),
         [] => Err(CryptError::Pkcs11(format!(
             "no {} key {:?} on the token",
-            if class == ObjectClass::PRIVATE_KEY { "private" } else { "public" },
+            if class == ObjectClass::PRIVATE_KEY {
+                "private"
+            } else {
+                "public"
+            },
             uri.path_str("object").unwrap_or_default()
         ))),
-        many => Err(CryptError::Pkcs11(format!("{} keys match the URI", many.len()))),
+        many => Err(CryptError::Pkcs11(format!(
+            "{} keys match the URI",
+            many.len()
+        ))),
     }
 }
 
@@ -163,7 +182,10 @@ pub fn public_components(uri: &Pkcs11Uri) -> Result<(Vec<u8>, Vec<u8>)> {
     with_session(uri, false, |s| {
         let key = find_key(s, uri, ObjectClass::PUBLIC_KEY)?;
         let attrs = s
-            .get_attributes(key, &[AttributeType::Modulus, AttributeType::PublicExponent])
+            .get_attributes(
+                key,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
             .map_err(|e| p11("C_GetAttributeValue", e))?;
         let (mut n, mut e) = (None, None);
         for a in attrs {
@@ -175,7 +197,9 @@ pub fn public_components(uri: &Pkcs11Uri) -> Result<(Vec<u8>, Vec<u8>)> {
         }
         match (n, e) {
             (Some(n), Some(e)) => Ok((n, e)),
-            _ => Err(CryptError::Pkcs11("the public key is not an RSA key".into())),
+            _ => Err(CryptError::Pkcs11(
+                "the public key is not an RSA key".into(),
+            )),
         }
     })
 }

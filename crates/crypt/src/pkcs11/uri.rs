@@ -90,12 +90,18 @@ impl Pkcs11Uri {
             text: uri.to_owned(),
             ..Default::default()
         };
-        for (part, sep, target) in [(path, ';', &mut parsed.path), (query, '&', &mut parsed.query)] {
+        for (part, sep, target) in [
+            (path, ';', &mut parsed.path),
+            (query, '&', &mut parsed.query),
+        ] {
             for attr in part.split(sep).filter(|a| !a.is_empty()) {
                 let (k, v) = attr
                     .split_once('=')
                     .ok_or_else(|| bad(uri, format!("attribute {attr:?} has no value")))?;
-                if target.insert(k.to_owned(), percent_decode(v, uri)?).is_some() {
+                if target
+                    .insert(k.to_owned(), percent_decode(v, uri)?)
+                    .is_some()
+                {
                     return Err(bad(uri, format!("attribute {k:?} given twice")));
                 }
             }
@@ -107,7 +113,9 @@ impl Pkcs11Uri {
     }
 
     pub fn path_str(&self, key: &str) -> Option<String> {
-        self.path.get(key).map(|v| String::from_utf8_lossy(v).into_owned())
+        self.path
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
 
     /// The PIN from `pin-value` or the file named by `pin-source`.
@@ -135,7 +143,12 @@ impl Pkcs11Uri {
             .query
             .get("module-name")
             .map(|n| String::from_utf8_lossy(n).into_owned())
-            .ok_or_else(|| bad(&self.text, "the URI names no module (module-name= or module-path=)"))?;
+            .ok_or_else(|| {
+                bad(
+                    &self.text,
+                    "the URI names no module (module-name= or module-path=)",
+                )
+            })?;
         if name.contains('/') {
             return Err(bad(&self.text, "module-name must be a bare name"));
         }
@@ -183,13 +196,22 @@ pub fn parse_key_file(text: &str) -> Result<Option<Pkcs11Uri>> {
         let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
         match (indent, value.is_empty()) {
             (0, true) => {
-                section = if key == "pkcs11" { "pkcs11" } else if key == "module" { "module" } else { "" };
+                section = if key == "pkcs11" {
+                    "pkcs11"
+                } else if key == "module" {
+                    "module"
+                } else {
+                    ""
+                };
                 subsection = "";
             }
             (_, true) => subsection = if key == "env" { "env" } else { "" },
             (_, false) if section == "pkcs11" && key.trim() == "uri" => {
                 // The URI itself contains ':' after the scheme: re-join.
-                let full = trimmed.trim_start_matches("- ").trim_start_matches("uri:").trim();
+                let full = trimmed
+                    .trim_start_matches("- ")
+                    .trim_start_matches("uri:")
+                    .trim();
                 uri = Some(full.trim_matches(|c| c == '"' || c == '\'').to_owned());
             }
             (_, false) if section == "module" && subsection == "env" => {

@@ -23,7 +23,13 @@ fn check(scenario: &str, tamper: Tamper, key_names: &[&str], expect: fn(&CryptEr
     let plain = Layout::new(&dir.path().join("plain"));
     oci_image(&plain, "v1", 2, 64 * 1024);
     let enc = Layout::new(&dir.path().join("enc"));
-    encrypt(&plain, &enc, &[format!("jwe:{}", keys().path("rsa.pub.pem"))], &Selection::default()).unwrap();
+    encrypt(
+        &plain,
+        &enc,
+        &[format!("jwe:{}", keys().path("rsa.pub.pem"))],
+        &Selection::default(),
+    )
+    .unwrap();
     tamper(&enc);
     let out_dir = dir.path().join("out");
     fs::create_dir(&out_dir).unwrap();
@@ -32,7 +38,10 @@ fn check(scenario: &str, tamper: Tamper, key_names: &[&str], expect: fn(&CryptEr
     let err = decrypt(&enc, &dst, &specs).expect_err(scenario);
     assert!(expect(&err), "{scenario}: unexpected error {err:?}");
     let left: Vec<_> = fs::read_dir(&out_dir).unwrap().collect();
-    assert!(left.is_empty(), "{scenario}: destination or staging files left behind: {left:?}");
+    assert!(
+        left.is_empty(),
+        "{scenario}: destination or staging files left behind: {left:?}"
+    );
 }
 
 /// Rewrites the manifest of `v1` with `edit` applied to layer 0.
@@ -67,7 +76,9 @@ fn replace_layer0_consistently(layout: &Layout, new: Vec<u8>) {
 fn edit_pubopts(layout: &Layout, edit: fn(&mut Value)) {
     edit_layer0(layout, |l| {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let raw = l["annotations"]["org.opencontainers.image.enc.pubopts"].as_str().unwrap();
+        let raw = l["annotations"]["org.opencontainers.image.enc.pubopts"]
+            .as_str()
+            .unwrap();
         let mut opts: Value = serde_json::from_slice(&b64.decode(raw).unwrap()).unwrap();
         edit(&mut opts);
         l["annotations"]["org.opencontainers.image.enc.pubopts"] =
@@ -79,7 +90,9 @@ fn untouched(_: &Layout) {}
 
 #[test]
 fn wrong_key() {
-    check("wrong-key", untouched, &["other-rsa.pem"], |e| matches!(e, CryptError::NoMatchingKey { .. }));
+    check("wrong-key", untouched, &["other-rsa.pem"], |e| {
+        matches!(e, CryptError::NoMatchingKey { .. })
+    });
 }
 
 #[test]
@@ -91,7 +104,9 @@ fn key_of_another_kind() {
 
 #[test]
 fn no_keys() {
-    check("no-keys", untouched, &[], |e| matches!(e, CryptError::NoKeys));
+    check("no-keys", untouched, &[], |e| {
+        matches!(e, CryptError::NoKeys)
+    });
 }
 
 #[test]
@@ -147,7 +162,15 @@ fn tampered_cipher_annotation() {
         "tampered-pubopts-cipher",
         |l| edit_pubopts(l, |o| o["cipher"] = "AES_128_CTR_HMAC_SHA256".into()),
         &["rsa.pem"],
-        |e| matches!(e, CryptError::Unsupported { what: "layer cipher", .. }),
+        |e| {
+            matches!(
+                e,
+                CryptError::Unsupported {
+                    what: "layer cipher",
+                    ..
+                }
+            )
+        },
     );
 }
 
@@ -159,9 +182,17 @@ fn tampered_wrapped_key() {
             edit_layer0(l, |layer| {
                 let b64 = base64::engine::general_purpose::STANDARD;
                 let key = "org.opencontainers.image.enc.keys.jwe";
-                let mut jwe: Value = serde_json::from_slice(&b64.decode(layer["annotations"][key].as_str().unwrap()).unwrap()).unwrap();
+                let mut jwe: Value = serde_json::from_slice(
+                    &b64.decode(layer["annotations"][key].as_str().unwrap())
+                        .unwrap(),
+                )
+                .unwrap();
                 let ct = jwe["ciphertext"].as_str().unwrap().to_owned();
-                let flipped = if ct.starts_with('A') { format!("B{}", &ct[1..]) } else { format!("A{}", &ct[1..]) };
+                let flipped = if ct.starts_with('A') {
+                    format!("B{}", &ct[1..])
+                } else {
+                    format!("A{}", &ct[1..])
+                };
                 jwe["ciphertext"] = flipped.into();
                 layer["annotations"][key] = b64.encode(serde_json::to_vec(&jwe).unwrap()).into();
             })
@@ -175,9 +206,21 @@ fn tampered_wrapped_key() {
 fn malformed_wrapped_key() {
     check(
         "jwe-not-base64",
-        |l| edit_layer0(l, |layer| layer["annotations"]["org.opencontainers.image.enc.keys.jwe"] = "!!!".into()),
+        |l| {
+            edit_layer0(l, |layer| {
+                layer["annotations"]["org.opencontainers.image.enc.keys.jwe"] = "!!!".into()
+            })
+        },
         &["rsa.pem"],
-        |e| matches!(e, CryptError::Malformed { what: "encryption annotation", .. }),
+        |e| {
+            matches!(
+                e,
+                CryptError::Malformed {
+                    what: "encryption annotation",
+                    ..
+                }
+            )
+        },
     );
 }
 
@@ -187,11 +230,22 @@ fn missing_pubopts() {
         "pubopts-removed",
         |l| {
             edit_layer0(l, |layer| {
-                layer["annotations"].as_object_mut().unwrap().remove("org.opencontainers.image.enc.pubopts");
+                layer["annotations"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("org.opencontainers.image.enc.pubopts");
             })
         },
         &["rsa.pem"],
-        |e| matches!(e, CryptError::Malformed { what: "encryption annotations", .. }),
+        |e| {
+            matches!(
+                e,
+                CryptError::Malformed {
+                    what: "encryption annotations",
+                    ..
+                }
+            )
+        },
     );
 }
 
@@ -226,13 +280,25 @@ fn truncated_layer_with_matching_descriptor() {
 fn bad_recipients_and_keys() {
     let k = keys();
     let cases: &[(String, fn(&CryptError) -> bool)] = &[
-        ("jwe:/nonexistent.pem".into(), |e| matches!(e, CryptError::InvalidSpec { .. })),
-        ("ftp:key.pem".into(), |e| matches!(e, CryptError::InvalidSpec { .. })),
-        ("pgp:someone@example.com".into(), |e| matches!(e, CryptError::InvalidSpec { .. })),
+        ("jwe:/nonexistent.pem".into(), |e| {
+            matches!(e, CryptError::InvalidSpec { .. })
+        }),
+        ("ftp:key.pem".into(), |e| {
+            matches!(e, CryptError::InvalidSpec { .. })
+        }),
+        ("pgp:someone@example.com".into(), |e| {
+            matches!(e, CryptError::InvalidSpec { .. })
+        }),
         (format!("jwe:{}", k.path("cert.pem")), |_| false), // a certificate's key is accepted
-        (format!("pkcs7:{}", k.path("rsa.pub.pem")), |e| matches!(e, CryptError::InvalidKey { .. })),
-        (format!("jwe:{}", k.path("rsa.pem")), |e| matches!(e, CryptError::InvalidKey { .. })),
-        ("provider:nope".into(), |e| matches!(e, CryptError::KeyProvider { .. })),
+        (format!("pkcs7:{}", k.path("rsa.pub.pem")), |e| {
+            matches!(e, CryptError::InvalidKey { .. })
+        }),
+        (format!("jwe:{}", k.path("rsa.pem")), |e| {
+            matches!(e, CryptError::InvalidKey { .. })
+        }),
+        ("provider:nope".into(), |e| {
+            matches!(e, CryptError::KeyProvider { .. })
+        }),
     ];
     for (spec, expect) in cases {
         match zoll_crypt::Recipient::parse(spec) {
@@ -241,9 +307,15 @@ fn bad_recipients_and_keys() {
         }
     }
     let key_cases: &[(String, fn(&CryptError) -> bool)] = &[
-        (k.path("rsa-enc.pem"), |e| matches!(e, CryptError::InvalidKey { .. })),
-        (format!("{}:pass=wrong", k.path("rsa-enc.pem")), |e| matches!(e, CryptError::InvalidKey { .. })),
-        ("/nonexistent/key.pem".into(), |e| matches!(e, CryptError::InvalidSpec { .. })),
+        (k.path("rsa-enc.pem"), |e| {
+            matches!(e, CryptError::InvalidKey { .. })
+        }),
+        (format!("{}:pass=wrong", k.path("rsa-enc.pem")), |e| {
+            matches!(e, CryptError::InvalidKey { .. })
+        }),
+        ("/nonexistent/key.pem".into(), |e| {
+            matches!(e, CryptError::InvalidSpec { .. })
+        }),
     ];
     for (spec, expect) in key_cases {
         let err = zoll_crypt::KeyRing::parse(std::slice::from_ref(spec)).expect_err(spec);
@@ -259,7 +331,13 @@ fn key_formats_decrypt() {
         let plain = Layout::new(&dir.path().join("plain"));
         let originals = oci_image(&plain, "v1", 1, 1024);
         let enc = Layout::new(&dir.path().join("enc"));
-        encrypt(&plain, &enc, &[format!("jwe:{}", keys().path("rsa.pub.pem"))], &Selection::default()).unwrap();
+        encrypt(
+            &plain,
+            &enc,
+            &[format!("jwe:{}", keys().path("rsa.pub.pem"))],
+            &Selection::default(),
+        )
+        .unwrap();
         let dec = Layout::new(&dir.path().join("dec"));
         decrypt(&enc, &dec, &[keys().path(key)]).unwrap();
         assert_eq!(crate::fixtures::layer_blobs(&dec, "v1"), originals, "{key}");

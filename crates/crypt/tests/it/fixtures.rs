@@ -60,25 +60,142 @@ pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
     KEYS.get_or_init(|| {
         require("openssl");
-        let dir = tempfile::Builder::new().prefix("zoll-crypt-keys-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("zoll-crypt-keys-")
+            .tempdir()
+            .unwrap()
+            .keep();
         let ossl = |args: &[&str]| {
             run(Command::new("openssl").args(args).current_dir(&dir));
         };
-        ossl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "rsa.pem"]);
-        ossl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "other-rsa.pem"]);
-        ossl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out", "rsa3072.pem"]);
-        ossl(&["pkey", "-in", "rsa.pem", "-traditional", "-out", "rsa-pkcs1.pem"]);
-        ossl(&["pkcs8", "-topk8", "-in", "rsa.pem", "-v2", "aes-256-cbc", "-passout", "pass:secret", "-out", "rsa-enc.pem"]);
-        ossl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ec256.pem"]);
-        ossl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "other-ec.pem"]);
-        ossl(&["ecparam", "-genkey", "-name", "secp384r1", "-noout", "-out", "ec384.pem"]);
-        ossl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521", "-out", "ec521.pem"]);
-        for name in ["rsa", "other-rsa", "rsa3072", "ec256", "other-ec", "ec384", "ec521"] {
-            ossl(&["pkey", "-in", &format!("{name}.pem"), "-pubout", "-out", &format!("{name}.pub.pem")]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "rsa.pem",
+        ]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "other-rsa.pem",
+        ]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:3072",
+            "-out",
+            "rsa3072.pem",
+        ]);
+        ossl(&[
+            "pkey",
+            "-in",
+            "rsa.pem",
+            "-traditional",
+            "-out",
+            "rsa-pkcs1.pem",
+        ]);
+        ossl(&[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "rsa.pem",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:secret",
+            "-out",
+            "rsa-enc.pem",
+        ]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "ec256.pem",
+        ]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "other-ec.pem",
+        ]);
+        ossl(&[
+            "ecparam",
+            "-genkey",
+            "-name",
+            "secp384r1",
+            "-noout",
+            "-out",
+            "ec384.pem",
+        ]);
+        ossl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+            "-out",
+            "ec521.pem",
+        ]);
+        for name in [
+            "rsa",
+            "other-rsa",
+            "rsa3072",
+            "ec256",
+            "other-ec",
+            "ec384",
+            "ec521",
+        ] {
+            ossl(&[
+                "pkey",
+                "-in",
+                &format!("{name}.pem"),
+                "-pubout",
+                "-out",
+                &format!("{name}.pub.pem"),
+            ]);
         }
         ossl(&["pkey", "-in", "ec384.pem", "-out", "ec384.p8.pem"]);
-        ossl(&["req", "-x509", "-new", "-key", "rsa.pem", "-subj", "/CN=zoll recipient", "-days", "2", "-out", "cert.pem"]);
-        ossl(&["req", "-x509", "-new", "-key", "other-rsa.pem", "-subj", "/CN=zoll other", "-days", "2", "-out", "cert2.pem"]);
+        ossl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "rsa.pem",
+            "-subj",
+            "/CN=zoll recipient",
+            "-days",
+            "2",
+            "-out",
+            "cert.pem",
+        ]);
+        ossl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "other-rsa.pem",
+            "-subj",
+            "/CN=zoll other",
+            "-days",
+            "2",
+            "-out",
+            "cert2.pem",
+        ]);
         Keys { dir }
     })
 }
@@ -88,7 +205,11 @@ pub fn tar_gz_layer(work: &Path, seed: u64, payload: usize) -> (Vec<u8>, Digest)
     let root = work.join(format!("layer-src-{seed}"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/hello"), format!("layer {seed}\n")).unwrap();
-    std::fs::write(root.join("data.bin"), zoll_testkit::pseudo_random(seed, payload)).unwrap();
+    std::fs::write(
+        root.join("data.bin"),
+        zoll_testkit::pseudo_random(seed, payload),
+    )
+    .unwrap();
     let tar = work.join(format!("layer-{seed}.tar"));
     run(Command::new("tar")
         .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "-cf"])
@@ -112,9 +233,11 @@ pub fn oci_image(layout: &Layout, tag: &str, layers: usize, payload: usize) -> V
     for i in 0..layers {
         let (gz, diff_id) = tar_gz_layer(work.path(), i as u64 + 1, payload);
         let d = layout.write_blob(&gz);
-        descs.push(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+        descs.push(
+            json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                           "digest": d.to_string(), "size": gz.len(),
-                          "annotations": {"org.example.layer": format!("{i}")}}));
+                          "annotations": {"org.example.layer": format!("{i}")}}),
+        );
         diff_ids.push(diff_id.to_string());
         blobs.push(gz);
     }
@@ -149,6 +272,9 @@ pub fn layer_blobs(layout: &Layout, tag: &str) -> Vec<Vec<u8>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| std::fs::read(layout.blob_path(&l["digest"].as_str().unwrap().parse().unwrap())).unwrap())
+        .map(|l| {
+            std::fs::read(layout.blob_path(&l["digest"].as_str().unwrap().parse().unwrap()))
+                .unwrap()
+        })
         .collect()
 }

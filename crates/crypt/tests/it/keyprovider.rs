@@ -18,7 +18,11 @@ fn provider() -> std::path::PathBuf {
     require("python3");
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("zoll-kms-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("zoll-kms-")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::write(dir.join("alice.key"), b"alice's secret").unwrap();
         std::fs::write(dir.join("bob.key"), b"bob's secret").unwrap();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/keyprovider.py");
@@ -26,7 +30,11 @@ fn provider() -> std::path::PathBuf {
             "testkms": {"cmd": {"path": "python3", "args": [script, "testkms"]}},
             "remote": {"grpc": "127.0.0.1:50051"},
         }});
-        std::fs::write(dir.join("ocicrypt.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("ocicrypt.json"),
+            serde_json::to_vec(&config).unwrap(),
+        )
+        .unwrap();
         std::env::set_var("OCICRYPT_KEYPROVIDER_CONFIG", dir.join("ocicrypt.json"));
         std::env::set_var("TEST_KMS_DIR", &dir);
         dir
@@ -42,7 +50,13 @@ fn provider_wraps_and_unwraps() {
     let originals = oci_image(&plain, "v1", 2, 1024);
     let enc = Layout::new(&dir.path().join("enc"));
     let jwe = format!("jwe:{}", keys().path("ec256.pub.pem"));
-    encrypt(&plain, &enc, &["provider:testkms:alice".into(), jwe], &Selection::default()).unwrap();
+    encrypt(
+        &plain,
+        &enc,
+        &["provider:testkms:alice".into(), jwe],
+        &Selection::default(),
+    )
+    .unwrap();
     let layer = &enc.manifest("v1")["layers"][0];
     // The annotation is base64 of exactly what the provider answered.
     let ann = base64::engine::general_purpose::STANDARD
@@ -59,7 +73,12 @@ fn provider_wraps_and_unwraps() {
     decrypt(&enc, &dec2, &[keys().path("ec256.pem")]).unwrap();
     assert_eq!(layer_blobs(&dec2, "v1"), originals);
 
-    let err = decrypt(&enc, &Layout::new(&dir.path().join("x")), &["provider:testkms:bob".into()]).unwrap_err();
+    let err = decrypt(
+        &enc,
+        &Layout::new(&dir.path().join("x")),
+        &["provider:testkms:bob".into()],
+    )
+    .unwrap_err();
     assert!(matches!(err, CryptError::NoMatchingKey { .. }), "{err:?}");
     assert!(!dir.path().join("x").exists());
 }
@@ -73,7 +92,9 @@ fn provider_errors() {
     ];
     for (spec, text) in cases {
         match zoll_crypt::Recipient::parse(spec).unwrap_err() {
-            CryptError::KeyProvider { reason, .. } => assert!(reason.contains(text), "{spec}: {reason}"),
+            CryptError::KeyProvider { reason, .. } => {
+                assert!(reason.contains(text), "{spec}: {reason}")
+            }
             other => panic!("{spec}: {other:?}"),
         }
     }
@@ -81,7 +102,13 @@ fn provider_errors() {
     let dir = tempfile::tempdir().unwrap();
     let plain = Layout::new(&dir.path().join("plain"));
     oci_image(&plain, "v1", 1, 256);
-    let err = encrypt(&plain, &Layout::new(&dir.path().join("e")), &["provider:testkms:carol".into()], &Selection::default()).unwrap_err();
+    let err = encrypt(
+        &plain,
+        &Layout::new(&dir.path().join("e")),
+        &["provider:testkms:carol".into()],
+        &Selection::default(),
+    )
+    .unwrap_err();
     match err {
         CryptError::KeyProvider { name, reason } => {
             assert_eq!(name, "testkms");

@@ -19,7 +19,9 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 impl Layout {
     pub fn new(dir: &Path) -> Layout {
-        Layout { dir: dir.to_path_buf() }
+        Layout {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn ensure(&self) -> Result<()> {
@@ -29,13 +31,19 @@ impl Layout {
             fs::write(marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         if !self.dir.join("index.json").exists() {
-            fs::write(self.dir.join("index.json"), br#"{"schemaVersion":2,"manifests":[]}"#)?;
+            fs::write(
+                self.dir.join("index.json"),
+                br#"{"schemaVersion":2,"manifests":[]}"#,
+            )?;
         }
         Ok(())
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.dir.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
+        self.dir
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
     }
 
     pub fn write_blob(&self, bytes: &[u8]) -> Digest {
@@ -78,7 +86,11 @@ impl Layout {
             "size": desc.size,
             "annotations": {REF_NAME: tag},
         }));
-        fs::write(self.dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+        fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&index).unwrap(),
+        )
+        .unwrap();
     }
 
     pub fn read_json(&self, digest: &Digest) -> Value {

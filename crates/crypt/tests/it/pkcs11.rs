@@ -34,27 +34,67 @@ fn hsm() -> &'static Hsm {
         require("softhsm2-util");
         require("pkcs11-tool");
         require("openssl");
-        let dir = tempfile::Builder::new().prefix("zoll-softhsm-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("zoll-softhsm-")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::create_dir(dir.join("tokens")).unwrap();
         let conf = dir.join("softhsm2.conf");
         std::fs::write(
             &conf,
-            format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n", dir.join("tokens").display()),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.join("tokens").display()
+            ),
         )
         .unwrap();
         let conf = conf.to_string_lossy().into_owned();
         run(Command::new("softhsm2-util")
             .env("SOFTHSM2_CONF", &conf)
-            .args(["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", "1234567"]));
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                TOKEN,
+                "--pin",
+                PIN,
+                "--so-pin",
+                "1234567",
+            ]));
         for (label, id, bits) in [("rsa3072", "01", "3072"), ("rsa2048", "02", "2048")] {
             run(Command::new("pkcs11-tool")
                 .env("SOFTHSM2_CONF", &conf)
-                .args(["--module", &module(), "--token-label", TOKEN, "--login", "--pin", PIN])
-                .args(["--keypairgen", "--key-type", &format!("rsa:{bits}"), "--label", label, "--id", id]));
+                .args([
+                    "--module",
+                    &module(),
+                    "--token-label",
+                    TOKEN,
+                    "--login",
+                    "--pin",
+                    PIN,
+                ])
+                .args([
+                    "--keypairgen",
+                    "--key-type",
+                    &format!("rsa:{bits}"),
+                    "--label",
+                    label,
+                    "--id",
+                    id,
+                ]));
             let der = dir.join(format!("{label}.pub.der"));
             run(Command::new("pkcs11-tool")
                 .env("SOFTHSM2_CONF", &conf)
-                .args(["--module", &module(), "--token-label", TOKEN, "--read-object", "--type", "pubkey"])
+                .args([
+                    "--module",
+                    &module(),
+                    "--token-label",
+                    TOKEN,
+                    "--read-object",
+                    "--type",
+                    "pubkey",
+                ])
                 .args(["--label", label, "-o"])
                 .arg(&der));
             run(Command::new("openssl")
@@ -70,11 +110,14 @@ fn hsm() -> &'static Hsm {
 }
 
 fn module() -> String {
-    ["/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/softhsm/libsofthsm2.so"]
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect("libsofthsm2.so: run scripts/install-peers.sh (scripts/peers.d/crypt.sh)")
-        .to_string()
+    [
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/lib/softhsm/libsofthsm2.so",
+    ]
+    .iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("libsofthsm2.so: run scripts/install-peers.sh (scripts/peers.d/crypt.sh)")
+    .to_string()
 }
 
 fn public_uri(label: &str) -> String {
@@ -86,41 +129,73 @@ fn private_uri(label: &str, pin: &str) -> String {
 }
 
 fn settings(hash: OaepHash) -> WrapSettings {
-    WrapSettings { pkcs11_oaep_hash: hash }
+    WrapSettings {
+        pkcs11_oaep_hash: hash,
+    }
 }
 
-fn encrypt_with(dir: &std::path::Path, recipient: &str, hash: OaepHash) -> (Layout, Layout, Vec<Vec<u8>>, zoll_crypt::Result<()>) {
+fn encrypt_with(
+    dir: &std::path::Path,
+    recipient: &str,
+    hash: OaepHash,
+) -> (Layout, Layout, Vec<Vec<u8>>, zoll_crypt::Result<()>) {
     let plain = Layout::new(&dir.join("plain"));
     let originals = oci_image(&plain, "v1", 1, 2048);
     let enc = Layout::new(&dir.join("enc"));
     let rs = recipients(&[recipient.to_owned()]);
-    let op = Operation::Encrypt { recipients: &rs, settings: settings(hash) };
+    let op = Operation::Encrypt {
+        recipients: &rs,
+        settings: settings(hash),
+    };
     let result = transform(&plain, "v1", &enc, "v1", &op, &Selection::default()).map(|_| ());
     (plain, enc, originals, result)
 }
 
-fn decrypt_with(dir: &std::path::Path, enc: &Layout, key: &str, name: &str) -> zoll_crypt::Result<Layout> {
+fn decrypt_with(
+    dir: &std::path::Path,
+    enc: &Layout,
+    key: &str,
+    name: &str,
+) -> zoll_crypt::Result<Layout> {
     let dec = Layout::new(&dir.join(name));
     let ring = KeyRing::parse(&[key.to_owned()])?;
-    transform(enc, "v1", &dec, "v1", &Operation::Decrypt { keys: &ring }, &Selection::default())?;
+    transform(
+        enc,
+        "v1",
+        &dec,
+        "v1",
+        &Operation::Decrypt { keys: &ring },
+        &Selection::default(),
+    )?;
     Ok(dec)
 }
 
 fn pkcs11_annotation(enc: &Layout) -> Value {
-    let raw = enc.manifest("v1")["layers"][0]["annotations"][P11_KEY].as_str().unwrap().to_owned();
-    serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(raw).unwrap()).unwrap()
+    let raw = enc.manifest("v1")["layers"][0]["annotations"][P11_KEY]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn token_key_rsa3072_oaep_sha1() {
     hsm();
     let dir = tempfile::tempdir().unwrap();
-    let (_, enc, originals, result) = encrypt_with(dir.path(), &public_uri("rsa3072"), OaepHash::Sha1);
+    let (_, enc, originals, result) =
+        encrypt_with(dir.path(), &public_uri("rsa3072"), OaepHash::Sha1);
     result.unwrap();
     let a = pkcs11_annotation(&enc);
     assert_eq!(a["version"], 0);
     assert_eq!(a["recipients"][0]["hash"], "sha1");
-    let blob = base64::engine::general_purpose::STANDARD.decode(a["recipients"][0]["blob"].as_str().unwrap()).unwrap();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(a["recipients"][0]["blob"].as_str().unwrap())
+        .unwrap();
     assert_eq!(blob.len(), 384);
     let dec = decrypt_with(dir.path(), &enc, &private_uri("rsa3072", PIN), "dec").unwrap();
     assert_eq!(layer_blobs(&dec, "v1"), originals);
@@ -131,13 +206,21 @@ fn pem_public_key_of_the_hsm_key_and_key_file() {
     let h = hsm();
     let dir = tempfile::tempdir().unwrap();
     let pem = h.dir.join("rsa3072.pub.pem");
-    let (_, enc, originals, result) = encrypt_with(dir.path(), &format!("pkcs11:{}", pem.display()), OaepHash::Sha1);
+    let (_, enc, originals, result) = encrypt_with(
+        dir.path(),
+        &format!("pkcs11:{}", pem.display()),
+        OaepHash::Sha1,
+    );
     result.unwrap();
     // ocicrypt's key file format, with the module environment.
     let key_file = dir.path().join("key.yaml");
     std::fs::write(
         &key_file,
-        format!("pkcs11:\n  uri: {}\nmodule:\n  env:\n    SOFTHSM2_CONF: {}\n", private_uri("rsa3072", PIN), h.conf),
+        format!(
+            "pkcs11:\n  uri: {}\nmodule:\n  env:\n    SOFTHSM2_CONF: {}\n",
+            private_uri("rsa3072", PIN),
+            h.conf
+        ),
     )
     .unwrap();
     let dec = decrypt_with(dir.path(), &enc, &key_file.to_string_lossy(), "dec").unwrap();
@@ -148,15 +231,28 @@ fn pem_public_key_of_the_hsm_key_and_key_file() {
 fn rsa2048_with_sha1_works_with_sha256_is_too_small() {
     let h = hsm();
     let dir = tempfile::tempdir().unwrap();
-    let (_, enc, originals, result) = encrypt_with(&dir.path().join("a"), &public_uri("rsa2048"), OaepHash::Sha1);
+    let (_, enc, originals, result) = encrypt_with(
+        &dir.path().join("a"),
+        &public_uri("rsa2048"),
+        OaepHash::Sha1,
+    );
     result.unwrap();
     let dec = decrypt_with(dir.path(), &enc, &private_uri("rsa2048", PIN), "dec").unwrap();
     assert_eq!(layer_blobs(&dec, "v1"), originals);
 
     let pem = h.dir.join("rsa2048.pub.pem");
-    let (_, _, _, result) = encrypt_with(&dir.path().join("b"), &format!("pkcs11:{}", pem.display()), OaepHash::Sha256);
+    let (_, _, _, result) = encrypt_with(
+        &dir.path().join("b"),
+        &format!("pkcs11:{}", pem.display()),
+        OaepHash::Sha256,
+    );
     match result.unwrap_err() {
-        CryptError::OaepCapacity { hash: "SHA256", bits: 2048, max: 190, len } => assert!(len > 190, "{len}"),
+        CryptError::OaepCapacity {
+            hash: "SHA256",
+            bits: 2048,
+            max: 190,
+            len,
+        } => assert!(len > 190, "{len}"),
         other => panic!("{other:?}"),
     }
 }
@@ -166,18 +262,31 @@ fn sha256_is_refused_by_softhsm_with_a_clear_error() {
     let h = hsm();
     let dir = tempfile::tempdir().unwrap();
     // Through the token: SoftHSM refuses OAEP-SHA256 already when encrypting.
-    let (_, _, _, result) = encrypt_with(&dir.path().join("a"), &public_uri("rsa3072"), OaepHash::Sha256);
+    let (_, _, _, result) = encrypt_with(
+        &dir.path().join("a"),
+        &public_uri("rsa3072"),
+        OaepHash::Sha256,
+    );
     match result.unwrap_err() {
-        CryptError::Pkcs11(msg) => assert!(msg.contains("SHA-1") && msg.contains("sha256"), "{msg}"),
+        CryptError::Pkcs11(msg) => {
+            assert!(msg.contains("SHA-1") && msg.contains("sha256"), "{msg}")
+        }
         other => panic!("{other:?}"),
     }
     // From the PEM (ocicrypt's default hash): encrypting works, the token cannot decrypt.
     let pem = h.dir.join("rsa3072.pub.pem");
-    let (_, enc, _, result) = encrypt_with(&dir.path().join("b"), &format!("pkcs11:{}", pem.display()), OaepHash::Sha256);
+    let (_, enc, _, result) = encrypt_with(
+        &dir.path().join("b"),
+        &format!("pkcs11:{}", pem.display()),
+        OaepHash::Sha256,
+    );
     result.unwrap();
     assert_eq!(pkcs11_annotation(&enc)["recipients"][0]["hash"], "sha256");
     match decrypt_with(dir.path(), &enc, &private_uri("rsa3072", PIN), "dec").unwrap_err() {
-        CryptError::Pkcs11(msg) => assert!(msg.contains("does not support RSA-OAEP with sha256"), "{msg}"),
+        CryptError::Pkcs11(msg) => assert!(
+            msg.contains("does not support RSA-OAEP with sha256"),
+            "{msg}"
+        ),
         other => panic!("{other:?}"),
     }
     assert!(!dir.path().join("dec").exists());
@@ -196,7 +305,10 @@ fn wrong_pin_and_wrong_key() {
     let err = decrypt_with(dir.path(), &enc, &private_uri("rsa2048", PIN), "y").unwrap_err();
     assert!(matches!(err, CryptError::NoMatchingKey { .. }), "{err:?}");
     let err = decrypt_with(dir.path(), &enc, &private_uri("nosuchkey", PIN), "z").unwrap_err();
-    assert!(matches!(&err, CryptError::Pkcs11(m) if m.contains("no private key")), "{err:?}");
+    assert!(
+        matches!(&err, CryptError::Pkcs11(m) if m.contains("no private key")),
+        "{err:?}"
+    );
 }
 
 /// openssl reads zoll's blobs; zoll reads an annotation made without zoll's writer.
@@ -206,14 +318,22 @@ fn documented_format_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     // zoll writes for a file RSA key (pkcs11 scheme, SHA-1); openssl decrypts the blob.
     let pub_pem = keys().path("rsa.pub.pem");
-    let (_, enc, originals, result) = encrypt_with(dir.path(), &format!("pkcs11:{pub_pem}"), OaepHash::Sha1);
+    let (_, enc, originals, result) =
+        encrypt_with(dir.path(), &format!("pkcs11:{pub_pem}"), OaepHash::Sha1);
     result.unwrap();
     let a = pkcs11_annotation(&enc);
-    let blob = base64::engine::general_purpose::STANDARD.decode(a["recipients"][0]["blob"].as_str().unwrap()).unwrap();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(a["recipients"][0]["blob"].as_str().unwrap())
+        .unwrap();
     std::fs::write(dir.path().join("blob.bin"), &blob).unwrap();
     let opts = run(Command::new("openssl")
         .args(["pkeyutl", "-decrypt", "-inkey", &keys().path("rsa.pem")])
-        .args(["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1"])
+        .args([
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha1",
+        ])
         .arg("-in")
         .arg(dir.path().join("blob.bin")));
     let parsed: Value = serde_json::from_str(&opts).unwrap();
@@ -226,7 +346,13 @@ fn documented_format_both_ways() {
     run(Command::new("openssl")
         .args(["pkeyutl", "-encrypt", "-pubin", "-inkey"])
         .arg(hsm().dir.join("rsa3072.pub.pem"))
-        .args(["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha1", "-in"])
+        .args([
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            "rsa_oaep_md:sha1",
+            "-in",
+        ])
         .arg(dir.path().join("opts.json"))
         .arg("-out")
         .arg(dir.path().join("hsm.bin")));
@@ -234,7 +360,8 @@ fn documented_format_both_ways() {
     let b64 = base64::engine::general_purpose::STANDARD;
     let annotation = json!({"version": 0, "recipients": [{"version": 0, "blob": b64.encode(hsm_blob), "hash": ""}]});
     let mut m = enc.manifest("v1");
-    m["layers"][0]["annotations"][P11_KEY] = b64.encode(serde_json::to_vec(&annotation).unwrap()).into();
+    m["layers"][0]["annotations"][P11_KEY] =
+        b64.encode(serde_json::to_vec(&annotation).unwrap()).into();
     let bytes = serde_json::to_vec(&m).unwrap();
     let desc = Descriptor {
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),

@@ -47,7 +47,10 @@ fn zoll_to_skopeo(case: &Case) {
     assert_eq!(report.layers_changed, 2);
     let m = enc.manifest("v1");
     for layer in m["layers"].as_array().unwrap() {
-        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip+encrypted");
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"
+        );
         assert_eq!(layer["annotations"]["org.example.layer"].is_string(), true);
         assert!(layer["annotations"]["org.opencontainers.image.enc.pubopts"].is_string());
     }
@@ -65,9 +68,14 @@ fn zoll_to_skopeo(case: &Case) {
         let dec = Layout::new(&out);
         assert_eq!(layer_blobs(&dec, "v1"), originals, "key set {set:?}");
         for layer in dec.manifest("v1")["layers"].as_array().unwrap() {
-            assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+            assert_eq!(
+                layer["mediaType"],
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            );
             let annotations = layer["annotations"].as_object().unwrap();
-            assert!(annotations.keys().all(|k| !k.starts_with("org.opencontainers.image.enc.")));
+            assert!(annotations
+                .keys()
+                .all(|k| !k.starts_with("org.opencontainers.image.enc.")));
         }
     }
 }
@@ -90,7 +98,10 @@ fn skopeo_to_zoll(case: &Case) {
     for layer in m["layers"].as_array().unwrap() {
         assert!(layer["mediaType"].as_str().unwrap().ends_with("+encrypted"));
         let scheme = case.recipients[0].split(':').next().unwrap();
-        assert!(layer["annotations"][format!("{ENC_KEYS}{scheme}")].is_string(), "{layer}");
+        assert!(
+            layer["annotations"][format!("{ENC_KEYS}{scheme}")].is_string(),
+            "{layer}"
+        );
     }
     for (i, set) in case.key_sets.iter().enumerate() {
         let dec = Layout::new(&dir.path().join(format!("zoll-dec-{i}")));
@@ -98,18 +109,33 @@ fn skopeo_to_zoll(case: &Case) {
         let report = decrypt(&enc, &dec, &specs).unwrap();
         assert_eq!(report.layers_changed, 2);
         assert_eq!(layer_blobs(&dec, "v1"), originals, "key set {set:?}");
-        assert_eq!(dec.manifest("v1")["layers"][0]["annotations"]["org.example.layer"], "0");
+        assert_eq!(
+            dec.manifest("v1")["layers"][0]["annotations"]["org.example.layer"],
+            "0"
+        );
     }
 }
 
-const RSA: Case = Case { recipients: &["jwe:rsa.pub.pem"], key_sets: &[&["rsa.pem"]] };
-const EC_P256: Case = Case { recipients: &["jwe:ec256.pub.pem"], key_sets: &[&["ec256.pem"]] };
-const EC_P384: Case = Case { recipients: &["jwe:ec384.pub.pem"], key_sets: &[&["ec384.pem"]] };
+const RSA: Case = Case {
+    recipients: &["jwe:rsa.pub.pem"],
+    key_sets: &[&["rsa.pem"]],
+};
+const EC_P256: Case = Case {
+    recipients: &["jwe:ec256.pub.pem"],
+    key_sets: &[&["ec256.pem"]],
+};
+const EC_P384: Case = Case {
+    recipients: &["jwe:ec384.pub.pem"],
+    key_sets: &[&["ec384.pem"]],
+};
 const TWO: Case = Case {
     recipients: &["jwe:rsa.pub.pem", "jwe:ec256.pub.pem"],
     key_sets: &[&["rsa.pem"], &["ec256.pem"]],
 };
-const PKCS7: Case = Case { recipients: &["pkcs7:cert.pem"], key_sets: &[&["rsa.pem", "cert.pem"]] };
+const PKCS7: Case = Case {
+    recipients: &["pkcs7:cert.pem"],
+    key_sets: &[&["rsa.pem", "cert.pem"]],
+};
 const PKCS7_TWO: Case = Case {
     recipients: &["pkcs7:cert.pem", "pkcs7:cert2.pem"],
     key_sets: &[&["rsa.pem", "cert.pem"], &["other-rsa.pem", "cert2.pem"]],
