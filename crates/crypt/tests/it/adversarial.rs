@@ -15,10 +15,11 @@ use crate::layout::Layout;
 use crate::{decrypt, encrypt};
 
 type Tamper = fn(&Layout);
+type Expect = fn(&CryptError) -> bool;
 
 /// Builds an image encrypted for rsa.pub.pem, applies `tamper`, decrypts with `key_names`
 /// and checks the error with `expect`.
-fn check(scenario: &str, tamper: Tamper, key_names: &[&str], expect: fn(&CryptError) -> bool) {
+fn check(scenario: &str, tamper: Tamper, key_names: &[&str], expect: Expect) {
     let dir = tempfile::tempdir().unwrap();
     let plain = Layout::new(&dir.path().join("plain"));
     oci_image(&plain, "v1", 2, 64 * 1024);
@@ -188,11 +189,8 @@ fn tampered_wrapped_key() {
                 )
                 .unwrap();
                 let ct = jwe["ciphertext"].as_str().unwrap().to_owned();
-                let flipped = if ct.starts_with('A') {
-                    format!("B{}", &ct[1..])
-                } else {
-                    format!("A{}", &ct[1..])
-                };
+                let first = if ct.starts_with('A') { "B" } else { "A" };
+                let flipped = format!("{first}{}", &ct[1..]);
                 jwe["ciphertext"] = flipped.into();
                 layer["annotations"][key] = b64.encode(serde_json::to_vec(&jwe).unwrap()).into();
             })
@@ -279,7 +277,7 @@ fn truncated_layer_with_matching_descriptor() {
 #[test]
 fn bad_recipients_and_keys() {
     let k = keys();
-    let cases: &[(String, fn(&CryptError) -> bool)] = &[
+    let cases: &[(String, Expect)] = &[
         ("jwe:/nonexistent.pem".into(), |e| {
             matches!(e, CryptError::InvalidSpec { .. })
         }),
@@ -306,7 +304,7 @@ fn bad_recipients_and_keys() {
             Err(e) => assert!(expect(&e), "{spec}: {e:?}"),
         }
     }
-    let key_cases: &[(String, fn(&CryptError) -> bool)] = &[
+    let key_cases: &[(String, Expect)] = &[
         (k.path("rsa-enc.pem"), |e| {
             matches!(e, CryptError::InvalidKey { .. })
         }),

@@ -51,7 +51,7 @@ fn zoll_to_skopeo(case: &Case) {
             layer["mediaType"],
             "application/vnd.oci.image.layer.v1.tar+gzip+encrypted"
         );
-        assert_eq!(layer["annotations"]["org.example.layer"].is_string(), true);
+        assert!(layer["annotations"]["org.example.layer"].is_string());
         assert!(layer["annotations"]["org.opencontainers.image.enc.pubopts"].is_string());
     }
     for (i, set) in case.key_sets.iter().enumerate() {
