@@ -103,7 +103,8 @@ pub fn wrap(recipients: &[PublicKey], plaintext: &[u8]) -> Result<Vec<u8>> {
     Ok(serde_json::to_vec(&out).expect("json"))
 }
 
-fn rsa_oaep_encrypt(
+/// RSA-OAEP encryption with a public key (also the pkcs11 scheme's, for PEM recipients).
+pub(crate) fn rsa_oaep_encrypt(
     pk: rsa::PublicEncryptingKey,
     alg: &'static rsa::OaepAlgorithm,
     plaintext: &[u8],

@@ -147,19 +147,14 @@ pub fn wrap(recipients: &[Pkcs11Recipient], hash: OaepHash, plaintext: &[u8]) ->
                     )
                 })?;
                 check_capacity(pk.key_size_bytes(), hash, plaintext.len())?;
-                let oaep = rsa::OaepPublicEncryptingKey::new(pk)
-                    .map_err(|_| CryptError::Crypto("RSA key"))?;
                 let alg = match hash {
                     OaepHash::Sha1 => &rsa::OAEP_SHA1_MGF1SHA1,
                     OaepHash::Sha256 => &rsa::OAEP_SHA256_MGF1SHA256,
                 };
-                let mut out = vec![0u8; oaep.ciphertext_size()];
-                let n = oaep
-                    .encrypt(alg, plaintext, &mut out, None)
-                    .map_err(|_| CryptError::Crypto("RSA-OAEP encrypt"))?
-                    .len();
-                out.truncate(n);
-                (out, key.thumbprint()?)
+                (
+                    crate::jwe::rsa_oaep_encrypt(pk, alg, plaintext)?,
+                    key.thumbprint()?,
+                )
             }
             Pkcs11Recipient::Token(uri) => {
                 let key = token_public_key(uri)?;

@@ -6,9 +6,8 @@ use std::fs;
 
 use base64::Engine;
 use serde_json::Value;
-use zoll_crypt::image::{Descriptor, Selection};
+use zoll_crypt::image::Selection;
 use zoll_crypt::CryptError;
-use zoll_oci::Digest;
 
 use crate::fixtures::{keys, oci_image};
 use crate::layout::Layout;
@@ -49,14 +48,7 @@ fn check(scenario: &str, tamper: Tamper, key_names: &[&str], expect: Expect) {
 fn edit_layer0(layout: &Layout, edit: impl FnOnce(&mut Value)) {
     let mut m = layout.manifest("v1");
     edit(&mut m["layers"][0]);
-    let bytes = serde_json::to_vec(&m).unwrap();
-    let desc = Descriptor {
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        digest: Digest::sha256(&bytes),
-        size: bytes.len() as u64,
-        annotations: Default::default(),
-    };
-    layout.tag(&desc, &bytes, "v1");
+    layout.retag_manifest(&m, "v1");
 }
 
 fn layer0_path(layout: &Layout) -> std::path::PathBuf {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use serde_json::{json, Value};
-use zoll_crypt::image::{Descriptor, Operation, Selection};
+use zoll_crypt::image::{Operation, Selection};
 use zoll_crypt::{CryptError, KeyRing, OaepHash, WrapSettings};
 use zoll_oci::Digest;
 
@@ -362,14 +362,7 @@ fn documented_format_both_ways() {
     let mut m = enc.manifest("v1");
     m["layers"][0]["annotations"][P11_KEY] =
         b64.encode(serde_json::to_vec(&annotation).unwrap()).into();
-    let bytes = serde_json::to_vec(&m).unwrap();
-    let desc = Descriptor {
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-        digest: Digest::sha256(&bytes),
-        size: bytes.len() as u64,
-        annotations: Default::default(),
-    };
-    enc.tag(&desc, &bytes, "v1");
+    enc.retag_manifest(&m, "v1");
     let dec = decrypt_with(dir.path(), &enc, &private_uri("rsa3072", PIN), "dec").unwrap();
     assert_eq!(layer_blobs(&dec, "v1"), originals);
 }
