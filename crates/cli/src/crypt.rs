@@ -155,6 +155,13 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let keys = KeyRing::parse(&args.keys)?;
     let op = Operation::Decrypt { keys: &keys };
     let (desc, report) = zoll_crypt::run(&src, &dst, &ClientConfig::default(), &op, &sel)?;
+    if report.digest_claims_corrected > 0 {
+        eprintln!(
+            "zoll: note: {} layer(s) decrypted to other bytes than their encryption options named \
+             (the encrypting tool recompressed them); they are stored under their real digest",
+            report.digest_claims_corrected
+        );
+    }
     println!(
         "decrypted {} layer(s) of {src} into {dst} ({})",
         report.layers_changed, desc.digest

@@ -158,6 +158,10 @@ pub struct Report {
     pub layers_changed: usize,
     /// Selected layers left as they were (already in the wanted state, or not a layer).
     pub layers_skipped: usize,
+    /// Decrypted layers whose private options named another digest than the decrypted
+    /// bytes have (skopeo does this when it compresses while encrypting); they are named by
+    /// their real digest.
+    pub digest_claims_corrected: usize,
 }
 
 /// Applies `op` to the image `root` from `src`, writing to `dst`. Returns the new root
@@ -531,6 +535,9 @@ impl Plan {
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
                 };
+                if !verified.claimed_digest_matched {
+                    self.report.digest_claims_corrected += 1;
+                }
                 self.staged.push((new.clone(), verified.file));
                 Ok(Some(new))
             }

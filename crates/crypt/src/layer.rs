@@ -76,8 +76,13 @@ pub fn encrypt(
 }
 
 /// Decrypts the ciphertext blob `input` (descriptor `cipher_digest`, `cipher_size`) into
-/// `output`. Everything written is unauthenticated until this returns `Ok`: callers must
-/// write to a staging place (see [`decrypt_to_staging`]).
+/// `output` and returns the plaintext's digest. Everything written is unauthenticated until
+/// this returns `Ok`: callers must write to a staging place (see [`decrypt_to_staging`]).
+///
+/// The HMAC authenticates the data. The digest in the private options is only a claim:
+/// skopeo writes the source digest there even when it compressed the layer on the way, so
+/// the decrypted layer is named by the digest of what was actually decrypted (as skopeo
+/// does), and [`VerifiedLayer::claimed_digest_matched`] says whether the claim held.
 pub(crate) fn decrypt_unstaged(
     input: impl Read + Send,
     output: impl Write + Send,
@@ -85,7 +90,7 @@ pub(crate) fn decrypt_unstaged(
     cipher_size: u64,
     private: &PrivateOptions,
     public: &PublicOptions,
-) -> Result<()> {
+) -> Result<Digest> {
     let nonce = public.nonce.unwrap_or(private.nonce);
     let ctr = CtrKey::new(&private.key, nonce)?;
     let run = run_pipeline(
@@ -103,13 +108,7 @@ pub(crate) fn decrypt_unstaged(
     if !constant_time_eq(&run.mac, &public.hmac) {
         return Err(CryptError::HmacMismatch);
     }
-    if run.output_digest != private.digest {
-        return Err(CryptError::DigestMismatch {
-            expected: private.digest.clone(),
-            actual: run.output_digest,
-        });
-    }
-    Ok(())
+    Ok(run.output_digest)
 }
 
 /// A decrypted layer that passed every check, still in its staging file. Dropping it
@@ -117,12 +116,15 @@ pub(crate) fn decrypt_unstaged(
 #[derive(Debug)]
 pub struct VerifiedLayer {
     pub file: tempfile::NamedTempFile,
+    /// Digest of the decrypted bytes.
     pub digest: Digest,
     pub size: u64,
+    /// Whether the private options' digest named these bytes.
+    pub claimed_digest_matched: bool,
 }
 
-/// Decrypts into a new file in `staging_dir`. The file is returned only after the HMAC and
-/// the plaintext digest verified; on any error it is deleted before this returns.
+/// Decrypts into a new file in `staging_dir`. The file is returned only after the HMAC
+/// verified; on any error it is deleted before this returns.
 pub fn decrypt_to_staging(
     input: impl Read + Send,
     staging_dir: &Path,
@@ -134,7 +136,7 @@ pub fn decrypt_to_staging(
     let mut file = tempfile::Builder::new()
         .prefix(".zoll-decrypt-")
         .tempfile_in(staging_dir)?;
-    decrypt_unstaged(
+    let digest = decrypt_unstaged(
         input,
         file.as_file_mut(),
         cipher_digest,
@@ -145,7 +147,8 @@ pub fn decrypt_to_staging(
     file.as_file_mut().sync_data()?;
     Ok(VerifiedLayer {
         file,
-        digest: private.digest.clone(),
+        claimed_digest_matched: digest == private.digest,
+        digest,
         size: cipher_size,
     })
 }

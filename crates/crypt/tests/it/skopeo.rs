@@ -200,3 +200,39 @@ fn skopeo_decrypts_zoll_pkcs7_two_recipients() {
 fn zoll_decrypts_skopeo_pkcs7_two_recipients() {
     skopeo_to_zoll(&PKCS7_TWO);
 }
+
+/// skopeo compresses a layer whose bytes are not gzip while it encrypts, but records the
+/// source digest in the private options. zoll decrypts to the same bytes skopeo does and
+/// names them by their real digest.
+#[test]
+fn zoll_decrypts_a_layer_skopeo_recompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Layout::new(&dir.path().join("plain"));
+    oci_image(&plain, "v1", 1, 16);
+    let random = zoll_testkit::pseudo_random(7, 3 << 20);
+    let d = plain.write_blob(&random);
+    let mut m = plain.manifest("v1");
+    m["layers"][0]["digest"] = d.to_string().into();
+    m["layers"][0]["size"] = random.len().into();
+    plain.retag_manifest(&m, "v1");
+    let enc = Layout::new(&dir.path().join("enc"));
+    skopeo(&[
+        "--encryption-key".into(),
+        k("jwe:rsa.pub.pem"),
+        format!("oci:{}:v1", plain.dir.display()),
+        format!("oci:{}:v1", enc.dir.display()),
+    ]);
+    let by_skopeo = dir.path().join("skopeo-dec");
+    skopeo(&[
+        "--decryption-key".into(),
+        k("rsa.pem"),
+        format!("oci:{}:v1", enc.dir.display()),
+        format!("oci:{}:v1", by_skopeo.display()),
+    ]);
+    let dec = Layout::new(&dir.path().join("zoll-dec"));
+    let report = decrypt(&enc, &dec, &[k("rsa.pem")]).unwrap();
+    assert_eq!(report.digest_claims_corrected, 1);
+    let ours = layer_blobs(&dec, "v1");
+    assert_eq!(ours, layer_blobs(&Layout::new(&by_skopeo), "v1"));
+    assert_ne!(ours[0], random, "skopeo stored a compressed layer");
+}
