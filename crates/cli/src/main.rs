@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod crypt;
 mod maintain;
 mod serve;
 
@@ -29,6 +30,10 @@ enum Command {
     /// Apply pending metadata schema migrations (also done at start-up unless
     /// metadata.migrate_on_start = false).
     Migrate(StoreArgs),
+    /// Encrypt image layers (ocicrypt format), or add/remove recipients of an encrypted image.
+    Encrypt(crypt::EncryptArgs),
+    /// Decrypt image layers; output is published only after every layer verified.
+    Decrypt(crypt::DecryptArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -83,6 +88,8 @@ fn main() -> std::process::ExitCode {
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
         Command::Migrate(args) => maintain::migrate(args),
+        Command::Encrypt(args) => crypt::encrypt(args),
+        Command::Decrypt(args) => crypt::decrypt(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

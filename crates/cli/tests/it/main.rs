@@ -2,6 +2,7 @@
 //! streaming 2 GiB, graceful shutdown, TLS, configuration.
 
 mod crash;
+mod crypt;
 mod process;
 mod server;
 mod streaming;
