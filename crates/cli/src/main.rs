@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod key;
 mod maintain;
 mod serve;
 
@@ -26,6 +27,9 @@ enum Command {
     Gc(GcArgs),
     /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
     Scrub(StoreArgs),
+    /// Keys and certificates: generate, certify, import-cosign.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -76,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
+        Command::Key(command) => key::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

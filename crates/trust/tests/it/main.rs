@@ -1,0 +1,4 @@
+//! Integration tests of zoll-trust: one binary, one module per area.
+
+mod keys;
+mod support;
