@@ -1,4 +1,5 @@
 //! Integration tests of zoll-trust: one binary, one module per area.
 
 mod keys;
+mod notation;
 mod support;

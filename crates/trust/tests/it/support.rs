@@ -107,6 +107,16 @@ pub fn hsm_uri(label: &str) -> String {
     format!("pkcs11:token={TOKEN};object={label}?module-path={SOFTHSM_MODULE}&pin-value={PIN}")
 }
 
+pub fn vectors() -> PathBuf {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/notation");
+    assert!(
+        shared.exists(),
+        "the Notation vectors are missing: expected shared/ beside the repository ({})",
+        shared.display()
+    );
+    shared
+}
+
 /// A helper script of the peer tests (tests/peers/NAME).
 pub fn peer_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
