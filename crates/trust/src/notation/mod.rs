@@ -5,6 +5,8 @@ pub mod cose;
 mod envelope;
 pub mod jws;
 mod payload;
+pub mod policy;
+pub mod trust_store;
 
 pub use envelope::*;
 pub use payload::{target_descriptor, Payload};

@@ -2,4 +2,5 @@
 
 mod keys;
 mod notation;
+mod policy;
 mod support;
