@@ -7,6 +7,8 @@ mod config;
 mod key;
 mod maintain;
 mod serve;
+mod sign;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -30,6 +32,12 @@ enum Command {
     /// Keys and certificates: generate, certify, import-cosign.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Sign an image (Notation JWS/COSE, cosign bundle or legacy .sig).
+    Sign(sign::SignArgs),
+    /// Attach a DSSE-signed in-toto attestation to an image.
+    Attest(sign::AttestArgs),
+    /// Verify an image's signatures; exit status 0 only when trusted.
+    Verify(verify::VerifyArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -81,6 +89,9 @@ fn main() -> std::process::ExitCode {
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
         Command::Key(command) => key::run(command),
+        Command::Sign(args) => sign::sign(args),
+        Command::Attest(args) => sign::attest(args),
+        Command::Verify(args) => verify::verify(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

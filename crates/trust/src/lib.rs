@@ -6,6 +6,7 @@ pub mod cbor;
 pub mod cosign;
 pub mod dsse;
 pub mod encoding;
+pub mod image;
 pub mod keys;
 pub mod notation;
 pub mod verify;
