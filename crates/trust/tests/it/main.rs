@@ -3,5 +3,6 @@
 mod image;
 mod keys;
 mod notation;
+mod peers;
 mod policy;
 mod support;

@@ -117,6 +117,16 @@ pub fn vectors() -> PathBuf {
     shared
 }
 
+/// The npm peers' node_modules (installed by scripts/peers.d/trust.sh into .peers/trust-node).
+pub fn node_modules() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers/trust-node/node_modules");
+    assert!(
+        dir.join("@sigstore/verify/package.json").exists(),
+        "npm @sigstore/verify is missing from .peers/trust-node: run scripts/install-peers.sh (scripts/peers.d/trust.sh)"
+    );
+    dir
+}
+
 /// A helper script of the peer tests (tests/peers/NAME).
 pub fn peer_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
