@@ -1,5 +1,6 @@
 //! Integration tests of zoll-trust: one binary, one module per area.
 
+mod adversarial;
 mod image;
 mod keys;
 mod notation;
