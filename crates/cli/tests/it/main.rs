@@ -5,3 +5,4 @@ mod crash;
 mod process;
 mod server;
 mod streaming;
+mod trust;
