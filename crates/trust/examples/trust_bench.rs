@@ -168,7 +168,7 @@ async fn main() {
             ),
             ("SoftHSM P-256", &hsm, jws, "notation-jws"),
         ] {
-            let refs = push_images(&format!("{addr}"), n).await;
+            let refs = push_images(&addr, n).await;
             let signed = sign_all(&refs, setup, format, concurrency).await;
             let verified = verify_all(&refs, &roots(&ca, setup.key.as_ref()), concurrency).await;
             println!("| {registry_name} | {key_name} | {format_name} | {n} | {concurrency} | {signed:.0} | {verified:.0} |");
