@@ -189,22 +189,7 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
     let signing_time = time_label(&header, HEADER_SIGNING_TIME)?;
     let authentic_signing_time = time_label(&header, HEADER_AUTHENTIC_SIGNING_TIME)?;
     let expiry = time_label(&header, HEADER_EXPIRY)?;
-    let mut required = vec![HEADER_SIGNING_SCHEME];
-    match scheme {
-        SigningScheme::X509 if signing_time.is_none() => {
-            return Err(malformed("signingTime is missing"))
-        }
-        SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
-            return Err(EnvelopeError::Critical(
-                HEADER_AUTHENTIC_SIGNING_TIME.into(),
-            ))
-        }
-        SigningScheme::X509SigningAuthority => required.push(HEADER_AUTHENTIC_SIGNING_TIME),
-        SigningScheme::X509 => {}
-    }
-    if expiry.is_some() {
-        required.push(HEADER_EXPIRY);
-    }
+    let required = required_headers(scheme, signing_time, authentic_signing_time, expiry)?;
     let present = |name: &str| match name.strip_prefix('#').and_then(|n| n.parse::<i64>().ok()) {
         Some(label) => header.get(&Value::int(label)).is_some(),
         None => header.get(&Value::text(name)).is_some(),

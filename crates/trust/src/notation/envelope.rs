@@ -231,6 +231,32 @@ pub(crate) fn check_integrity(
     Ok(())
 }
 
+/// The headers the critical list must name, after checking the scheme's time is present.
+pub(crate) fn required_headers(
+    scheme: SigningScheme,
+    signing_time: Option<i64>,
+    authentic_signing_time: Option<i64>,
+    expiry: Option<i64>,
+) -> Result<Vec<&'static str>, EnvelopeError> {
+    let mut required = vec![HEADER_SIGNING_SCHEME];
+    match scheme {
+        SigningScheme::X509 if signing_time.is_none() => {
+            return Err(malformed("signingTime is missing"))
+        }
+        SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
+            return Err(EnvelopeError::Critical(
+                HEADER_AUTHENTIC_SIGNING_TIME.into(),
+            ))
+        }
+        SigningScheme::X509SigningAuthority => required.push(HEADER_AUTHENTIC_SIGNING_TIME),
+        SigningScheme::X509 => {}
+    }
+    if expiry.is_some() {
+        required.push(HEADER_EXPIRY);
+    }
+    Ok(required)
+}
+
 /// Checks the critical list: the required entries are there, and every entry names a header
 /// that is present. Returns the critical extended attribute names.
 pub(crate) fn check_crit(

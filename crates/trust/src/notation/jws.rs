@@ -195,22 +195,7 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
     let signing_time = time_field(&header, HEADER_SIGNING_TIME)?;
     let authentic_signing_time = time_field(&header, HEADER_AUTHENTIC_SIGNING_TIME)?;
     let expiry = time_field(&header, HEADER_EXPIRY)?;
-    let mut required = vec![HEADER_SIGNING_SCHEME];
-    match scheme {
-        SigningScheme::X509 if signing_time.is_none() => {
-            return Err(malformed("signingTime is missing"))
-        }
-        SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
-            return Err(EnvelopeError::Critical(
-                HEADER_AUTHENTIC_SIGNING_TIME.into(),
-            ))
-        }
-        SigningScheme::X509SigningAuthority => required.push(HEADER_AUTHENTIC_SIGNING_TIME),
-        SigningScheme::X509 => {}
-    }
-    if expiry.is_some() {
-        required.push(HEADER_EXPIRY);
-    }
+    let required = required_headers(scheme, signing_time, authentic_signing_time, expiry)?;
     check_crit(&crit, &|name| header.contains_key(name), &required)?;
 
     const RESERVED: &[&str] = &[
