@@ -189,6 +189,7 @@ async fn main() {
         envelope,
     };
     let rounds = 5000;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let start = Instant::now();
     for _ in 0..rounds {
         let report = zoll_trust::verify::verify_subject(
