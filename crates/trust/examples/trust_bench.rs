@@ -197,7 +197,7 @@ async fn main() {
             &subject_desc,
             "bench",
             std::slice::from_ref(&artifact),
-            1_800_000_000,
+            now,
         );
         assert!(report.is_trusted());
     }
