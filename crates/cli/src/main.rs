@@ -5,8 +5,11 @@
 
 mod config;
 mod crypt;
+mod key;
 mod maintain;
 mod serve;
+mod sign;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -34,6 +37,15 @@ enum Command {
     Encrypt(crypt::EncryptArgs),
     /// Decrypt image layers; output is published only after every layer verified.
     Decrypt(crypt::DecryptArgs),
+    /// Keys and certificates: generate, certify, import-cosign.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Sign an image (Notation JWS/COSE, cosign bundle or legacy .sig).
+    Sign(sign::SignArgs),
+    /// Attach a DSSE-signed in-toto attestation to an image.
+    Attest(sign::AttestArgs),
+    /// Verify an image's signatures; exit status 0 only when trusted.
+    Verify(verify::VerifyArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -90,6 +102,10 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => maintain::migrate(args),
         Command::Encrypt(args) => crypt::encrypt(args),
         Command::Decrypt(args) => crypt::decrypt(args),
+        Command::Key(command) => key::run(command),
+        Command::Sign(args) => sign::sign(args),
+        Command::Attest(args) => sign::attest(args),
+        Command::Verify(args) => verify::verify(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

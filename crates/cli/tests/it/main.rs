@@ -6,3 +6,4 @@ mod crypt;
 mod process;
 mod server;
 mod streaming;
+mod trust;
