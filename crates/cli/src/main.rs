@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod gov;
 mod maintain;
 mod serve;
 
@@ -29,6 +30,33 @@ enum Command {
     /// Apply pending metadata schema migrations (also done at start-up unless
     /// metadata.migrate_on_start = false).
     Migrate(StoreArgs),
+    /// Local accounts (offline, on the store).
+    #[command(subcommand)]
+    User(gov::UserCmd),
+    /// The tamper-evident audit trail (offline, on the store).
+    #[command(subcommand)]
+    Audit(gov::AuditCmd),
+    /// Write a consistent backup of metadata and blobs into DIR.
+    Backup {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Restore a backup from DIR into an empty store.
+    Restore {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Projects, members, quotas and policies (management API).
+    #[command(subcommand)]
+    Project(gov::ProjectCmd),
+    /// Robot accounts (management API).
+    #[command(subcommand)]
+    Robot(gov::RobotCmd),
+    /// Webhooks and their delivery log (management API).
+    #[command(subcommand)]
+    Webhook(gov::WebhookCmd),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -74,6 +102,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "ZOLL_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Turn authentication off: anyone may do anything. Local experiments and tests only;
+    /// refused on non-loopback addresses.
+    #[arg(long)]
+    no_auth: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +115,13 @@ fn main() -> std::process::ExitCode {
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
         Command::Migrate(args) => maintain::migrate(args),
+        Command::User(c) => gov::user(c),
+        Command::Audit(c) => gov::audit(c),
+        Command::Backup { dir, store } => gov::backup(dir, store),
+        Command::Restore { dir, store } => gov::restore(dir, store),
+        Command::Project(c) => gov::project(c),
+        Command::Robot(c) => gov::robot(c),
+        Command::Webhook(c) => gov::webhook(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
