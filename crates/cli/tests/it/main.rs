@@ -2,6 +2,7 @@
 //! streaming 2 GiB, graceful shutdown, TLS, configuration.
 
 mod crash;
+mod gov;
 mod process;
 mod server;
 mod streaming;
