@@ -381,13 +381,8 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ("GET", ["projects", p, "webhooks", hook, "deliveries"]) => {
             c.require(Action::ManagePolicies, p, "webhook.deliveries")
                 .await?;
-            if !c
-                .app
-                .store
-                .webhook(hook)
-                .await?
-                .is_some_and(|h| h.project == *p)
-            {
+            let hook_row = c.app.store.webhook(hook).await?;
+            if hook_row.is_none_or(|h| h.project != *p) {
                 return Err(not_found(&format!("webhook {hook}")));
             }
             let mut out = Vec::new();

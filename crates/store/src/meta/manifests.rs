@@ -135,7 +135,7 @@ impl Metadata {
         }
         if let Some(q) = m.quota {
             let (blob_bytes, _, manifest_bytes, manifests) =
-                self.usage_in(&mut *tx, &q.project).await?;
+                self.usage_in(&mut tx, &q.project).await?;
             let bytes = blob_bytes + manifest_bytes;
             if q.max_bytes.is_some_and(|max| bytes > max) {
                 return Err(StoreError::Denied(format!(
@@ -336,7 +336,7 @@ impl Metadata {
     /// from what manifests reference: distinct blobs counted once, plus the manifests.
     pub async fn usage(&self, scope: &str) -> Result<(u64, u64, u64, u64)> {
         let mut conn = self.reader.acquire().await?;
-        self.usage_in(&mut *conn, scope).await
+        self.usage_in(&mut conn, scope).await
     }
 
     /// `usage` on a given connection (inside a push transaction: including its writes).
