@@ -347,7 +347,7 @@ impl Metadata {
     ) -> Result<(u64, u64, u64, u64)> {
         const IN_SCOPE: &str = "(r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
         let blobs: AnyRow = sqlx::query(&format!(
-            "SELECT COALESCE(SUM(b.size), 0), COUNT(*) FROM blobs b WHERE b.state = 'live' \
+            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT), COUNT(*) FROM blobs b WHERE b.state = 'live' \
              AND b.digest IN (SELECT mr.child_digest FROM manifest_refs mr \
                  JOIN repositories r ON r.id = mr.repo_id WHERE {IN_SCOPE})"
         ))
@@ -355,7 +355,7 @@ impl Metadata {
         .fetch_one(&mut *conn)
         .await?;
         let manifests: AnyRow = sqlx::query(&format!(
-            "SELECT COALESCE(SUM(m.size), 0), COUNT(*) FROM manifests m \
+            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT), COUNT(*) FROM manifests m \
              JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}"
         ))
         .bind(scope)

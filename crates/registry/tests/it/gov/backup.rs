@@ -10,7 +10,7 @@ async fn every_schema_table_is_backed_up_or_deliberately_left_out() {
     let (url, sql) = match &reg.config.metadata_url {
         Some(u) => (
             u.clone(),
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = 'public'",
         ),
         None => (
             format!("sqlite://{}", reg.dir.path().join("metadata.db").display()),
