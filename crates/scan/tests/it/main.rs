@@ -1,0 +1,5 @@
+//! The one integration-test binary of zoll-scan.
+
+mod hostile;
+mod layers;
+mod tarbuild;
