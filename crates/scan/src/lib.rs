@@ -12,8 +12,12 @@
 
 pub mod catalog;
 pub mod error;
+pub mod job;
 pub mod limits;
+pub mod lint;
 pub mod purl;
+pub mod sbom;
+pub mod vuln;
 pub mod walk;
 
 pub use error::ScanError;

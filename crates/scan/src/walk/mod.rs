@@ -23,14 +23,14 @@ use bounded::{Bounded, Counted, LimitHit};
 use tar::{EntryKind, Header, TarError, TarReader};
 
 /// Something in a layer that was skipped safely instead of applied.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
     pub layer: usize,
     pub path: String,
     pub kind: WarningKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WarningKind {
     /// The member name climbs above the root with `..`.
