@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: skopeo (containers/image), oras-py,
-# curl, openssl and PostgreSQL (the shared metadata backend). With --bench, also what bench/ compares against: Debian's
-# docker-registry (CNCF distribution 2.8.2) and wrk.
+# curl, openssl, Debian's docker-registry (CNCF distribution 2.8.2: a registry without the
+# referrers API) and PostgreSQL (the shared metadata backend). With --bench, also wrk.
 # Idempotent: skips what is already present. Root on CI machines; sudo otherwise.
 set -euo pipefail
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-want=(skopeo:skopeo curl:curl openssl:openssl)
+want=(skopeo:skopeo curl:curl openssl:openssl docker-registry:docker-registry)
 if [ "${1:-}" = "--bench" ]; then
-  want+=(docker-registry:docker-registry wrk:wrk)
+  want+=(wrk:wrk)
 fi
 apt_pkgs=()
 for pair in "${want[@]}"; do

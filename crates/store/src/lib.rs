@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use zoll_oci::{Digest, RepoName};
 
-pub use blobs::ByteStream;
+pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{Collected, GcOptions, GcReport, ScrubReport};
 pub use manifests::{ManifestPut, StoredManifest};
@@ -49,6 +49,8 @@ pub struct StoreConfig {
     /// `postgres://...` for shared metadata; `None` for the embedded SQLite database in
     /// `data_dir`.
     pub metadata_url: Option<String>,
+    /// Blobs in an S3-compatible object store instead of `data_dir`.
+    pub s3: Option<S3Config>,
 }
 
 impl StoreConfig {
@@ -60,6 +62,7 @@ impl StoreConfig {
             verify_reads: true,
             cache_bytes: 16 << 20,
             metadata_url: None,
+            s3: None,
         }
     }
 }
@@ -70,8 +73,8 @@ pub struct Store {
     cache: Cache,
     sessions: Sessions,
     config: StoreConfig,
-    /// Held for the life of the store: one process owns an embedded data directory.
-    _lock: File,
+    /// Held for the life of a store on the embedded database: one process owns it.
+    _lock: Option<File>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -89,14 +92,23 @@ pub(crate) fn random_id() -> String {
 }
 
 impl Store {
-    /// Opens the embedded store (local disk + SQLite) under `config.data_dir`.
+    /// Opens the store: blobs on local disk under `config.data_dir` or in S3, metadata in the
+    /// embedded SQLite database there or in PostgreSQL.
     pub async fn open(config: StoreConfig) -> Result<Store> {
         std::fs::create_dir_all(&config.data_dir)?;
-        let lock = File::create(config.data_dir.join("zoll.lock"))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Locked(config.data_dir.display().to_string()));
-        }
-        let blobs = Blobs::local(config.data_dir.clone())?;
+        let lock = if config.metadata_url.is_none() {
+            let lock = File::create(config.data_dir.join("zoll.lock"))?;
+            if lock.try_lock().is_err() {
+                return Err(StoreError::Locked(config.data_dir.display().to_string()));
+            }
+            Some(lock)
+        } else {
+            None
+        };
+        let blobs = match &config.s3 {
+            Some(s3) => Blobs::S3(blobs::S3Blobs::new(s3)?),
+            None => Blobs::local(config.data_dir.clone())?,
+        };
         let url = match &config.metadata_url {
             Some(url) => url.clone(),
             None => Metadata::sqlite_url(&config.data_dir.join("metadata.db")),

@@ -214,7 +214,7 @@ impl Store {
         size: u64,
         session_row: bool,
     ) -> Result<()> {
-        self.blobs.sync_upload(id).await?;
+        self.blobs.sync_upload(id, size).await?;
         for _ in 0..PUBLISH_ATTEMPTS {
             let mut tx = self.meta.begin().await?;
             if !self.meta.claim_blob(&mut tx, digest.as_str(), size).await? {
@@ -222,7 +222,7 @@ impl Store {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            self.blobs.publish(id, digest).await?;
+            self.blobs.publish(id, digest, size).await?;
             self.meta
                 .link_blob(&mut tx, repo_id, digest.as_str())
                 .await?;

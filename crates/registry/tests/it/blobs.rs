@@ -1,6 +1,7 @@
 use zoll_oci::{Algorithm, Digest};
 
 use crate::harness::TestRegistry;
+use crate::stored;
 
 #[tokio::test]
 async fn base_endpoint_announces_the_api_version() {
@@ -202,15 +203,9 @@ async fn damaged_blob_is_never_served_as_valid() {
     let reg = TestRegistry::new().await;
     let content = vec![7u8; 300_000];
     let d = reg.push_blob("r", &content).await;
-    let path = reg
-        .dir
-        .path()
-        .join("blobs/sha256")
-        .join(&d.hex()[..2])
-        .join(d.hex());
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = stored::read(&reg, &d).await.unwrap();
     bytes[123_456] ^= 1;
-    std::fs::write(&path, &bytes).unwrap();
+    stored::overwrite(&reg, &d, bytes.clone()).await;
 
     // Same size, flipped bit: the status line is sent before the end is reached, so the
     // transfer itself must fail instead of completing.
@@ -226,8 +221,8 @@ async fn damaged_blob_is_never_served_as_valid() {
         "a corrupted blob completed as a valid transfer"
     );
 
-    // Truncated file: refused before any byte is sent.
-    std::fs::write(&path, &bytes[..1000]).unwrap();
+    // Truncated: refused before any byte is sent.
+    stored::overwrite(&reg, &d, bytes[..1000].to_vec()).await;
     let r = reg.get(&format!("/v2/r/blobs/{d}")).await;
     assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UNKNOWN"));
 

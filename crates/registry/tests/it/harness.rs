@@ -17,7 +17,7 @@ pub struct TestRegistry {
     pub dir: tempfile::TempDir,
     pub router: axum::Router,
     pub store: Arc<Store>,
-    config: StoreConfig,
+    pub config: StoreConfig,
     limits: Limits,
 }
 
@@ -55,8 +55,7 @@ impl TestRegistry {
 
     pub async fn with(tune: impl FnOnce(&mut StoreConfig, &mut Limits)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = StoreConfig::new(dir.path());
-        config.metadata_url = zoll_testkit::metadata_url();
+        let mut config = zoll_testkit::store_config(dir.path());
         let mut limits = Limits::default();
         tune(&mut config, &mut limits);
         Self::open(dir, config, limits).await

@@ -5,40 +5,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use zoll_oci::Digest;
 
+use zoll_testkit::gzip_stored;
 pub use zoll_testkit::pseudo_random;
-
-/// Wraps `data` in a gzip stream of stored (uncompressed) deflate blocks. skopeo compresses
-/// layers it sniffs as uncompressed when pushing, so byte-identical round trips need layers
-/// that already are gzip.
-pub fn gzip_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
-    let mut chunks = data.chunks(65_535).peekable();
-    if chunks.peek().is_none() {
-        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
-    }
-    while let Some(chunk) = chunks.next() {
-        let last = u8::from(chunks.peek().is_none());
-        let len = chunk.len() as u16;
-        out.push(last);
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out.extend_from_slice(&crc32(data).to_le_bytes());
-    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
 
 fn write_blob(dir: &Path, content: &[u8]) -> Value {
     let d = Digest::sha256(content);

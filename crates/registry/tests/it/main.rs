@@ -8,4 +8,5 @@ mod listing;
 mod maintenance;
 mod manifests;
 mod peers;
+mod stored;
 mod uploads;

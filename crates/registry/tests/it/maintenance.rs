@@ -8,28 +8,13 @@ use zoll_oci::Digest;
 use zoll_store::GcOptions;
 
 use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+use crate::stored;
 
 fn gc_now() -> GcOptions {
     GcOptions {
         grace: Duration::ZERO,
         dry_run: false,
     }
-}
-
-/// Digests whose bytes are on disk.
-fn blob_files(reg: &TestRegistry) -> BTreeSet<String> {
-    let root = reg.dir.path().join("blobs");
-    let mut out = BTreeSet::new();
-    for alg in std::fs::read_dir(&root).unwrap() {
-        let alg = alg.unwrap();
-        for prefix in std::fs::read_dir(alg.path()).unwrap() {
-            for f in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
-                let name = f.unwrap().file_name().into_string().unwrap();
-                out.insert(format!("{}:{name}", alg.file_name().to_string_lossy()));
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -71,7 +56,7 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
     let mut expected = vec![orphan.to_string(), doomed_layer.to_string()];
     expected.sort();
     assert_eq!(reported, expected);
-    assert!(blob_files(&reg).contains(orphan.as_str()));
+    assert!(stored::digests(&reg).await.contains(orphan.as_str()));
 
     let r = reg.store.gc(&gc_now()).await.unwrap();
     assert_eq!(r.collected.len(), 2);
@@ -79,7 +64,7 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
         r.bytes(),
         (b"never referenced".len() + b"layer of a deleted image".len()) as u64
     );
-    let files = blob_files(&reg);
+    let files = stored::digests(&reg).await;
     assert!(!files.contains(orphan.as_str()) && !files.contains(doomed_layer.as_str()));
     assert_eq!(reg.get(&format!("/v2/r/blobs/{orphan}")).await.status, 404);
     // The config blob is shared by both images and still referenced by r:v1.
@@ -222,7 +207,7 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
     }
     reg.store.gc(&gc_now()).await.unwrap();
     assert_eq!(
-        blob_files(&reg),
+        stored::digests(&reg).await,
         referenced,
         "disk holds exactly the referenced blobs"
     );
@@ -234,32 +219,17 @@ async fn scrub_quarantines_damaged_blobs_and_a_push_heals_them() {
     let content = zoll_testkit::pseudo_random(5, 100_000);
     let (_, _) = reg.push_image("r", "v1", &content).await;
     let layer = Digest::sha256(&content);
-    let path = reg
-        .dir
-        .path()
-        .join("blobs/sha256")
-        .join(&layer.hex()[..2])
-        .join(layer.hex());
-
     let clean = reg.store.scrub().await.unwrap();
     assert_eq!((clean.checked, clean.quarantined.len()), (2, 0));
 
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = stored::read(&reg, &layer).await.unwrap();
     bytes[500] ^= 0x40;
-    std::fs::write(&path, &bytes).unwrap();
+    stored::overwrite(&reg, &layer, bytes.clone()).await;
     let report = reg.store.scrub().await.unwrap();
     assert_eq!(report.quarantined, vec![layer.to_string()]);
-    assert!(!path.exists());
-    let kept = reg
-        .dir
-        .path()
-        .join("quarantine")
-        .join(format!("sha256-{}", layer.hex()));
-    assert_eq!(
-        std::fs::read(kept).unwrap(),
-        bytes,
-        "damaged bytes kept for inspection"
-    );
+    assert!(stored::read(&reg, &layer).await.is_none());
+    let kept = stored::quarantined(&reg, &layer).await;
+    assert_eq!(kept, Some(bytes), "damaged bytes kept for inspection");
 
     // A pull fails cleanly instead of returning wrong bytes.
     let r = reg.get(&format!("/v2/r/blobs/{layer}")).await;

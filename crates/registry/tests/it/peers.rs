@@ -8,22 +8,7 @@ use serde_json::Value;
 use crate::harness::TestRegistry;
 use crate::layout;
 
-async fn run(mut cmd: Command) -> String {
-    let shown = format!("{cmd:?}");
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {shown}: {e} (install peers: scripts/install-peers.sh)")
-        });
-    assert!(
-        out.status.success(),
-        "{shown} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use zoll_testkit::run_peer as run;
 
 fn skopeo_copy(src: &str, dst: &str, all: bool) -> Command {
     let mut c = Command::new("skopeo");

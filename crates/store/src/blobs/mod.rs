@@ -1,19 +1,20 @@
-//! Where blob bytes live. Today: local disk. The S3 backend joins as a second variant of
-//! [`Blobs`]; callers only see this API, in which upload sessions are named by id and every
-//! offset comes from metadata, so that no replica needs another's memory.
+//! Where blob bytes live: local disk or an S3-compatible object store. Callers only see this
+//! API, in which upload sessions are named by id and every offset comes from metadata, so
+//! that no replica needs another's memory.
 
 mod file_io;
 mod local;
-mod verify;
+mod s3;
 
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, TryStreamExt};
 use zoll_oci::Digest;
 
 pub use local::LocalBlobs;
+pub use s3::{S3Blobs, S3Config};
 
 use crate::error::Result;
 
@@ -22,6 +23,7 @@ pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>
 
 pub enum Blobs {
     Local(LocalBlobs),
+    S3(S3Blobs),
 }
 
 impl Blobs {
@@ -33,6 +35,7 @@ impl Blobs {
     pub async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
         match self {
             Blobs::Local(l) => l.stat(digest).await,
+            Blobs::S3(s) => s.stat(digest).await,
         }
     }
 
@@ -48,9 +51,15 @@ impl Blobs {
     ) -> Result<ByteStream> {
         let stream = match self {
             Blobs::Local(l) => l.open(digest, start, len).await?,
+            Blobs::S3(s) => s.open(digest, start, len).await?,
         };
         Ok(if verify {
-            Box::pin(verify::VerifiedStream::new(stream, digest.clone(), len))
+            let d = digest.clone();
+            Box::pin(
+                zoll_oci::VerifiedStream::new(stream, digest.clone(), len).inspect_err(move |e| {
+                    tracing::error!(digest = %d, error = %e, "stored blob failed verification while being served")
+                }),
+            )
         } else {
             stream
         })
@@ -59,6 +68,7 @@ impl Blobs {
     pub async fn create_upload(&self, id: &str) -> Result<()> {
         match self {
             Blobs::Local(l) => l.create_upload(id).await,
+            Blobs::S3(_) => Ok(()), // chunks are objects of their own
         }
     }
 
@@ -78,6 +88,7 @@ impl Blobs {
     {
         match self {
             Blobs::Local(l) => l.append(id, offset, body, limit, inspect).await,
+            Blobs::S3(s) => s.append(id, offset, body, limit, inspect).await,
         }
     }
 
@@ -85,20 +96,24 @@ impl Blobs {
     pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
         match self {
             Blobs::Local(l) => l.read_upload(id, len).await,
+            Blobs::S3(s) => s.read_upload(id, len).await,
         }
     }
 
-    /// Makes the upload's bytes durable; called before the publishing transaction.
-    pub async fn sync_upload(&self, id: &str) -> Result<()> {
+    /// Makes the upload's `len` bytes durable and ready to publish; called before the
+    /// publishing transaction.
+    pub async fn sync_upload(&self, id: &str, len: u64) -> Result<()> {
         match self {
             Blobs::Local(l) => l.sync_upload(id).await,
+            Blobs::S3(s) => s.sync_upload(id, len).await,
         }
     }
 
     /// Makes synced upload bytes visible under `digest`, atomically.
-    pub async fn publish(&self, id: &str, digest: &Digest) -> Result<()> {
+    pub async fn publish(&self, id: &str, digest: &Digest, len: u64) -> Result<()> {
         match self {
             Blobs::Local(l) => l.publish(id, digest).await,
+            Blobs::S3(s) => s.publish(id, digest, len).await,
         }
     }
 
@@ -106,6 +121,7 @@ impl Blobs {
     pub async fn delete(&self, digest: &Digest) -> Result<()> {
         match self {
             Blobs::Local(l) => l.delete(digest).await,
+            Blobs::S3(s) => s.delete(digest).await,
         }
     }
 
@@ -113,12 +129,14 @@ impl Blobs {
     pub async fn quarantine(&self, digest: &Digest) -> Result<()> {
         match self {
             Blobs::Local(l) => l.quarantine(digest).await,
+            Blobs::S3(s) => s.quarantine(digest).await,
         }
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<()> {
         match self {
             Blobs::Local(l) => l.delete_upload(id).await,
+            Blobs::S3(s) => s.delete_upload(id).await,
         }
     }
 
@@ -126,6 +144,7 @@ impl Blobs {
     pub async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
         match self {
             Blobs::Local(l) => l.list_uploads().await,
+            Blobs::S3(s) => s.list_uploads().await,
         }
     }
 }

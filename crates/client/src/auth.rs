@@ -1,0 +1,312 @@
+//! Registry authentication as docker, podman and skopeo do it: answer a `401` challenge with
+//! Basic credentials, or fetch a Bearer token for the request's scope from the realm the
+//! challenge names and retry. Tokens are cached per scope for the life of the client.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use crate::error::{ClientError, Result};
+use crate::Credentials;
+
+/// Largest token response read.
+const MAX_TOKEN_RESPONSE: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Challenge {
+    Basic,
+    Bearer {
+        realm: String,
+        service: Option<String>,
+    },
+}
+
+pub(crate) struct Auth {
+    host: String,
+    credentials: Option<Credentials>,
+    challenge: Mutex<Option<Challenge>>,
+    tokens: Mutex<HashMap<String, String>>,
+}
+
+impl Auth {
+    pub fn new(host: &str, credentials: Option<Credentials>) -> Self {
+        Auth {
+            host: host.to_owned(),
+            credentials: credentials.or_else(|| from_auth_files(host)),
+            challenge: Mutex::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn header_for(&self, scope: &str) -> Option<HeaderValue> {
+        let challenge = self.challenge.lock().expect("poisoned").clone();
+        let value = match challenge? {
+            Challenge::Basic => basic(self.credentials.as_ref()?),
+            Challenge::Bearer { .. } => {
+                let token = self.tokens.lock().expect("poisoned").get(scope)?.clone();
+                format!("Bearer {token}")
+            }
+        };
+        let mut v = HeaderValue::from_str(&value).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+
+    /// Sends the request `make` builds, authenticated for `scope`
+    /// (`repository:NAME:pull` or `repository:NAME:pull,push`). On a 401 it takes the
+    /// challenge, obtains credentials or a token, and sends once more.
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        scope: &str,
+        make: impl Fn() -> RequestBuilder,
+    ) -> Result<Response> {
+        let first = self.with_header(make(), scope).send().await?;
+        if first.status() != StatusCode::UNAUTHORIZED {
+            return Ok(first);
+        }
+        let challenge = parse_challenge(first.headers()).ok_or_else(|| {
+            ClientError::Auth(self.host.clone(), "401 without a usable challenge".into())
+        })?;
+        if let Challenge::Bearer { realm, service } = &challenge {
+            let token = self
+                .fetch_token(http, realm, service.as_deref(), scope)
+                .await?;
+            self.tokens
+                .lock()
+                .expect("poisoned")
+                .insert(scope.to_owned(), token);
+        } else if self.credentials.is_none() {
+            return Err(ClientError::Auth(
+                self.host.clone(),
+                "the registry wants credentials (none given, none in the auth files)".into(),
+            ));
+        }
+        *self.challenge.lock().expect("poisoned") = Some(challenge);
+        let second = self.with_header(make(), scope).send().await?;
+        if second.status() == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Auth(
+                self.host.clone(),
+                "credentials were refused".into(),
+            ));
+        }
+        Ok(second)
+    }
+
+    /// Sends a request that cannot be repeated (a streamed body): authenticated with what
+    /// an earlier request for the same scope obtained.
+    pub async fn send_once(&self, scope: &str, req: RequestBuilder) -> Result<Response> {
+        let resp = self.with_header(req, scope).send().await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            return Err(ClientError::Auth(
+                self.host.clone(),
+                "the upload was refused as unauthenticated".into(),
+            ));
+        }
+        Ok(resp)
+    }
+
+    fn with_header(&self, req: RequestBuilder, scope: &str) -> RequestBuilder {
+        match self.header_for(scope) {
+            Some(h) => req.header(AUTHORIZATION, h),
+            None => req,
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+    ) -> Result<String> {
+        let mut url = reqwest::Url::parse(realm).map_err(|e| {
+            ClientError::Auth(self.host.clone(), format!("bad token realm {realm:?}: {e}"))
+        })?;
+        url.query_pairs_mut().append_pair("scope", scope);
+        if let Some(s) = service {
+            url.query_pairs_mut().append_pair("service", s);
+        }
+        let mut req = http.get(url);
+        if let Some(c) = &self.credentials {
+            req = req.header(AUTHORIZATION, basic(c));
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(ClientError::Auth(
+                self.host.clone(),
+                format!("the token endpoint answered {status}"),
+            ));
+        }
+        let body = crate::registry::read_limited(resp, MAX_TOKEN_RESPONSE).await?;
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            ClientError::Auth(self.host.clone(), format!("bad token response: {e}"))
+        })?;
+        t.token.or(t.access_token).ok_or_else(|| {
+            ClientError::Auth(self.host.clone(), "token response without a token".into())
+        })
+    }
+}
+
+fn basic(c: &Credentials) -> String {
+    let raw = format!("{}:{}", c.username, c.password);
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// `Bearer realm="…",service="…",scope="…"` or `Basic realm="…"`.
+pub(crate) fn parse_challenge(headers: &HeaderMap) -> Option<Challenge> {
+    for value in headers.get_all(WWW_AUTHENTICATE) {
+        let Ok(v) = value.to_str() else { continue };
+        let (scheme, params) = v.trim().split_once(' ').unwrap_or((v.trim(), ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            return Some(Challenge::Basic);
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let params = parse_params(params);
+            let realm = params.get("realm")?.clone();
+            return Some(Challenge::Bearer {
+                realm,
+                service: params.get("service").cloned(),
+            });
+        }
+    }
+    None
+}
+
+/// `key="value",key2=value2` (quoted values may contain commas).
+fn parse_params(s: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = s.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
+        };
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, after) = if let Some(q) = after.strip_prefix('"') {
+            match q.find('"') {
+                Some(end) => (&q[..end], &q[end + 1..]),
+                None => (q, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        out.insert(key, value.to_owned());
+        rest = after.trim_start_matches([',', ' ']);
+    }
+    out
+}
+
+/// Credentials for `host` from the auth files docker and the containers tools write.
+fn from_auth_files(host: &str) -> Option<Credentials> {
+    let mut files = Vec::new();
+    if let Ok(f) = std::env::var("REGISTRY_AUTH_FILE") {
+        files.push(std::path::PathBuf::from(f));
+    }
+    if let Ok(d) = std::env::var("XDG_RUNTIME_DIR") {
+        files.push(std::path::Path::new(&d).join("containers/auth.json"));
+    }
+    if let Ok(d) = std::env::var("DOCKER_CONFIG") {
+        files.push(std::path::Path::new(&d).join("config.json"));
+    }
+    if let Ok(h) = std::env::var("HOME") {
+        files.push(std::path::Path::new(&h).join(".docker/config.json"));
+    }
+    files.iter().find_map(|f| auth_file_entry(f, host))
+}
+
+fn auth_file_entry(path: &std::path::Path, host: &str) -> Option<Credentials> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > MAX_TOKEN_RESPONSE as u64 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let auths = v.get("auths")?.as_object()?;
+    let entry = auths.get(host).or_else(|| {
+        auths.iter().find_map(|(k, e)| {
+            let bare = k
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            (bare.split('/').next() == Some(host)).then_some(e)
+        })
+    })?;
+    let encoded = entry.get("auth")?.as_str()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (username, password) = raw.split_once(':')?;
+    Some(Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(header: &str, expect: Option<Challenge>) {
+        let mut h = HeaderMap::new();
+        h.insert(WWW_AUTHENTICATE, HeaderValue::from_str(header).unwrap());
+        assert_eq!(parse_challenge(&h), expect, "{header}");
+    }
+
+    #[test]
+    fn challenges() {
+        check(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull""#,
+            Some(Challenge::Bearer {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+            }),
+        );
+        check(
+            r#"Bearer realm="http://127.0.0.1:5000/token", scope="repository:a,b:pull""#,
+            Some(Challenge::Bearer {
+                realm: "http://127.0.0.1:5000/token".into(),
+                service: None,
+            }),
+        );
+        check(r#"Basic realm="zoll""#, Some(Challenge::Basic));
+        check("Bearer service=x", None);
+        check("Negotiate", None);
+    }
+
+    #[test]
+    fn auth_file_lookup() {
+        let dir = std::env::temp_dir().join(format!("zoll-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config.json");
+        std::fs::write(
+            &f,
+            r#"{"auths":{"https://reg.example:5000/v1/":{"auth":"dXNlcjpwYTpzcw=="}}}"#,
+        )
+        .unwrap();
+        let c = auth_file_entry(&f, "reg.example:5000").unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("user", "pa:ss")
+        );
+        assert!(auth_file_entry(&f, "other.example").is_none());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
