@@ -5,6 +5,7 @@
 
 mod config;
 mod maintain;
+mod scan;
 mod serve;
 
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ enum Command {
     Gc(GcArgs),
     /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
     Scrub(StoreArgs),
+    /// Inspect an image or directory: SBOM, vulnerabilities, hardening lint.
+    Scan(scan::ScanArgs),
+    /// Manage the offline vulnerability database (OSV).
+    Db(scan::DbArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -76,6 +81,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
+        Command::Scan(args) => scan::scan(args),
+        Command::Db(args) => scan::db(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

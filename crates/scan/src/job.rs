@@ -32,8 +32,14 @@ const LAYER_TYPES: &[&str] = &[
 /// Reads blobs of the image being inspected, by digest. The registry implements it over its
 /// store (bytes already verified at push), the CLI over `zoll-client`.
 pub trait BlobSource {
-    /// A stream of the blob's bytes; `size` is the size the manifest declares.
-    fn open(&mut self, digest: &str, size: u64) -> Result<Box<dyn Read + '_>, ScanError>;
+    /// A stream of the blob's bytes, as the manifest describes it. The stream must fail, not
+    /// end, if the bytes do not match the digest.
+    fn open(
+        &mut self,
+        media_type: &str,
+        digest: &str,
+        size: u64,
+    ) -> Result<Box<dyn Read + '_>, ScanError>;
 }
 
 /// The result of inspecting one image or directory.
@@ -110,7 +116,7 @@ pub fn inspect_image(
                 media_type: layer.media_type.clone(),
             });
         }
-        let reader = blobs.open(&layer.digest, layer.size)?;
+        let reader = blobs.open(&layer.media_type, &layer.digest, layer.size)?;
         walker.apply_layer(reader)?;
     }
     let walked = walker.finish();
@@ -165,9 +171,66 @@ fn read_config(
     }
     let mut bytes = Vec::new();
     blobs
-        .open(&desc.digest, desc.size)?
+        .open(&desc.media_type, &desc.digest, desc.size)?
         .take(MAX_CONFIG)
         .read_to_end(&mut bytes)
         .map_err(ScanError::io("image config"))?;
     ImageConfig::parse(&bytes)
+}
+
+/// Picks the manifest for `os`/`architecture` from an image index (OCI or Docker list):
+/// returns its media type, digest and size.
+pub fn select_platform(
+    index: &[u8],
+    os: &str,
+    architecture: &str,
+) -> Result<(String, String, u64), ScanError> {
+    #[derive(Deserialize)]
+    struct Index {
+        manifests: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(rename = "mediaType")]
+        media_type: String,
+        digest: String,
+        size: u64,
+        platform: Option<Platform>,
+    }
+    #[derive(Deserialize)]
+    struct Platform {
+        os: String,
+        architecture: String,
+    }
+    let idx: Index =
+        serde_json::from_slice(index).map_err(|e| ScanError::BadManifest(e.to_string()))?;
+    idx.manifests
+        .into_iter()
+        .find(|m| {
+            m.platform
+                .as_ref()
+                .is_some_and(|p| p.os == os && p.architecture == architecture)
+        })
+        .map(|m| (m.media_type, m.digest, m.size))
+        .ok_or_else(|| {
+            ScanError::BadManifest(format!("the index has no manifest for {os}/{architecture}"))
+        })
+}
+
+/// Whether manifest bytes are an image index / manifest list.
+pub fn is_index(manifest: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default, rename = "mediaType")]
+        media_type: Option<String>,
+        #[serde(default)]
+        manifests: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Probe>(manifest)
+        .map(|p| {
+            p.manifests.is_some()
+                || p.media_type
+                    .is_some_and(|t| t.contains("index") || t.contains("manifest.list"))
+        })
+        .unwrap_or(false)
 }

@@ -96,11 +96,12 @@ pub fn for_package(p: &Package, distro: Option<&Distro>) -> String {
     out
 }
 
-/// Percent-encodes everything but the unreserved characters.
+/// Percent-encodes everything but the unreserved characters and `:` (left as is, like the
+/// reference implementations, so epochs read `1:2.3`).
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~' | b':') {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

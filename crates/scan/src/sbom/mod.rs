@@ -6,6 +6,7 @@ mod cyclonedx;
 mod spdx;
 pub(crate) mod time;
 
+pub(crate) use cyclonedx::kind_name as kind_label;
 pub use cyclonedx::{from_cyclonedx, to_cyclonedx};
 pub use spdx::to_spdx;
 pub use time::rfc3339_now;

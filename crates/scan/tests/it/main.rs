@@ -3,3 +3,5 @@
 mod hostile;
 mod layers;
 mod tarbuild;
+mod versions;
+mod vuln;

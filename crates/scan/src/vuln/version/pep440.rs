@@ -60,8 +60,7 @@ fn parse(v: &str) -> Version {
     let mut post = None;
     let mut dev = None;
     let rest = &s[i..];
-    let mut tokens = tokenize(rest).into_iter().peekable();
-    while let Some((word, num)) = tokens.next() {
+    for (word, num) in tokenize(rest) {
         match word.as_str() {
             "a" | "alpha" => pre = Some((0, num.unwrap_or(0))),
             "b" | "beta" => pre = Some((1, num.unwrap_or(0))),
