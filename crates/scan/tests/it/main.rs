@@ -2,6 +2,8 @@
 
 mod hostile;
 mod layers;
+mod peers;
+mod rootfs;
 mod tarbuild;
 mod versions;
 mod vuln;

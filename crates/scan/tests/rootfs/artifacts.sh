@@ -48,7 +48,7 @@ import (
 
 func main() { fmt.Println(greet.Hello()) }
 G
-(cd "$work/go/hello" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off CGO_ENABLED=0 go build -o "$out.tmp/app/go/hello" .)
+(cd "$work/go/hello" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off CGO_ENABLED=0 go build -buildvcs=false -o "$out.tmp/app/go/hello" .)
 
 # Rust: cargo-auditable embeds the dependency tree in the .dep-v0 section.
 mkdir -p "$work/rust/src"
@@ -73,7 +73,7 @@ R
 cp "$work/rust/target/release/hello-audit" "$out.tmp/app/rust/hello"
 
 # Python: a wheel installed the way pip installs it in an image.
-python3 -m pip install -q --disable-pip-version-check --no-deps --target "$out.tmp/app/python/site-packages" six==1.16.0
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-deps --target "$out.tmp/app/python/site-packages" six==1.16.0
 rm -rf "$out.tmp/app/python/site-packages/__pycache__"
 
 # npm: a package installed with its lockfile.
