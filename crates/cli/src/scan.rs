@@ -78,6 +78,16 @@ enum DbCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Re-match stored CycloneDX SBOMs (ones zoll wrote) against the database without reading
+    /// any layer; prints one line per SBOM and a total.
+    Rematch {
+        #[arg(required = true)]
+        sboms: Vec<PathBuf>,
+        #[arg(long)]
+        db: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Show what the database holds.
     Info {
         #[arg(long)]
@@ -115,6 +125,43 @@ pub fn db(args: DbArgs) -> anyhow::Result<()> {
                     r.rejected.join(", ")
                 );
             }
+            Ok(())
+        }
+        DbCommand::Rematch { sboms, db, store } => {
+            let started = std::time::Instant::now();
+            let d = Db::load(&db_path(db, &store)?)?;
+            let loaded = started.elapsed();
+            let mut stdout = std::io::stdout().lock();
+            let mut total = 0usize;
+            for path in &sboms {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let doc: serde_json::Value = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                let (subject, findings) = vuln::rematch_sbom(&doc, &d)?;
+                let critical = findings
+                    .iter()
+                    .filter(|f| f.severity == Severity::Critical)
+                    .count();
+                total += findings.len();
+                writeln!(
+                    stdout,
+                    "{} ({}): {} findings, {} critical",
+                    path.display(),
+                    subject.name,
+                    findings.len(),
+                    critical
+                )?;
+            }
+            writeln!(
+                stdout,
+                "re-matched {} SBOMs against {} advisories: {} findings in {:.3}s (database load {:.3}s)",
+                sboms.len(),
+                d.advisories.len(),
+                total,
+                started.elapsed().as_secs_f64(),
+                loaded.as_secs_f64()
+            )?;
             Ok(())
         }
         DbCommand::Info { db, store } => {

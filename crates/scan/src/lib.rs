@@ -16,6 +16,7 @@ pub mod job;
 pub mod limits;
 pub mod lint;
 pub mod purl;
+pub mod registry;
 pub mod report;
 pub mod sbom;
 pub mod vuln;

@@ -4,6 +4,7 @@ mod hostile;
 mod layers;
 mod peers;
 mod rootfs;
+mod seam;
 mod tarbuild;
 mod versions;
 mod vuln;
