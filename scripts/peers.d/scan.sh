@@ -6,7 +6,8 @@
 #   package-listing peers, run offline;
 # - cyclonedx-python-lib and spdx-tools: validate the SBOMs zoll writes;
 # - golang-go: builds the Go binary of the artifact fixture (its build info is cataloged);
-# - JDK (javac, jar) and npm: the Java and npm parts of the artifact fixture.
+# - JDK (javac, jar) and npm: the Java and npm parts of the artifact fixture;
+# - rpm (rpm, rpmbuild): writes the rpmdb.sqlite of the rpm fixture.
 # Idempotent: skips what is present.
 scan_apt=()
 command -v debootstrap >/dev/null 2>&1 || scan_apt+=(debootstrap)
@@ -15,6 +16,7 @@ command -v qemu-img >/dev/null 2>&1 || scan_apt+=(qemu-utils)
 command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || scan_apt+=(golang-go)
 command -v javac >/dev/null 2>&1 || scan_apt+=(default-jdk-headless)
 command -v npm >/dev/null 2>&1 || scan_apt+=(npm)
+command -v rpmbuild >/dev/null 2>&1 || scan_apt+=(rpm)
 if [ ${#scan_apt[@]} -gt 0 ]; then
   echo "install-peers: apt-get install ${scan_apt[*]}"
   $SUDO apt-get update -qq

@@ -53,6 +53,11 @@ pub fn artifacts() -> PathBuf {
     fixture("artifacts", "artifacts.sh", &[])
 }
 
+/// A Rocky-Linux-like root filesystem whose rpmdb.sqlite rpm itself wrote.
+pub fn rpm() -> PathBuf {
+    fixture("rpm", "rpm.sh", &[])
+}
+
 /// The multi-layer OCI layout (tag v1).
 pub fn multilayer() -> PathBuf {
     let base = alpine();

@@ -194,6 +194,44 @@ fn language_artifacts_match_syft_and_trivy() {
     );
 }
 
+#[test]
+fn rpm_database_matches_syft_and_trivy() {
+    let root = peers::rpm();
+    let zoll = inspect_dir(&root);
+    assert_eq!(
+        zoll.catalog
+            .distro
+            .as_ref()
+            .and_then(|d| d.osv_ecosystem())
+            .as_deref(),
+        Some("Rocky Linux:9")
+    );
+    let libs = zoll
+        .catalog
+        .packages
+        .iter()
+        .find(|p| p.name == "openssl-libs")
+        .expect("openssl-libs");
+    assert_eq!(
+        (libs.version.as_str(), libs.source_name.as_deref()),
+        ("1:3.0.7-25.el9", Some("openssl"))
+    );
+    assert_eq!(libs.purl, "pkg:rpm/rocky/openssl-libs@3.0.7-25.el9?arch=x86_64&distro=rocky-9.3&epoch=1&upstream=openssl");
+    let ours = packages(&zoll);
+    check(
+        "rpm",
+        &ours,
+        "syft",
+        &peers::syft(&format!("dir:{}", root.display())),
+    );
+    check(
+        "rpm",
+        &ours,
+        "trivy",
+        &peers::trivy(&["rootfs", root.to_str().expect("utf-8")]),
+    );
+}
+
 /// Blobs of an OCI layout directory, for the library-level image test (the CLI goes through
 /// zoll-client, which verifies digests while streaming).
 struct LayoutBlobs(PathBuf);
