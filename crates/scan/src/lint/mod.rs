@@ -291,11 +291,7 @@ fn update_alone(run: &str) -> bool {
 /// `ADD` of something other than the base image's root filesystem (`ADD file:<hash> in /`).
 fn uses_add(run: &str) -> bool {
     let s = run.trim_start_matches("/bin/sh -c #(nop) ").trim();
-    s.starts_with("ADD ")
-        && !s.starts_with("ADD file:")
-        && !s.starts_with("ADD dir:")
-        && !s.contains("# buildkit")
-        || s.starts_with("ADD ") && s.contains("http")
+    s.starts_with("ADD ") && !s.starts_with("ADD file:") && !s.starts_with("ADD dir:")
 }
 
 fn is_latest(reference: &str) -> bool {

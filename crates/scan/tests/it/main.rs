@@ -2,6 +2,7 @@
 
 mod hostile;
 mod layers;
+mod lint;
 mod peers;
 mod rootfs;
 mod seam;
