@@ -52,6 +52,7 @@ pub fn walk_dir(root: &Path, limits: &Limits) -> Result<Walked, ScanError> {
                 uid: u64::from(meta.uid()),
                 gid: u64::from(meta.gid()),
                 size: 0,
+                host: None,
             };
             let applied = if ft.is_dir() {
                 header.kind = EntryKind::Dir;
@@ -68,16 +69,24 @@ pub fn walk_dir(root: &Path, limits: &Limits) -> Result<Walked, ScanError> {
             } else if ft.is_file() {
                 header.kind = EntryKind::File;
                 header.size = meta.len();
-                match fs::File::open(entry.path()) {
-                    Ok(f) => walker.apply_entry(&header, &mut io::Read::take(f, meta.len())),
-                    Err(_) => continue,
-                }
+                header.host = Some(entry.path());
+                // Opened only if a cataloger reads it: most files are never opened.
+                walker.apply_entry(
+                    &header,
+                    &mut LazyFile {
+                        path: entry.path(),
+                        file: None,
+                        left: meta.len(),
+                    },
+                )
             } else {
                 walker.apply_entry(&header, &mut io::empty())
             };
             match applied {
                 Ok(()) => {}
                 Err(ApplyError::Scan(e)) => return Err(e),
+                // Unreadable for this user: skipped like an unreadable directory.
+                Err(ApplyError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => continue,
                 Err(ApplyError::Io(e)) => {
                     return Err(ScanError::io(entry.path().display().to_string())(e))
                 }
@@ -92,4 +101,29 @@ pub fn walk_dir(root: &Path, limits: &Limits) -> Result<Walked, ScanError> {
     }
     walker.finish_layer();
     Ok(walker.finish())
+}
+
+/// A host file opened on its first read, reading at most the size it had when listed.
+struct LazyFile {
+    path: std::path::PathBuf,
+    file: Option<fs::File>,
+    left: u64,
+}
+
+impl io::Read for LazyFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(fs::File::open(&self.path)?),
+        };
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = file.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }

@@ -14,16 +14,21 @@ pub enum Content {
     Spooled(Arc<SpoolFile>),
 }
 
-/// A file copied into the scan's own workspace for random access; removed when dropped.
+/// A file readable with random access: a copy in the scan's own workspace (removed when
+/// dropped), or, for `dir:` targets, the file itself on the host (only read, never removed).
 #[derive(Debug)]
 pub struct SpoolFile {
     pub path: PathBuf,
     pub len: u64,
+    /// Whether the walk created the file (and so removes it).
+    pub owned: bool,
 }
 
 impl Drop for SpoolFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -290,6 +290,13 @@ impl<'l> Walker<'l> {
                         return Ok(Content::NotKept);
                     }
                 }
+                if let Some(host) = &h.host {
+                    return Ok(Content::Spooled(Arc::new(SpoolFile {
+                        path: host.clone(),
+                        len: h.size,
+                        owned: false,
+                    })));
+                }
                 if h.size > self.limits.max_spool_bytes
                     || self.spooled_total + h.size > self.limits.max_spool_total
                 {
@@ -329,7 +336,11 @@ impl<'l> Walker<'l> {
             .create_new(true)
             .open(&path)
             .map_err(ScanError::io("spooling a file into the scan workspace"))?;
-        let spool = SpoolFile { path, len: size };
+        let spool = SpoolFile {
+            path,
+            len: size,
+            owned: true,
+        };
         file.write_all(head)?;
         io::copy(&mut data.take(size - head.len() as u64), &mut file)?;
         Ok(spool)

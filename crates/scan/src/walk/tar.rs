@@ -30,6 +30,8 @@ pub struct Header {
     pub uid: u64,
     pub gid: u64,
     pub size: u64,
+    /// For `dir:` targets: the file on the host, read in place instead of spooled.
+    pub host: Option<std::path::PathBuf>,
 }
 
 /// Why a tar stream cannot be read further.
@@ -149,6 +151,7 @@ impl<R: Read> TarReader<R> {
                 uid: pax_uid.unwrap_or_else(|| parse_number(&block[108..116]).unwrap_or(0)),
                 gid: pax_gid.unwrap_or_else(|| parse_number(&block[116..124]).unwrap_or(0)),
                 size,
+                host: None,
             }));
         }
     }
