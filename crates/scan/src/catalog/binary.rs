@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::elf::{find_section, read_at};
+use super::elf::{find_section, has_section_table, read_at};
 use super::{package, Package, PackageKind};
 use crate::limits::Limits;
 
@@ -31,7 +31,9 @@ pub(super) fn read(file: &Path, path: &str, limits: &Limits) -> Vec<Package> {
 fn go(f: &mut File, path: &str, limits: &Limits) -> Option<Vec<Package>> {
     let data = match find_section(f, ".go.buildinfo") {
         Some(s) => read_at(f, s.offset, s.size.min(MAX_GO_INFO))?,
-        None => scan_for_magic(f, limits)?,
+        // Only binaries whose section table is gone are searched for the magic.
+        None if !has_section_table(f) => scan_for_magic(f, limits)?,
+        None => return None,
     };
     let at = data.windows(GO_MAGIC.len()).position(|w| w == GO_MAGIC)?;
     let info = &data[at..];

@@ -12,6 +12,12 @@ pub struct Section {
 const MAX_SECTIONS: u64 = 65_535;
 const MAX_SHSTRTAB: u64 = 1 << 20;
 
+/// Whether the file is ELF with a readable section header table (so a missing section is really
+/// missing, not hidden by a stripped table).
+pub fn has_section_table(file: &mut File) -> bool {
+    find_section(file, "").is_some() || find_section(file, ".shstrtab").is_some()
+}
+
 /// Finds section `name`; `None` for non-ELF files, files without section headers and malformed
 /// headers.
 pub fn find_section(file: &mut File, name: &str) -> Option<Section> {
