@@ -3,8 +3,9 @@
 usage: scan-rematch-gen.py SBOM OUT_DIR N_SBOMS N_ADVISORIES
 
 - OUT_DIR/osv.zip: N_ADVISORIES OSV records, like an osv.dev ecosystem dump (one <ID>.json per
-  record). A fifth name the Debian source packages of SBOM (ecosystem Debian:12, fixed versions
-  on both sides of the installed ones, some unfixed, some withdrawn), the rest spread over
+  record). A fifth are Debian:12 records; one in fifty of those names a source package of SBOM
+  (fixed versions on both sides of the installed ones, some unfixed, some withdrawn), the others
+  source packages no SBOM contains; the rest are spread over
   PyPI, npm, Go, Maven and crates.io names that no SBOM contains (they cost index space, and
   lookups that miss).
 - OUT_DIR/sboms/NNNN.cdx.json: N_SBOMS copies of SBOM (a CycloneDX document zoll wrote) with
@@ -37,12 +38,19 @@ def bump(v, delta):
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
     for i in range(n_adv):
-        if i % 5 == 0 and sources:
-            name, ver = sources[(i // 5) % len(sources)]
+        if i % 5 == 0 and sources and (i // 5) % 50 == 0:
+            # One Debian advisory in fifty names a source package of the SBOM (about seven
+            # per source package, as many as a minbase image's sources have in Debian's feed).
+            name, ver = sources[(i // 250) % len(sources)]
             fixed = bump(ver, rng.choice([-2, -1, 1, 2]))
             events = [{"introduced": "0"}] + ([] if i % 35 == 0 else [{"fixed": fixed}])
             affected = [{"package": {"ecosystem": "Debian:12", "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}]
             rid = f"DEBIAN-CVE-2090-{i:07d}"
+        elif i % 5 == 0:
+            # The rest of the Debian feed: source packages these images do not contain.
+            events = [{"introduced": "0"}, {"fixed": "1.0-1+deb12u1"}]
+            affected = [{"package": {"ecosystem": "Debian:12", "name": f"src-{i}"}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}]
+            rid = f"DEBIAN-CVE-2091-{i:07d}"
         else:
             eco = ["PyPI", "npm", "Go", "Maven", "crates.io"][i % 5]
             name = {"PyPI": f"pkg-{i}", "npm": f"@bench/pkg-{i}", "Go": f"example.com/bench/m{i}",

@@ -182,10 +182,10 @@ pub fn import(db_path: &Path, files: &[PathBuf]) -> Result<ImportReport, ScanErr
         old.into_iter().map(|a| (a.id.clone(), a)).collect();
     let mut report = ImportReport::default();
     for file in files {
+        // Records are normalised as they are read: the raw OSV documents are never all in memory.
         let (sha, records) = read_source(file, &mut report)?;
         let count = records.len();
-        for rec in records {
-            let adv = rec.normalize();
+        for adv in records {
             if adv.withdrawn {
                 report.withdrawn += 1;
             }
@@ -224,7 +224,7 @@ pub fn import(db_path: &Path, files: &[PathBuf]) -> Result<ImportReport, ScanErr
 fn read_source(
     file: &Path,
     report: &mut ImportReport,
-) -> Result<(String, Vec<OsvRecord>), ScanError> {
+) -> Result<(String, Vec<Advisory>), ScanError> {
     let ctx = || file.display().to_string();
     let mut f = fs::File::open(file).map_err(ScanError::io(ctx()))?;
     let mut magic = [0u8; 4];
@@ -258,7 +258,7 @@ fn read_source(
                 .read_to_end(&mut bytes)
                 .map_err(ScanError::io(format!("{}:{name}", ctx())))?;
             match serde_json::from_slice::<OsvRecord>(&bytes) {
-                Ok(r) => out.push(r),
+                Ok(r) => out.push(r.normalize()),
                 Err(_) => reject(report, &name),
             }
         }
@@ -281,7 +281,7 @@ fn read_source(
     let mut out = Vec::new();
     for (k, v) in items.into_iter().enumerate() {
         match serde_json::from_value::<OsvRecord>(v) {
-            Ok(r) => out.push(r),
+            Ok(r) => out.push(r.normalize()),
             Err(e) => {
                 return Err(ScanError::bad_input(
                     ctx(),
