@@ -146,29 +146,39 @@ def cmd_table(path):
 
     rows = []
 
+    s3 = "zoll_s3_push" in r
+
     def row(label, key, fmt, goal_text="", goal=None):
         z, d = f("zoll_" + key), f("registry_" + key)
         ratio = z / d if d else float("nan")
         verdict = ""
         if goal is not None:
             verdict = "met" if goal(ratio) else "NOT met"
-        rows.append((label, fmt.format(z), fmt.format(d), f"{ratio:.2f}",
-                     f"{goal_text} {verdict}".strip()))
+        cells = [label, fmt.format(z), fmt.format(d), f"{ratio:.2f}"]
+        if s3:
+            zs = f("zoll_s3_" + key)
+            cells += [fmt.format(zs), f"{zs / d if d else float('nan'):.2f}"]
+        rows.append(tuple(cells + [f"{goal_text} {verdict}".strip()]))
 
     n = r.get("runs", "?")
     row(f"skopeo push, s (median of {n})", "push", "{:.3f}", "ratio <= 0.7", lambda x: x <= 0.7)
     row(f"skopeo pull, s (median of {n})", "pull", "{:.3f}", "ratio <= 0.7", lambda x: x <= 0.7)
     row("manifest GET, req/s (wrk)", "rps", "{:.0f}", "ratio >= 5", lambda x: x >= 5)
     row("peak RSS (VmHWM), MiB", "rss_mib", "{:.1f}")
-    for name in ("zoll", "registry"):
+    names = ("zoll", "registry", "zoll_s3") if s3 else ("zoll", "registry")
+    for name in names:
         if int(r[name + "_non2xx"]) or int(r[name + "_sockerr"]):
-            label, z, d, ratio, goal = rows[2]
+            cells = list(rows[2])
             note = f" [{name}: {r[name + '_non2xx']} non-2xx/3xx"
             note += ", socket errors]" if int(r[name + "_sockerr"]) else "]"
-            rows[2] = (label, z, d, ratio, goal + note)
+            cells[-1] += note
+            rows[2] = tuple(cells)
 
-    header = ("metric", "zoll", "docker-registry", "ratio zoll/registry", "goal")
-    widths = [max(len(x[i]) for x in rows + [header]) for i in range(5)]
+    header = ["metric", "zoll", "docker-registry", "ratio zoll/registry"]
+    if s3:
+        header += ["zoll S3+PostgreSQL", "ratio S3+PG/registry"]
+    header = tuple(header + ["goal"])
+    widths = [max(len(x[i]) for x in rows + [header]) for i in range(len(header))]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -179,6 +189,8 @@ def cmd_table(path):
     print(f"skopeo with no registry (oci: -> dir: under /tmp, what a pull costs skopeo alone; "
           f"a push costs it less, no file writes): "
           f"median {r['floor']} s ({r['floor_all']})")
+    if s3:
+        print(f"zoll on S3 (moto) + PostgreSQL: push {r['zoll_s3_push_all']}, pull {r['zoll_s3_pull_all']}")
     print(f"wrk non-2xx/3xx responses: zoll {r['zoll_non2xx']}, docker-registry {r['registry_non2xx']}")
 
 

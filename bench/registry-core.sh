@@ -14,6 +14,8 @@
 #                                        --preserve-digests skopeo gzips the uncompressed
 #                                        layer on the fly (set to "" to measure that)
 #   BENCH_KEEP=1                         keep the temp dir (logs, wrk output) after the run
+#   BENCH_S3=1                           also zoll on S3 (moto, in memory) + PostgreSQL, a
+#                                        third column (0: leave it out)
 #
 # What it does: builds target/release/zoll, writes an OCI layout (one BENCH_LAYER_MIB MiB
 # uncompressed tar layer of random bytes, one tiny tar layer, config, manifest; tag `bench`),
@@ -50,7 +52,7 @@ log "building zoll (release); this waits if another cargo holds the build lock"
 ZOLL_BIN="$ROOT/target/release/zoll"
 
 WORK=$(mktemp -d /tmp/zoll-bench.XXXXXX)
-ZPID="" RPID=""
+ZPID="" RPID="" SPID=""
 
 stop() { # stop PID: SIGTERM, wait up to 10 s, then SIGKILL
   local pid=$1 i
@@ -63,6 +65,11 @@ stop() { # stop PID: SIGTERM, wait up to 10 s, then SIGKILL
 cleanup() {
   stop "$ZPID"
   stop "$RPID"
+  stop "$SPID"
+  if [[ ${BENCH_S3:-1} == 1 ]]; then
+    "$ROOT/scripts/postgres.sh" stop "$WORK/pg" 2>/dev/null || true
+    "$ROOT/scripts/s3.sh" stop "$WORK/s3" 2>/dev/null || true
+  fi
   if [[ ${BENCH_KEEP:-} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -120,6 +127,24 @@ wait_ready() { # name port pid
 }
 wait_ready zoll "$ZPORT" "$ZPID"
 wait_ready registry "$RPORT" "$RPID"
+
+SERVERS=(zoll registry)
+if [[ ${BENCH_S3:-1} == 1 ]]; then
+  # zoll on shared backends: a throw-away PostgreSQL and moto (S3 API, in memory) on loopback.
+  PG_URL=$("$ROOT/scripts/postgres.sh" start "$WORK/pg" "$("${HELPER[@]}" port)")
+  S3_URL=$("$ROOT/scripts/s3.sh" start "$WORK/s3" "$("${HELPER[@]}" port)")
+  curl -sf -X PUT -o /dev/null "$S3_URL/bench"
+  SPORT=$("${HELPER[@]}" port)
+  env ZOLL_METADATA_URL="$PG_URL" ZOLL_S3_BUCKET=bench ZOLL_S3_ENDPOINT="$S3_URL" \
+    ZOLL_S3_REGION=us-east-1 ZOLL_S3_ACCESS_KEY_ID=bench ZOLL_S3_SECRET_ACCESS_KEY=bench \
+    ZOLL_S3_PATH_STYLE=true ZOLL_S3_DANGER_ALLOW_HTTP=true \
+    "$ZOLL_BIN" serve --listen "127.0.0.1:$SPORT" --data "$WORK/zoll-s3-data" >"$WORK/zoll_s3.log" 2>&1 &
+  SPID=$!
+  wait_ready zoll_s3 "$SPORT" "$SPID"
+  SERVERS+=(zoll_s3)
+fi
+declare -A PORT=([zoll]=$ZPORT [registry]=$RPORT [zoll_s3]=${SPORT:-})
+declare -A PID=([zoll]=$ZPID [registry]=$RPID [zoll_s3]=$SPID)
 log "zoll pid $ZPID on 127.0.0.1:$ZPORT, docker-registry pid $RPID on 127.0.0.1:$RPORT"
 
 elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.3f}')" "$1" "$2"; }
@@ -180,8 +205,7 @@ client_floor() { # k
 
 # Runs alternate between the registries so drift (page cache, thermal) hits both alike.
 for k in $(seq "$RUNS"); do
-  one_run zoll "$ZPORT" "$k"
-  one_run registry "$RPORT" "$k"
+  for name in "${SERVERS[@]}"; do one_run "$name" "${PORT[$name]}" "$k"; done
   client_floor "$k"
 done
 
@@ -199,10 +223,9 @@ manifest_bench() { # name port
     echo "${name}_sockerr=$sockerr"
   } >>"$RESULTS"
 }
-manifest_bench zoll "$ZPORT"
-manifest_bench registry "$RPORT"
+for name in "${SERVERS[@]}"; do manifest_bench "$name" "${PORT[$name]}"; done
 
-for name in zoll registry; do
+for name in "${SERVERS[@]}"; do
   # shellcheck disable=SC2086 # word-split the list of times
   {
     echo "${name}_push=$("${HELPER[@]}" median ${PUSH[$name]})"
@@ -215,8 +238,9 @@ done
 echo "floor=$("${HELPER[@]}" median $FLOOR)" >>"$RESULTS"
 echo "floor_all=${FLOOR% }" >>"$RESULTS"
 # Peak RSS over the whole run, read before the servers are stopped.
-echo "zoll_rss_mib=$("${HELPER[@]}" rss "$ZPID")" >>"$RESULTS"
-echo "registry_rss_mib=$("${HELPER[@]}" rss "$RPID")" >>"$RESULTS"
+for name in "${SERVERS[@]}"; do
+  echo "${name}_rss_mib=$("${HELPER[@]}" rss "${PID[$name]}")" >>"$RESULTS"
+done
 
 echo
 echo "zoll vs docker-registry $(docker-registry --version | awk '{print $3}'): ${LAYER_MIB} MiB random layer + tiny layer," \

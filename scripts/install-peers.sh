@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the integration tests drive: skopeo (containers/image), oras-py,
 # curl, openssl, Debian's docker-registry (CNCF distribution 2.8.2: a registry without the
-# referrers API) and PostgreSQL (the shared metadata backend). With --bench, also wrk.
+# referrers API), PostgreSQL (the shared metadata backend) and moto (an S3 API server, from
+# PyPI). With --bench, also wrk.
 # Idempotent: skips what is already present. Root on CI machines; sudo otherwise.
 set -euo pipefail
 
@@ -23,9 +24,12 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
 fi
 
-if ! python3 -c "import oras" >/dev/null 2>&1; then
-  echo "install-peers: pip install oras"
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore oras
+pip_pkgs=()
+python3 -c "import oras" >/dev/null 2>&1 || pip_pkgs+=(oras)
+python3 -c "import moto.server, flask" >/dev/null 2>&1 || pip_pkgs+=("moto[server]")
+if [ ${#pip_pkgs[@]} -gt 0 ]; then
+  echo "install-peers: pip install ${pip_pkgs[*]}"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "${pip_pkgs[@]}"
 fi
 echo "install-peers: skopeo $(skopeo --version | awk '{print $3}'), oras-py $(python3 -c 'import oras.version as v; print(v.__version__)')"
 

@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): installs the peers the tests drive, runs every
-# test of the workspace on the embedded backend (local disk + SQLite), then the integration
-# suites again with metadata on a throw-away PostgreSQL server, and closes with one summary
-# line. Extra arguments go to `cargo test`.
+# The project's test command (README, CI): installs the peers the tests drive, starts a
+# throw-away PostgreSQL and S3 API server (moto) on loopback, runs every test of the workspace
+# on the embedded backend (local disk + SQLite; the tests of several replicas use
+# PostgreSQL + S3 in any case), then the integration suites of the registry, the client and
+# the binary again on PostgreSQL + S3, and closes with one summary line. Extra arguments go
+# to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
 
 log=$(mktemp)
 pgdir=$(mktemp -d -u /tmp/zoll-test-pg.XXXXXX)
-trap 'scripts/postgres.sh stop "$pgdir"; rm -f "$log"' EXIT
+s3dir=$(mktemp -d -u /tmp/zoll-test-s3.XXXXXX)
+trap 'scripts/postgres.sh stop "$pgdir"; scripts/s3.sh stop "$s3dir"; rm -f "$log"' EXIT
 status=0
 
-echo "== metadata: sqlite (embedded)"
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+export ZOLL_TEST_POSTGRES_URL ZOLL_TEST_S3_ENDPOINT
+ZOLL_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir" "$(free_port)")
+ZOLL_TEST_S3_ENDPOINT=$(scripts/s3.sh start "$s3dir" "$(free_port)")
+
+echo "== backends: local disk + sqlite (embedded)"
 cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
 
-echo "== metadata: postgres"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export ZOLL_TEST_POSTGRES_URL
-ZOLL_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$pgdir" "$port")
-ZOLL_TEST_METADATA=postgres cargo test --locked -p zoll-registry -p zoll --test it "$@" 2>&1 \
+echo "== backends: s3 + postgres"
+ZOLL_TEST_METADATA=postgres ZOLL_TEST_BLOBS=s3 \
+  cargo test --locked -p zoll-registry -p zoll-client -p zoll --test it "$@" 2>&1 \
   | tee -a "$log" || status=$?
 
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -12,6 +12,7 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub metadata: Metadata,
+    pub s3: S3,
     pub limits: Limits,
     pub log: Log,
     pub gc: Gc,
@@ -39,11 +40,42 @@ pub struct Storage {
 }
 
 /// Where registry metadata lives. Unset: the embedded SQLite database in the data directory.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Metadata {
     /// `postgres://user:password@host:port/database` to share metadata between replicas.
     pub url: Option<String>,
+    /// Apply pending schema migrations when the store opens. Off: start-up fails until
+    /// `zoll migrate` ran (for operators who migrate as a separate, deliberate step).
+    pub migrate_on_start: bool,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            url: None,
+            migrate_on_start: true,
+        }
+    }
+}
+
+/// Blobs in an S3-compatible object store. Unset bucket: blobs on local disk in the data
+/// directory. Credentials left unset come from the usual `AWS_*` environment variables.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3 {
+    pub bucket: Option<String>,
+    /// e.g. `https://s3.eu-central-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Key prefix inside the bucket (e.g. `zoll/`), so a bucket can be shared.
+    pub prefix: String,
+    /// `endpoint/bucket/key` requests, as MinIO-style servers expect.
+    pub path_style: bool,
+    /// Allow a plain-HTTP endpoint. Only for servers on a trusted network.
+    pub danger_allow_http: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +94,9 @@ pub struct Gc {
     pub interval_secs: u64,
     /// Unreferenced blobs uploaded or linked more recently are kept.
     pub grace_secs: u64,
+    /// Also remove untagged manifests that no tag, index or present subject needs (and
+    /// pushed longer than the grace window ago).
+    pub untagged: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +111,7 @@ impl Default for Gc {
         Gc {
             interval_secs: 3600,
             grace_secs: 24 * 3600,
+            untagged: false,
         }
     }
 }
@@ -142,8 +178,8 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 7] = [
-    "server", "storage", "metadata", "limits", "log", "gc", "scrub",
+const SECTIONS: [&str; 8] = [
+    "server", "storage", "metadata", "s3", "limits", "log", "gc", "scrub",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -202,6 +238,17 @@ impl Config {
         s.verify_reads = self.storage.verify_reads;
         s.cache_bytes = self.storage.cache_bytes;
         s.metadata_url = self.metadata.url.clone();
+        s.migrate = self.metadata.migrate_on_start;
+        s.s3 = self.s3.bucket.as_ref().map(|bucket| zoll_store::S3Config {
+            endpoint: self.s3.endpoint.clone(),
+            bucket: bucket.clone(),
+            region: self.s3.region.clone(),
+            access_key_id: self.s3.access_key_id.clone(),
+            secret_access_key: self.s3.secret_access_key.clone(),
+            prefix: self.s3.prefix.clone(),
+            path_style: self.s3.path_style,
+            allow_http: self.s3.danger_allow_http,
+        });
         s
     }
 }
@@ -236,6 +283,8 @@ mod tests {
             ("ZOLL_LIMITS_MAX_NAME_LEN", "50"),
             ("ZOLL_STORAGE_VERIFY_READS", "false"),
             ("ZOLL_LOG_FORMAT", "json"),
+            ("ZOLL_S3_BUCKET", "blobs"),
+            ("ZOLL_S3_PATH_STYLE", "true"),
             ("UNRELATED", "x"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -244,6 +293,8 @@ mod tests {
         assert_eq!(c.limits.max_name_len, 50);
         assert!(!c.storage.verify_reads);
         assert_eq!(c.log.format, "json");
+        let s3 = c.store_config().s3.expect("a bucket selects S3");
+        assert_eq!((s3.bucket.as_str(), s3.path_style), ("blobs", true));
 
         std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
         let err = load(Some(&file), std::iter::empty()).unwrap_err();

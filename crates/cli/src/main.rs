@@ -4,9 +4,13 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod crypt;
+mod key;
 mod maintain;
 mod scan;
 mod serve;
+mod sign;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -27,6 +31,22 @@ enum Command {
     Gc(GcArgs),
     /// Re-hash every stored blob and quarantine damaged ones (also scheduled inside `serve`).
     Scrub(StoreArgs),
+    /// Apply pending metadata schema migrations (also done at start-up unless
+    /// metadata.migrate_on_start = false).
+    Migrate(StoreArgs),
+    /// Encrypt image layers (ocicrypt format), or add/remove recipients of an encrypted image.
+    Encrypt(crypt::EncryptArgs),
+    /// Decrypt image layers; output is published only after every layer verified.
+    Decrypt(crypt::DecryptArgs),
+    /// Keys and certificates: generate, certify, import-cosign.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Sign an image (Notation JWS/COSE, cosign bundle or legacy .sig).
+    Sign(sign::SignArgs),
+    /// Attach a DSSE-signed in-toto attestation to an image.
+    Attest(sign::AttestArgs),
+    /// Verify an image's signatures; exit status 0 only when trusted.
+    Verify(verify::VerifyArgs),
     /// Inspect an image or directory: SBOM, vulnerabilities, hardening lint.
     Scan(scan::ScanArgs),
     /// Manage the offline vulnerability database (OSV).
@@ -55,6 +75,9 @@ pub struct GcArgs {
     /// (default: gc.grace_secs from the configuration).
     #[arg(long)]
     grace_secs: Option<u64>,
+    /// Also remove untagged manifests nothing needs (default: gc.untagged).
+    #[arg(long)]
+    untagged: bool,
 }
 
 #[derive(clap::Args)]
@@ -81,6 +104,13 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),
         Command::Scrub(args) => maintain::scrub(args),
+        Command::Migrate(args) => maintain::migrate(args),
+        Command::Encrypt(args) => crypt::encrypt(args),
+        Command::Decrypt(args) => crypt::decrypt(args),
+        Command::Key(command) => key::run(command),
+        Command::Sign(args) => sign::sign(args),
+        Command::Attest(args) => sign::attest(args),
+        Command::Verify(args) => verify::verify(args),
         Command::Scan(args) => scan::scan(args),
         Command::Db(args) => scan::db(args),
     };

@@ -34,6 +34,7 @@ pub fn gc(args: GcArgs) -> anyhow::Result<()> {
         let opts = GcOptions {
             grace,
             dry_run: args.dry_run,
+            untagged: args.untagged || c.gc.untagged,
         };
         let report = store.gc(&opts).await;
         store.close().await;
@@ -43,15 +44,48 @@ pub fn gc(args: GcArgs) -> anyhow::Result<()> {
         } else {
             "removed"
         };
+        for m in &report.manifests {
+            println!("{verb} manifest {}@{} {} bytes", m.repo, m.digest, m.size);
+        }
         for blob in &report.collected {
             println!("{verb} {} {} bytes", blob.digest, blob.size);
         }
         println!(
-            "gc: {verb} {} blobs, {} bytes; {} kept because a push referenced them meanwhile",
+            "gc: {verb} {} untagged manifests, {} blobs, {} bytes; {} kept because a push \
+             referenced them meanwhile",
+            report.manifests.len(),
             report.collected.len(),
             report.bytes(),
             report.kept_by_push
         );
+        Ok(())
+    })
+}
+
+/// `zoll migrate`: applies pending metadata migrations and says which.
+pub fn migrate(args: StoreArgs) -> anyhow::Result<()> {
+    let c = config::load_for(&args)?;
+    crate::serve::init_logging(&c)?;
+    runtime()?.block_on(async {
+        let mut check = c.store_config();
+        check.migrate = false;
+        let pending = match Store::open(check).await {
+            Ok(store) => {
+                store.close().await;
+                Vec::new()
+            }
+            Err(zoll_store::StoreError::Outdated(versions)) => versions,
+            Err(e) => return Err(e).context("cannot open the store"),
+        };
+        if pending.is_empty() {
+            println!("migrate: the metadata schema is current");
+            return Ok(());
+        }
+        let mut run = c.store_config();
+        run.migrate = true;
+        let store = Store::open(run).await.context("migration failed")?;
+        store.close().await;
+        println!("migrate: applied schema versions {pending:?}");
         Ok(())
     })
 }
@@ -87,6 +121,7 @@ pub async fn scheduled_gc(store: Arc<Store>, gc: config::Gc) {
     let opts = GcOptions {
         grace: Duration::from_secs(gc.grace_secs),
         dry_run: false,
+        untagged: gc.untagged,
     };
     loop {
         tokio::time::sleep(Duration::from_secs(gc.interval_secs)).await;

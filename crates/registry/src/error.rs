@@ -63,14 +63,17 @@ impl From<StoreError> for ApiError {
                 (S::BAD_REQUEST, "BLOB_UPLOAD_INVALID")
             }
             StoreError::DigestMismatch { .. } => (S::BAD_REQUEST, "DIGEST_INVALID"),
-            StoreError::RangeMismatch { .. } | StoreError::SizeMismatch { .. } => {
-                (S::RANGE_NOT_SATISFIABLE, "RANGE_INVALID")
-            }
+            StoreError::RangeMismatch { .. }
+            | StoreError::SizeMismatch { .. }
+            | StoreError::UploadRace(_) => (S::RANGE_NOT_SATISFIABLE, "RANGE_INVALID"),
             StoreError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
             StoreError::ManifestInvalid(_) => (S::BAD_REQUEST, "MANIFEST_INVALID"),
             StoreError::ManifestBlobUnknown(_) => (S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             StoreError::Busy(_) => (S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
-            StoreError::Locked(_) | StoreError::Io(_) | StoreError::Db(_) => {
+            StoreError::Locked(_)
+            | StoreError::Outdated(_)
+            | StoreError::Io(_)
+            | StoreError::Db(_) => {
                 tracing::error!(error = %e, "storage failure");
                 return ApiError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error");
             }

@@ -16,6 +16,8 @@ pub enum StoreError {
     UploadInvalid(String),
     #[error("content does not match digest {expected} (computed {actual})")]
     DigestMismatch { expected: Digest, actual: Digest },
+    #[error("upload {0} was appended to by another request at the same time; ask for its status and resume")]
+    UploadRace(String),
     #[error("chunk must start at offset {expected}, got {got}")]
     RangeMismatch { expected: u64, got: u64 },
     #[error("{what} exceeds the limit of {limit} bytes")]
@@ -34,6 +36,8 @@ pub enum StoreError {
     Busy(String),
     #[error("data directory {0} is in use by another zoll process")]
     Locked(String),
+    #[error("the metadata schema lacks migrations {0:?}: run `zoll migrate` first")]
+    Outdated(Vec<i64>),
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("metadata database failed: {0}")]

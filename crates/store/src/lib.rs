@@ -24,7 +24,7 @@ use zoll_oci::{Digest, RepoName};
 
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
-pub use maintenance::{Collected, GcOptions, GcReport, ScrubReport};
+pub use maintenance::{Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, Usage};
 pub use manifests::{ManifestPut, StoredManifest};
 pub use meta::ReferrerRow;
 
@@ -51,6 +51,9 @@ pub struct StoreConfig {
     pub metadata_url: Option<String>,
     /// Blobs in an S3-compatible object store instead of `data_dir`.
     pub s3: Option<S3Config>,
+    /// Apply pending metadata migrations on open; without, opening an outdated database
+    /// fails with a message that names `zoll migrate`.
+    pub migrate: bool,
 }
 
 impl StoreConfig {
@@ -63,6 +66,7 @@ impl StoreConfig {
             cache_bytes: 16 << 20,
             metadata_url: None,
             s3: None,
+            migrate: true,
         }
     }
 }
@@ -113,7 +117,7 @@ impl Store {
             Some(url) => url.clone(),
             None => Metadata::sqlite_url(&config.data_dir.join("metadata.db")),
         };
-        let meta = Metadata::open(&url).await?;
+        let meta = Metadata::open(&url, config.migrate).await?;
         // A shared database is written by other replicas too: no local read cache then.
         let cache_bytes = if meta.is_embedded() {
             config.cache_bytes
@@ -130,6 +134,12 @@ impl Store {
         };
         store.remove_orphaned_uploads().await?;
         Ok(store)
+    }
+
+    /// Applies pending metadata migrations (what `zoll migrate` does); returns the versions
+    /// applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        self.meta.migrate().await
     }
 
     pub fn config(&self) -> &StoreConfig {

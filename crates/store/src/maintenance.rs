@@ -18,6 +18,18 @@ pub struct GcOptions {
     pub grace: Duration,
     /// Report what would be removed; remove nothing.
     pub dry_run: bool,
+    /// Also remove untagged manifests that nothing needs (no tag, not listed by an index,
+    /// not a referrer of a present manifest) pushed longer than `grace` ago; their
+    /// referrers follow them, and then the blobs only they referenced.
+    pub untagged: bool,
+}
+
+/// One untagged manifest garbage collection removed (or would remove).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectedManifest {
+    pub repo: String,
+    pub digest: String,
+    pub size: u64,
 }
 
 /// One blob garbage collection removed (or would remove).
@@ -30,6 +42,7 @@ pub struct Collected {
 #[derive(Debug, Clone, Default)]
 pub struct GcReport {
     pub collected: Vec<Collected>,
+    pub manifests: Vec<CollectedManifest>,
     /// Candidates a concurrent push referenced or re-uploaded before they could be claimed.
     pub kept_by_push: usize,
     /// Deletions an earlier, interrupted run had claimed and this run finished.
@@ -39,6 +52,21 @@ pub struct GcReport {
 impl GcReport {
     pub fn bytes(&self) -> u64 {
         self.collected.iter().map(|c| c.size).sum()
+    }
+}
+
+/// Storage accounting of a scope; see [`Store::usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub blob_bytes: u64,
+    pub blobs: u64,
+    pub manifest_bytes: u64,
+    pub manifests: u64,
+}
+
+impl Usage {
+    pub fn bytes(&self) -> u64 {
+        self.blob_bytes + self.manifest_bytes
     }
 }
 
@@ -63,6 +91,9 @@ impl Store {
         }
         let grace = i64::try_from(opts.grace.as_millis()).unwrap_or(i64::MAX);
         let cutoff = now_ms().saturating_sub(grace);
+        if opts.untagged {
+            self.gc_untagged(opts, cutoff, &mut report).await?;
+        }
         for row in self.meta.gc_candidates(cutoff).await? {
             if opts.dry_run {
                 report.collected.push(Collected {
@@ -88,6 +119,57 @@ impl Store {
             );
         }
         Ok(report)
+    }
+
+    /// Removes unused untagged manifests, round after round: deleting an image makes its
+    /// signatures unused in the next round. A dry run reports the first round only.
+    async fn gc_untagged(
+        &self,
+        opts: &GcOptions,
+        cutoff: i64,
+        report: &mut GcReport,
+    ) -> Result<()> {
+        const MAX_ROUNDS: usize = 8;
+        for _ in 0..MAX_ROUNDS {
+            let candidates = self.meta.untagged_candidates(cutoff).await?;
+            let mut removed = 0;
+            for row in candidates {
+                if !opts.dry_run
+                    && !self
+                        .meta
+                        .gc_untagged(row.repo_id, &row.digest, cutoff)
+                        .await?
+                {
+                    report.kept_by_push += 1;
+                    continue;
+                }
+                self.cache.invalidate_repo(row.repo_id);
+                removed += 1;
+                report.manifests.push(CollectedManifest {
+                    repo: row.repo,
+                    digest: row.digest,
+                    size: row.size,
+                });
+            }
+            if opts.dry_run || removed == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Storage used by the repositories under `scope` (a project name such as `team`, or a
+    /// full repository name), derived from metadata at the time of the call: every blob a
+    /// manifest there references, counted once, plus the manifests themselves. Exact after
+    /// deletes and garbage collection, because nothing is counted that no manifest uses.
+    pub async fn usage(&self, scope: &str) -> Result<Usage> {
+        let (blob_bytes, blobs, manifest_bytes, manifests) = self.meta.usage(scope).await?;
+        Ok(Usage {
+            blob_bytes,
+            blobs,
+            manifest_bytes,
+            manifests,
+        })
     }
 
     /// Second half of a deletion claimed with `gc_claim`: bytes first, then the row, so an

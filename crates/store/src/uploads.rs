@@ -14,7 +14,7 @@ use futures_util::{Stream, StreamExt};
 use zoll_oci::{Algorithm, Digest, Hasher, RepoName};
 
 use crate::error::{Result, StoreError};
-use crate::meta::RepoId;
+use crate::meta::{RepoId, UploadRow};
 use crate::{now_ms, random_id, Store};
 
 /// How often a publish retries while garbage collection holds the blob (100 ms apart).
@@ -59,19 +59,19 @@ impl Store {
         Ok(id)
     }
 
-    async fn session(&self, repo: &RepoName, id: &str) -> Result<(RepoId, u64)> {
+    async fn session(&self, repo: &RepoName, id: &str) -> Result<UploadRow> {
         let unknown = || StoreError::UploadUnknown(id.to_owned());
         let repo_id = self.repo(repo).await?.ok_or_else(unknown)?;
         let row = self.meta.upload(id).await?.ok_or_else(unknown)?;
         if row.repo_id != repo_id {
             return Err(unknown());
         }
-        Ok((repo_id, row.received))
+        Ok(row)
     }
 
     /// Like `session`, but drops the lock slot of an id that names no session, so that
     /// requests for made-up ids leave nothing behind.
-    async fn known_session(&self, repo: &RepoName, id: &str) -> Result<(RepoId, u64)> {
+    async fn known_session(&self, repo: &RepoName, id: &str) -> Result<UploadRow> {
         let found = self.session(repo, id).await;
         if matches!(found, Err(StoreError::UploadUnknown(_))) {
             self.sessions.forget(id);
@@ -81,7 +81,7 @@ impl Store {
 
     /// Bytes received so far by the session.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<u64> {
-        Ok(self.session(repo, id).await?.1)
+        Ok(self.session(repo, id).await?.received)
     }
 
     /// Appends `body` to the session. With `range` (`Content-Range` as start and length),
@@ -100,23 +100,26 @@ impl Store {
     {
         let slot = self.sessions.slot(id);
         let mut running = slot.lock().await;
-        let (_, received) = self.known_session(repo, id).await?;
-        self.append_locked(&mut running, id, received, range, body)
-            .await
+        let mut row = self.known_session(repo, id).await?;
+        self.append_locked(&mut running, id, &mut row, range, body)
+            .await?;
+        Ok(row.received)
     }
 
+    /// Appends to the session `row` describes and updates `row` to the new state.
     async fn append_locked<S, E>(
         &self,
         running: &mut Option<RunningHash>,
         id: &str,
-        received: u64,
+        row: &mut UploadRow,
         range: Option<(u64, u64)>,
         body: S,
-    ) -> Result<u64>
+    ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        let received = row.received;
         if let Some((start, _)) = range {
             if start != received {
                 return Err(StoreError::RangeMismatch {
@@ -131,7 +134,7 @@ impl Store {
             _ => None,
         };
         let limit = self.config.max_blob_bytes;
-        let total = self
+        let (total, part) = self
             .blobs
             .append(id, received, body, limit, &mut |b: &[u8]| {
                 if let Some(h) = hasher.as_mut() {
@@ -148,12 +151,17 @@ impl Store {
                 });
             }
         }
-        self.meta.set_upload_received(id, total).await?;
+        let parts = format!("{}{part}", row.parts);
+        if !self.meta.record_append(id, received, total, &parts).await? {
+            return Err(StoreError::UploadRace(id.to_owned()));
+        }
         *running = hasher.map(|hasher| RunningHash {
             received: total,
             hasher,
         });
-        Ok(total)
+        row.received = total;
+        row.parts = parts;
+        Ok(())
     }
 
     /// Appends an optional last chunk, checks the digest of everything received and publishes
@@ -172,13 +180,16 @@ impl Store {
     {
         let slot = self.sessions.slot(id);
         let mut running = slot.lock().await;
-        let (repo_id, received) = self.known_session(repo, id).await?;
-        let size = self
-            .append_locked(&mut running, id, received, range, body)
+        let mut row = self.known_session(repo, id).await?;
+        self.append_locked(&mut running, id, &mut row, range, body)
             .await?;
+        let size = row.received;
         let actual = match running.take() {
             Some(r) if r.hasher.algorithm() == digest.algorithm() => r.hasher.finish(),
-            _ => self.rehash_upload(id, size, digest.algorithm()).await?,
+            _ => {
+                self.rehash_upload(id, &row.parts, size, digest.algorithm())
+                    .await?
+            }
         };
         if &actual != digest {
             return Err(StoreError::DigestMismatch {
@@ -186,15 +197,22 @@ impl Store {
                 actual,
             });
         }
-        self.publish(repo_id, id, digest, size, true).await?;
+        self.publish(row.repo_id, id, &row.parts, digest, size, true)
+            .await?;
         drop(running);
         self.sessions.forget(id);
         Ok(size)
     }
 
-    async fn rehash_upload(&self, id: &str, len: u64, alg: Algorithm) -> Result<Digest> {
+    async fn rehash_upload(
+        &self,
+        id: &str,
+        parts: &str,
+        len: u64,
+        alg: Algorithm,
+    ) -> Result<Digest> {
         let mut h = Hasher::new(alg);
-        let mut s = self.blobs.read_upload(id, len).await?;
+        let mut s = self.blobs.read_upload(id, parts, len).await?;
         while let Some(chunk) = s.next().await {
             h.update(&chunk?);
         }
@@ -210,11 +228,12 @@ impl Store {
         &self,
         repo_id: RepoId,
         id: &str,
+        parts: &str,
         digest: &Digest,
         size: u64,
         session_row: bool,
     ) -> Result<()> {
-        self.blobs.sync_upload(id, size).await?;
+        self.blobs.sync_upload(id, parts, size).await?;
         for _ in 0..PUBLISH_ATTEMPTS {
             let mut tx = self.meta.begin().await?;
             if !self.meta.claim_blob(&mut tx, digest.as_str(), size).await? {
@@ -222,7 +241,7 @@ impl Store {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
-            self.blobs.publish(id, digest, size).await?;
+            self.blobs.publish(id, parts, digest, size).await?;
             self.meta
                 .link_blob(&mut tx, repo_id, digest.as_str())
                 .await?;
@@ -230,6 +249,10 @@ impl Store {
                 self.meta.end_upload(&mut tx, id).await?;
             }
             tx.commit().await?;
+            if let Err(e) = self.blobs.discard_staging(id, parts).await {
+                // Harmless: upload expiry removes staging that belongs to no session.
+                tracing::warn!(upload = id, error = %e, "could not remove staged chunks");
+            }
             return Ok(());
         }
         Err(StoreError::Busy(format!(
@@ -250,7 +273,7 @@ impl Store {
         let result = async {
             let mut hasher = Hasher::new(digest.algorithm());
             let limit = self.config.max_blob_bytes;
-            let size = self
+            let (size, parts) = self
                 .blobs
                 .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
                 .await?;
@@ -261,7 +284,8 @@ impl Store {
                     actual,
                 });
             }
-            self.publish(repo_id, &id, digest, size, false).await?;
+            self.publish(repo_id, &id, &parts, digest, size, false)
+                .await?;
             Ok(size)
         }
         .await;
@@ -302,10 +326,14 @@ impl Store {
         Ok(removed)
     }
 
-    /// At start-up no request is in flight, so every staging file without a session row is
-    /// the leftover of an interrupted single-request upload.
+    /// At start-up of the embedded store no request is in flight, so every staging file
+    /// without a session row is the leftover of an interrupted single-request upload. Blobs
+    /// shared with other replicas (S3, or local disk under shared metadata) may be staged by
+    /// their requests right now: there only staging older than the upload TTL goes.
     pub(crate) async fn remove_orphaned_uploads(&self) -> Result<()> {
-        let n = self.remove_staging_without_session(None).await?;
+        let exclusive = self.meta.is_embedded() && self.config.s3.is_none();
+        let min_age = (!exclusive).then_some(self.config.upload_ttl);
+        let n = self.remove_staging_without_session(min_age).await?;
         if n > 0 {
             tracing::info!(removed = n, "removed staging files of interrupted uploads");
         }

@@ -22,6 +22,11 @@ pub fn metadata_url() -> Option<String> {
         Ok("sqlite") | Err(_) => return None,
         Ok(other) => panic!("ZOLL_TEST_METADATA={other}: use sqlite or postgres"),
     }
+    Some(fresh_postgres_database())
+}
+
+/// A new, empty database on the test PostgreSQL server at `ZOLL_TEST_POSTGRES_URL`.
+pub fn fresh_postgres_database() -> String {
     let admin = std::env::var("ZOLL_TEST_POSTGRES_URL")
         .expect("ZOLL_TEST_POSTGRES_URL (scripts/test.sh starts a server and sets it)");
     let name = unique_name("zt");
@@ -35,11 +40,62 @@ pub fn metadata_url() -> Option<String> {
         String::from_utf8_lossy(&out.stderr)
     );
     let base = admin.rsplit_once('/').expect("URL with a database").0;
-    Some(format!("{base}/{name}"))
+    format!("{base}/{name}")
 }
 
-/// An S3 location for one test: the bucket on the S3 API server at `ZOLL_TEST_S3_ENDPOINT`
-/// (scripts/test.sh starts one and creates the bucket) and a prefix no other test uses.
+/// The backends one test runs on, chosen by the test run's environment: metadata in SQLite
+/// or a fresh PostgreSQL database, blobs on local disk or in a fresh S3 bucket. Keep it for
+/// the whole test: a restarted server must see the same database and bucket.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    pub metadata_url: Option<String>,
+    pub s3: Option<S3Target>,
+}
+
+impl Backends {
+    pub fn for_test() -> Backends {
+        Backends {
+            metadata_url: metadata_url(),
+            s3: s3_target(),
+        }
+    }
+
+    /// PostgreSQL and S3 whatever the test run selected: for tests of several replicas,
+    /// which only these shared backends allow.
+    pub fn shared() -> Backends {
+        Backends {
+            metadata_url: Some(fresh_postgres_database()),
+            s3: Some(fresh_s3_bucket()),
+        }
+    }
+
+    /// `ZOLL_*` environment for a `zoll` process on these backends.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some(url) = &self.metadata_url {
+            env.push(("ZOLL_METADATA_URL".to_owned(), url.clone()));
+        }
+        if let Some(t) = &self.s3 {
+            for (k, v) in [
+                ("ZOLL_S3_BUCKET", t.bucket.as_str()),
+                ("ZOLL_S3_ENDPOINT", t.endpoint.as_str()),
+                ("ZOLL_S3_PREFIX", t.prefix.as_str()),
+                ("ZOLL_S3_REGION", "us-east-1"),
+                ("ZOLL_S3_ACCESS_KEY_ID", "test"),
+                ("ZOLL_S3_SECRET_ACCESS_KEY", "test"),
+                ("ZOLL_S3_PATH_STYLE", "true"),
+                ("ZOLL_S3_DANGER_ALLOW_HTTP", "true"),
+            ] {
+                env.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        env
+    }
+}
+
+/// An S3 location for one test: a bucket of its own on the S3 API server at
+/// `ZOLL_TEST_S3_ENDPOINT` (scripts/test.sh starts one), so that no test lists another's
+/// objects.
 #[derive(Debug, Clone)]
 pub struct S3Target {
     pub endpoint: String,
@@ -54,13 +110,44 @@ pub fn s3_target() -> Option<S3Target> {
         Ok("local") | Err(_) => return None,
         Ok(other) => panic!("ZOLL_TEST_BLOBS={other}: use local or s3"),
     }
+    Some(fresh_s3_bucket())
+}
+
+/// A new, empty bucket on the test S3 server at `ZOLL_TEST_S3_ENDPOINT`.
+pub fn fresh_s3_bucket() -> S3Target {
     let endpoint = std::env::var("ZOLL_TEST_S3_ENDPOINT")
         .expect("ZOLL_TEST_S3_ENDPOINT (scripts/test.sh starts an S3 server and sets it)");
-    Some(S3Target {
+    let bucket = unique_name("zt").replace('_', "-");
+    create_bucket(&endpoint, &bucket);
+    S3Target {
         endpoint,
-        bucket: "zoll-test".into(),
-        prefix: format!("{}/", unique_name("t")),
-    })
+        bucket,
+        prefix: "zoll/".into(),
+    }
+}
+
+/// `PUT /<bucket>` on the test S3 server (it accepts unsigned requests), over a plain
+/// socket so that the kit needs no HTTP client.
+fn create_bucket(endpoint: &str, bucket: &str) {
+    use std::io::{Read, Write};
+    let host = endpoint
+        .strip_prefix("http://")
+        .expect("the test S3 endpoint is plain http on loopback")
+        .trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("S3 test server at {endpoint}: {e}"));
+    write!(
+        conn,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).expect("read");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "creating bucket {bucket}: {}",
+        answer.lines().next().unwrap_or("")
+    );
 }
 
 fn unique_name(stem: &str) -> String {

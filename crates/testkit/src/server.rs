@@ -9,19 +9,26 @@ use zoll_store::{Store, StoreConfig};
 /// The store configuration a test should use for a data directory: SQLite + local disk by
 /// default, PostgreSQL and/or S3 when the test run asks for them.
 pub fn store_config(dir: &std::path::Path) -> StoreConfig {
-    let mut config = StoreConfig::new(dir);
-    config.metadata_url = crate::metadata_url();
-    config.s3 = crate::s3_target().map(|t| zoll_store::S3Config {
-        endpoint: Some(t.endpoint),
-        bucket: t.bucket,
-        region: Some("us-east-1".into()),
-        access_key_id: Some("test".into()),
-        secret_access_key: Some("test".into()),
-        prefix: t.prefix,
-        path_style: true,
-        allow_http: true,
-    });
-    config
+    crate::Backends::for_test().store_config(dir)
+}
+
+impl crate::Backends {
+    /// The store configuration for these backends, with `dir` as the data directory.
+    pub fn store_config(&self, dir: &std::path::Path) -> StoreConfig {
+        let mut config = StoreConfig::new(dir);
+        config.metadata_url = self.metadata_url.clone();
+        config.s3 = self.s3.clone().map(|t| zoll_store::S3Config {
+            endpoint: Some(t.endpoint),
+            bucket: t.bucket,
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            prefix: t.prefix,
+            path_style: true,
+            allow_http: true,
+        });
+        config
+    }
 }
 
 pub struct TestServer {

@@ -2,7 +2,9 @@
 //! streaming 2 GiB, graceful shutdown, TLS, configuration; `zoll scan` and `zoll db`.
 
 mod crash;
+mod crypt;
 mod process;
 mod scan;
 mod server;
 mod streaming;
+mod trust;

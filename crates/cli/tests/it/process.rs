@@ -11,8 +11,8 @@ use crate::server::{client, command, Zoll};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
     let data = tempfile::tempdir().unwrap();
-    let metadata = zoll_testkit::metadata_url();
-    let mut zoll = Zoll::start(data.path(), metadata.as_deref()).await;
+    let backends = zoll_testkit::Backends::for_test();
+    let mut zoll = Zoll::start(data.path(), &backends).await;
     let http = client();
     let base = zoll.base.clone();
     let r = http
@@ -223,8 +223,8 @@ async fn config_file_and_environment_apply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_and_scrub_commands() {
     let data = tempfile::tempdir().unwrap();
-    let metadata = zoll_testkit::metadata_url();
-    let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
+    let backends = zoll_testkit::Backends::for_test();
+    let zoll = Zoll::start(data.path(), &backends).await;
     let http = client();
     let orphan = b"an orphan layer".to_vec();
     let d = zoll_oci::Digest::sha256(&orphan);
@@ -240,9 +240,7 @@ async fn gc_and_scrub_commands() {
     let run = |args: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
         cmd.args(args).arg("--data").arg(data.path());
-        if let Some(url) = &metadata {
-            cmd.env("ZOLL_METADATA_URL", url);
-        }
+        cmd.envs(backends.env());
         let out = cmd.output().unwrap();
         (
             out.status.success(),
@@ -254,11 +252,50 @@ async fn gc_and_scrub_commands() {
     assert!(out.contains(&format!("would remove {d} 15 bytes")), "{out}");
     let (ok, out) = run(&["gc"]);
     assert!(
-        ok && out.contains("removed 0 blobs"),
+        ok && out.contains("removed 0 untagged manifests, 0 blobs"),
         "default grace keeps it: {out}"
     );
     let (ok, out) = run(&["gc", "--grace-secs", "0"]);
     assert!(ok && out.contains(&format!("removed {d}")), "{out}");
     let (ok, out) = run(&["scrub"]);
     assert!(ok && out.contains("checked 0 blobs"), "{out}");
+}
+
+#[tokio::test]
+async fn migrate_applies_pending_schema_versions_once() {
+    let data = tempfile::tempdir().unwrap();
+    let backends = zoll_testkit::Backends::for_test();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
+        cmd.args(args).arg("--data").arg(data.path());
+        cmd.envs(backends.env());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // With start-up migration off, a fresh database is refused, naming the command.
+    let off = [("ZOLL_METADATA_MIGRATE_ON_START", "false")];
+    let (ok, out) = run(&["serve", "--listen", "127.0.0.1:0"], &off);
+    assert!(!ok && out.contains("run `zoll migrate` first"), "{out}");
+    let (ok, out) = run(&["migrate"], &[]);
+    assert!(
+        ok && out.contains("applied schema versions [1, 2]"),
+        "{out}"
+    );
+    let (ok, out) = run(&["migrate"], &[]);
+    assert!(
+        ok && out.contains("the metadata schema is current"),
+        "{out}"
+    );
+    let (ok, out) = run(&["gc", "--dry-run"], &off);
+    assert!(
+        ok,
+        "a migrated store opens without start-up migration: {out}"
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use zoll_testkit::Backends;
 
 pub struct Zoll {
     pub child: Child,
@@ -33,13 +34,11 @@ pub fn command(data: &Path, extra: &[&str]) -> Command {
 }
 
 impl Zoll {
-    /// Starts on `data` and the metadata database the suite runs against (`None`: embedded
-    /// SQLite; see `zoll_testkit::metadata_url`). The same arguments again reopen the same data.
-    pub async fn start(data: &Path, metadata: Option<&str>) -> Zoll {
+    /// Starts on `data` and the backends the suite runs against (see
+    /// `zoll_testkit::Backends`). The same arguments again reopen the same data.
+    pub async fn start(data: &Path, backends: &Backends) -> Zoll {
         let mut cmd = command(data, &[]);
-        if let Some(url) = metadata {
-            cmd.env("ZOLL_METADATA_URL", url);
-        }
+        cmd.envs(backends.env());
         Zoll::spawn(cmd, "http").await
     }
 

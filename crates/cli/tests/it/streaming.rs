@@ -1,4 +1,7 @@
-//! Pushing and pulling a 2 GiB blob keeps the server's peak RSS under 64 MiB.
+//! Pushing and pulling a 2 GiB blob keeps the server's peak RSS under 64 MiB. With blobs in
+//! S3 the blob is 512 MiB: the test S3 server (moto 5) fails to complete multipart uploads of
+//! about 2 GiB ("seek of closed file" in its part buffers), and 512 MiB is still eight times
+//! the memory bound.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,13 +12,13 @@ use zoll_oci::{Algorithm, Hasher};
 use crate::server::{client, Zoll};
 
 const CHUNK: usize = 1 << 20;
-const TOTAL_CHUNKS: u64 = 2048; // 2 GiB
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
     let data = tempfile::tempdir().unwrap();
-    let metadata = zoll_testkit::metadata_url();
-    let zoll = Zoll::start(data.path(), metadata.as_deref()).await;
+    let backends = zoll_testkit::Backends::for_test();
+    let total_chunks: u64 = if backends.s3.is_some() { 512 } else { 2048 };
+    let zoll = Zoll::start(data.path(), &backends).await;
     let http = client();
     let base = &zoll.base;
 
@@ -32,7 +35,7 @@ async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
     let base_chunk: Vec<u8> = (0..CHUNK).map(|i| (i * 31 % 251) as u8).collect();
     let hasher = Arc::new(Mutex::new(Some(Hasher::new(Algorithm::Sha256))));
     let h = hasher.clone();
-    let body = futures_util::stream::iter(0..TOTAL_CHUNKS).map(move |i| {
+    let body = futures_util::stream::iter(0..total_chunks).map(move |i| {
         let mut c = base_chunk.clone();
         c[..8].copy_from_slice(&i.to_le_bytes());
         h.lock().unwrap().as_mut().unwrap().update(&c);
@@ -47,7 +50,7 @@ async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
     assert_eq!(r.status(), 202);
     assert_eq!(
         r.headers()["range"],
-        format!("0-{}", TOTAL_CHUNKS * CHUNK as u64 - 1).as_str()
+        format!("0-{}", total_chunks * CHUNK as u64 - 1).as_str()
     );
     let digest = hasher.lock().unwrap().take().unwrap().finish();
     let r = http
@@ -72,7 +75,7 @@ async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
         n += chunk.len() as u64;
         pulled.update(&chunk);
     }
-    assert_eq!(n, TOTAL_CHUNKS * CHUNK as u64);
+    assert_eq!(n, total_chunks * CHUNK as u64);
     assert_eq!(pulled.finish(), digest);
 
     let peak = zoll.peak_rss();

@@ -61,6 +61,13 @@ impl TestRegistry {
         Self::open(dir, config, limits).await
     }
 
+    /// A replica on `backends` (several replicas may share PostgreSQL + S3).
+    pub async fn on(backends: &zoll_testkit::Backends) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = backends.store_config(dir.path());
+        Self::open(dir, config, Limits::default()).await
+    }
+
     async fn open(dir: tempfile::TempDir, config: StoreConfig, limits: Limits) -> Self {
         // Server-side errors (500s) are logged, not returned: show them with the test output.
         let _ = tracing_subscriber::fmt()

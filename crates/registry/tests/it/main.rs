@@ -8,5 +8,6 @@ mod listing;
 mod maintenance;
 mod manifests;
 mod peers;
+mod replicas;
 mod stored;
 mod uploads;

@@ -14,6 +14,7 @@ fn gc_now() -> GcOptions {
     GcOptions {
         grace: Duration::ZERO,
         dry_run: false,
+        untagged: false,
     }
 }
 
@@ -37,6 +38,7 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
         .gc(&GcOptions {
             grace: Duration::from_secs(3600),
             dry_run: false,
+            untagged: false,
         })
         .await
         .unwrap();
@@ -48,6 +50,7 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
         .gc(&GcOptions {
             grace: Duration::ZERO,
             dry_run: true,
+            untagged: false,
         })
         .await
         .unwrap();
@@ -113,11 +116,18 @@ async fn a_push_racing_gc_fails_cleanly_then_succeeds() {
 
 /// Pushes (with retries when GC took an unreferenced layer first), deletes and GC run
 /// concurrently; every acknowledged manifest that was not deleted stays pullable with all its
-/// blobs, and a final GC leaves exactly the referenced blobs on disk.
+/// blobs, and a final GC leaves exactly the referenced blobs in storage. GC runs with a short
+/// grace window, and every fifth push waits longer than that window between uploading its
+/// layers and pushing its manifest, so GC does get to those layers first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_soak_with_concurrent_pushes_and_deletes() {
     const WORKERS: u64 = 4;
-    const PUSHES_PER_WORKER: u64 = 130; // 520 pushes in all
+    // 520 pushes in all; ZOLL_SOAK_PUSHES asks for a longer run by hand.
+    let pushes_per_worker: u64 = std::env::var("ZOLL_SOAK_PUSHES")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(130, |n| n.div_ceil(WORKERS));
+    const GRACE: Duration = Duration::from_millis(300);
     let reg = Arc::new(TestRegistry::new().await);
     /// (repository, manifest digest, its blobs) of pushes acknowledged and not deleted.
     type Live = Vec<(String, String, Vec<Digest>)>;
@@ -127,13 +137,19 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
     let gc = {
         let (reg, stop) = (reg.clone(), stop.clone());
         tokio::spawn(async move {
+            let opts = GcOptions {
+                grace: GRACE,
+                dry_run: false,
+                untagged: false,
+            };
             let mut runs = 0;
+            let mut collected = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                reg.store.gc(&gc_now()).await.unwrap();
+                collected += reg.store.gc(&opts).await.unwrap().collected.len();
                 runs += 1;
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            runs
+            (runs, collected)
         })
     };
     let mut workers = Vec::new();
@@ -141,15 +157,19 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
         let (reg, live) = (reg.clone(), live.clone());
         workers.push(tokio::spawn(async move {
             let mut retries = 0;
-            for i in 0..PUSHES_PER_WORKER {
+            for i in 0..pushes_per_worker {
                 let repo = format!("soak/w{w}");
                 let shared = b"base layer shared by every image".to_vec();
                 let own = zoll_testkit::pseudo_random(w * 1000 + i, 2000);
                 let config = format!(r#"{{"w":{w},"i":{i}}}"#).into_bytes();
-                loop {
+                for attempt in 0.. {
+                    assert!(attempt < 20, "push starved by GC");
                     let c = reg.push_blob(&repo, &config).await;
                     let s = reg.push_blob(&repo, &shared).await;
                     let o = reg.push_blob(&repo, &own).await;
+                    if i % 5 == 0 && attempt == 0 {
+                        tokio::time::sleep(GRACE * 2).await; // a slow client
+                    }
                     let m = image_manifest(
                         &c,
                         config.len(),
@@ -185,12 +205,17 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
         retries += w.await.unwrap();
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let gc_runs = gc.await.unwrap();
+    let (gc_runs, gc_collected) = gc.await.unwrap();
     eprintln!(
-        "soak: {} pushes, {retries} retried after GC took their layers, {gc_runs} GC runs",
-        WORKERS * PUSHES_PER_WORKER
+        "soak: {} pushes, {retries} retried after GC took their layers, {gc_runs} GC runs \
+         removed {gc_collected} blobs",
+        WORKERS * pushes_per_worker
     );
     assert!(gc_runs >= 5, "GC barely ran ({gc_runs} runs)");
+    assert!(
+        retries > 0,
+        "GC never raced a push: the soak tested nothing"
+    );
 
     let live = live.lock().unwrap().clone();
     let mut referenced = BTreeSet::new();
@@ -205,11 +230,20 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
             referenced.insert(b.to_string());
         }
     }
-    reg.store.gc(&gc_now()).await.unwrap();
+    // Past the grace window, everything unreferenced goes.
+    tokio::time::sleep(GRACE).await;
+    reg.store
+        .gc(&GcOptions {
+            grace: GRACE,
+            dry_run: false,
+            untagged: false,
+        })
+        .await
+        .unwrap();
     assert_eq!(
         stored::digests(&reg).await,
         referenced,
-        "disk holds exactly the referenced blobs"
+        "storage holds exactly the referenced blobs"
     );
 }
 
@@ -242,4 +276,159 @@ async fn scrub_quarantines_damaged_blobs_and_a_push_heals_them() {
         content.as_slice()
     );
     assert_eq!(reg.store.scrub().await.unwrap().quarantined.len(), 0);
+}
+
+fn gc_untagged(dry_run: bool) -> GcOptions {
+    GcOptions {
+        grace: Duration::ZERO,
+        dry_run,
+        untagged: true,
+    }
+}
+
+/// Pushes an image by digest only (no tag); returns its digest.
+async fn push_untagged(
+    reg: &TestRegistry,
+    repo: &str,
+    layer: &[u8],
+    subject: Option<&Digest>,
+) -> Digest {
+    let config = br#"{"architecture":"amd64","os":"linux"}"#;
+    let c = reg.push_blob(repo, config).await;
+    let l = reg.push_blob(repo, layer).await;
+    let subject = match subject {
+        Some(d) => {
+            let size = reg
+                .get(&format!("/v2/{repo}/manifests/{d}"))
+                .await
+                .body
+                .len();
+            Some(serde_json::json!({"mediaType": OCI_MANIFEST, "digest": d, "size": size}))
+        }
+        None => None,
+    };
+    let m = image_manifest(&c, config.len(), &[(&l, layer.len())], subject);
+    let d = Digest::sha256(&serde_json::to_vec(&m).unwrap());
+    let r = reg.put_manifest(repo, d.as_str(), OCI_MANIFEST, &m).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    d
+}
+
+#[tokio::test]
+async fn untagged_manifests_and_their_referrers_are_collected_by_policy() {
+    let reg = TestRegistry::new().await;
+    let (tagged, _) = reg.push_image("u", "v1", b"tagged layer").await;
+    let untagged = push_untagged(&reg, "u", b"untagged layer", None).await;
+    let signature = push_untagged(&reg, "u", b"signature of the untagged", Some(&untagged)).await;
+    let kept_sig = push_untagged(&reg, "u", b"signature of the tagged", Some(&tagged)).await;
+    // An index (tagged) listing an untagged child: the child stays.
+    let child = push_untagged(&reg, "u", b"child layer", None).await;
+    let child_size = reg
+        .get(&format!("/v2/u/manifests/{child}"))
+        .await
+        .body
+        .len();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::harness::OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": child_size}],
+    });
+    let r = reg
+        .put_manifest("u", "multi", crate::harness::OCI_INDEX, &index)
+        .await;
+    assert_eq!(r.status, 201);
+
+    // Off by default: nothing but blobs is considered.
+    assert!(reg.store.gc(&gc_now()).await.unwrap().manifests.is_empty());
+    // A dry run names the untagged image only (its signature goes in a later round).
+    let dry = reg.store.gc(&gc_untagged(true)).await.unwrap();
+    let named: Vec<&str> = dry.manifests.iter().map(|m| m.digest.as_str()).collect();
+    assert_eq!(named, vec![untagged.as_str()]);
+    assert_eq!(
+        reg.get(&format!("/v2/u/manifests/{untagged}")).await.status,
+        200
+    );
+
+    let real = reg.store.gc(&gc_untagged(false)).await.unwrap();
+    let mut removed: Vec<String> = real.manifests.iter().map(|m| m.digest.clone()).collect();
+    removed.sort();
+    let mut expected = vec![untagged.to_string(), signature.to_string()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    for gone in [&untagged, &signature] {
+        assert_eq!(
+            reg.get(&format!("/v2/u/manifests/{gone}")).await.status,
+            404
+        );
+    }
+    for kept in [&tagged, &kept_sig, &child] {
+        assert_eq!(
+            reg.get(&format!("/v2/u/manifests/{kept}")).await.status,
+            200
+        );
+    }
+    // The layers only the removed manifests used went in the same run.
+    let only_untagged = Digest::sha256(b"untagged layer");
+    assert!(real
+        .collected
+        .iter()
+        .any(|c| c.digest == only_untagged.as_str()));
+    assert_eq!(
+        reg.get(&format!("/v2/u/blobs/{only_untagged}"))
+            .await
+            .status,
+        404
+    );
+    let refs = reg.get(&format!("/v2/u/referrers/{untagged}")).await.json();
+    assert_eq!(refs["manifests"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn usage_is_exact_after_delete_and_gc() {
+    let reg = TestRegistry::new().await;
+    let config_len = br#"{"architecture":"amd64","os":"linux"}"#.len() as u64;
+    let (a, a_len) = reg
+        .push_image("team/a", "v1", b"layer of a, 20 bytes")
+        .await;
+    let (_, b_len) = reg.push_image("team/b", "v1", b"layer of b").await;
+    reg.push_image("other/c", "v1", b"not in the team project")
+        .await;
+    // The same image again in team/b: its blobs count once.
+    reg.push_image("team/b", "again", b"layer of a, 20 bytes")
+        .await;
+    reg.push_blob("team/a", b"uploaded, never referenced").await;
+
+    let usage = reg.store.usage("team").await.unwrap();
+    assert_eq!(usage.blobs, 3, "{usage:?}");
+    assert_eq!(usage.blob_bytes, config_len + 20 + 10);
+    assert_eq!(usage.manifests, 3);
+    assert_eq!(usage.manifest_bytes, (2 * a_len + b_len) as u64);
+    assert_eq!(reg.store.usage("team/b").await.unwrap().blobs, 3);
+    assert_eq!(
+        reg.store.usage("tea").await.unwrap(),
+        zoll_store::Usage::default()
+    );
+
+    let r = reg
+        .call("DELETE", &format!("/v2/team/a/manifests/{a}"), &[], vec![])
+        .await;
+    assert_eq!(r.status, 202);
+    let after_delete = reg.store.usage("team").await.unwrap();
+    // team/b still references the same layer: only a's manifest is gone.
+    assert_eq!(after_delete.blob_bytes, usage.blob_bytes);
+    assert_eq!(
+        after_delete.manifest_bytes,
+        usage.manifest_bytes - a_len as u64
+    );
+    reg.store.gc(&gc_now()).await.unwrap();
+    assert_eq!(reg.store.usage("team").await.unwrap(), after_delete);
+    // Deleting the last reference makes the bytes leave the count at once.
+    let again = reg.get("/v2/team/b/manifests/again").await;
+    let d = again.header("docker-content-digest").to_owned();
+    reg.call("DELETE", &format!("/v2/team/b/manifests/{d}"), &[], vec![])
+        .await;
+    let last = reg.store.usage("team").await.unwrap();
+    assert_eq!(last.blob_bytes, config_len + 10);
+    reg.store.gc(&gc_now()).await.unwrap();
+    assert_eq!(reg.store.usage("team").await.unwrap(), last);
 }

@@ -107,3 +107,23 @@ pub async fn digests(reg: &TestRegistry) -> BTreeSet<String> {
     }
     out
 }
+
+/// How many upload sessions have staged bytes (files on disk, chunk prefixes in S3).
+pub async fn staged_uploads(reg: &TestRegistry) -> usize {
+    match place(reg) {
+        Where::Disk(root) => std::fs::read_dir(root.join("uploads")).unwrap().count(),
+        Where::S3(s3, prefix) => {
+            let root = Path::from(format!("{prefix}uploads"));
+            let metas: Vec<_> = s3.list(Some(&root)).try_collect().await.unwrap();
+            let sessions: BTreeSet<String> = metas
+                .iter()
+                .filter_map(|m| {
+                    let parts: Vec<String> =
+                        m.location.parts().map(|p| p.as_ref().to_owned()).collect();
+                    parts.len().checked_sub(2).map(|i| parts[i].clone())
+                })
+                .collect();
+            sessions.len()
+        }
+    }
+}

@@ -73,7 +73,9 @@ impl Blobs {
     }
 
     /// Appends a chunk at `offset` (bytes beyond `offset` left by a crashed append are dropped).
-    /// `inspect` sees every byte written, in order. Returns the new length.
+    /// `inspect` sees every byte written, in order. Returns the new length and what the
+    /// caller must add to the session's `parts` record (the S3 chunk object; nothing on
+    /// disk), which later calls get back.
     pub async fn append<S, E>(
         &self,
         id: &str,
@@ -81,39 +83,43 @@ impl Blobs {
         body: S,
         limit: u64,
         inspect: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<u64>
+    ) -> Result<(u64, String)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         match self {
-            Blobs::Local(l) => l.append(id, offset, body, limit, inspect).await,
+            Blobs::Local(l) => Ok((
+                l.append(id, offset, body, limit, inspect).await?,
+                String::new(),
+            )),
             Blobs::S3(s) => s.append(id, offset, body, limit, inspect).await,
         }
     }
 
-    /// Streams the first `len` bytes received by an upload session (to re-hash after a restart).
-    pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
+    /// Streams the first `len` bytes received by an upload session (to re-hash after a
+    /// restart, or when another replica took the earlier chunks).
+    pub async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
         match self {
             Blobs::Local(l) => l.read_upload(id, len).await,
-            Blobs::S3(s) => s.read_upload(id, len).await,
+            Blobs::S3(s) => s.read_upload(id, parts, len).await,
         }
     }
 
     /// Makes the upload's `len` bytes durable and ready to publish; called before the
     /// publishing transaction.
-    pub async fn sync_upload(&self, id: &str, len: u64) -> Result<()> {
+    pub async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
         match self {
             Blobs::Local(l) => l.sync_upload(id).await,
-            Blobs::S3(s) => s.sync_upload(id, len).await,
+            Blobs::S3(s) => s.sync_upload(id, parts, len).await,
         }
     }
 
     /// Makes synced upload bytes visible under `digest`, atomically.
-    pub async fn publish(&self, id: &str, digest: &Digest, len: u64) -> Result<()> {
+    pub async fn publish(&self, id: &str, parts: &str, digest: &Digest, len: u64) -> Result<()> {
         match self {
             Blobs::Local(l) => l.publish(id, digest).await,
-            Blobs::S3(s) => s.publish(id, digest, len).await,
+            Blobs::S3(s) => s.publish(id, parts, digest, len).await,
         }
     }
 
@@ -130,6 +136,16 @@ impl Blobs {
         match self {
             Blobs::Local(l) => l.quarantine(digest).await,
             Blobs::S3(s) => s.quarantine(digest).await,
+        }
+    }
+
+    /// Removes what staging left after a successful publish (S3 keeps its chunk objects
+    /// until now; on disk the file was renamed away). `parts` names them, so nothing is
+    /// listed on this hot path.
+    pub async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
+        match self {
+            Blobs::Local(_) => Ok(()),
+            Blobs::S3(s) => s.discard_staging(id, parts).await,
         }
     }
 

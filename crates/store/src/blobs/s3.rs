@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use zoll_oci::Digest;
 
 use super::ByteStream;
@@ -90,8 +90,8 @@ impl S3Blobs {
         Path::from(format!("{}uploads/{id}", self.prefix))
     }
 
-    fn chunk_key(&self, id: &str, offset: u64) -> Path {
-        Path::from(format!("{}uploads/{id}/{offset:020}", self.prefix))
+    fn part_key(&self, id: &str, name: &str) -> Path {
+        Path::from(format!("{}uploads/{id}/{name}", self.prefix))
     }
 
     fn assembled_key(&self, id: &str) -> Path {
@@ -121,7 +121,10 @@ impl S3Blobs {
         }
     }
 
-    /// Writes `body` as the chunk object at `offset`. Returns the new length.
+    /// Writes `body` as a new chunk object of the session. Returns the new length and the
+    /// part record (`<name>,<len>;`) the store adds to the session row when — and only
+    /// if — its compare-and-set on the offset succeeds, so a chunk written by a request that
+    /// lost a race is never read.
     pub async fn append<S, E>(
         &self,
         id: &str,
@@ -129,80 +132,99 @@ impl S3Blobs {
         body: S,
         limit: u64,
         inspect: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<u64>
+    ) -> Result<(u64, String)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let upload = self
-            .store
-            .put_multipart(&self.chunk_key(id, offset))
-            .await
-            .map_err(io)?;
-        let mut out = WriteMultipart::new_with_chunk_size(upload, PART);
+        let name = format!("{offset:020}-{}", &crate::random_id()[..8]);
+        let key = self.part_key(id, &name);
+        // Chunks up to one part are buffered and stored with a single PUT; a larger body
+        // becomes a multipart upload (parts of 8 MiB, at most two in flight), so memory
+        // stays bounded either way.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut buffered = 0usize;
+        let mut out: Option<WriteMultipart> = None;
         let mut total = offset;
         let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = out.abort().await;
-                    return Err(StoreError::Body(e.to_string()));
+        let result: Result<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| StoreError::Body(e.to_string()))?;
+                total += chunk.len() as u64;
+                if total > limit {
+                    return Err(StoreError::TooLarge {
+                        what: "blob upload",
+                        limit,
+                    });
                 }
-            };
-            total += chunk.len() as u64;
-            if total > limit {
-                let _ = out.abort().await;
-                return Err(StoreError::TooLarge {
-                    what: "blob upload",
-                    limit,
-                });
+                inspect(&chunk);
+                if let Some(w) = out.as_mut() {
+                    w.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(io)?;
+                    w.put(chunk);
+                    continue;
+                }
+                buffered += chunk.len();
+                head.push(chunk);
+                if buffered >= PART {
+                    let upload = self.store.put_multipart(&key).await.map_err(io)?;
+                    let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+                    for c in head.drain(..) {
+                        w.put(c);
+                    }
+                    out = Some(w);
+                }
             }
-            inspect(&chunk);
-            out.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(io)?;
-            out.put(chunk);
+            Ok(())
         }
-        out.finish().await.map_err(io)?;
-        Ok(total)
+        .await;
+        match (result, out) {
+            (Err(e), Some(w)) => {
+                let _ = w.abort().await;
+                return Err(e);
+            }
+            (Err(e), None) => return Err(e),
+            (Ok(()), Some(w)) => {
+                w.finish().await.map_err(io)?;
+            }
+            (Ok(()), None) => {
+                let payload: PutPayload = head.into_iter().collect();
+                self.store.put(&key, payload).await.map_err(io)?;
+            }
+        }
+        Ok((total, format!("{name},{};", total - offset)))
     }
 
-    /// The session's chunks that make up its first `len` bytes, in order.
-    async fn chunks(&self, id: &str, len: u64) -> Result<Vec<(Path, u64)>> {
-        let mut found: Vec<(u64, Path, u64)> = self
-            .store
-            .list(Some(&self.session_dir(id)))
-            .try_filter_map(|m| async move {
-                let name = m.location.filename().unwrap_or_default();
-                Ok(name
-                    .parse::<u64>()
-                    .ok()
-                    .map(|offset| (offset, m.location.clone(), m.size)))
-            })
-            .try_collect()
-            .await
-            .map_err(io)?;
-        found.sort_by_key(|(offset, _, _)| *offset);
+    /// The recorded chunk objects that make up the session's first `len` bytes, in order.
+    fn chunks(&self, id: &str, parts: &str, len: u64) -> Result<Vec<(Path, u64)>> {
+        let invalid = || StoreError::UploadInvalid(id.to_owned());
         let mut out = Vec::new();
-        let mut at = 0;
-        for (offset, key, size) in found {
+        let mut at = 0u64;
+        for record in parts.split(';').filter(|r| !r.is_empty()) {
+            let (name, size) = record.split_once(',').ok_or_else(invalid)?;
+            let size: u64 = size.parse().map_err(|_| invalid())?;
+            let offset: u64 = name
+                .split('-')
+                .next()
+                .and_then(|o| o.parse().ok())
+                .ok_or_else(invalid)?;
+            if offset != at {
+                return Err(invalid());
+            }
             if at >= len {
                 break;
             }
-            if offset != at {
-                continue; // left over from an append that failed half-way
-            }
             let take = size.min(len - at);
-            out.push((key, take));
+            out.push((self.part_key(id, name), take));
             at += take;
         }
         if at != len {
-            return Err(StoreError::UploadInvalid(id.to_owned()));
+            return Err(invalid());
         }
         Ok(out)
     }
 
-    pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
-        let chunks = self.chunks(id, len).await?;
+    pub async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
+        let chunks = self.chunks(id, parts, len)?;
         let store = self.store.clone();
         let stream = futures_util::stream::iter(chunks)
             .then(move |(key, take)| {
@@ -229,13 +251,9 @@ impl S3Blobs {
     }
 
     /// Assembles the session into one object (skipped when one chunk holds everything).
-    pub async fn sync_upload(&self, id: &str, len: u64) -> Result<()> {
-        let chunks = self.chunks(id, len).await?;
-        if let [(key, take)] = chunks.as_slice() {
-            let size = self.store.head(key).await.map_err(io)?.size;
-            if size == *take {
-                return Ok(());
-            }
+    pub async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
+        if self.single_chunk(id, parts, len)?.is_some() {
+            return Ok(());
         }
         let upload = self
             .store
@@ -243,7 +261,7 @@ impl S3Blobs {
             .await
             .map_err(io)?;
         let mut out = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut data = self.read_upload(id, len).await?;
+        let mut data = self.read_upload(id, parts, len).await?;
         while let Some(chunk) = data.next().await {
             out.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(io)?;
             out.put(chunk?);
@@ -252,18 +270,46 @@ impl S3Blobs {
         Ok(())
     }
 
+    /// The one chunk object that holds exactly the session's `len` bytes, if there is one
+    /// (a monolithic upload): it needs no assembling.
+    fn single_chunk(&self, id: &str, parts: &str, len: u64) -> Result<Option<Path>> {
+        let chunks = self.chunks(id, parts, len)?;
+        let whole = parts.split(';').filter(|r| !r.is_empty()).count() == 1;
+        Ok(match chunks.as_slice() {
+            [(key, _)] if whole => Some(key.clone()),
+            _ => None,
+        })
+    }
+
     /// Copies the assembled session to the blob's content address.
-    pub async fn publish(&self, id: &str, d: &Digest, len: u64) -> Result<()> {
-        let assembled = self.assembled_key(id);
-        let source = match self.store.head(&assembled).await {
-            Ok(_) => assembled,
-            Err(e) if not_found(&e) => self.chunks(id, len).await?.remove(0).0,
-            Err(e) => return Err(io(e)),
+    pub async fn publish(&self, id: &str, parts: &str, d: &Digest, len: u64) -> Result<()> {
+        let source = match self.single_chunk(id, parts, len)? {
+            Some(key) => key,
+            None => self.assembled_key(id),
         };
         self.store
             .copy(&source, &self.blob_key(d))
             .await
             .map_err(io)
+    }
+
+    pub async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
+        let mut keys = vec![self.assembled_key(id)];
+        for record in parts.split(';').filter(|r| !r.is_empty()) {
+            if let Some((name, _)) = record.split_once(',') {
+                keys.push(self.part_key(id, name));
+            }
+        }
+        let keys = futures_util::stream::iter(keys.into_iter().map(Ok)).boxed();
+        let outcomes: Vec<_> = self.store.delete_stream(keys).collect().await;
+        for outcome in outcomes {
+            match outcome {
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        Ok(())
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<()> {

@@ -34,7 +34,9 @@ impl Metadata {
 
     /// Stores a manifest, its references and tags in one transaction, after checking inside
     /// it that every referenced blob and child manifest is present (and locking the blob
-    /// rows against garbage collection until the commit).
+    /// rows against garbage collection until the commit). A re-push of a stored manifest
+    /// locks and refreshes its row: it counts as pushed now for the untagged grace window,
+    /// and a concurrent garbage collection waits and then sees the new tags.
     pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
@@ -52,14 +54,18 @@ impl Metadata {
                 Some(_) => {}
             }
         }
+        // Child manifests are share-locked until the commit, so that garbage collection of
+        // untagged manifests (which locks before it re-checks) cannot remove one meanwhile.
+        let child = format!(
+            "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2{}",
+            self.lock(" FOR SHARE")
+        );
         for digest in &m.manifests {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2",
-            )
-            .bind(m.repo_id)
-            .bind(*digest)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let found: Option<String> = sqlx::query_scalar(&child)
+                .bind(m.repo_id)
+                .bind(*digest)
+                .fetch_optional(&mut *tx)
+                .await?;
             if found.is_none() {
                 return Err(unknown_reference(digest));
             }
@@ -67,7 +73,7 @@ impl Metadata {
         sqlx::query(
             "INSERT INTO manifests (repo_id, digest, media_type, size, content, subject, \
              artifact_type, annotations, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (repo_id, digest) DO NOTHING",
+             ON CONFLICT (repo_id, digest) DO UPDATE SET created_ms = $9",
         )
         .bind(m.repo_id)
         .bind(m.digest)
@@ -193,5 +199,110 @@ impl Metadata {
                 })
             })
             .collect()
+    }
+}
+
+/// An untagged manifest nothing needs: no tag, no index in its repository lists it, and it
+/// is not a referrer of a manifest still present there (a signature outlives neither).
+const MANIFEST_UNUSED: &str = "\
+    NOT EXISTS (SELECT 1 FROM tags t WHERE t.repo_id = m.repo_id AND t.digest = m.digest) \
+    AND NOT EXISTS (SELECT 1 FROM manifest_refs r \
+        WHERE r.repo_id = m.repo_id AND r.child_digest = m.digest) \
+    AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s \
+        WHERE s.repo_id = m.repo_id AND s.digest = m.subject))";
+
+/// One untagged manifest garbage collection may remove.
+#[derive(Debug, Clone)]
+pub struct UntaggedRow {
+    pub repo_id: RepoId,
+    pub repo: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Metadata {
+    /// Unused untagged manifests pushed before `cutoff_ms`.
+    pub async fn untagged_candidates(&self, cutoff_ms: i64) -> Result<Vec<UntaggedRow>> {
+        let sql = format!(
+            "SELECT m.repo_id, r.name, m.digest, m.size FROM manifests m \
+             JOIN repositories r ON r.id = m.repo_id \
+             WHERE m.created_ms < $1 AND {MANIFEST_UNUSED} ORDER BY r.name, m.digest"
+        );
+        let rows: Vec<AnyRow> = sqlx::query(&sql)
+            .bind(cutoff_ms)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(UntaggedRow {
+                    repo_id: r.try_get(0)?,
+                    repo: r.try_get(1)?,
+                    digest: r.try_get(2)?,
+                    size: to_u64(r.try_get(3)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes an untagged manifest if, once locked, it is still unused and old enough.
+    /// `false`: a push tagged, listed or re-pushed it meanwhile.
+    pub async fn gc_untagged(&self, repo: RepoId, digest: &str, cutoff_ms: i64) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let lock = format!(
+            "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2{}",
+            self.lock(" FOR UPDATE")
+        );
+        sqlx::query(&lock)
+            .bind(repo)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        let delete = format!(
+            "DELETE FROM manifests AS m WHERE m.repo_id = $1 AND m.digest = $2 \
+             AND m.created_ms < $3 AND {MANIFEST_UNUSED}"
+        );
+        let done = sqlx::query(&delete)
+            .bind(repo)
+            .bind(digest)
+            .bind(cutoff_ms)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM manifest_refs WHERE repo_id = $1 AND manifest_digest = $2")
+            .bind(repo)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Storage of the repositories `scope` names (`team` = `team` and `team/...`), derived
+    /// from what manifests reference: distinct blobs counted once, plus the manifests.
+    pub async fn usage(&self, scope: &str) -> Result<(u64, u64, u64, u64)> {
+        const IN_SCOPE: &str = "(r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
+        let blobs: AnyRow = sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT), COUNT(*) FROM blobs b WHERE b.state = 'live' \
+             AND b.digest IN (SELECT mr.child_digest FROM manifest_refs mr \
+                 JOIN repositories r ON r.id = mr.repo_id WHERE {IN_SCOPE})"
+        ))
+        .bind(scope)
+        .fetch_one(&self.reader)
+        .await?;
+        let manifests: AnyRow = sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT), COUNT(*) FROM manifests m \
+             JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}"
+        ))
+        .bind(scope)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((
+            to_u64(blobs.try_get(0)?),
+            to_u64(blobs.try_get(1)?),
+            to_u64(manifests.try_get(0)?),
+            to_u64(manifests.try_get(1)?),
+        ))
     }
 }

@@ -3,7 +3,7 @@
 
 use sqlx::AnyPool;
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +25,21 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
     }
 }
 
-pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {
+/// On open: migrate, or check that nothing is pending.
+pub async fn prepare(pool: &AnyPool, dialect: Dialect, migrate: bool) -> Result<()> {
+    if migrate {
+        run(pool, dialect).await?;
+        return Ok(());
+    }
+    let missing = pending(pool, dialect).await?;
+    if !missing.is_empty() {
+        return Err(StoreError::Outdated(missing));
+    }
+    Ok(())
+}
+
+/// Applies pending migrations; returns the versions it applied.
+pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
     if let Dialect::Postgres = dialect {
         // Replicas starting together must not migrate concurrently: a session-level advisory
         // lock on one connection serializes them.
@@ -42,13 +56,32 @@ pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<()> {
     apply(pool, dialect).await
 }
 
-async fn apply(pool: &AnyPool, dialect: Dialect) -> Result<()> {
+async fn ensure_table(pool: &AnyPool) -> Result<()> {
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations \
          (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
     )
     .execute(pool)
     .await?;
+    Ok(())
+}
+
+/// Versions this build knows that the database has not applied yet.
+pub async fn pending(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
+    ensure_table(pool).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(pool)
+        .await?;
+    Ok(migrations(dialect)
+        .iter()
+        .map(|(v, _)| *v)
+        .filter(|v| !applied.contains(v))
+        .collect())
+}
+
+async fn apply(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
+    ensure_table(pool).await?;
+    let mut applied = Vec::new();
     for (version, sql) in migrations(dialect) {
         let mut tx = pool.begin().await?;
         let done: Option<i64> =
@@ -67,6 +100,7 @@ async fn apply(pool: &AnyPool, dialect: Dialect) -> Result<()> {
             .await?;
         tx.commit().await?;
         tracing::info!(version, "applied metadata schema migration");
+        applied.push(*version);
     }
-    Ok(())
+    Ok(applied)
 }

@@ -40,6 +40,8 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub struct UploadRow {
     pub repo_id: RepoId,
     pub received: u64,
+    /// What the blob backend recorded about the staged bytes (S3: the chunk objects).
+    pub parts: String,
 }
 
 #[derive(Debug, Clone)]
@@ -88,14 +90,16 @@ fn to_i64(v: u64) -> i64 {
 impl Metadata {
     /// Opens the metadata database named by `url` and migrates it: `sqlite://PATH` (the
     /// embedded default) or `postgres://...`.
-    pub async fn open(url: &str) -> Result<Metadata> {
+    /// With `migrate`, pending schema migrations are applied; without, a database that has
+    /// pending ones is refused.
+    pub async fn open(url: &str, migrate: bool) -> Result<Metadata> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .connect(url)
                 .await?;
-            migrate::run(&pool, migrate::Dialect::Postgres).await?;
+            migrate::prepare(&pool, migrate::Dialect::Postgres, migrate).await?;
             return Ok(Metadata {
                 reader: pool.clone(),
                 writer: pool,
@@ -123,7 +127,7 @@ impl Metadata {
                 })
         };
         let writer = options(1).connect(url).await?;
-        migrate::run(&writer, migrate::Dialect::Sqlite).await?;
+        migrate::prepare(&writer, migrate::Dialect::Sqlite, migrate).await?;
         let reader = options(4).connect(url).await?;
         Ok(Metadata {
             reader,
@@ -131,6 +135,11 @@ impl Metadata {
             repo_ids: Mutex::new(HashMap::new()),
             dialect: migrate::Dialect::Sqlite,
         })
+    }
+
+    /// Applies pending migrations; returns the versions applied (empty: already current).
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        migrate::run(&self.writer, self.dialect).await
     }
 
     /// The URL of the embedded SQLite database at `path`.

@@ -33,7 +33,7 @@ impl Metadata {
 
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
         let row: Option<AnyRow> =
-            sqlx::query("SELECT repo_id, received FROM uploads WHERE id = $1")
+            sqlx::query("SELECT repo_id, received, backend_state FROM uploads WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.writer)
                 .await?;
@@ -41,19 +41,28 @@ impl Metadata {
             Ok(UploadRow {
                 repo_id: r.try_get(0)?,
                 received: to_u64(r.try_get(1)?),
+                parts: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
             })
         })
         .transpose()
     }
 
-    pub async fn set_upload_received(&self, id: &str, received: u64) -> Result<()> {
-        sqlx::query("UPDATE uploads SET received = $1, updated_ms = $2 WHERE id = $3")
-            .bind(to_i64(received))
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    /// Records an append: the session grew from `from` to `to` bytes and the backend's
+    /// record of the staged bytes is now `parts`. A compare-and-set on the offset: `false`
+    /// when another request (perhaps on another replica) appended first.
+    pub async fn record_append(&self, id: &str, from: u64, to: u64, parts: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET received = $1, backend_state = $2, updated_ms = $3 \
+             WHERE id = $4 AND received = $5",
+        )
+        .bind(to_i64(to))
+        .bind(parts)
+        .bind(now_ms())
+        .bind(id)
+        .bind(to_i64(from))
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {

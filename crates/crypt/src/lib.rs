@@ -1,0 +1,46 @@
+//! ocicrypt-compatible OCI layer encryption: the `+encrypted` layer media types, the
+//! `org.opencontainers.image.enc.*` annotations, AES-256-CTR + HMAC-SHA256 layer data, and
+//! the private options wrapped for recipients with JWE, PKCS#7, PKCS#11 (RSA-OAEP in a
+//! token) or an external key provider.
+//!
+//! Layers stream through a bounded pipeline on two cores ([`layer`]); decrypted data is
+//! released only after its HMAC and digest verified ([`decrypt_to_staging`]).
+
+#![forbid(unsafe_code)]
+
+mod der;
+mod error;
+pub mod image;
+mod jwe;
+mod keyprovider;
+mod keys;
+mod layer;
+mod options;
+mod pem;
+mod pkcs11;
+mod pkcs7;
+mod repo;
+mod spec;
+mod wrap;
+
+pub use error::{CryptError, Result};
+pub use keyprovider::{ProviderKey, CONFIG_ENV as KEYPROVIDER_CONFIG_ENV};
+pub use keys::{Certificate, Curve, PrivateKey, PublicKey};
+pub use layer::{decrypt_to_staging, encrypt, EncryptedLayer, VerifiedLayer};
+pub use options::{PrivateOptions, PublicOptions, AES_256_CTR_HMAC_SHA256};
+pub use pkcs11::{OaepHash, Pkcs11Recipient, Pkcs11Uri};
+pub use repo::run;
+pub use spec::{KeyRing, Recipient};
+pub use wrap::{
+    add_recipients, annotations_for, is_encrypted, remove_recipients, unwrap_options, WrapSettings,
+    ANNOTATION_PREFIX, PUBOPTS,
+};
+
+/// Annotation keys of the key-wrapping schemes.
+pub mod annotations {
+    pub use crate::jwe::ANNOTATION as JWE;
+    pub use crate::keyprovider::ANNOTATION_PREFIX as PROVIDER_PREFIX;
+    pub use crate::pkcs11::ANNOTATION as PKCS11;
+    pub use crate::pkcs7::ANNOTATION as PKCS7;
+    pub use crate::wrap::PUBOPTS;
+}

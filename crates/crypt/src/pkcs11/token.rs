@@ -1,0 +1,231 @@
+//! RSA-OAEP inside a PKCS#11 token through `cryptoki`. The private key never leaves the
+//! token. One initialized module per process (C_Initialize is process-wide), guarded by a
+//! mutex; a key file asking for a different module environment re-initializes it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+
+use super::uri::Pkcs11Uri;
+use super::OaepHash;
+use crate::error::{CryptError, Result};
+
+struct Loaded {
+    module: PathBuf,
+    env: BTreeMap<String, String>,
+    ctx: Pkcs11,
+}
+
+static MODULE: Mutex<Option<Loaded>> = Mutex::new(None);
+
+fn p11(what: &str, e: CkError) -> CryptError {
+    let reason = match &e {
+        CkError::Pkcs11(rv, function) => format!("{function:?} returned {rv:?}"),
+        other => format!("{other:?}"),
+    };
+    CryptError::Pkcs11(format!("{what}: {reason}"))
+}
+
+/// Runs `f` with a logged-in session on the token the URI names.
+fn with_session<T>(
+    uri: &Pkcs11Uri,
+    login: bool,
+    f: impl FnOnce(&Session) -> Result<T>,
+) -> Result<T> {
+    let module = uri.module()?;
+    let mut guard = MODULE.lock().unwrap_or_else(|p| p.into_inner());
+    let reuse = guard
+        .as_ref()
+        .is_some_and(|l| l.module == module && (uri.env.is_empty() || l.env == uri.env));
+    if !reuse {
+        if let Some(old) = guard.take() {
+            let _ = old.ctx.finalize();
+        }
+        for (k, v) in &uri.env {
+            // The module reads its configuration (e.g. SOFTHSM2_CONF) from the environment
+            // at C_Initialize; the key file says what it must be.
+            if std::env::var(k).ok().as_deref() != Some(v) {
+                std::env::set_var(k, v);
+            }
+        }
+        let ctx = Pkcs11::new(&module)
+            .map_err(|e| CryptError::Pkcs11(format!("loading {}: {e}", module.display())))?;
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(p11("C_Initialize", e)),
+        }
+        *guard = Some(Loaded {
+            module,
+            env: uri.env.clone(),
+            ctx,
+        });
+    }
+    let ctx = &guard.as_ref().expect("loaded").ctx;
+    let slot = find_slot(ctx, uri)?;
+    let session = ctx
+        .open_ro_session(slot)
+        .map_err(|e| p11("C_OpenSession", e))?;
+    if login {
+        let pin = uri.pin()?.ok_or_else(|| {
+            CryptError::Pkcs11("the key's URI has no PIN (pin-value= or pin-source=)".into())
+        })?;
+        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                return Err(CryptError::Pkcs11("the token rejected the PIN".into()))
+            }
+            Err(e) => return Err(p11("C_Login", e)),
+        }
+    }
+    f(&session)
+}
+
+fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<cryptoki::slot::Slot> {
+    let slots = ctx
+        .get_slots_with_token()
+        .map_err(|e| p11("C_GetSlotList", e))?;
+    if let Some(id) = uri.path_str("slot-id") {
+        let id: u64 = id
+            .parse()
+            .map_err(|_| CryptError::Pkcs11(format!("slot-id {id:?} is not a number")))?;
+        return slots
+            .into_iter()
+            .find(|s| s.id() == id)
+            .ok_or_else(|| CryptError::Pkcs11(format!("no token in slot {id}")));
+    }
+    let want = |attr: &str, have: &str| uri.path_str(attr).is_none_or(|w| w.trim() == have.trim());
+    for slot in slots {
+        let info = ctx
+            .get_token_info(slot)
+            .map_err(|e| p11("C_GetTokenInfo", e))?;
+        if want("token", info.label())
+            && want("serial", info.serial_number())
+            && want("manufacturer", info.manufacturer_id())
+            && want("model", info.model())
+        {
+            return Ok(slot);
+        }
+    }
+    Err(CryptError::Pkcs11(format!(
+        "no token matches {:?}",
+        uri.path_str("token").unwrap_or_default()
+    )))
+}
+
+fn find_key(session: &Session, uri: &Pkcs11Uri, class: ObjectClass) -> Result<ObjectHandle> {
+    let mut template = vec![Attribute::Class(class)];
+    if let Some(label) = uri.path.get("object") {
+        template.push(Attribute::Label(label.clone()));
+    }
+    if let Some(id) = uri.path.get("id") {
+        template.push(Attribute::Id(id.clone()));
+    }
+    let found = session
+        .find_objects(&template)
+        .map_err(|e| p11("C_FindObjects", e))?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(CryptError::Pkcs11(format!(
+            "no {} key {:?} on the token",
+            if class == ObjectClass::PRIVATE_KEY {
+                "private"
+            } else {
+                "public"
+            },
+            uri.path_str("object").unwrap_or_default()
+        ))),
+        many => Err(CryptError::Pkcs11(format!(
+            "{} keys match the URI",
+            many.len()
+        ))),
+    }
+}
+
+fn mechanism(hash: OaepHash) -> Mechanism<'static> {
+    let (alg, mgf) = match hash {
+        OaepHash::Sha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
+        OaepHash::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+    };
+    Mechanism::RsaPkcsOaep(PkcsOaepParams::new(alg, mgf, PkcsOaepSource::empty()))
+}
+
+/// Whether the token refused the OAEP parameters themselves (SoftHSM 2.6: anything but
+/// SHA-1), as opposed to refusing this ciphertext.
+fn refused_mechanism(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::ArgumentsBad | RvError::MechanismInvalid | RvError::MechanismParamInvalid,
+            Function::EncryptInit | Function::DecryptInit
+        )
+    )
+}
+
+fn mechanism_refused(hash: OaepHash) -> CryptError {
+    CryptError::Pkcs11(format!(
+        "the token does not support RSA-OAEP with {} (SoftHSM 2.6 supports only SHA-1); \
+         encrypt with --pkcs11-oaep-hash sha1 (OCICRYPT_OAEP_HASHALG=sha1)",
+        hash.name()
+    ))
+}
+
+/// The public key's modulus and exponent (big-endian).
+pub fn public_components(uri: &Pkcs11Uri) -> Result<(Vec<u8>, Vec<u8>)> {
+    with_session(uri, false, |s| {
+        let key = find_key(s, uri, ObjectClass::PUBLIC_KEY)?;
+        let attrs = s
+            .get_attributes(
+                key,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            )
+            .map_err(|e| p11("C_GetAttributeValue", e))?;
+        let (mut n, mut e) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::Modulus(v) => n = Some(v),
+                Attribute::PublicExponent(v) => e = Some(v),
+                _ => {}
+            }
+        }
+        match (n, e) {
+            (Some(n), Some(e)) => Ok((n, e)),
+            _ => Err(CryptError::Pkcs11(
+                "the public key is not an RSA key".into(),
+            )),
+        }
+    })
+}
+
+/// RSA-OAEP encryption with the token's public key object.
+pub fn encrypt(uri: &Pkcs11Uri, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
+    with_session(uri, false, |s| {
+        let key = find_key(s, uri, ObjectClass::PUBLIC_KEY)?;
+        s.encrypt(&mechanism(hash), key, plaintext).map_err(|e| {
+            if refused_mechanism(&e) {
+                mechanism_refused(hash)
+            } else {
+                p11("C_Encrypt", e)
+            }
+        })
+    })
+}
+
+/// RSA-OAEP decryption inside the token. `Ok(None)`: this key does not open this blob.
+pub fn decrypt(uri: &Pkcs11Uri, hash: OaepHash, ciphertext: &[u8]) -> Result<Option<Vec<u8>>> {
+    with_session(uri, true, |s| {
+        let key = find_key(s, uri, ObjectClass::PRIVATE_KEY)?;
+        match s.decrypt(&mechanism(hash), key, ciphertext) {
+            Ok(plain) => Ok(Some(plain)),
+            Err(e) if refused_mechanism(&e) => Err(mechanism_refused(hash)),
+            Err(_) => Ok(None),
+        }
+    })
+}

@@ -1,0 +1,13 @@
+//! Signing and verification for zoll.
+#![forbid(unsafe_code)]
+
+pub mod artifact;
+pub mod cbor;
+pub mod cosign;
+pub mod dsse;
+pub mod encoding;
+pub mod image;
+pub mod keys;
+pub mod notation;
+pub mod verify;
+pub mod x509;

@@ -1,0 +1,218 @@
+//! Signing and verifying images in real repositories: zoll (referrers API), Debian's
+//! docker-registry 2.8.2 (no referrers API: the tag-schema fallback) and OCI layouts.
+
+use std::collections::BTreeMap;
+
+use zoll_client::{ClientConfig, ImageRef, Repository};
+use zoll_testkit::TarEntry;
+use zoll_testkit::TestImage;
+use zoll_testkit::{DistributionServer, TestServer};
+use zoll_trust::image::{self, SignOptions, SignatureFormat};
+use zoll_trust::keys::{
+    generate_key, open_key, CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa,
+};
+use zoll_trust::notation::EnvelopeFormat;
+use zoll_trust::verify::{Failure, Format, Identity, TrustRoots, TrustedKey};
+
+use crate::policy::{notation_trust, policy};
+use crate::support::{hsm_uri, tempdir};
+
+pub fn repo(reference: &str) -> (ImageRef, Repository) {
+    let image: ImageRef = reference.parse().unwrap();
+    let repo = Repository::open(&image, &ClientConfig::default()).unwrap();
+    (image, repo)
+}
+
+pub fn test_image(seed: &str) -> TestImage {
+    TestImage::new().layer(&[TarEntry::file("etc/seed", seed.as_bytes().to_vec())])
+}
+
+pub fn options<'a>(
+    key: &'a dyn KeySource,
+    format: SignatureFormat,
+    chain: Vec<Vec<u8>>,
+) -> SignOptions<'a> {
+    SignOptions {
+        key,
+        format,
+        chain,
+        expiry: None,
+        claims: BTreeMap::from([("stage".to_owned(), "ci".to_owned())]),
+        docker_reference: "test/app".into(),
+    }
+}
+
+const ALL_FORMATS: [SignatureFormat; 4] = [
+    SignatureFormat::Notation(EnvelopeFormat::Jws),
+    SignatureFormat::Notation(EnvelopeFormat::Cose),
+    SignatureFormat::CosignBundle,
+    SignatureFormat::CosignLegacy,
+];
+
+/// Signs one image in every format with `key` (certified by a test CA), then verifies.
+async fn sign_all_and_verify(reference: &str, key: &dyn KeySource) {
+    let (image, repo) = repo(reference);
+    let pushed = test_image(reference).push(&repo, Some("v1")).await;
+    let ca = TestCa::root(KeyKind::EcP384, "C=DE,ST=BE,O=zoll test,CN=root", 30).unwrap();
+    let req = CertificateRequest::new(
+        "C=DE,ST=BE,O=zoll test,CN=ci",
+        CertificateProfile::CodeSigning,
+        10,
+    );
+    let chain = ca.issue_chain(key.public_key(), &req).unwrap();
+    for format in ALL_FORMATS {
+        let signed = image::sign(
+            &repo,
+            image.reference.as_ref(),
+            &options(key, format, chain.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            signed.subject.digest, pushed.digest,
+            "the digest is signed, not the tag"
+        );
+    }
+    // A second legacy signature by the same key is appended (as cosign does) and counted once.
+    image::sign(
+        &repo,
+        image.reference.as_ref(),
+        &options(key, SignatureFormat::CosignLegacy, vec![]),
+    )
+    .await
+    .unwrap();
+
+    let dir = tempdir();
+    let root_pem = zoll_trust::keys::certificates_to_pem(&ca.chain()).into_bytes();
+    let roots = TrustRoots {
+        keys: vec![TrustedKey {
+            name: "ci".into(),
+            key: key.public_key().clone(),
+        }],
+        notation: Some(notation_trust(
+            dir.path(),
+            &[("zoll", &root_pem)],
+            &policy(
+                r#""strict""#,
+                "zoll",
+                "x509.subject: C=DE, ST=BE, O=zoll test",
+            ),
+        )),
+        understood_critical: Vec::new(),
+    };
+    let report = image::verify(&repo, image.reference.as_ref(), &roots, "scope")
+        .await
+        .unwrap();
+    assert!(report.is_trusted());
+    let formats: Vec<Format> = report.accepted.iter().map(|a| a.format).collect();
+    assert_eq!(
+        formats,
+        [
+            Format::NotationJws,
+            Format::SigstoreBundle,
+            Format::CosignSimpleSigning
+        ],
+        "{report:?}"
+    );
+    // The COSE signature verified too, but the same identity already signed in JWS: a
+    // signer counts once (k-of-n thresholds depend on it). Likewise the repeated legacy one.
+    let rejected: Vec<(Format, &str)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.format, r.failure.code()))
+        .collect();
+    // RSA PKCS#1 v1.5 is deterministic: the repeated legacy layer is identical and not added.
+    let deterministic = matches!(key.public_key().kind(), KeyKind::Rsa { .. });
+    let mut want = vec![(Format::NotationCose, "duplicate")];
+    if !deterministic {
+        want.push((Format::CosignSimpleSigning, "duplicate"));
+    }
+    assert_eq!(rejected, want);
+    let notation = report
+        .accepted
+        .iter()
+        .find(|a| a.format == Format::NotationJws)
+        .unwrap();
+    assert_eq!(notation.claims.get("stage").map(String::as_str), Some("ci"));
+    assert!(
+        matches!(&notation.identity, Identity::X509 { subject, .. } if subject.contains("CN=ci"))
+    );
+    let legacy = report
+        .accepted
+        .iter()
+        .find(|a| a.format == Format::CosignSimpleSigning)
+        .unwrap();
+    assert_eq!(legacy.claims.get("stage").map(String::as_str), Some("ci"));
+
+    // Another key trusts none of the cosign signatures.
+    let other = generate_key(KeyKind::EcP256).unwrap().key;
+    let roots = TrustRoots {
+        keys: vec![TrustedKey {
+            name: "other".into(),
+            key: other.public_key().clone(),
+        }],
+        ..Default::default()
+    };
+    let report = image::verify(&repo, image.reference.as_ref(), &roots, "scope")
+        .await
+        .unwrap();
+    assert!(!report.is_trusted());
+    assert!(report
+        .rejected
+        .iter()
+        .any(|r| r.format == Format::SigstoreBundle && r.failure == Failure::UntrustedKey));
+    assert!(report
+        .rejected
+        .iter()
+        .any(|r| r.format == Format::CosignSimpleSigning && r.failure == Failure::UntrustedKey));
+    assert!(report
+        .rejected
+        .iter()
+        .any(|r| r.format == Format::NotationJws
+            && r.failure == Failure::NotConfigured(Format::NotationJws)));
+}
+
+#[tokio::test]
+async fn sign_and_verify_on_zoll_with_a_file_key() {
+    let server = TestServer::start().await;
+    let key = generate_key(KeyKind::EcP256).unwrap().key;
+    sign_all_and_verify(&server.image_ref("team/app:v1"), &key).await;
+}
+
+#[tokio::test]
+async fn sign_and_verify_on_zoll_with_softhsm_keys() {
+    let server = TestServer::start().await;
+    for label in ["ec256", "rsa3072"] {
+        let key = open_key(&hsm_uri(label)).unwrap();
+        sign_all_and_verify(&server.image_ref(&format!("hsm/{label}:v1")), key.as_ref()).await;
+    }
+}
+
+/// distribution 2.8.2 has no referrers API: signatures are found through the referrers tag.
+#[tokio::test]
+async fn sign_and_verify_on_docker_registry_without_referrers_api() {
+    crate::support::require_peer("docker-registry");
+    let server = DistributionServer::start().await;
+    let key = generate_key(KeyKind::EcP256).unwrap().key;
+    let reference = format!("{}/legacy/app:v1", server.addr);
+    sign_all_and_verify(&reference, &key).await;
+    // The fallback tag exists: sha256-<hex> lists the referrers.
+    let (image, repo) = repo(&reference);
+    let subject = repo.resolve(image.reference.as_ref()).await.unwrap();
+    let tags = repo.tags().await.unwrap();
+    assert!(
+        tags.contains(&format!("sha256-{}", subject.digest.hex())),
+        "{tags:?}"
+    );
+}
+
+#[tokio::test]
+async fn sign_and_verify_in_an_oci_layout() {
+    let dir = tempdir();
+    let key = generate_key(KeyKind::EcP384).unwrap().key;
+    sign_all_and_verify(
+        &format!("oci:{}:v1", dir.path().join("layout").display()),
+        &key,
+    )
+    .await;
+}
