@@ -49,6 +49,9 @@ import (
 func main() { fmt.Println(greet.Hello()) }
 G
 (cd "$work/go/hello" && GOFLAGS=-mod=mod GOPROXY=off GOWORK=off CGO_ENABLED=0 go build -buildvcs=false -o "$out.tmp/app/go/hello" .)
+# The toolchain's version is what both tools report for the Go standard library; the
+# expectation file refers to it as {go}.
+go env GOVERSION | sed 's/^go//' >"$out.go-version"
 
 # Rust: cargo-auditable embeds the dependency tree in the .dep-v0 section.
 mkdir -p "$work/rust/src"
