@@ -11,6 +11,7 @@
 
 pub mod access;
 mod api;
+mod api_scans;
 mod audit;
 pub mod auth;
 mod blobs;
@@ -23,6 +24,7 @@ mod metrics;
 pub mod policy;
 pub mod retention;
 mod route;
+pub mod scanner;
 mod serve;
 mod uploads;
 
@@ -78,6 +80,7 @@ pub struct App {
     pub audit_pulls: bool,
     pub metrics: Metrics,
     pub hook_wakeup: tokio::sync::Notify,
+    pub scanner: scanner::Scanner,
 }
 
 impl App {
@@ -96,6 +99,7 @@ impl App {
             audit_pulls: true,
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
+            scanner: scanner::Scanner::default(),
         })
     }
 }
@@ -351,6 +355,9 @@ async fn record_v2(
     .await;
     if outcome != "ok" {
         return;
+    }
+    if action == "manifest.push" {
+        app.scanner.wakeup.notify_one();
     }
     let kind = match action {
         "manifest.push" => events::PUSHED,

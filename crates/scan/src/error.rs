@@ -23,6 +23,8 @@ pub enum ScanError {
     BadTar { layer: usize, reason: String },
     #[error("layer {layer}: unsupported media type {media_type}")]
     UnsupportedLayer { layer: usize, media_type: String },
+    #[error("layer {layer} is encrypted ({media_type}): decrypt the image to scan it")]
+    Encrypted { layer: usize, media_type: String },
     #[error("image has {count} layers, above the limit of {limit}")]
     TooManyLayers { count: usize, limit: usize },
     #[error("not an image manifest: {0}")]

@@ -109,6 +109,17 @@ pub fn inspect_image(
     }
     let config = read_config(blobs, &config_desc)?;
     let mut walker = Walker::new(limits);
+    if let Some((layer, l)) = m
+        .layers
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.media_type.ends_with("+encrypted"))
+    {
+        return Err(ScanError::Encrypted {
+            layer,
+            media_type: l.media_type.clone(),
+        });
+    }
     for (i, layer) in m.layers.iter().enumerate() {
         if !LAYER_TYPES.contains(&layer.media_type.as_str()) {
             return Err(ScanError::UnsupportedLayer {
