@@ -52,6 +52,8 @@ log "building zoll (release); this waits if another cargo holds the build lock"
 ZOLL_BIN="$ROOT/target/release/zoll"
 
 WORK=$(mktemp -d /tmp/zoll-bench.XXXXXX)
+# PostgreSQL runs as its own user (scripts/postgres.sh) and must reach $WORK/pg.
+chmod 755 "$WORK"
 ZPID="" RPID="" SPID=""
 
 stop() { # stop PID: SIGTERM, wait up to 10 s, then SIGKILL
@@ -89,7 +91,7 @@ while [[ $RPORT == "$ZPORT" ]]; do RPORT=$("${HELPER[@]}" port); done
 
 # zoll: defaults, plain HTTP on loopback.
 if [[ -n ${BENCH_ZOLL_LOG:-} ]]; then export ZOLL_LOG=$BENCH_ZOLL_LOG; else unset ZOLL_LOG; fi
-"$ZOLL_BIN" serve --listen "127.0.0.1:$ZPORT" --data "$WORK/zoll-data" >"$WORK/zoll.log" 2>&1 &
+ZOLL_SCAN_ON_PUSH=false "$ZOLL_BIN" serve --no-auth --listen "127.0.0.1:$ZPORT" --data "$WORK/zoll-data" >"$WORK/zoll.log" 2>&1 &
 ZPID=$!
 
 # docker-registry: Debian's packaged config without auth, quieter logs, no access log.
@@ -138,7 +140,7 @@ if [[ ${BENCH_S3:-1} == 1 ]]; then
   env ZOLL_METADATA_URL="$PG_URL" ZOLL_S3_BUCKET=bench ZOLL_S3_ENDPOINT="$S3_URL" \
     ZOLL_S3_REGION=us-east-1 ZOLL_S3_ACCESS_KEY_ID=bench ZOLL_S3_SECRET_ACCESS_KEY=bench \
     ZOLL_S3_PATH_STYLE=true ZOLL_S3_DANGER_ALLOW_HTTP=true \
-    "$ZOLL_BIN" serve --listen "127.0.0.1:$SPORT" --data "$WORK/zoll-s3-data" >"$WORK/zoll_s3.log" 2>&1 &
+    ZOLL_SCAN_ON_PUSH=false "$ZOLL_BIN" serve --no-auth --listen "127.0.0.1:$SPORT" --data "$WORK/zoll-s3-data" >"$WORK/zoll_s3.log" 2>&1 &
   SPID=$!
   wait_ready zoll_s3 "$SPORT" "$SPID"
   SERVERS+=(zoll_s3)

@@ -6,3 +6,9 @@ command -v htpasswd >/dev/null 2>&1 || {
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends apache2-utils >/dev/null
 }
+# podman (login, push, pull with its own vfs storage; no engine or daemon needed).
+command -v podman >/dev/null 2>&1 || {
+  echo "install-peers: apt-get install podman"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends podman >/dev/null
+}

@@ -4,12 +4,66 @@
 //! violations) and every management API change. Upload chunks are not recorded one by one:
 //! the finished upload is.
 
+use std::sync::Arc;
+
 use axum::http::Method;
-use zoll_store::AuditEntry;
+use tokio::sync::{mpsc, oneshot};
+use zoll_store::{AuditEntry, Store};
 
 use crate::access::Action;
 use crate::route::Route;
 use crate::App;
+
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 256;
+
+type Pending = (AuditEntry, oneshot::Sender<()>);
+
+/// Group commit for the audit trail: every record still reaches the database before the
+/// request that caused it is answered, but concurrent requests share one transaction (one
+/// lock of the chain head, one commit) instead of queueing for one each. Without it the
+/// chain head serializes every audited request, pulls included.
+pub struct Writer {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Writer {
+    /// Starts the writing task; it ends when the `Writer` is dropped.
+    pub fn start(store: Arc<Store>) -> Writer {
+        let (queue, mut pending) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (entries, waiting): (Vec<AuditEntry>, Vec<oneshot::Sender<()>>) =
+                    batch.drain(..).unzip();
+                // One retry: a transient conflict on the chain head must not lose a batch.
+                let written = match store.audit_batch(&entries).await {
+                    Ok(_) => Ok(()),
+                    Err(_) => store.audit_batch(&entries).await.map(|_| ()),
+                };
+                if let Err(e) = written {
+                    tracing::error!(error = %e, records = entries.len(), "could not write audit records");
+                }
+                for w in waiting {
+                    let _ = w.send(());
+                }
+            }
+        });
+        Writer { queue }
+    }
+
+    /// Queues `entry` and waits until its batch was written (or failed, which is logged).
+    /// Gives the entry back if the writing task is gone.
+    async fn append(&self, entry: AuditEntry) -> Result<(), AuditEntry> {
+        let (done, written) = oneshot::channel();
+        if let Err(mpsc::error::SendError((entry, _))) = self.queue.send((entry, done)).await {
+            return Err(entry);
+        }
+        // The task drops the sender only after the write was attempted.
+        let _ = written.await;
+        Ok(())
+    }
+}
 
 /// Appends one record; a failure to audit is logged loudly (the action already happened).
 pub async fn record(
@@ -28,6 +82,10 @@ pub async fn record(
         target: target.to_owned(),
         outcome: outcome.to_owned(),
         detail: detail.to_owned(),
+    };
+    // Err: the writing task is gone (the runtime is shutting down): write directly.
+    let Err(entry) = app.audit_log.append(entry).await else {
+        return;
     };
     if let Err(e) = app.store.audit(&entry).await {
         tracing::error!(error = %e, action, target, "could not write the audit record");

@@ -78,6 +78,8 @@ pub struct App {
     pub hooks: HookSettings,
     /// Record every manifest pull in the audit trail.
     pub audit_pulls: bool,
+    /// The audit trail's group-commit writer (`audit.rs`).
+    pub(crate) audit_log: audit::Writer,
     pub metrics: Metrics,
     pub hook_wakeup: tokio::sync::Notify,
     pub scanner: scanner::Scanner,
@@ -91,12 +93,14 @@ impl App {
         auth: AuthSettings,
     ) -> Result<App, StoreError> {
         let auth = Auth::load(&store, auth).await?;
+        let audit_log = audit::Writer::start(store.clone());
         Ok(App {
             store,
             limits,
             auth,
             hooks: HookSettings::default(),
             audit_pulls: true,
+            audit_log,
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
             scanner: scanner::Scanner::default(),

@@ -160,35 +160,48 @@ fn record(r: AnyRow) -> Result<AuditRecord> {
 impl Store {
     /// Appends a record to the chain and returns its sequence number.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<i64> {
+        self.audit_batch(std::slice::from_ref(entry)).await
+    }
+
+    /// Appends records to the chain in order, in one transaction (a group commit: one
+    /// head lock and one commit for many concurrent requests), and returns the sequence
+    /// number of the last. An empty batch changes nothing.
+    pub async fn audit_batch(&self, entries: &[AuditEntry]) -> Result<i64> {
         let mut tx = self.meta.begin().await?;
         let lock = format!(
             "SELECT seq, hash FROM audit_head WHERE id = 1{}",
             self.meta.lock_suffix(" FOR UPDATE")
         );
         let head = sqlx::query(&lock).fetch_one(&mut *tx).await?;
-        let (last, prev): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
-        let seq = last + 1;
+        let (mut seq, mut prev): (i64, String) = (head.try_get(0)?, head.try_get(1)?);
+        if entries.is_empty() {
+            return Ok(seq);
+        }
         let at_ms = now_ms();
-        let hash = record_hash(&prev, at_ms, entry);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at_ms, actor, source, action, target, outcome, detail, \
-             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(seq)
-        .bind(at_ms)
-        .bind(&entry.actor)
-        .bind(&entry.source)
-        .bind(&entry.action)
-        .bind(&entry.target)
-        .bind(&entry.outcome)
-        .bind(&entry.detail)
-        .bind(&prev)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await?;
+        for entry in entries {
+            seq += 1;
+            let hash = record_hash(&prev, at_ms, entry);
+            sqlx::query(
+                "INSERT INTO audit_log (seq, at_ms, actor, source, action, target, outcome, \
+                 detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(seq)
+            .bind(at_ms)
+            .bind(&entry.actor)
+            .bind(&entry.source)
+            .bind(&entry.action)
+            .bind(&entry.target)
+            .bind(&entry.outcome)
+            .bind(&entry.detail)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+            prev = hash;
+        }
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
             .bind(seq)
-            .bind(&hash)
+            .bind(&prev)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -1,5 +1,5 @@
-//! Real clients logging in: skopeo (`--creds` and `skopeo login` with an auth file) and
-//! oras-py (`login`), through the token flow against a real listener.
+//! Real clients logging in: skopeo (`--creds` and `skopeo login` with an auth file), oras-py
+//! (`login`) and podman (`login`, push, pull), through the token flow against a real listener.
 
 use std::process::Command;
 
@@ -130,4 +130,92 @@ async fn oras_logs_in_pushes_and_pulls_an_artifact() {
         .arg(&file)
         .arg(&outdir);
     assert!(!bad.output().unwrap().status.success());
+}
+
+/// podman with its own storage (vfs under a temp dir, no engine, no daemon): `podman login`,
+/// push of an image loaded from an OCI layout, pull back after removing it, and the same pull
+/// refused once logged out (anonymous access is off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn podman_logs_in_pushes_and_pulls() {
+    let reg = registry().await;
+    let addr = reg.listen().await;
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "pod"}))).await;
+    add_user(&reg, "builder", "builder-password").await;
+    admin_api(
+        &reg,
+        "PUT",
+        "/projects/pod/members/builder",
+        Some(json!({"role": "developer"})),
+    )
+    .await;
+    // Real tar layers: podman unpacks them into its storage.
+    let src = tempfile::tempdir().unwrap();
+    zoll_testkit::TestImage::new()
+        .layer(&[zoll_testkit::TarEntry::file(
+            "bin/tool",
+            layout::pseudo_random(7, 200_000),
+        )])
+        .layer(&[zoll_testkit::TarEntry::file("etc/motd", "podman")])
+        .write_layout(src.path(), "v1")
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let conf = work.path().join("storage.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/run\"\ngraphroot = \"{0}/graph\"\n",
+            work.path().display()
+        ),
+    )
+    .unwrap();
+    let authfile = work.path().join("auth.json");
+    // podman insists that an auth file named in REGISTRY_AUTH_FILE exists.
+    std::fs::write(&authfile, r#"{"auths":{}}"#).unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = Command::new("podman");
+        c.args(args)
+            .env("CONTAINERS_STORAGE_CONF", &conf)
+            .env("REGISTRY_AUTH_FILE", &authfile);
+        c
+    };
+    let remote = format!("{addr}/pod/app:v1");
+    let local = format!("oci:{}:v1", src.path().display());
+    // Into podman's storage under a name of our choosing (podman would name an `oci:`
+    // pull after its path).
+    let mut load = skopeo(&["copy", &local, "containers-storage:localhost/app:v1"]);
+    load.env("CONTAINERS_STORAGE_CONF", &conf);
+    run(load).await;
+    run(podman(&[
+        "login",
+        "--tls-verify=false",
+        "-u",
+        "builder",
+        "-p",
+        "builder-password",
+        &addr,
+    ]))
+    .await;
+    run(podman(&[
+        "push",
+        "-q",
+        "--tls-verify=false",
+        "localhost/app:v1",
+        &remote,
+    ]))
+    .await;
+    let r = reg.get_as("/v2/pod/app/tags/list", ADMIN).await;
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("v1"));
+
+    run(podman(&["rmi", "-a", "-f"])).await;
+    run(podman(&["pull", "-q", "--tls-verify=false", &remote])).await;
+    let listed = run(podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).await;
+    assert!(listed.contains(&remote), "podman images: {listed}");
+
+    run(podman(&["logout", &addr])).await;
+    run(podman(&["rmi", "-a", "-f"])).await;
+    let anon = podman(&["pull", "-q", "--tls-verify=false", &remote])
+        .output()
+        .unwrap();
+    assert!(!anon.status.success(), "an anonymous podman pull succeeded");
 }
