@@ -17,6 +17,90 @@ pub struct Config {
     pub log: Log,
     pub gc: Gc,
     pub scrub: Scrub,
+    pub auth: Auth,
+    pub audit: Audit,
+    pub webhooks: Webhooks,
+    pub retention: Retention,
+}
+
+/// Authentication. `enabled = false` is what `serve --no-auth` sets: only for local
+/// experiments, and refused on non-loopback listeners.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    pub enabled: bool,
+    /// `iss` of the registry tokens.
+    pub issuer: String,
+    /// `aud` of the tokens and `service` of the challenges.
+    pub service: String,
+    pub token_ttl_secs: u64,
+    /// Token endpoint URL announced to clients; unset: derived from the Host header.
+    pub realm: Option<String>,
+    /// Password of the `admin` account created on first start; unset: generated and
+    /// printed once.
+    pub admin_password: Option<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        let d = zoll_registry::AuthSettings::enabled();
+        Auth {
+            enabled: true,
+            issuer: d.issuer,
+            service: d.service,
+            token_ttl_secs: d.token_ttl.as_secs(),
+            realm: None,
+            admin_password: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Audit {
+    /// Record every manifest pull (mutations and denials are always recorded).
+    pub pulls: bool,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit { pulls: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Webhooks {
+    /// Delay before the first retry of a failed delivery; doubled for each further one.
+    pub retry_base_secs: u64,
+    pub max_attempts: u32,
+    pub timeout_secs: u64,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        let d = zoll_registry::HookSettings::default();
+        Webhooks {
+            retry_base_secs: d.retry_base.as_secs(),
+            max_attempts: d.max_attempts,
+            timeout_secs: d.timeout.as_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// Seconds between runs of the projects' retention policies inside `serve`; 0 = off.
+    pub interval_secs: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            interval_secs: 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,8 +262,19 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 8] = [
-    "server", "storage", "metadata", "s3", "limits", "log", "gc", "scrub",
+const SECTIONS: [&str; 12] = [
+    "server",
+    "storage",
+    "metadata",
+    "s3",
+    "limits",
+    "log",
+    "gc",
+    "scrub",
+    "auth",
+    "audit",
+    "webhooks",
+    "retention",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -231,6 +326,17 @@ pub fn load_for(args: &crate::StoreArgs) -> anyhow::Result<Config> {
 }
 
 impl Config {
+    pub fn auth_settings(&self, tls: bool) -> zoll_registry::AuthSettings {
+        zoll_registry::AuthSettings {
+            enabled: self.auth.enabled,
+            issuer: self.auth.issuer.clone(),
+            service: self.auth.service.clone(),
+            token_ttl: std::time::Duration::from_secs(self.auth.token_ttl_secs),
+            realm: self.auth.realm.clone(),
+            scheme: if tls { "https" } else { "http" },
+        }
+    }
+
     pub fn store_config(&self) -> zoll_store::StoreConfig {
         let mut s = zoll_store::StoreConfig::new(&self.storage.data_dir);
         s.max_blob_bytes = self.limits.max_blob_bytes;

@@ -5,6 +5,7 @@
 
 mod config;
 mod crypt;
+mod gov;
 mod key;
 mod maintain;
 mod serve;
@@ -46,6 +47,33 @@ enum Command {
     Attest(sign::AttestArgs),
     /// Verify an image's signatures; exit status 0 only when trusted.
     Verify(verify::VerifyArgs),
+    /// Local accounts (offline, on the store).
+    #[command(subcommand)]
+    User(gov::UserCmd),
+    /// The tamper-evident audit trail (offline, on the store).
+    #[command(subcommand)]
+    Audit(gov::AuditCmd),
+    /// Write a consistent backup of metadata and blobs into DIR.
+    Backup {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Restore a backup from DIR into an empty store.
+    Restore {
+        dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Projects, members, quotas and policies (management API).
+    #[command(subcommand)]
+    Project(gov::ProjectCmd),
+    /// Robot accounts (management API).
+    #[command(subcommand)]
+    Robot(gov::RobotCmd),
+    /// Webhooks and their delivery log (management API).
+    #[command(subcommand)]
+    Webhook(gov::WebhookCmd),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -91,6 +119,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "ZOLL_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Turn authentication off: anyone may do anything. Local experiments and tests only;
+    /// refused on non-loopback addresses.
+    #[arg(long)]
+    no_auth: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -106,6 +138,13 @@ fn main() -> std::process::ExitCode {
         Command::Sign(args) => sign::sign(args),
         Command::Attest(args) => sign::attest(args),
         Command::Verify(args) => verify::verify(args),
+        Command::User(c) => gov::user(c),
+        Command::Audit(c) => gov::audit(c),
+        Command::Backup { dir, store } => gov::backup(dir, store),
+        Command::Restore { dir, store } => gov::restore(dir, store),
+        Command::Project(c) => gov::project(c),
+        Command::Robot(c) => gov::robot(c),
+        Command::Webhook(c) => gov::webhook(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

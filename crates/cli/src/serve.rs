@@ -23,6 +23,9 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     if args.tls_key.is_some() {
         c.server.tls_key = args.tls_key;
     }
+    if args.no_auth {
+        c.auth.enabled = false;
+    }
     Ok(c)
 }
 
@@ -64,6 +67,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
              or set server.danger_allow_plain_http behind a TLS-terminating proxy"
         );
     }
+    if !c.auth.enabled {
+        if !listen.ip().is_loopback() {
+            bail!(
+                "refusing to serve without authentication on non-loopback address {listen}: \
+                 --no-auth is for local experiments only"
+            );
+        }
+        tracing::warn!(
+            "authentication is OFF (--no-auth): anyone who can connect may push, pull and \
+             delete; never use this outside local experiments"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,7 +92,7 @@ async fn serve(
     tls: Option<zoll_registry::TlsFiles>,
 ) -> anyhow::Result<()> {
     let store = Arc::new(crate::maintain::open_store(&c).await?);
-    let background = [
+    let mut background = vec![
         tokio::spawn(expire_uploads(store.clone())),
         tokio::spawn(crate::maintain::scheduled_gc(store.clone(), c.gc.clone())),
         tokio::spawn(crate::maintain::scheduled_scrub(
@@ -85,14 +100,41 @@ async fn serve(
             c.scrub.clone(),
         )),
     ];
-    let app = Arc::new(zoll_registry::App {
-        store: store.clone(),
-        limits: zoll_registry::Limits {
-            max_manifest_bytes: c.limits.max_manifest_bytes,
-            max_name_len: c.limits.max_name_len,
-            max_page: c.limits.max_page,
-        },
-    });
+    if c.auth.enabled {
+        let configured = c.auth.admin_password.as_deref();
+        if let Some(password) = zoll_registry::auth::bootstrap_admin(&store, configured)
+            .await
+            .context("cannot create the first administrator")?
+        {
+            // Shown once, on standard output rather than in the log.
+            println!(
+                "zoll: created the administrator account \"admin\" with password {password} \
+                 (shown only now; change it with the management API)"
+            );
+        }
+    }
+    let limits = zoll_registry::Limits {
+        max_manifest_bytes: c.limits.max_manifest_bytes,
+        max_name_len: c.limits.max_name_len,
+        max_page: c.limits.max_page,
+    };
+    let mut app = zoll_registry::App::new(store.clone(), limits, c.auth_settings(tls.is_some()))
+        .await
+        .context("cannot load the token-signing key")?;
+    app.audit_pulls = c.audit.pulls;
+    app.hooks = zoll_registry::HookSettings {
+        retry_base: Duration::from_secs(c.webhooks.retry_base_secs),
+        max_attempts: c.webhooks.max_attempts,
+        timeout: Duration::from_secs(c.webhooks.timeout_secs),
+    };
+    let app = Arc::new(app);
+    background.push(tokio::spawn(zoll_registry::events::run_deliveries(
+        app.clone(),
+    )));
+    background.push(tokio::spawn(zoll_registry::retention::scheduled(
+        app.clone(),
+        Duration::from_secs(c.retention.interval_secs),
+    )));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = c.storage.data_dir.display().to_string();
     let opts = zoll_registry::ServeOptions {

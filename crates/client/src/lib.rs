@@ -157,10 +157,20 @@ impl Repository {
     }
 
     /// Uploads a small blob held in memory and returns its descriptor.
+    /// Small blobs go to a registry in one request (`POST ?digest=` with the body) without
+    /// asking first whether the registry has them: re-sending a few KiB costs less than a
+    /// round trip.
     pub async fn push_blob_bytes(&self, media_type: &str, bytes: Bytes) -> Result<Descriptor> {
         let desc = descriptor(media_type, &bytes);
-        let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(bytes)]));
-        self.push_blob(&desc, body).await?;
+        match self {
+            Repository::Registry(r) if bytes.len() <= registry::SMALL_BLOB => {
+                r.push_small_blob(&desc, bytes).await?
+            }
+            _ => {
+                let body: ByteStream = Box::pin(futures_util::stream::iter([Ok(bytes)]));
+                self.push_blob(&desc, body).await?
+            }
+        }
         Ok(desc)
     }
 

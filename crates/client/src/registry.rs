@@ -17,6 +17,8 @@ use crate::{
 
 /// Largest error body read to report what the registry said.
 const MAX_ERROR_BODY: usize = 64 << 10;
+/// Blobs up to this size are uploaded in one request by `push_small_blob`.
+pub(crate) const SMALL_BLOB: usize = 1 << 20;
 /// Page size asked for when listing tags.
 const PAGE: usize = 1000;
 
@@ -341,6 +343,48 @@ impl RegistryRepo {
             return Err(refusal(format!("blob {}@{}", self.repo, desc.digest), resp).await);
         }
         Ok(())
+    }
+
+    /// Uploads a small blob held in memory: one monolithic `POST ?digest=` where the
+    /// registry supports it (201), else the `PUT` to the session it opened (202).
+    pub async fn push_small_blob(&self, desc: &Descriptor, bytes: Bytes) -> Result<()> {
+        let scope = self.push_scope();
+        let mut start = self.url("blobs/uploads/");
+        start
+            .query_pairs_mut()
+            .append_pair("digest", desc.digest.as_str());
+        let resp = self
+            .auth
+            .send(&self.http, &scope, || {
+                self.http
+                    .post(start.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes.clone())
+            })
+            .await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(()),
+            StatusCode::ACCEPTED => {
+                let location = header(resp.headers(), LOCATION.as_str())
+                    .ok_or_else(|| ClientError::Http("upload started without a Location".into()))?;
+                let mut url = self.base.join(location).map_err(|e| {
+                    ClientError::Http(format!("bad upload Location {location:?}: {e}"))
+                })?;
+                url.query_pairs_mut()
+                    .append_pair("digest", desc.digest.as_str());
+                let req = self
+                    .http
+                    .put(url)
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes);
+                let resp = self.auth.send_once(&scope, req).await?;
+                if resp.status() != StatusCode::CREATED {
+                    return Err(refusal(format!("blob {}@{}", self.repo, desc.digest), resp).await);
+                }
+                Ok(())
+            }
+            _ => Err(refusal(format!("blob {}@{}", self.repo, desc.digest), resp).await),
+        }
     }
 
     pub async fn push_manifest(

@@ -70,6 +70,7 @@ impl From<StoreError> for ApiError {
             StoreError::ManifestInvalid(_) => (S::BAD_REQUEST, "MANIFEST_INVALID"),
             StoreError::ManifestBlobUnknown(_) => (S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             StoreError::Busy(_) => (S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
+            StoreError::Denied(_) => (S::FORBIDDEN, "DENIED"),
             StoreError::Locked(_)
             | StoreError::Outdated(_)
             | StoreError::Io(_)

@@ -1,35 +1,51 @@
 //! zoll's HTTP server: the OCI Distribution API (v1.1) on `/v2/`.
 //!
-//! Layering: `route` recognises the endpoint, the handler modules (`blobs`, `uploads`,
-//! `manifests`, `listing`) translate HTTP into store calls, and `error` is the single place
-//! where failures become OCI error JSON. Handlers hold no state between requests: everything
-//! a later request needs is in the store.
+//! Layering: `route` recognises the endpoint, `auth` says who is asking and `access` what
+//! they may do, the handler modules (`blobs`, `uploads`, `manifests`, `listing`, and `api`
+//! for the management API) translate HTTP into store calls, `audit` and `events` record
+//! what happened, and `error` is the single place where failures become OCI error JSON.
+//! Handlers hold no state between requests: everything a later request needs is in the
+//! store.
 
 #![forbid(unsafe_code)]
 
+pub mod access;
+mod api;
+mod audit;
+pub mod auth;
 mod blobs;
 mod error;
+pub mod events;
+pub mod export;
 mod listing;
 mod manifests;
+mod metrics;
+pub mod policy;
+pub mod retention;
 mod route;
 mod serve;
 mod uploads;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use zoll_oci::{Digest, RepoName};
-use zoll_store::Store;
+use zoll_store::{Store, StoreError};
 
+pub use auth::{Auth, AuthSettings, Identity};
 pub use error::{ApiError, ApiResult};
+pub use events::HookSettings;
+pub use metrics::Metrics;
 pub use serve::{serve, ServeOptions, TlsFiles};
 
+use access::{Action, Decision};
 use route::Route;
 
 /// Limits on what clients may send; all configurable.
@@ -51,10 +67,51 @@ impl Default for Limits {
     }
 }
 
-/// Shared state of the HTTP layer.
+/// Shared state of the HTTP layer. Nothing in it changes with requests except the metrics
+/// counters and the wake-up of the webhook sender.
 pub struct App {
     pub store: Arc<Store>,
     pub limits: Limits,
+    pub auth: Auth,
+    pub hooks: HookSettings,
+    /// Record every manifest pull in the audit trail.
+    pub audit_pulls: bool,
+    pub metrics: Metrics,
+    pub hook_wakeup: tokio::sync::Notify,
+}
+
+impl App {
+    /// The registry over `store`; loads (on first start: creates) the token-signing key.
+    pub async fn new(
+        store: Arc<Store>,
+        limits: Limits,
+        auth: AuthSettings,
+    ) -> Result<App, StoreError> {
+        let auth = Auth::load(&store, auth).await?;
+        Ok(App {
+            store,
+            limits,
+            auth,
+            hooks: HookSettings::default(),
+            audit_pulls: true,
+            metrics: Metrics::default(),
+            hook_wakeup: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `n` random bytes as hex.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 const API_VERSION: &str = "registry/2.0";
@@ -80,16 +137,48 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
-    let resp = match Route::parse(&path) {
-        Some(route) => handle(&app, route, &parts, body)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-        None => {
-            ApiError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint").into_response()
+    let source = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "-".into());
+    let bytes_in = content_length(&parts.headers);
+    let (endpoint, resp) = match path.as_str() {
+        "/token" => (
+            "token",
+            auth::token_endpoint(&app, &parts, body, &source)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
+        ),
+        "/healthz" => ("health", (StatusCode::OK, "ok\n").into_response()),
+        "/readyz" => ("health", readiness(&app).await),
+        "/metrics" => ("metrics", api::metrics(&app, &parts).await),
+        p if p == "/api/v1" || p.starts_with("/api/v1/") => {
+            ("api", api::handle(&app, &parts, body, &source).await)
         }
+        p => match Route::parse(p) {
+            Some(route) => (
+                route.endpoint(),
+                v2(&app, route, &parts, body, &source).await,
+            ),
+            None => (
+                "unknown",
+                ApiError::new(StatusCode::NOT_FOUND, "UNSUPPORTED", "no such endpoint")
+                    .into_response(),
+            ),
+        },
     };
     let status = resp.status();
     let ms = started.elapsed().as_secs_f64() * 1e3;
+    let bytes_out = content_length(resp.headers());
+    app.metrics.observe(
+        endpoint,
+        method.as_str(),
+        status.as_u16(),
+        ms,
+        bytes_in,
+        bytes_out,
+    );
     if method == Method::GET || method == Method::HEAD {
         tracing::debug!(%method, %path, status = status.as_u16(), ms, "request");
     } else {
@@ -98,11 +187,190 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-async fn handle(
+fn content_length(h: &HeaderMap) -> u64 {
+    header_str(h, header::CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Ready when the metadata database answers.
+async fn readiness(app: &App) -> Response {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "metadata database unavailable\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// What a Distribution API request needs: an action on a repository, or (base, catalog)
+/// just an authenticated caller.
+fn requirement<'a>(route: &Route<'a>, m: &Method) -> Option<(Action, &'a str)> {
+    let read = m == Method::GET || m == Method::HEAD;
+    Some(match *route {
+        Route::Base | Route::Catalog => return None,
+        Route::Tags { name } | Route::Referrers { name, .. } => (Action::Pull, name),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if read => (Action::Pull, name),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } if m == Method::DELETE => {
+            (Action::Delete, name)
+        }
+        Route::Manifest { name, .. } | Route::Blob { name, .. } => (Action::Push, name),
+        Route::UploadStart { name } | Route::Upload { name, .. } => (Action::Push, name),
+    })
+}
+
+/// The token scope a client should ask for to do `action` on `name`.
+fn scope(action: Action, name: &str) -> String {
+    let actions = match action {
+        Action::Push => "pull,push",
+        other => other.as_str(),
+    };
+    format!("repository:{name}:{actions}")
+}
+
+async fn v2(
     app: &App,
     route: Route<'_>,
     parts: &axum::http::request::Parts,
     body: Body,
+    source: &str,
+) -> Response {
+    let h = &parts.headers;
+    let need = requirement(&route, &parts.method);
+    let wanted_scope = need.map(|(a, n)| scope(a, n));
+    let identity = match app.auth.authenticate(&app.store, h).await {
+        Ok(i) => i,
+        Err(refused) => {
+            let who = auth::basic_credentials(h)
+                .and_then(Result::ok)
+                .map(|(u, _)| u)
+                .unwrap_or_else(|| "unknown".into());
+            let target = audit::v2_target(&route, parts.uri.query());
+            audit::record(app, &who, source, "login", &target, "denied", &refused.0).await;
+            return app
+                .auth
+                .unauthorized(h, wanted_scope.as_deref(), &refused.0)
+                .into_response();
+        }
+    };
+    let anonymous = matches!(identity.principal, auth::Principal::Anonymous);
+    match need {
+        None if anonymous => {
+            return app
+                .auth
+                .unauthorized(h, None, "authentication required")
+                .into_response()
+        }
+        None => {}
+        Some((action, name)) => match access::decide(&app.store, &identity, action, name).await {
+            Ok(Decision::Allow) => {}
+            Ok(Decision::NeedScope) => {
+                return app
+                    .auth
+                    .unauthorized(h, wanted_scope.as_deref(), "the token does not grant this")
+                    .into_response()
+            }
+            Ok(Decision::Deny) if anonymous => {
+                return app
+                    .auth
+                    .unauthorized(h, wanted_scope.as_deref(), "authentication required")
+                    .into_response()
+            }
+            Ok(Decision::Deny) => {
+                let target = audit::v2_target(&route, parts.uri.query());
+                let why = format!("{} may not {} {name}", identity.name(), action.as_str());
+                audit::denied(app, identity.name(), source, action, &target, &why).await;
+                return ApiError::new(StatusCode::FORBIDDEN, "DENIED", why).into_response();
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    }
+    let resp = handle(app, &identity, route.clone(), parts, body, source)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    record_v2(
+        app,
+        &identity,
+        &route,
+        parts,
+        source,
+        resp.status(),
+        resp.headers(),
+    )
+    .await;
+    resp
+}
+
+/// Audit record and event of a finished Distribution API request.
+async fn record_v2(
+    app: &App,
+    identity: &Identity,
+    route: &Route<'_>,
+    parts: &axum::http::request::Parts,
+    source: &str,
+    status: StatusCode,
+    resp_headers: &HeaderMap,
+) {
+    let query = parts.uri.query();
+    let Some(action) = audit::v2_action(route, &parts.method, query) else {
+        return;
+    };
+    if action == "pull" && (!app.audit_pulls || !status.is_success()) {
+        return;
+    }
+    let outcome = if status.is_success() {
+        "ok"
+    } else if status == StatusCode::FORBIDDEN {
+        "denied"
+    } else {
+        "failed"
+    };
+    let digest = header_str(resp_headers, "docker-content-digest".parse().expect("name"))
+        .unwrap_or("")
+        .to_owned();
+    let detail = if status.is_success() {
+        digest.clone()
+    } else {
+        format!("status {}", status.as_u16())
+    };
+    let target = audit::v2_target(route, query);
+    audit::record(
+        app,
+        identity.name(),
+        source,
+        action,
+        &target,
+        outcome,
+        &detail,
+    )
+    .await;
+    if outcome != "ok" {
+        return;
+    }
+    let kind = match action {
+        "manifest.push" => events::PUSHED,
+        "manifest.delete" | "tag.delete" => events::DELETED,
+        _ => return,
+    };
+    let mut event = events::Event::new(kind, &target).actor(identity.name());
+    if !digest.is_empty() {
+        event = event.data("digest", serde_json::json!(digest));
+    }
+    events::emit(app, event).await;
+}
+
+async fn handle(
+    app: &App,
+    id: &Identity,
+    route: Route<'_>,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    source: &str,
 ) -> ApiResult {
     let m = &parts.method;
     let q = query(&parts.uri);
@@ -112,7 +380,7 @@ async fn handle(
         Route::Base if is(&Method::GET) || is(&Method::HEAD) => {
             Ok(axum::Json(serde_json::json!({})).into_response())
         }
-        Route::Catalog if is(&Method::GET) => listing::catalog(app, &q).await,
+        Route::Catalog if is(&Method::GET) => listing::catalog(app, id, &q).await,
         Route::Tags { name } if is(&Method::GET) => listing::tags(app, &app.repo(name)?, &q).await,
         Route::Referrers { name, digest } if is(&Method::GET) => {
             listing::referrers(app, &app.repo(name)?, &parse_digest(digest)?, &q).await
@@ -142,15 +410,15 @@ async fn handle(
             }
         }
         Route::UploadStart { name } if is(&Method::POST) => {
-            uploads::start(app, &app.repo(name)?, &q, body).await
+            uploads::start(app, id, &app.repo(name)?, &q, h, body, source).await
         }
-        Route::Upload { name, id } => {
+        Route::Upload { name, id: upload } => {
             let repo = app.repo(name)?;
             match *m {
-                Method::GET => uploads::status(app, &repo, id).await,
-                Method::PATCH => uploads::patch(app, &repo, id, h, body).await,
-                Method::PUT => uploads::finish(app, &repo, id, &q, h, body).await,
-                Method::DELETE => uploads::cancel(app, &repo, id).await,
+                Method::GET => uploads::status(app, &repo, upload).await,
+                Method::PATCH => uploads::patch(app, &repo, upload, h, body).await,
+                Method::PUT => uploads::finish(app, &repo, upload, &q, h, body).await,
+                Method::DELETE => uploads::cancel(app, &repo, upload).await,
                 _ => Err(ApiError::unsupported("method not allowed on uploads")),
             }
         }
@@ -201,7 +469,7 @@ fn query_all(uri: &axum::http::Uri, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(crate) fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 

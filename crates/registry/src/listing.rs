@@ -8,7 +8,7 @@ use serde_json::json;
 use zoll_oci::{media_types as mt, Digest, RepoName};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{hv, App};
+use crate::{hv, App, Identity};
 
 /// `n` and `last` from the query; `n` is capped by the configured page limit.
 fn page(app: &App, q: &HashMap<String, String>) -> ApiResult<(u64, Option<String>)> {
@@ -56,9 +56,26 @@ pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> Ap
     ))
 }
 
-pub async fn catalog(app: &App, q: &HashMap<String, String>) -> ApiResult {
+/// The repositories the caller may pull from, page by page: rows it may not see are
+/// skipped, and further rows fetched until the page is full.
+pub async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page(app, q)?;
-    let items = app.store.catalog(last.as_deref(), n + 1).await?;
+    let mut items = Vec::new();
+    let mut after = last;
+    loop {
+        let want = n + 1 - items.len() as u64;
+        let rows = app.store.catalog(after.as_deref(), want).await?;
+        let exhausted = (rows.len() as u64) < want;
+        after = rows.last().cloned();
+        for r in rows {
+            if crate::access::allowed(&app.store, id, crate::access::Action::Pull, &r).await? {
+                items.push(r);
+            }
+        }
+        if exhausted || items.len() as u64 > n || after.is_none() {
+            break;
+        }
+    }
     let (repos, link) = paginate(items, n, "/v2/_catalog");
     Ok(with_link(json!({ "repositories": repos }), link))
 }

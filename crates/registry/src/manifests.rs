@@ -101,9 +101,17 @@ pub async fn put(
         })?
         .to_bytes();
     let content_type = header_str(h, header::CONTENT_TYPE);
+    let tags: Vec<&str> = match reference {
+        Reference::Tag(t) => Some(t.as_str()),
+        Reference::Digest(_) => None,
+    }
+    .into_iter()
+    .chain(also_tag.iter().map(Tag::as_str))
+    .collect();
+    let policy = crate::policy::push_policy(&app.store, repo.as_str(), &tags).await?;
     let put = app
         .store
-        .put_manifest(repo, reference, &also_tag, content_type, &bytes)
+        .put_manifest_with(repo, reference, &also_tag, content_type, &bytes, &policy)
         .await?;
     let mut resp = (
         StatusCode::CREATED,
@@ -129,6 +137,11 @@ pub async fn put(
 }
 
 pub async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiResult {
+    let tags = match reference {
+        Reference::Tag(t) => vec![t.as_str().to_owned()],
+        Reference::Digest(d) => app.store.tags_of(repo, d).await?,
+    };
+    crate::policy::check_delete(&app.store, repo.as_str(), &tags).await?;
     app.store.delete_manifest(repo, reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

@@ -14,6 +14,21 @@ pub enum Route<'a> {
     Referrers { name: &'a str, digest: &'a str },
 }
 
+impl Route<'_> {
+    /// A low-cardinality name for metrics.
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            Route::Base => "base",
+            Route::Catalog => "catalog",
+            Route::Tags { .. } => "tags",
+            Route::Manifest { .. } => "manifest",
+            Route::Blob { .. } => "blob",
+            Route::UploadStart { .. } | Route::Upload { .. } => "upload",
+            Route::Referrers { .. } => "referrers",
+        }
+    }
+}
+
 /// `name` + `/keyword/` + a last segment without slashes.
 fn split<'a>(rest: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
     let (name, tail) = rest.rsplit_once(keyword)?;

@@ -8,8 +8,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use zoll_oci::RepoName;
 
+use crate::access::{self, Action, Decision};
 use crate::error::{ApiError, ApiResult};
-use crate::{header_str, hv, parse_digest, App};
+use crate::{header_str, hv, parse_digest, policy, App, Identity};
 
 fn session_response(status: StatusCode, repo: &RepoName, id: &str, received: u64) -> Response {
     // Range is inclusive; distribution reports "0-0" for an empty session and clients rely on
@@ -48,11 +49,48 @@ fn blob_created(repo: &RepoName, digest: &zoll_oci::Digest) -> Response {
         .into_response()
 }
 
+/// Whether a mount into `repo` (push already checked) may read its source: with `from`,
+/// the caller must be allowed to pull there; without, any repository could be the source,
+/// so only a caller who may pull everything (an administrator, or no authentication) mounts.
+async fn may_mount_from(
+    app: &App,
+    id: &Identity,
+    from: Option<&RepoName>,
+    digest: &zoll_oci::Digest,
+    source: &str,
+) -> ApiResult<bool> {
+    let ok = match from {
+        Some(f) => {
+            access::decide(&app.store, id, Action::Pull, f.as_str()).await? == Decision::Allow
+        }
+        None => id.is_admin(),
+    };
+    if !ok {
+        let target = match from {
+            Some(f) => format!("{f}@{digest}"),
+            None => format!("*@{digest}"),
+        };
+        crate::audit::denied(
+            app,
+            id.name(),
+            source,
+            Action::Pull,
+            &target,
+            "blob mount source",
+        )
+        .await;
+    }
+    Ok(ok)
+}
+
 pub async fn start(
     app: &App,
+    id: &Identity,
     repo: &RepoName,
     q: &HashMap<String, String>,
+    h: &HeaderMap,
     body: Body,
+    source: &str,
 ) -> ApiResult {
     if let Some(mount) = q.get("mount") {
         let digest = parse_digest(mount)?;
@@ -60,17 +98,27 @@ pub async fn start(
             Some(f) => Some(app.repo(f)?),
             None => None,
         };
-        if app
-            .store
-            .mount_blob(repo, &digest, from.as_ref())
-            .await?
-            .is_some()
-        {
-            return Ok(blob_created(repo, &digest));
+        if may_mount_from(app, id, from.as_ref(), &digest, source).await? {
+            if let Some(size) = app.store.blob_size_anywhere(&digest, from.as_ref()).await? {
+                policy::check_upload(&app.store, repo.as_str(), size).await?;
+            }
+            if app
+                .store
+                .mount_blob(repo, &digest, from.as_ref())
+                .await?
+                .is_some()
+            {
+                return Ok(blob_created(repo, &digest));
+            }
         }
-        // Not mountable: the spec says to fall back to an ordinary upload session.
+        // Not mountable (or not readable by the caller): the spec says to fall back to an
+        // ordinary upload session.
     } else if let Some(d) = q.get("digest") {
         let digest = parse_digest(d)?;
+        let incoming = header_str(h, header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        policy::check_upload(&app.store, repo.as_str(), incoming).await?;
         app.store
             .put_blob(repo, &digest, body.into_data_stream())
             .await?;
@@ -150,6 +198,11 @@ pub async fn finish(
         })
         .and_then(|d| parse_digest(d))?;
     let range = content_range(h)?;
+    let last_chunk: u64 = header_str(h, header::CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let received = app.store.upload_status(repo, id).await?;
+    policy::check_upload(&app.store, repo.as_str(), received + last_chunk).await?;
     app.store
         .finish_upload(repo, id, &digest, range, body.into_data_stream())
         .await

@@ -34,6 +34,9 @@ pub enum StoreError {
     Body(String),
     #[error("{0}")]
     Busy(String),
+    /// A project policy (quota, immutable tag) forbids the change.
+    #[error("{0}")]
+    Denied(String),
     #[error("data directory {0} is in use by another zoll process")]
     Locked(String),
     #[error("the metadata schema lacks migrations {0:?}: run `zoll migrate` first")]

@@ -8,9 +8,13 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
+mod backup;
 mod blobs;
 mod cache;
 mod error;
+mod governance;
+mod hooks;
 mod maintenance;
 mod manifests;
 mod meta;
@@ -22,10 +26,14 @@ use std::time::Duration;
 
 use zoll_oci::{Digest, RepoName};
 
+pub use audit::{record_hash, AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS};
+pub use backup::{backed_up_tables, BackupReport, NOT_BACKED_UP};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
+pub use governance::{Account, AccountKind, ArtifactRow, Project};
+pub use hooks::{Attempt, Delivery, Webhook};
 pub use maintenance::{Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, Usage};
-pub use manifests::{ManifestPut, StoredManifest};
+pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::ReferrerRow;
 
 use blobs::Blobs;
@@ -194,6 +202,21 @@ impl Store {
             Ok(())
         } else {
             Err(unknown())
+        }
+    }
+
+    /// Size of a servable blob linked into `from`, or anywhere without `from`.
+    pub async fn blob_size_anywhere(
+        &self,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<Option<u64>> {
+        match from {
+            Some(src) => match self.repo(src).await? {
+                Some(id) => self.meta.repo_blob_size(id, digest.as_str()).await,
+                None => Ok(None),
+            },
+            None => self.meta.blob_size(digest.as_str()).await,
         }
     }
 

@@ -18,6 +18,25 @@ pub struct StoredManifest {
     pub content: bytes::Bytes,
 }
 
+/// What a project's policies require of a push, decided by the caller: tags that must not
+/// move once set, and a quota checked inside the push transaction (exact: usage is derived
+/// from manifest references, and pushes to one project are serialized on its row).
+#[derive(Debug, Clone, Default)]
+pub struct PushPolicy {
+    /// Tags of this push that may be created, or re-pushed with the same digest, but never
+    /// pointed at another manifest.
+    pub immutable_tags: Vec<String>,
+    pub quota: Option<Quota>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    /// The project (first path component) whose repositories share the quota.
+    pub project: String,
+    pub max_bytes: Option<u64>,
+    pub max_artifacts: Option<u64>,
+}
+
 /// What a successful push reports back.
 #[derive(Debug)]
 pub struct ManifestPut {
@@ -35,6 +54,22 @@ impl Store {
         also_tag: &[Tag],
         content_type: Option<&str>,
         content: &[u8],
+    ) -> Result<ManifestPut> {
+        let policy = PushPolicy::default();
+        self.put_manifest_with(repo, reference, also_tag, content_type, content, &policy)
+            .await
+    }
+
+    /// `put_manifest` under a project's push policy; a violation is `StoreError::Denied`
+    /// and writes nothing.
+    pub async fn put_manifest_with(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        also_tag: &[Tag],
+        content_type: Option<&str>,
+        content: &[u8],
+        policy: &PushPolicy,
     ) -> Result<ManifestPut> {
         let manifest = Manifest::parse(content, content_type)
             .map_err(|e| StoreError::ManifestInvalid(e.to_string()))?;
@@ -97,6 +132,8 @@ impl Store {
                 .chain(also_tag)
                 .map(Tag::as_str)
                 .collect(),
+                immutable_tags: policy.immutable_tags.iter().map(String::as_str).collect(),
+                quota: policy.quota.as_ref(),
             })
             .await?;
         self.cache.invalidate_repo(repo_id);
@@ -148,6 +185,14 @@ impl Store {
         });
         self.cache.fill_manifest(generation, repo_id, m.clone());
         Ok(m)
+    }
+
+    /// Tags in `repo` that point at `digest`.
+    pub async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
+        match self.repo(repo).await? {
+            Some(id) => self.meta.tags_of(id, digest.as_str()).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Deletes a manifest (by digest, with its tags) or only a tag (by tag).

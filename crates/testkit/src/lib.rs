@@ -8,7 +8,7 @@ mod server;
 mod tar;
 
 pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST};
-pub use server::{store_config, DistributionServer, TestServer};
+pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
 pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
 
 use std::sync::atomic::{AtomicU32, Ordering};

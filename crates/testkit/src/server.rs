@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use zoll_registry::{App, Limits};
+use zoll_registry::{App, AuthSettings, Limits};
 use zoll_store::{Store, StoreConfig};
 
 /// The store configuration a test should use for a data directory: SQLite + local disk by
@@ -35,35 +35,67 @@ pub struct TestServer {
     /// `127.0.0.1:PORT`
     pub addr: String,
     pub store: Arc<Store>,
+    pub app: Arc<App>,
     pub dir: tempfile::TempDir,
+    /// With authentication on: the administrator's user name and password.
+    pub admin: Option<(String, String)>,
     task: tokio::task::JoinHandle<()>,
+    deliveries: tokio::task::JoinHandle<()>,
 }
 
+/// The administrator password of test servers with authentication on.
+pub const TEST_ADMIN_PASSWORD: &str = "test-admin-password";
+
 impl TestServer {
+    /// Authentication off (`serve --no-auth`).
     pub async fn start() -> TestServer {
+        TestServer::launch(AuthSettings::disabled()).await
+    }
+
+    /// Authentication on, as `zoll serve` runs by default, with the administrator `admin`
+    /// (password [`TEST_ADMIN_PASSWORD`]) created as on first start.
+    pub async fn start_with_auth() -> TestServer {
+        TestServer::launch(AuthSettings::enabled()).await
+    }
+
+    async fn launch(auth: AuthSettings) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(
             Store::open(store_config(dir.path()))
                 .await
                 .expect("open store"),
         );
-        let app = Arc::new(App {
-            store: store.clone(),
-            limits: Limits::default(),
-        });
+        let admin = if auth.enabled {
+            zoll_registry::auth::bootstrap_admin(&store, Some(TEST_ADMIN_PASSWORD))
+                .await
+                .expect("bootstrap admin");
+            Some(("admin".to_owned(), TEST_ADMIN_PASSWORD.to_owned()))
+        } else {
+            None
+        };
+        let app = Arc::new(
+            App::new(store.clone(), Limits::default(), auth)
+                .await
+                .expect("registry app"),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let router = zoll_registry::router(app);
+        let router = zoll_registry::router(app.clone());
+        let deliveries = tokio::spawn(zoll_registry::events::run_deliveries(app.clone()));
         let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.expect("serve");
         });
         TestServer {
             addr,
             store,
+            app,
             dir,
+            admin,
             task,
+            deliveries,
         }
     }
 
@@ -76,6 +108,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.deliveries.abort();
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod crash;
 mod crypt;
+mod gov;
 mod process;
 mod server;
 mod streaming;

@@ -21,6 +21,7 @@ pub fn command(data: &Path, extra: &[&str]) -> Command {
         "127.0.0.1:0",
         "--log-format",
         "json",
+        "--no-auth",
         "--data",
     ])
     .arg(data)

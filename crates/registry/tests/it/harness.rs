@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 use zoll_oci::Digest;
-use zoll_registry::{App, Limits};
+use zoll_registry::{App, AuthSettings, Limits};
 use zoll_store::{Store, StoreConfig};
 
 pub struct TestRegistry {
@@ -18,7 +18,9 @@ pub struct TestRegistry {
     pub router: axum::Router,
     pub store: Arc<Store>,
     pub config: StoreConfig,
+    pub app: Arc<App>,
     limits: Limits,
+    auth: AuthSettings,
 }
 
 pub struct Resp {
@@ -58,33 +60,49 @@ impl TestRegistry {
         let mut config = zoll_testkit::store_config(dir.path());
         let mut limits = Limits::default();
         tune(&mut config, &mut limits);
-        Self::open(dir, config, limits).await
+        Self::open(dir, config, limits, AuthSettings::disabled()).await
+    }
+
+    /// With authentication on, as `zoll serve` runs by default.
+    pub async fn with_auth() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = zoll_testkit::store_config(dir.path());
+        Self::open(dir, config, Limits::default(), AuthSettings::enabled()).await
     }
 
     /// A replica on `backends` (several replicas may share PostgreSQL + S3).
     pub async fn on(backends: &zoll_testkit::Backends) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = backends.store_config(dir.path());
-        Self::open(dir, config, Limits::default()).await
+        Self::open(dir, config, Limits::default(), AuthSettings::disabled()).await
     }
 
-    async fn open(dir: tempfile::TempDir, config: StoreConfig, limits: Limits) -> Self {
+    async fn open(
+        dir: tempfile::TempDir,
+        config: StoreConfig,
+        limits: Limits,
+        auth: AuthSettings,
+    ) -> Self {
         // Server-side errors (500s) are logged, not returned: show them with the test output.
         let _ = tracing_subscriber::fmt()
             .with_env_filter("warn")
             .with_test_writer()
             .try_init();
         let store = Arc::new(Store::open(config.clone()).await.unwrap());
-        let app = Arc::new(App {
-            store: store.clone(),
-            limits: limits.clone(),
-        });
+        let mut app = App::new(store.clone(), limits.clone(), auth.clone())
+            .await
+            .unwrap();
+        // Webhook retries within a test's patience.
+        app.hooks.retry_base = std::time::Duration::from_millis(100);
+        let app = Arc::new(app);
         TestRegistry {
             dir,
-            router: zoll_registry::router(app),
+            router: zoll_registry::router(app.clone()),
             store,
             config,
+            app,
             limits,
+            auth,
         }
     }
 
@@ -95,13 +113,16 @@ impl TestRegistry {
             router,
             store,
             config,
+            app,
             limits,
+            auth,
         } = self;
         drop(router);
+        drop(app);
         store.close().await;
         let store = Arc::try_unwrap(store).ok().expect("no other store handles");
         drop(store);
-        Self::open(dir, config, limits).await
+        Self::open(dir, config, limits, auth).await
     }
 
     pub async fn call(
@@ -137,12 +158,26 @@ impl TestRegistry {
         self.call("GET", path, &[], Body::empty()).await
     }
 
+    /// `GET` with Basic credentials.
+    pub async fn get_as(&self, path: &str, who: (&str, &str)) -> Resp {
+        use base64::Engine;
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", who.0, who.1))
+        );
+        self.call("GET", path, &[("authorization", &auth)], Body::empty())
+            .await
+    }
+
     /// Serves the router on an ephemeral loopback port; returns `127.0.0.1:PORT`.
     pub async fn listen(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.unwrap()
+        });
         addr.to_string()
     }
 

@@ -2,6 +2,7 @@
 //! (skopeo, oras) against a real listener.
 
 mod blobs;
+mod gov;
 mod harness;
 mod layout;
 mod listing;

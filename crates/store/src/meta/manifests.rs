@@ -40,6 +40,17 @@ impl Metadata {
     pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
+        if let Some(q) = m.quota {
+            // Pushes into one project queue here, so each sees the others' usage.
+            let lock = format!(
+                "SELECT name FROM projects WHERE name = $1{}",
+                self.lock(" FOR UPDATE")
+            );
+            sqlx::query(&lock)
+                .bind(&q.project)
+                .execute(&mut *tx)
+                .await?;
+        }
         for (digest, declared) in &m.blobs {
             match self
                 .repo_blob_size_locked(&mut tx, m.repo_id, digest)
@@ -98,16 +109,48 @@ impl Metadata {
             .await?;
         }
         for tag in &m.tags {
-            sqlx::query(
+            let immutable = m.immutable_tags.contains(tag);
+            // An immutable tag may be created or re-pushed unchanged; moving it updates
+            // nothing, which is detected below without a race.
+            let sql = if immutable {
                 "INSERT INTO tags (repo_id, name, digest, updated_ms) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = $3, updated_ms = $4",
-            )
-            .bind(m.repo_id)
-            .bind(*tag)
-            .bind(m.digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                 ON CONFLICT (repo_id, name) DO UPDATE SET updated_ms = $4 \
+                 WHERE tags.digest = $3"
+            } else {
+                "INSERT INTO tags (repo_id, name, digest, updated_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = $3, updated_ms = $4"
+            };
+            let done = sqlx::query(sql)
+                .bind(m.repo_id)
+                .bind(*tag)
+                .bind(m.digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if immutable && done.rows_affected() == 0 {
+                return Err(StoreError::Denied(format!(
+                    "tag {tag} is immutable and points at another manifest"
+                )));
+            }
+        }
+        if let Some(q) = m.quota {
+            let (blob_bytes, _, manifest_bytes, manifests) =
+                self.usage_in(&mut tx, &q.project).await?;
+            let bytes = blob_bytes + manifest_bytes;
+            if q.max_bytes.is_some_and(|max| bytes > max) {
+                return Err(StoreError::Denied(format!(
+                    "quota of project {} exceeded: this push would use {bytes} bytes of {}",
+                    q.project,
+                    q.max_bytes.unwrap_or_default()
+                )));
+            }
+            if q.max_artifacts.is_some_and(|max| manifests > max) {
+                return Err(StoreError::Denied(format!(
+                    "quota of project {} exceeded: this push would make {manifests} artifacts of {}",
+                    q.project,
+                    q.max_artifacts.unwrap_or_default()
+                )));
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -143,6 +186,16 @@ impl Metadata {
         }
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn tags_of(&self, repo: RepoId, digest: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     pub async fn delete_tag(&self, repo: RepoId, tag: &str) -> Result<bool> {
@@ -282,6 +335,16 @@ impl Metadata {
     /// Storage of the repositories `scope` names (`team` = `team` and `team/...`), derived
     /// from what manifests reference: distinct blobs counted once, plus the manifests.
     pub async fn usage(&self, scope: &str) -> Result<(u64, u64, u64, u64)> {
+        let mut conn = self.reader.acquire().await?;
+        self.usage_in(&mut conn, scope).await
+    }
+
+    /// `usage` on a given connection (inside a push transaction: including its writes).
+    pub async fn usage_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        scope: &str,
+    ) -> Result<(u64, u64, u64, u64)> {
         const IN_SCOPE: &str = "(r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
         let blobs: AnyRow = sqlx::query(&format!(
             "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT), COUNT(*) FROM blobs b WHERE b.state = 'live' \
@@ -289,14 +352,14 @@ impl Metadata {
                  JOIN repositories r ON r.id = mr.repo_id WHERE {IN_SCOPE})"
         ))
         .bind(scope)
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *conn)
         .await?;
         let manifests: AnyRow = sqlx::query(&format!(
             "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT), COUNT(*) FROM manifests m \
              JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}"
         ))
         .bind(scope)
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *conn)
         .await?;
         Ok((
             to_u64(blobs.try_get(0)?),

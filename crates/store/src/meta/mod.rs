@@ -77,13 +77,16 @@ pub struct NewManifest<'a> {
     /// Everything referenced, for the garbage-collection mark set.
     pub children: Vec<&'a str>,
     pub tags: Vec<&'a str>,
+    /// Of `tags`: those that must not move to another manifest.
+    pub immutable_tags: Vec<&'a str>,
+    pub quota: Option<&'a crate::Quota>,
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
@@ -154,11 +157,23 @@ impl Metadata {
 
     /// Row-lock suffix for a SELECT inside a write transaction. SQLite needs none: its one
     /// writer connection serializes write transactions already.
+    pub(crate) fn lock_suffix(&self, mode: &'static str) -> &'static str {
+        self.lock(mode)
+    }
+
     fn lock(&self, mode: &'static str) -> &'static str {
         match self.dialect {
             migrate::Dialect::Sqlite => "",
             migrate::Dialect::Postgres => mode,
         }
+    }
+
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub async fn begin(&self) -> Result<Tx> {

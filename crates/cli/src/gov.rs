@@ -1,0 +1,572 @@
+//! Governance commands. Offline ones open the store like `zoll gc` (the embedded backend
+//! while `serve` is stopped; shared backends at any time): `user add`, `user
+//! import-htpasswd`, `audit verify`, `audit export`, `backup`, `restore`. The rest talk to
+//! a running registry's management API (`--registry`, `--user`, password from
+//! `ZOLL_PASSWORD` or stdin): `project ...`, `robot ...`, `webhook ...`.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::{json, Value};
+use zoll_registry::auth::password;
+use zoll_store::Account;
+
+use crate::config;
+use crate::maintain::open_store;
+use crate::StoreArgs;
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a local user; the password is read from standard input.
+    Add {
+        name: String,
+        /// System administrator.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Import users from an htpasswd file (bcrypt hashes; upgraded to argon2id at login).
+    ImportHtpasswd {
+        file: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Check the hash chain; exit status 1 and each finding with its position if broken.
+    Verify(StoreArgs),
+    /// Write the trail to standard output as JSON lines or CSV.
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("ZOLL_PASSWORD") {
+        return Ok(p);
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .take(password::MAX_PASSWORD_BYTES as u64 + 2)
+        .read_to_string(&mut s)
+        .context("cannot read the password from standard input")?;
+    let p = s.trim_end_matches(['\r', '\n']).to_owned();
+    if p.len() < 8 || p.len() > password::MAX_PASSWORD_BYTES {
+        bail!("passwords need 8 to 1024 bytes");
+    }
+    Ok(p)
+}
+
+pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
+    match cmd {
+        UserCmd::Add { name, admin, store } => {
+            let c = config::load_for(&store)?;
+            let pass = read_password()?;
+            let hash = password::hash(&pass);
+            runtime()?.block_on(async {
+                let store = open_store(&c).await?;
+                let created = store
+                    .put_account(&Account::user(&name, hash, admin), false)
+                    .await;
+                store.close().await;
+                if !created.context("cannot store the account")? {
+                    bail!("account {name} exists");
+                }
+                println!(
+                    "user {name} created{}",
+                    if admin { " (administrator)" } else { "" }
+                );
+                Ok(())
+            })
+        }
+        UserCmd::ImportHtpasswd { file, store } => {
+            let c = config::load_for(&store)?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let (users, rejected) = password::parse_htpasswd(&text);
+            for line in &rejected {
+                eprintln!(
+                    "zoll: {}:{line}: not a bcrypt entry, skipped",
+                    file.display()
+                );
+            }
+            runtime()?.block_on(async {
+                let store = open_store(&c).await?;
+                let mut imported = 0;
+                for (name, hash) in users {
+                    if store
+                        .put_account(&Account::user(&name, hash, false), false)
+                        .await?
+                    {
+                        imported += 1;
+                    } else {
+                        eprintln!("zoll: account {name} exists, skipped");
+                    }
+                }
+                store.close().await;
+                println!("imported {imported} users");
+                Ok(())
+            })
+        }
+    }
+}
+
+pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
+    match cmd {
+        AuditCmd::Verify(args) => {
+            let c = config::load_for(&args)?;
+            runtime()?.block_on(async {
+                let store = open_store(&c).await?;
+                let report = store.audit_verify().await;
+                store.close().await;
+                let r = report.context("cannot read the audit trail")?;
+                for f in &r.findings {
+                    println!("{f}");
+                }
+                println!(
+                    "audit: {} records, head seq {} hash {}",
+                    r.records, r.head_seq, r.head_hash
+                );
+                if !r.intact() {
+                    bail!(
+                        "the audit trail was tampered with ({} findings)",
+                        r.findings.len()
+                    );
+                }
+                println!("audit: chain intact");
+                Ok(())
+            })
+        }
+        AuditCmd::Export {
+            format,
+            after,
+            store,
+        } => {
+            let c = config::load_for(&store)?;
+            if format != "jsonl" && format != "csv" {
+                bail!("unknown format {format:?} (jsonl or csv)");
+            }
+            runtime()?.block_on(async {
+                let store = open_store(&c).await?;
+                let mut after = after;
+                let mut first = true;
+                let mut out = std::io::stdout().lock();
+                loop {
+                    let page = store.audit_records(after, 1000).await?;
+                    let Some(last) = page.last() else { break };
+                    after = last.seq;
+                    let text = match format.as_str() {
+                        "csv" => zoll_registry::export::csv_rows(&page, first),
+                        _ => zoll_registry::export::jsonl(&page),
+                    };
+                    first = false;
+                    std::io::Write::write_all(&mut out, text.as_bytes())?;
+                }
+                if first && format == "csv" {
+                    println!("{}", zoll_registry::export::CSV_HEADER);
+                }
+                store.close().await;
+                Ok(())
+            })
+        }
+    }
+}
+
+pub fn backup(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
+    let c = config::load_for(&args)?;
+    runtime()?.block_on(async {
+        let store = open_store(&c).await?;
+        let r = store.backup(&dir).await;
+        store.close().await;
+        let r = r.context("backup failed")?;
+        println!(
+            "backup: {} metadata rows, {} blobs ({} bytes{}) in {}",
+            r.rows,
+            r.blobs,
+            r.blob_bytes,
+            if r.bytes_included {
+                ""
+            } else {
+                ", listed only: they stay in the bucket"
+            },
+            dir.display()
+        );
+        Ok(())
+    })
+}
+
+pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
+    let c = config::load_for(&args)?;
+    runtime()?.block_on(async {
+        let store = open_store(&c).await?;
+        let r = store.restore(&dir).await;
+        store.close().await;
+        let r = r.context("restore failed")?;
+        println!(
+            "restore: {} metadata rows, {} blobs ({} bytes)",
+            r.rows, r.blobs, r.blob_bytes
+        );
+        Ok(())
+    })
+}
+
+/// Where the management API is and who calls it.
+#[derive(clap::Args)]
+pub struct Remote {
+    /// Registry base URL.
+    #[arg(long, env = "ZOLL_REGISTRY", default_value = "http://127.0.0.1:5000")]
+    registry: String,
+    /// Account name; the password comes from ZOLL_PASSWORD or standard input.
+    #[arg(long, env = "ZOLL_USER", default_value = "admin")]
+    user: String,
+}
+
+#[derive(Subcommand)]
+pub enum ProjectCmd {
+    List(Remote),
+    Create {
+        name: String,
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Delete {
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Give an account a role: project-admin, maintainer, developer or guest.
+    Member {
+        project: String,
+        account: String,
+        role: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Set the storage quota (omit a limit to lift it).
+    Quota {
+        project: String,
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        #[arg(long)]
+        max_artifacts: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Set the immutable-tag rules: tag patterns (`v*`), optionally `REPOS:TAGS`.
+    Immutable {
+        project: String,
+        patterns: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Set the retention policy.
+    Retention {
+        project: String,
+        #[arg(long)]
+        keep_last: Option<u32>,
+        #[arg(long)]
+        keep_tag: Vec<String>,
+        #[arg(long)]
+        keep_days: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Run the retention policy now (a dry run unless --apply).
+    RetentionRun {
+        project: String,
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RobotCmd {
+    List {
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Create a robot account; prints its secret once.
+    Create {
+        project: String,
+        name: String,
+        /// pull, push, delete, pull-ungated (repeatable).
+        #[arg(long = "action", required = true)]
+        actions: Vec<String>,
+        /// Repositories of the project it may act on (relative pattern).
+        #[arg(long, default_value = "*")]
+        repositories: String,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Delete {
+        project: String,
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WebhookCmd {
+    List {
+        project: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a webhook; the HMAC secret is read from ZOLL_WEBHOOK_SECRET.
+    Add {
+        project: String,
+        url: String,
+        /// Event types (repeatable; default all).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Delete {
+        project: String,
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    Deliveries {
+        project: String,
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn call(remote: &Remote, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    let password = read_password()?;
+    let url = format!("{}/api/v1{path}", remote.registry.trim_end_matches('/'));
+    runtime()?.block_on(async {
+        let http = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut req = http
+            .request(method, &url)
+            .basic_auth(&remote.user, Some(&password));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let v: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let msg = v["errors"][0]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
+            bail!("{status}: {msg}");
+        }
+        Ok(v)
+    })
+}
+
+fn show(v: &Value) {
+    if !v.is_null() {
+        println!("{}", serde_json::to_string_pretty(v).expect("serializes"));
+    }
+}
+
+pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
+    let v = match cmd {
+        ProjectCmd::List(r) => call(&r, "GET", "/projects", None)?,
+        ProjectCmd::Create {
+            name,
+            public,
+            remote,
+        } => call(
+            &remote,
+            "POST",
+            "/projects",
+            Some(json!({"name": name, "public": public})),
+        )?,
+        ProjectCmd::Delete { name, remote } => {
+            call(&remote, "DELETE", &format!("/projects/{name}"), None)?
+        }
+        ProjectCmd::Member {
+            project,
+            account,
+            role,
+            remote,
+        } => call(
+            &remote,
+            "PUT",
+            &format!("/projects/{project}/members/{account}"),
+            Some(json!({"role": role})),
+        )?,
+        ProjectCmd::Quota {
+            project,
+            max_bytes,
+            max_artifacts,
+            remote,
+        } => call(
+            &remote,
+            "PUT",
+            &format!("/projects/{project}/quota"),
+            Some(json!({"max_bytes": max_bytes, "max_artifacts": max_artifacts})),
+        )?,
+        ProjectCmd::Immutable {
+            project,
+            patterns,
+            remote,
+        } => {
+            let rules: Vec<Value> = patterns
+                .iter()
+                .map(|p| match p.split_once(':') {
+                    Some((repos, tags)) => json!({"repositories": repos, "tags": tags}),
+                    None => json!({"repositories": "*", "tags": p}),
+                })
+                .collect();
+            call(
+                &remote,
+                "PUT",
+                &format!("/projects/{project}/immutable"),
+                Some(json!(rules)),
+            )?
+        }
+        ProjectCmd::Retention {
+            project,
+            keep_last,
+            keep_tag,
+            keep_days,
+            remote,
+        } => call(
+            &remote,
+            "PUT",
+            &format!("/projects/{project}/retention"),
+            Some(json!({"keep_last": keep_last, "keep_tags": keep_tag, "keep_days": keep_days})),
+        )?,
+        ProjectCmd::RetentionRun {
+            project,
+            apply,
+            remote,
+        } => call(
+            &remote,
+            "POST",
+            &format!("/projects/{project}/retention/run?dry_run={}", !apply),
+            None,
+        )?,
+    };
+    show(&v);
+    Ok(())
+}
+
+pub fn robot(cmd: RobotCmd) -> anyhow::Result<()> {
+    let v = match cmd {
+        RobotCmd::List { project, remote } => {
+            call(&remote, "GET", &format!("/projects/{project}/robots"), None)?
+        }
+        RobotCmd::Create {
+            project,
+            name,
+            actions,
+            repositories,
+            expires_in_days,
+            remote,
+        } => call(
+            &remote,
+            "POST",
+            &format!("/projects/{project}/robots"),
+            Some(json!({
+                "name": name,
+                "permissions": [{"repositories": repositories, "actions": actions}],
+                "expires_in_days": expires_in_days,
+            })),
+        )?,
+        RobotCmd::Delete {
+            project,
+            name,
+            remote,
+        } => call(
+            &remote,
+            "DELETE",
+            &format!("/projects/{project}/robots/{name}"),
+            None,
+        )?,
+    };
+    show(&v);
+    Ok(())
+}
+
+pub fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
+    let v = match cmd {
+        WebhookCmd::List { project, remote } => call(
+            &remote,
+            "GET",
+            &format!("/projects/{project}/webhooks"),
+            None,
+        )?,
+        WebhookCmd::Add {
+            project,
+            url,
+            events,
+            remote,
+        } => {
+            let secret = std::env::var("ZOLL_WEBHOOK_SECRET")
+                .context("set ZOLL_WEBHOOK_SECRET to the webhook's HMAC secret")?;
+            call(
+                &remote,
+                "POST",
+                &format!("/projects/{project}/webhooks"),
+                Some(json!({"url": url, "secret": secret, "events": events})),
+            )?
+        }
+        WebhookCmd::Delete {
+            project,
+            id,
+            remote,
+        } => call(
+            &remote,
+            "DELETE",
+            &format!("/projects/{project}/webhooks/{id}"),
+            None,
+        )?,
+        WebhookCmd::Deliveries {
+            project,
+            id,
+            remote,
+        } => call(
+            &remote,
+            "GET",
+            &format!("/projects/{project}/webhooks/{id}/deliveries"),
+            None,
+        )?,
+    };
+    show(&v);
+    Ok(())
+}

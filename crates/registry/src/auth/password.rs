@@ -1,0 +1,199 @@
+//! Password hashes: argon2id (PHC string, written and read here), bcrypt as htpasswd files
+//! carry it (read only; re-hashed to argon2id on the next successful login), and SHA-256 of
+//! the random 256-bit secrets robots get (high-entropy secrets need no slow hash).
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
+
+/// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+const M_COST: u32 = 19 * 1024;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+const OUT_LEN: usize = 32;
+/// Longest password accepted (argon2 would take more; nobody types this much).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn argon2(m: u32, t: u32, p: u32) -> Option<Argon2<'static>> {
+    let params = Params::new(m, t, p, Some(OUT_LEN)).ok()?;
+    Some(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
+    b
+}
+
+/// An argon2id hash of `password` as a PHC string.
+pub fn hash(password: &str) -> String {
+    let salt = random(16);
+    let mut out = [0u8; OUT_LEN];
+    argon2(M_COST, T_COST, P_COST)
+        .expect("valid parameters")
+        .hash_password_into(password.as_bytes(), &salt, &mut out)
+        .expect("argon2 hashing");
+    format!(
+        "$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
+        B64.encode(salt),
+        B64.encode(out)
+    )
+}
+
+/// A new random robot secret (256 bits, URL-safe) and what the store keeps of it.
+pub fn robot_secret() -> (String, String) {
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random(32));
+    let stored = robot_hash(&secret);
+    (secret, stored)
+}
+
+fn robot_hash(secret: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    let hex: String = d.as_ref().iter().map(|x| format!("{x:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Compares without an early exit, so timing does not tell how much matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What checking a password against a stored hash found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Wrong,
+    Right,
+    /// Right, and the stored hash should be replaced by an argon2id one.
+    RightRehash,
+}
+
+/// Checks `password` against `stored`. Slow by design for argon2id and bcrypt: call it off
+/// the async threads.
+pub fn verify(password: &str, stored: &str) -> Verdict {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Verdict::Wrong;
+    }
+    let right = if let Some(rest) = stored.strip_prefix("$argon2id$") {
+        verify_argon2(password, rest)
+    } else if stored.starts_with("$2y$") || stored.starts_with("$2b$") || stored.starts_with("$2a$")
+    {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verdict::RightRehash,
+            _ => Verdict::Wrong,
+        };
+    } else if stored.starts_with("sha256:") {
+        constant_time_eq(robot_hash(password).as_bytes(), stored.as_bytes())
+    } else {
+        false
+    };
+    if right {
+        Verdict::Right
+    } else {
+        Verdict::Wrong
+    }
+}
+
+/// `v=19$m=..,t=..,p=..$salt$hash`
+fn verify_argon2(password: &str, rest: &str) -> bool {
+    let mut parts = rest.split('$');
+    let (Some("v=19"), Some(params), Some(salt), Some(expected), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let mut m = 0;
+    let mut t = 0;
+    let mut p = 0;
+    for kv in params.split(',') {
+        match kv.split_once('=') {
+            Some(("m", v)) => m = v.parse().unwrap_or(0),
+            Some(("t", v)) => t = v.parse().unwrap_or(0),
+            Some(("p", v)) => p = v.parse().unwrap_or(0),
+            _ => return false,
+        }
+    }
+    // Bounded cost: a stored hash cannot make a login take a gigabyte.
+    if m > 1 << 20 || t > 16 || p > 8 {
+        return false;
+    }
+    let (Ok(salt), Ok(expected)) = (B64.decode(salt), B64.decode(expected)) else {
+        return false;
+    };
+    let Some(a) = argon2(m, t, p).filter(|_| expected.len() == OUT_LEN) else {
+        return false;
+    };
+    let mut out = [0u8; OUT_LEN];
+    if a.hash_password_into(password.as_bytes(), &salt, &mut out)
+        .is_err()
+    {
+        return false;
+    }
+    constant_time_eq(&out, &expected)
+}
+
+/// Parses an htpasswd file (`user:hash` lines, bcrypt only). Lines with other hash formats
+/// are reported by line number rather than imported with a scheme we cannot check safely.
+pub fn parse_htpasswd(text: &str) -> (Vec<(String, String)>, Vec<usize>) {
+    let mut users = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once(':') {
+            Some((user, hash))
+                if !user.is_empty()
+                    && (hash.starts_with("$2y$")
+                        || hash.starts_with("$2b$")
+                        || hash.starts_with("$2a$")) =>
+            {
+                users.push((user.to_owned(), hash.to_owned()))
+            }
+            _ => rejected.push(i + 1),
+        }
+    }
+    (users, rejected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_verify_and_refuse() {
+        let h = hash("correct horse");
+        assert_eq!(verify("correct horse", &h), Verdict::Right);
+        assert_eq!(verify("correct hors", &h), Verdict::Wrong);
+        assert_ne!(hash("correct horse"), h, "salted");
+        let (secret, stored) = robot_secret();
+        assert_eq!(verify(&secret, &stored), Verdict::Right);
+        assert_eq!(verify("guess", &stored), Verdict::Wrong);
+        assert_eq!(verify("x", "plaintext"), Verdict::Wrong);
+        assert_eq!(
+            verify("x", "$argon2id$v=19$m=99999999,t=1,p=1$AAAA$AAAA"),
+            Verdict::Wrong
+        );
+    }
+
+    #[test]
+    fn htpasswd_lines() {
+        let (users, rejected) =
+            parse_htpasswd("# c\nalice:$2y$05$abc\nbob:{SHA}xyz\n\ncarol:$2b$10$def\n");
+        assert_eq!(
+            users,
+            vec![
+                ("alice".into(), "$2y$05$abc".into()),
+                ("carol".into(), "$2b$10$def".into())
+            ]
+        );
+        assert_eq!(rejected, vec![3]);
+    }
+}

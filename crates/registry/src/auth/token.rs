@@ -1,0 +1,171 @@
+//! The token endpoint of the Docker/OCI token flow (`GET /token?service=&scope=`, and the
+//! OAuth2 `POST /token` with `grant_type=password`): authenticates the caller (Basic, or
+//! nobody), grants of each requested scope what `access::allowed` permits, and returns a
+//! short-lived ES256 token. Actions asked for and not granted are audited as denied.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::IntoResponse;
+use http_body_util::BodyExt;
+
+use super::jwt::{Access, Claims};
+use super::{basic_credentials, login, now_secs, Identity, Principal};
+use crate::access::{allowed, Action};
+use crate::error::{ApiError, ApiResult};
+use crate::App;
+
+/// Largest form body of `POST /token`.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Most scopes one token request may ask for.
+const MAX_SCOPES: usize = 64;
+
+fn unauthorized(why: String) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", why).with_header(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"zoll\""),
+    )
+}
+
+fn pairs(raw: &str) -> Vec<(String, String)> {
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{raw}").parse().unwrap_or_default(),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
+}
+
+pub async fn token_endpoint(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    source: &str,
+) -> ApiResult {
+    if !app.auth.settings.enabled {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "UNSUPPORTED",
+            "authentication is off on this registry",
+        ));
+    }
+    let mut params = pairs(parts.uri.query().unwrap_or(""));
+    if parts.method == Method::POST {
+        let bytes = http_body_util::Limited::new(body, MAX_FORM_BYTES)
+            .collect()
+            .await
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "UNSUPPORTED", "bad form body"))?
+            .to_bytes();
+        params.extend(pairs(&String::from_utf8_lossy(&bytes)));
+    } else if parts.method != Method::GET {
+        return Err(ApiError::unsupported("use GET or POST on /token"));
+    }
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let credentials = match basic_credentials(&parts.headers) {
+        Some(c) => Some(c.map_err(|e| unauthorized(e.0))?),
+        None if param("grant_type").as_deref() == Some("password") => {
+            match (param("username"), param("password")) {
+                (Some(u), Some(p)) => Some((u, p)),
+                _ => return Err(unauthorized("username and password are required".into())),
+            }
+        }
+        None => None,
+    };
+    let identity = match credentials {
+        Some((user, pass)) => match login(&app.store, &user, &pass).await {
+            Ok(a) => Identity {
+                principal: Principal::Account(Box::new(a)),
+                token_access: None,
+            },
+            Err(refused) => {
+                crate::audit::record(app, &user, source, "login", "token", "denied", &refused.0)
+                    .await;
+                return Err(unauthorized(refused.0));
+            }
+        },
+        None => Identity::anonymous(),
+    };
+    let scopes: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|s| !s.is_empty())
+        .take(MAX_SCOPES)
+        .collect();
+    let mut access = Vec::new();
+    for scope in &scopes {
+        if let Some(a) = grant(app, &identity, scope, source).await? {
+            access.push(a);
+        }
+    }
+    let now = now_secs();
+    let ttl = i64::try_from(app.auth.settings.token_ttl.as_secs()).unwrap_or(300);
+    let claims = Claims {
+        iss: app.auth.settings.issuer.clone(),
+        sub: match &identity.principal {
+            Principal::Account(a) => a.name.clone(),
+            _ => "anonymous".into(),
+        },
+        aud: app.auth.settings.service.clone(),
+        exp: now + ttl,
+        nbf: now,
+        iat: now,
+        jti: crate::random_hex(16),
+        access,
+    };
+    let token = app.auth.keys.signer().sign(&claims);
+    let mut resp = axum::Json(serde_json::json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": ttl,
+    }))
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// What of `scope` (`repository:NAME:ACTIONS` or `registry:catalog:*`) the identity gets.
+async fn grant(app: &App, id: &Identity, scope: &str, source: &str) -> ApiResult<Option<Access>> {
+    let Some((kind, rest)) = scope.split_once(':') else {
+        return Ok(None);
+    };
+    let Some((name, actions)) = rest.rsplit_once(':') else {
+        return Ok(None);
+    };
+    if kind == "registry" && name == "catalog" {
+        let ok = !matches!(id.principal, Principal::Anonymous);
+        return Ok(ok.then(|| Access {
+            kind: kind.into(),
+            name: name.into(),
+            actions: vec!["*".into()],
+        }));
+    }
+    if kind != "repository" && !kind.starts_with("repository(") {
+        return Ok(None);
+    }
+    let mut granted = Vec::new();
+    let mut denied = Vec::new();
+    for a in actions.split(',') {
+        let wanted: Vec<Action> = match a {
+            "*" => vec![Action::Pull, Action::Push, Action::Delete],
+            other => Action::parse(other).into_iter().collect(),
+        };
+        for action in wanted {
+            if granted.contains(&action.as_str().to_owned()) {
+                continue;
+            }
+            if allowed(&app.store, id, action, name).await? {
+                granted.push(action.as_str().to_owned());
+            } else if a != "*" {
+                denied.push(action);
+            }
+        }
+    }
+    for action in denied {
+        crate::audit::denied(app, id.name(), source, action, name, "token request").await;
+    }
+    Ok((!granted.is_empty()).then(|| Access {
+        kind: "repository".into(),
+        name: name.into(),
+        actions: granted,
+    }))
+}

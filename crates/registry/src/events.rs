@@ -1,0 +1,277 @@
+//! Events and their webhooks. [`emit`] is the internal event API: the registry emits push,
+//! delete and pull-denied events, and later subsystems (scanner, signer, approvals) emit
+//! theirs through the same call. An event is queued in the metadata database (one delivery
+//! per subscribed webhook of its project), so it survives restarts and any replica delivers
+//! it. [`deliver_due`] posts due deliveries as CloudEvents 1.0 JSON (structured mode) with
+//! an HMAC-SHA256 signature header, retrying with exponential backoff, and records every
+//! attempt.
+
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::hmac;
+use serde_json::{json, Value};
+use zoll_store::{Attempt, Delivery};
+
+use crate::access::project_of;
+use crate::App;
+
+pub const PUSHED: &str = "io.zoll.artifact.pushed";
+pub const DELETED: &str = "io.zoll.artifact.deleted";
+pub const PULL_DENIED: &str = "io.zoll.pull.denied";
+pub const SCAN_COMPLETED: &str = "io.zoll.scan.completed";
+pub const VULNERABILITY_FOUND: &str = "io.zoll.vulnerability.found";
+pub const SIGNED: &str = "io.zoll.artifact.signed";
+pub const APPROVAL_REQUESTED: &str = "io.zoll.approval.requested";
+pub const APPROVAL_GRANTED: &str = "io.zoll.approval.granted";
+
+/// Every event type a webhook can subscribe to.
+pub const EVENT_TYPES: [&str; 8] = [
+    PUSHED,
+    DELETED,
+    PULL_DENIED,
+    SCAN_COMPLETED,
+    VULNERABILITY_FOUND,
+    SIGNED,
+    APPROVAL_REQUESTED,
+    APPROVAL_GRANTED,
+];
+
+/// The header carrying `sha256=<hex HMAC-SHA256 of the body>` keyed with the webhook secret.
+pub const SIGNATURE_HEADER: &str = "x-zoll-signature-256";
+
+/// Webhook delivery settings (`[webhooks]`).
+#[derive(Debug, Clone)]
+pub struct HookSettings {
+    /// Delay before the first retry; doubled for each further one.
+    pub retry_base: Duration,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        HookSettings {
+            retry_base: Duration::from_secs(10),
+            max_attempts: 8,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Something that happened to an artifact of a project.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: &'static str,
+    /// Repository name (its first component selects the project's webhooks), optionally
+    /// with `:tag` or `@digest`.
+    pub subject: String,
+    pub actor: String,
+    pub data: Value,
+}
+
+impl Event {
+    pub fn new(kind: &'static str, subject: &str) -> Event {
+        Event {
+            kind,
+            subject: subject.to_owned(),
+            actor: "-".into(),
+            data: json!({}),
+        }
+    }
+
+    pub fn actor(mut self, actor: &str) -> Event {
+        actor.clone_into(&mut self.actor);
+        self
+    }
+
+    pub fn detail(mut self, detail: &str) -> Event {
+        self.data["detail"] = json!(detail);
+        self
+    }
+
+    pub fn data(mut self, key: &str, value: Value) -> Event {
+        self.data[key] = value;
+        self
+    }
+
+    fn repository(&self) -> &str {
+        let s = self.subject.split('@').next().unwrap_or(&self.subject);
+        // A tag follows the last ':' after the last '/'.
+        match s.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => s,
+        }
+    }
+
+    /// The CloudEvents 1.0 document.
+    pub fn cloudevent(&self, service: &str) -> Value {
+        let mut data = self.data.clone();
+        data["repository"] = json!(self.repository());
+        data["actor"] = json!(self.actor);
+        json!({
+            "specversion": "1.0",
+            "id": crate::random_hex(16),
+            "source": format!("/zoll/{service}"),
+            "type": self.kind,
+            "subject": self.subject,
+            "time": rfc3339(crate::now_ms()),
+            "datacontenttype": "application/json",
+            "data": data,
+        })
+    }
+}
+
+/// Queues `event` for the webhooks of its project. Never fails the caller: a queueing
+/// failure is logged.
+pub async fn emit(app: &App, event: Event) {
+    let project = project_of(event.repository()).to_owned();
+    let payload = event.cloudevent(&app.auth.settings.service).to_string();
+    match app
+        .store
+        .enqueue_event(&project, event.kind, &payload)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::debug!(kind = event.kind, project, n, "queued webhook deliveries");
+            app.hook_wakeup.notify_one();
+        }
+        Err(e) => tracing::error!(error = %e, kind = event.kind, "could not queue an event"),
+    }
+}
+
+/// `sha256=<hex>` of the body under the webhook's secret.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// Delivers what is due now; returns how many deliveries were attempted.
+pub async fn deliver_due(app: &App, http: &reqwest::Client) -> usize {
+    let s = &app.hooks;
+    let lease = i64::try_from(s.timeout.as_millis() * 2).unwrap_or(i64::MAX);
+    let due = match app.store.claim_deliveries(32, lease).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the webhook outbox");
+            return 0;
+        }
+    };
+    let n = due.len();
+    for d in due {
+        deliver(app, http, d).await;
+    }
+    n
+}
+
+async fn deliver(app: &App, http: &reqwest::Client, d: Delivery) {
+    let s = &app.hooks;
+    let hook = match app.store.webhook(&d.webhook_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return, // webhook deleted meanwhile: its deliveries stay as history
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a webhook");
+            return;
+        }
+    };
+    let started = Instant::now();
+    let body = d.payload.clone().into_bytes();
+    let sig = signature(&hook.secret, &body);
+    let result = http
+        .post(&hook.url)
+        .timeout(s.timeout)
+        .header(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8",
+        )
+        .header(SIGNATURE_HEADER, sig)
+        .header("ce-type", d.event_type.as_str())
+        .header("x-zoll-delivery", d.id.as_str())
+        .body(body)
+        .send()
+        .await;
+    let (status, error) = match result {
+        Ok(r) => (Some(r.status().as_u16()), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let success = status.is_some_and(|c| (200..300).contains(&c));
+    let attempt = d.attempts + 1;
+    let now = crate::now_ms();
+    let retry_at = (!success && attempt < s.max_attempts).then(|| {
+        let base = i64::try_from(s.retry_base.as_millis()).unwrap_or(i64::MAX);
+        now.saturating_add(base.saturating_mul(1 << (attempt - 1).min(20)))
+    });
+    let at = Attempt {
+        attempt,
+        at_ms: now,
+        status,
+        error,
+        ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    };
+    app.metrics.webhook_attempt(success);
+    if let Err(e) = app.store.record_attempt(&d, &at, success, retry_at).await {
+        tracing::warn!(error = %e, "cannot record a webhook attempt");
+    }
+}
+
+/// Runs deliveries until the process ends: whenever an event was queued here, and every
+/// second for retries and for events other replicas queued.
+pub async fn run_deliveries(app: std::sync::Arc<App>) {
+    let http = match reqwest::Client::builder().build() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client");
+            return;
+        }
+    };
+    loop {
+        while deliver_due(&app, &http).await > 0 {}
+        let _ = tokio::time::timeout(Duration::from_secs(1), app.hook_wakeup.notified()).await;
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of milliseconds since the epoch.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_signatures() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_827_696_789), "2000-02-29T12:34:56.789Z");
+        assert_eq!(rfc3339(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let e = Event::new(PUSHED, "team/app:v1");
+        assert_eq!(e.repository(), "team/app");
+        let e = Event::new(PUSHED, "localhost/team/app@sha256:ab");
+        assert_eq!(e.repository(), "localhost/team/app");
+    }
+}

@@ -1,0 +1,146 @@
+//! Project policies as the push and delete paths apply them: immutable-tag rules and
+//! quotas. The rules are JSON in the project row; the store enforces them inside its
+//! transactions (a moved immutable tag or an exceeded quota writes nothing).
+
+use serde::{Deserialize, Serialize};
+use zoll_store::{Project, PushPolicy, Quota, Store, StoreError};
+
+use crate::access::{glob, project_of};
+
+/// Tags matching `tags` in repositories matching `repositories` (relative to the project,
+/// `*` for all) cannot be moved or deleted once pushed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImmutableRule {
+    #[serde(default = "all")]
+    pub repositories: String,
+    pub tags: String,
+}
+
+fn all() -> String {
+    "*".into()
+}
+
+/// Tags that clients move as they add signatures, attestations, SBOMs and referrers to an
+/// image (cosign's `sha256-<hex>.sig`/`.att`/`.sbom`, the OCI 1.1 referrers tag schema's
+/// `sha256-<hex>`). Immutability never applies to them, so that an immutable release can
+/// still be signed (the failure Harbor #17332 describes).
+pub fn is_supplement_tag(tag: &str) -> bool {
+    let base = tag
+        .strip_suffix(".sig")
+        .or_else(|| tag.strip_suffix(".att"))
+        .or_else(|| tag.strip_suffix(".sbom"))
+        .unwrap_or(tag);
+    let hex_of = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    base.strip_prefix("sha256-").is_some_and(|h| hex_of(h, 64))
+        || base.strip_prefix("sha512-").is_some_and(|h| hex_of(h, 128))
+}
+
+pub fn rules(project: &Project) -> Vec<ImmutableRule> {
+    serde_json::from_str(&project.immutable_rules).unwrap_or_default()
+}
+
+/// Whether `tag` in `repo` is immutable under `rules`.
+pub fn is_immutable(rules: &[ImmutableRule], repo: &str, tag: &str) -> bool {
+    if is_supplement_tag(tag) {
+        return false;
+    }
+    let rel = repo
+        .strip_prefix(project_of(repo))
+        .unwrap_or("")
+        .trim_start_matches('/');
+    rules
+        .iter()
+        .any(|r| glob(&r.repositories, rel) && glob(&r.tags, tag))
+}
+
+/// The push policy for `tags` pushed to `repo`.
+pub async fn push_policy(
+    store: &Store,
+    repo: &str,
+    tags: &[&str],
+) -> Result<PushPolicy, StoreError> {
+    let Some(project) = store.project(project_of(repo)).await? else {
+        return Ok(PushPolicy::default());
+    };
+    let rules = rules(&project);
+    Ok(PushPolicy {
+        immutable_tags: tags
+            .iter()
+            .filter(|t| is_immutable(&rules, repo, t))
+            .map(|t| (*t).to_owned())
+            .collect(),
+        quota: quota(&project),
+    })
+}
+
+pub fn quota(project: &Project) -> Option<Quota> {
+    (project.quota_bytes.is_some() || project.quota_artifacts.is_some()).then(|| Quota {
+        project: project.name.clone(),
+        max_bytes: project.quota_bytes,
+        max_artifacts: project.quota_artifacts,
+    })
+}
+
+/// At upload commit: refuses a blob of `incoming` bytes that cannot fit in the project's
+/// byte quota even before any manifest references it.
+pub async fn check_upload(store: &Store, repo: &str, incoming: u64) -> Result<(), StoreError> {
+    let Some(project) = store.project(project_of(repo)).await? else {
+        return Ok(());
+    };
+    let Some(max) = project.quota_bytes else {
+        return Ok(());
+    };
+    let used = store.usage(&project.name).await?.bytes();
+    if used.saturating_add(incoming) > max {
+        return Err(StoreError::Denied(format!(
+            "quota of project {} exceeded: {used} bytes used, this upload adds {incoming}, the \
+             quota is {max}",
+            project.name
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses deleting `tags` of `repo` when one is immutable.
+pub async fn check_delete(store: &Store, repo: &str, tags: &[String]) -> Result<(), StoreError> {
+    let Some(project) = store.project(project_of(repo)).await? else {
+        return Ok(());
+    };
+    let rules = rules(&project);
+    if let Some(t) = tags.iter().find(|t| is_immutable(&rules, repo, t)) {
+        return Err(StoreError::Denied(format!(
+            "tag {t} is immutable and cannot be deleted"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supplement_tags_are_never_immutable() {
+        let h = "a".repeat(64);
+        let rules = vec![ImmutableRule {
+            repositories: "*".into(),
+            tags: "*".into(),
+        }];
+        for tag in [
+            format!("sha256-{h}.sig"),
+            format!("sha256-{h}.att"),
+            format!("sha256-{h}"),
+        ] {
+            assert!(!is_immutable(&rules, "team/app", &tag), "{tag}");
+        }
+        assert!(is_immutable(&rules, "team/app", "v1"));
+        assert!(is_immutable(&rules, "team/app", "sha256-short.sig"));
+        let only = vec![ImmutableRule {
+            repositories: "app".into(),
+            tags: "v*".into(),
+        }];
+        assert!(is_immutable(&only, "team/app", "v1"));
+        assert!(!is_immutable(&only, "team/other", "v1"));
+        assert!(!is_immutable(&only, "team/app", "latest"));
+    }
+}

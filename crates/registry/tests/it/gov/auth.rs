@@ -1,0 +1,254 @@
+//! Authentication: challenges, the token endpoint, Basic, robots, htpasswd hashes, anonymous
+//! pulls of public projects, and zoll-client's token flow against it.
+
+use serde_json::json;
+use zoll_client::{ClientConfig, Credentials, ImageRef, Repository};
+use zoll_store::Account;
+
+use super::{add_user, admin_api, basic, push_as_admin, registry, token, token_access, ADMIN};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow() {
+    let reg = registry().await;
+    let r = reg.get("/v2/").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.code(), "UNAUTHORIZED");
+    assert_eq!(
+        r.header("www-authenticate"),
+        "Bearer realm=\"http://localhost/token\",service=\"zoll-registry\""
+    );
+    let r = reg
+        .call("GET", "/v2/", &[("host", "reg.example:5000")], vec![])
+        .await;
+    assert!(r
+        .header("www-authenticate")
+        .contains("realm=\"http://reg.example:5000/token\""));
+    let r = reg
+        .call(
+            "GET",
+            "/v2/",
+            &[("authorization", &basic(ADMIN.0, ADMIN.1))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = reg
+        .call(
+            "GET",
+            "/v2/",
+            &[("authorization", &basic(ADMIN.0, "wrong"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "team"}))).await;
+    add_user(&reg, "dev", "dev-password").await;
+    admin_api(
+        &reg,
+        "PUT",
+        "/projects/team/members/dev",
+        Some(json!({"role": "developer"})),
+    )
+    .await;
+    let t = token(
+        &reg,
+        Some(("dev", "dev-password")),
+        "repository:team/app:pull,push,delete",
+    )
+    .await;
+    assert_eq!(
+        token_access(&t),
+        json!([{"type": "repository", "name": "team/app", "actions": ["pull", "push"]}])
+    );
+    let t = token(
+        &reg,
+        Some(("dev", "dev-password")),
+        "repository:other/app:pull",
+    )
+    .await;
+    assert_eq!(token_access(&t), json!([]));
+    let t = token(&reg, None, "repository:team/app:pull").await;
+    assert_eq!(token_access(&t), json!([]));
+    // Wrong password at the token endpoint: 401, and the attempt is audited.
+    let r = reg
+        .call(
+            "GET",
+            "/token?scope=repository:team/app:pull",
+            &[("authorization", &basic("dev", "nope"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let audit = reg.store.audit_records(0, 1000).await.unwrap();
+    assert!(audit.iter().any(|r| r.entry.actor == "dev"
+        && r.entry.action == "login"
+        && r.entry.outcome == "denied"));
+    assert!(audit.iter().any(|r| r.entry.actor == "dev"
+        && r.entry.action == "delete"
+        && r.entry.outcome == "denied"));
+    // OAuth2 password grant, as docker's POST /token.
+    let r = reg
+        .call(
+            "POST",
+            "/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "grant_type=password&username=dev&password=dev-password&service=zoll-registry&scope=repository:team/app:pull&client_id=docker"
+                .as_bytes()
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        token_access(r.json()["access_token"].as_str().unwrap())[0]["actions"],
+        json!(["pull"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoll_client_logs_in_with_the_token_flow_and_anonymous_pulls_only_public_projects() {
+    let reg = registry().await;
+    let addr = reg.listen().await;
+    for (p, public) in [("team", false), ("open", true)] {
+        admin_api(
+            &reg,
+            "POST",
+            "/projects",
+            Some(json!({"name": p, "public": public})),
+        )
+        .await;
+        push_as_admin(&reg, &format!("{p}/app"), "v1", b"content").await;
+    }
+    let open = |repo: &str, creds: Option<Credentials>| {
+        let r: ImageRef = format!("{addr}/{repo}:v1").parse().unwrap();
+        let config = ClientConfig {
+            credentials: creds,
+            ..ClientConfig::default()
+        };
+        Repository::open(&r, &config).unwrap()
+    };
+    let admin = Some(Credentials {
+        username: ADMIN.0.into(),
+        password: ADMIN.1.into(),
+    });
+    assert_eq!(
+        open("team/app", admin.clone()).tags().await.unwrap(),
+        vec!["v1"]
+    );
+    assert_eq!(open("open/app", None).tags().await.unwrap(), vec!["v1"]);
+    let err = open("team/app", None).tags().await.unwrap_err();
+    assert!(matches!(err, zoll_client::ClientError::Auth(..)), "{err:?}");
+    // Pushing with the client (token flow with push scope).
+    let repo = open("team/pushed", admin);
+    let desc = repo
+        .push_blob_bytes(
+            "application/octet-stream",
+            bytes::Bytes::from_static(b"pushed by the client"),
+        )
+        .await
+        .unwrap();
+    assert!(repo.blob_exists(&desc.digest).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_act_only_within_their_permissions_and_expire() {
+    let reg = registry().await;
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "team"}))).await;
+    push_as_admin(&reg, "team/app", "v1", b"x").await;
+    push_as_admin(&reg, "team/secret", "v1", b"y").await;
+    let robot = admin_api(
+        &reg,
+        "POST",
+        "/projects/team/robots",
+        Some(json!({"name": "reader", "permissions": [{"repositories": "app", "actions": ["pull"]}]})),
+    )
+    .await;
+    let (name, secret) = (
+        robot["name"].as_str().unwrap(),
+        robot["secret"].as_str().unwrap(),
+    );
+    assert_eq!(name, "robot$team+reader");
+    let auth = basic(name, secret);
+    let get = |path: &'static str| {
+        let auth = auth.clone();
+        let reg = &reg;
+        async move {
+            reg.call("GET", path, &[("authorization", &auth)], vec![])
+                .await
+                .status
+        }
+    };
+    assert_eq!(get("/v2/team/app/manifests/v1").await, 200);
+    assert_eq!(get("/v2/team/secret/manifests/v1").await, 403);
+    let r = reg
+        .call(
+            "DELETE",
+            "/v2/team/app/manifests/v1",
+            &[("authorization", &auth)],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    // Expired: refused like bad credentials.
+    let mut account = reg.store.account(name).await.unwrap().unwrap();
+    account.expires_ms = Some(1);
+    reg.store.put_account(&account, true).await.unwrap();
+    assert_eq!(get("/v2/team/app/manifests/v1").await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn htpasswd_bcrypt_hashes_log_in_and_are_upgraded_to_argon2id() {
+    let reg = registry().await;
+    // Made by `htpasswd -nbB carol carol-password` (Apache's bcrypt, $2y$).
+    let hash = bcrypt_of("carol-password");
+    reg.store
+        .put_account(&Account::user("carol", hash, false), false)
+        .await
+        .unwrap();
+    let r = reg
+        .call(
+            "GET",
+            "/v2/",
+            &[("authorization", &basic("carol", "carol-password"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let stored = reg
+        .store
+        .account("carol")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    let r = reg
+        .call(
+            "GET",
+            "/v2/",
+            &[("authorization", &basic("carol", "carol-password"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = reg
+        .call(
+            "GET",
+            "/v2/",
+            &[("authorization", &basic("carol", "wrong"))],
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+/// A `$2y$` hash made by Apache's `htpasswd` tool, an independent implementation.
+fn bcrypt_of(password: &str) -> String {
+    let out = std::process::Command::new("htpasswd")
+        .args(["-nbB", "-C", "5", "carol", password])
+        .output()
+        .expect("htpasswd (apache2-utils) is needed: run scripts/install-peers.sh");
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    line.trim().split_once(':').unwrap().1.to_owned()
+}

@@ -1,0 +1,402 @@
+//! Backup and restore. A backup is a directory: `backup.json` (what it holds), one JSON-lines
+//! file per metadata table read inside one snapshot (a repeatable-read transaction on
+//! PostgreSQL, a WAL read transaction on SQLite), `blobs.txt` (every live blob with its
+//! size) and, for blobs on local disk, the blob bytes under `blobs/` (each verified against
+//! its digest while copied). Blobs in S3 stay in the bucket: the backup lists them, and a
+//! restore into the same bucket (or a copy of it) finds them there. Restore fills an empty
+//! store: rows as they were (so the audit chain verifies), bytes re-verified and published
+//! through the backend.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use zoll_oci::{Digest, Hasher};
+
+use crate::audit::hex;
+use crate::error::{Result, StoreError};
+use crate::{now_ms, random_id, Store};
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Int,
+    Text,
+    Bytes,
+}
+
+use Kind::{Bytes, Int, Text};
+
+/// Every table a backup holds, parents before children, with typed columns. Upload
+/// sessions are transient and not kept. A test checks this list against the schema.
+const TABLES: &[(&str, &[(&str, Kind)])] = &[
+    (
+        "repositories",
+        &[("id", Int), ("name", Text), ("created_ms", Int)],
+    ),
+    (
+        "blobs",
+        &[
+            ("digest", Text),
+            ("size", Int),
+            ("created_ms", Int),
+            ("state", Text),
+        ],
+    ),
+    (
+        "repo_blobs",
+        &[("repo_id", Int), ("digest", Text), ("created_ms", Int)],
+    ),
+    (
+        "manifests",
+        &[
+            ("repo_id", Int),
+            ("digest", Text),
+            ("media_type", Text),
+            ("size", Int),
+            ("content", Bytes),
+            ("subject", Text),
+            ("artifact_type", Text),
+            ("annotations", Text),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "manifest_refs",
+        &[
+            ("repo_id", Int),
+            ("manifest_digest", Text),
+            ("child_digest", Text),
+        ],
+    ),
+    (
+        "tags",
+        &[
+            ("repo_id", Int),
+            ("name", Text),
+            ("digest", Text),
+            ("updated_ms", Int),
+        ],
+    ),
+    (
+        "accounts",
+        &[
+            ("name", Text),
+            ("kind", Text),
+            ("password_hash", Text),
+            ("admin", Int),
+            ("disabled", Int),
+            ("project", Text),
+            ("permissions", Text),
+            ("expires_ms", Int),
+            ("description", Text),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "projects",
+        &[
+            ("name", Text),
+            ("public", Int),
+            ("quota_bytes", Int),
+            ("quota_artifacts", Int),
+            ("immutable_rules", Text),
+            ("retention", Text),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "members",
+        &[("project", Text), ("account", Text), ("role", Text)],
+    ),
+    (
+        "token_keys",
+        &[("kid", Text), ("pkcs8", Text), ("created_ms", Int)],
+    ),
+    (
+        "audit_log",
+        &[
+            ("seq", Int),
+            ("at_ms", Int),
+            ("actor", Text),
+            ("source", Text),
+            ("action", Text),
+            ("target", Text),
+            ("outcome", Text),
+            ("detail", Text),
+            ("prev_hash", Text),
+            ("hash", Text),
+        ],
+    ),
+    ("audit_head", &[("id", Int), ("seq", Int), ("hash", Text)]),
+    (
+        "webhooks",
+        &[
+            ("id", Text),
+            ("project", Text),
+            ("url", Text),
+            ("secret", Text),
+            ("events", Text),
+            ("enabled", Int),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "webhook_deliveries",
+        &[
+            ("id", Text),
+            ("webhook_id", Text),
+            ("event_type", Text),
+            ("payload", Text),
+            ("state", Text),
+            ("attempts", Int),
+            ("next_ms", Int),
+            ("claimed_until", Int),
+            ("created_ms", Int),
+        ],
+    ),
+    (
+        "webhook_attempts",
+        &[
+            ("delivery_id", Text),
+            ("attempt", Int),
+            ("at_ms", Int),
+            ("status", Int),
+            ("error", Text),
+            ("ms", Int),
+        ],
+    ),
+];
+
+/// Tables deliberately not in a backup.
+pub const NOT_BACKED_UP: &[&str] = &["uploads", "schema_migrations"];
+
+/// The table names a backup holds.
+pub fn backed_up_tables() -> Vec<&'static str> {
+    TABLES.iter().map(|(t, _)| *t).collect()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupReport {
+    pub rows: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    /// Whether the blob bytes are in the backup (local disk) or only listed (S3).
+    pub bytes_included: bool,
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn value(r: &AnyRow, i: usize, kind: Kind) -> Result<Value> {
+    Ok(match kind {
+        Int => json!(r.try_get::<Option<i64>, _>(i)?),
+        Text => json!(r.try_get::<Option<String>, _>(i)?),
+        Bytes => json!(r.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| hex(&b))),
+    })
+}
+
+fn invalid(what: impl Into<String>) -> StoreError {
+    StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        what.into(),
+    ))
+}
+
+impl Store {
+    /// Writes a backup into `dir`, which must not exist or be empty.
+    pub async fn backup(&self, dir: &Path) -> Result<BackupReport> {
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+            return Err(invalid(format!("{} is not empty", dir.display())));
+        }
+        std::fs::create_dir_all(dir.join("metadata"))?;
+        let mut report = BackupReport {
+            bytes_included: self.config.s3.is_none(),
+            ..BackupReport::default()
+        };
+        let mut conn = self.meta.reader().begin().await?;
+        if !self.meta.is_embedded() {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+            let sql = format!(
+                "SELECT {} FROM {table} ORDER BY {}",
+                names.join(", "),
+                names.join(", ")
+            );
+            let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+            let mut out = std::io::BufWriter::new(std::fs::File::create(
+                dir.join("metadata").join(format!("{table}.jsonl")),
+            )?);
+            for r in &rows {
+                let mut obj = serde_json::Map::new();
+                for (i, (c, k)) in columns.iter().enumerate() {
+                    obj.insert((*c).to_owned(), value(r, i, *k)?);
+                }
+                writeln!(out, "{}", Value::Object(obj))?;
+                report.rows += 1;
+            }
+            out.flush()?;
+        }
+        let blobs =
+            sqlx::query("SELECT digest, size FROM blobs WHERE state = 'live' ORDER BY digest")
+                .fetch_all(&mut *conn)
+                .await?;
+        conn.commit().await?;
+        let mut list = std::io::BufWriter::new(std::fs::File::create(dir.join("blobs.txt"))?);
+        for r in &blobs {
+            let (digest, size): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
+            let size = crate::meta::to_u64(size);
+            writeln!(list, "{digest} {size}")?;
+            report.blobs += 1;
+            report.blob_bytes += size;
+            if report.bytes_included {
+                let d: Digest = digest
+                    .parse()
+                    .map_err(|_| invalid(format!("bad digest {digest}")))?;
+                self.copy_blob_out(&d, size, dir).await?;
+            }
+        }
+        list.flush()?;
+        let manifest = json!({
+            "format": "zoll-backup-1",
+            "created_ms": now_ms(),
+            "rows": report.rows,
+            "blobs": report.blobs,
+            "blob_bytes": report.blob_bytes,
+            "bytes_included": report.bytes_included,
+        });
+        std::fs::write(dir.join("backup.json"), format!("{manifest:#}\n"))?;
+        Ok(report)
+    }
+
+    async fn copy_blob_out(&self, d: &Digest, size: u64, dir: &Path) -> Result<()> {
+        let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
+        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut stream = self.blobs.open(d, 0, size, true).await?;
+        while let Some(chunk) = stream.next().await {
+            file.write_all(&chunk?)?;
+        }
+        file.flush()?;
+        file.get_ref().sync_all()?;
+        Ok(())
+    }
+
+    /// Restores a backup into this store, which must hold no repositories and no accounts.
+    pub async fn restore(&self, dir: &Path) -> Result<BackupReport> {
+        let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("backup.json"))?)
+            .map_err(|e| invalid(format!("backup.json: {e}")))?;
+        if manifest["format"] != "zoll-backup-1" {
+            return Err(invalid("not a zoll backup (format zoll-backup-1)"));
+        }
+        let existing: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM repositories) + (SELECT COUNT(*) FROM accounts)",
+        )
+        .fetch_one(self.meta.reader())
+        .await?;
+        if existing > 0 {
+            return Err(invalid(
+                "the target store is not empty; restore needs a fresh one",
+            ));
+        }
+        let mut report = BackupReport {
+            bytes_included: manifest["bytes_included"] == true,
+            ..BackupReport::default()
+        };
+        // Bytes first: a row never points at a blob that is not there.
+        let list = std::fs::File::open(dir.join("blobs.txt"))?;
+        for line in std::io::BufReader::new(list).lines() {
+            let line = line?;
+            let Some((digest, size)) = line.split_once(' ') else {
+                continue;
+            };
+            let d: Digest = digest
+                .parse()
+                .map_err(|_| invalid(format!("bad digest {digest}")))?;
+            let size: u64 = size
+                .parse()
+                .map_err(|_| invalid(format!("bad size in {line}")))?;
+            report.blobs += 1;
+            report.blob_bytes += size;
+            if report.bytes_included {
+                self.restore_blob(dir, &d, size).await?;
+            } else if self.blobs.stat(&d).await? != Some(size) {
+                return Err(invalid(format!(
+                    "blob {d} is neither in the backup nor in the blob store"
+                )));
+            }
+        }
+        let mut tx = self.meta.begin().await?;
+        sqlx::query("DELETE FROM audit_head")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM token_keys")
+            .execute(&mut *tx)
+            .await?;
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
+            let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                params.join(", ")
+            );
+            let path = dir.join("metadata").join(format!("{table}.jsonl"));
+            for line in std::io::BufReader::new(std::fs::File::open(&path)?).lines() {
+                let row: Value = serde_json::from_str(&line?)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                let mut q = sqlx::query(&sql);
+                for (c, k) in columns.iter() {
+                    let v = &row[*c];
+                    q = match k {
+                        Int => q.bind(v.as_i64()),
+                        Text => q.bind(v.as_str().map(str::to_owned)),
+                        Bytes => q.bind(v.as_str().map(|h| unhex(h).unwrap_or_default())),
+                    };
+                }
+                q.execute(&mut *tx).await?;
+                report.rows += 1;
+            }
+        }
+        if !self.meta.is_embedded() {
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('repositories', 'id'), \
+                 COALESCE((SELECT MAX(id) FROM repositories), 0) + 1, false)",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn restore_blob(&self, dir: &Path, d: &Digest, size: u64) -> Result<()> {
+        let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
+        let file = tokio::fs::File::open(&path).await?;
+        let stream = tokio_util::io::ReaderStream::new(file);
+        let id = random_id();
+        self.blobs.create_upload(&id).await?;
+        let mut hasher = Hasher::new(d.algorithm());
+        let (got, parts) = self
+            .blobs
+            .append(&id, 0, stream, size, &mut |b: &[u8]| hasher.update(b))
+            .await?;
+        if got != size || &hasher.finish() != d {
+            self.blobs.delete_upload(&id).await?;
+            return Err(invalid(format!("backup copy of {d} is damaged")));
+        }
+        self.blobs.sync_upload(&id, &parts, size).await?;
+        self.blobs.publish(&id, &parts, d, size).await?;
+        Ok(())
+    }
+}
