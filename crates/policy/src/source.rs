@@ -94,6 +94,25 @@ pub trait SignatureSource: Send + Sync {
     }
 }
 
+/// A [`SignatureSource`] that can also resolve a tag: what the admission webhook needs.
+pub trait ImageSource: SignatureSource {
+    /// The descriptor of the manifest `reference` names in `registry/repository`.
+    fn resolve<'a>(
+        &'a self,
+        registry: &'a str,
+        repository: &'a str,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Descriptor, PolicyError>>;
+}
+
+/// The blobs of a signature manifest that verification needs.
+pub fn plan(manifest_bytes: &[u8]) -> Vec<Descriptor> {
+    match Manifest::parse(manifest_bytes, None) {
+        Ok(m) => verify::plan(&m),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Turns one signature manifest and its fetched blobs into artifacts.
 pub fn artifacts_of(
     digest: &Digest,
@@ -162,18 +181,26 @@ impl ClientSource {
         repos.insert(key, repo.clone());
         Ok(repo)
     }
+}
 
-    /// Resolves a tag or digest to the manifest descriptor.
-    pub async fn resolve(
-        &self,
-        registry: &str,
-        repository: &str,
-        reference: &Reference,
-    ) -> Result<Descriptor, PolicyError> {
-        let repo = self.repository(registry, repository)?;
-        repo.resolve(Some(reference))
-            .await
-            .map_err(|e| source_error(format!("{registry}/{repository}:{reference}"), e))
+impl ImageSource for ClientSource {
+    fn resolve<'a>(
+        &'a self,
+        registry: &'a str,
+        repository: &'a str,
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Descriptor, PolicyError>> {
+        Box::pin(async move {
+            let repo = self.repository(registry, repository)?;
+            repo.resolve(Some(reference)).await.map_err(|e| {
+                let sep = if matches!(reference, Reference::Digest(_)) {
+                    "@"
+                } else {
+                    ":"
+                };
+                source_error(format!("{registry}/{repository}{sep}{reference}"), e)
+            })
+        })
     }
 }
 

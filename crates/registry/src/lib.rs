@@ -17,6 +17,7 @@ mod blobs;
 mod error;
 pub mod events;
 pub mod export;
+pub mod gate;
 mod listing;
 mod manifests;
 mod metrics;
@@ -78,6 +79,8 @@ pub struct App {
     pub audit_pulls: bool,
     pub metrics: Metrics,
     pub hook_wakeup: tokio::sync::Notify,
+    /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
+    pub pull_gate: Option<Arc<zoll_policy::Engine>>,
 }
 
 impl App {
@@ -96,6 +99,7 @@ impl App {
             audit_pulls: true,
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
+            pull_gate: None,
         })
     }
 }
@@ -389,8 +393,10 @@ async fn handle(
             let repo = app.repo(name)?;
             let reference = zoll_oci::Reference::parse(reference).map_err(reference_error)?;
             match *m {
-                Method::GET => manifests::get(app, &repo, &reference, h, false).await,
-                Method::HEAD => manifests::get(app, &repo, &reference, h, true).await,
+                Method::GET | Method::HEAD => {
+                    gate::check(app, id, &repo, &reference, parts, source).await?;
+                    manifests::get(app, &repo, &reference, h, *m == Method::HEAD).await
+                }
                 Method::PUT => {
                     let tags = query_all(&parts.uri, "tag");
                     manifests::put(app, &repo, &reference, &tags, h, body).await

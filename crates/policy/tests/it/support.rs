@@ -25,6 +25,94 @@ pub struct World {
     pub source: ClientSource,
 }
 
+pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN: &str = "zoll-policy";
+const PIN: &str = "1234";
+
+/// Fails (never skips) when a peer is missing, naming the installer.
+pub fn require_peer(program: &str) {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "peer `{program}` is missing: run scripts/install-peers.sh (scripts/peers.d/policy.sh)"
+    );
+}
+
+pub fn run(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A SoftHSM2 token for this test process with EC P-256 keys `stage` and `quorum`, made by
+/// pkcs11-tool (an independent PKCS#11 client) before the module is first loaded.
+pub fn softhsm_key(label: &str) -> String {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        assert!(
+            Path::new(SOFTHSM_MODULE).exists(),
+            "SoftHSM2 is missing: run scripts/install-peers.sh (scripts/peers.d/policy.sh)"
+        );
+        require_peer("softhsm2-util");
+        require_peer("pkcs11-tool");
+        let dir = std::env::temp_dir().join(format!("zoll-policy-softhsm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        run(std::process::Command::new("softhsm2-util").args([
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN,
+            "--pin",
+            PIN,
+            "--so-pin",
+            "5678",
+        ]));
+        for (label, id) in [("stage", "01"), ("quorum", "02")] {
+            run(std::process::Command::new("pkcs11-tool").args([
+                "--module",
+                SOFTHSM_MODULE,
+                "--token-label",
+                TOKEN,
+                "--login",
+                "--pin",
+                PIN,
+                "--keypairgen",
+                "--key-type",
+                "EC:prime256v1",
+                "--label",
+                label,
+                "--id",
+                id,
+            ]));
+        }
+        dir
+    });
+    format!("pkcs11:token={TOKEN};object={label}?module-path={SOFTHSM_MODULE}&pin-value={PIN}")
+}
+
 /// A key with its public half written to `keys/NAME.pub` and, for X.509 signing, a
 /// certificate chain from the world's CA.
 pub struct Signer {
@@ -151,4 +239,71 @@ pub fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, text).unwrap();
+}
+
+/// A real zoll with the pull gate on: the store and Router exactly as `zoll serve` builds
+/// them, with `engine` as the gate; authentication on (administrator `admin`).
+pub struct GatedServer {
+    pub addr: String,
+    pub store: std::sync::Arc<zoll_store::Store>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+impl GatedServer {
+    pub async fn start(set: PolicySet) -> GatedServer {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            zoll_store::Store::open(zoll_testkit::store_config(dir.path()))
+                .await
+                .unwrap(),
+        );
+        zoll_registry::auth::bootstrap_admin(&store, Some(ADMIN_PASSWORD))
+            .await
+            .unwrap();
+        let mut app = zoll_registry::App::new(
+            store.clone(),
+            zoll_registry::Limits::default(),
+            zoll_registry::AuthSettings::enabled(),
+        )
+        .await
+        .unwrap();
+        let engine = Arc::new(Engine::new(set));
+        app.pull_gate = Some(engine);
+        let router = zoll_registry::router(Arc::new(app));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+        });
+        GatedServer {
+            addr,
+            store,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// A client of `repo` logged in as `user`.
+    pub fn repo(&self, repo: &str, user: &str, password: &str) -> Repository {
+        let image: ImageRef = format!("{}/{repo}", self.addr).parse().unwrap();
+        let config = ClientConfig {
+            credentials: Some(zoll_client::Credentials {
+                username: user.into(),
+                password: password.into(),
+            }),
+            ..ClientConfig::default()
+        };
+        Repository::open(&image, &config).unwrap()
+    }
+}
+
+impl Drop for GatedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
