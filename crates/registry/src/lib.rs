@@ -11,6 +11,7 @@
 
 pub mod access;
 mod api;
+pub mod approvals;
 mod audit;
 pub mod auth;
 mod blobs;
@@ -81,6 +82,8 @@ pub struct App {
     pub hook_wakeup: tokio::sync::Notify,
     /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
     pub pull_gate: Option<Arc<zoll_policy::Engine>>,
+    /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
+    pub approvals: Option<Arc<zoll_approval::Approvals>>,
 }
 
 impl App {
@@ -100,6 +103,7 @@ impl App {
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
+            approvals: None,
         })
     }
 }
