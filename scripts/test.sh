@@ -8,6 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
+# Console scripts of the PyPI peers (syft, pyspdxtools, ...) live here; pyenv shims for
+# them only appear after a rehash, so do not depend on those.
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+export PATH
 
 log=$(mktemp)
 pgdir=$(mktemp -d -u /tmp/zoll-test-pg.XXXXXX)

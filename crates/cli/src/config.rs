@@ -21,6 +21,36 @@ pub struct Config {
     pub audit: Audit,
     pub webhooks: Webhooks,
     pub retention: Retention,
+    pub scan: Scan,
+}
+
+/// Scanning of pushed images inside `serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scan {
+    /// Queue a scan of every pushed container image.
+    pub on_push: bool,
+    /// Concurrent scans in this process (0: queue only; another replica scans).
+    pub workers: usize,
+    /// The OSV database (`zoll db import` writes `DATA/vulndb/osv.jsonl`).
+    pub db: Option<PathBuf>,
+    /// `<dir>/<project>/*.toml` allowlists and `*.json` OpenVEX documents per project
+    /// (default `DATA/scan-suppressions`).
+    pub suppressions_dir: Option<PathBuf>,
+    /// Seconds between checks of the database file for a new version.
+    pub db_check_secs: u64,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            on_push: true,
+            workers: 1,
+            db: None,
+            suppressions_dir: None,
+            db_check_secs: 60,
+        }
+    }
 }
 
 /// Authentication. `enabled = false` is what `serve --no-auth` sets: only for local
@@ -262,7 +292,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "storage",
     "metadata",
@@ -275,6 +305,7 @@ const SECTIONS: [&str; 12] = [
     "audit",
     "webhooks",
     "retention",
+    "scan",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -326,6 +357,27 @@ pub fn load_for(args: &crate::StoreArgs) -> anyhow::Result<Config> {
 }
 
 impl Config {
+    pub fn scan_settings(&self) -> zoll_registry::scanner::ScanSettings {
+        let data = &self.storage.data_dir;
+        zoll_registry::scanner::ScanSettings {
+            workers: self.scan.workers,
+            db: Some(
+                self.scan
+                    .db
+                    .clone()
+                    .unwrap_or_else(|| data.join("vulndb/osv.jsonl")),
+            ),
+            suppressions: Some(
+                self.scan
+                    .suppressions_dir
+                    .clone()
+                    .unwrap_or_else(|| data.join("scan-suppressions")),
+            ),
+            db_check: std::time::Duration::from_secs(self.scan.db_check_secs.max(1)),
+            ..Default::default()
+        }
+    }
+
     pub fn auth_settings(&self, tls: bool) -> zoll_registry::AuthSettings {
         zoll_registry::AuthSettings {
             enabled: self.auth.enabled,
@@ -345,6 +397,7 @@ impl Config {
         s.cache_bytes = self.storage.cache_bytes;
         s.metadata_url = self.metadata.url.clone();
         s.migrate = self.metadata.migrate_on_start;
+        s.scan_on_push = self.scan.on_push;
         s.s3 = self.s3.bucket.as_ref().map(|bucket| zoll_store::S3Config {
             endpoint: self.s3.endpoint.clone(),
             bucket: bucket.clone(),

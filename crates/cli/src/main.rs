@@ -8,6 +8,7 @@ mod crypt;
 mod gov;
 mod key;
 mod maintain;
+mod scan;
 mod serve;
 mod sign;
 mod verify;
@@ -74,6 +75,10 @@ enum Command {
     /// Webhooks and their delivery log (management API).
     #[command(subcommand)]
     Webhook(gov::WebhookCmd),
+    /// Inspect an image or directory: SBOM, vulnerabilities, hardening lint.
+    Scan(scan::ScanArgs),
+    /// Manage the offline vulnerability database (OSV).
+    Db(scan::DbArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -145,6 +150,8 @@ fn main() -> std::process::ExitCode {
         Command::Project(c) => gov::project(c),
         Command::Robot(c) => gov::robot(c),
         Command::Webhook(c) => gov::webhook(c),
+        Command::Scan(args) => scan::scan(args),
+        Command::Db(args) => scan::db(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -122,6 +122,7 @@ async fn serve(
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
+    app.scanner = zoll_registry::scanner::Scanner::new(c.scan_settings());
     app.hooks = zoll_registry::HookSettings {
         retry_base: Duration::from_secs(c.webhooks.retry_base_secs),
         max_attempts: c.webhooks.max_attempts,
@@ -131,6 +132,10 @@ async fn serve(
     background.push(tokio::spawn(zoll_registry::events::run_deliveries(
         app.clone(),
     )));
+    background.push(tokio::spawn(zoll_registry::scanner::run_workers(
+        app.clone(),
+    )));
+    background.push(tokio::spawn(zoll_registry::scanner::watch_db(app.clone())));
     background.push(tokio::spawn(zoll_registry::retention::scheduled(
         app.clone(),
         Duration::from_secs(c.retention.interval_secs),

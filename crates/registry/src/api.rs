@@ -21,11 +21,11 @@ use crate::App;
 
 const MAX_BODY: usize = 256 * 1024;
 
-fn bad(msg: impl Into<String>) -> ApiError {
+pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "INVALID", msg)
 }
 
-fn not_found(what: &str) -> ApiError {
+pub(crate) fn not_found(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -48,7 +48,7 @@ fn unauthorized(why: &str) -> ApiError {
     )
 }
 
-fn ok(v: Value) -> ApiResult {
+pub(crate) fn ok(v: Value) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
 
@@ -80,7 +80,7 @@ fn valid_account(name: &str) -> ApiResult<()> {
         .ok_or_else(|| bad(format!("invalid account name {name:?}")))
 }
 
-async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {
     let bytes = http_body_util::Limited::new(body, MAX_BODY)
         .collect()
         .await
@@ -142,15 +142,15 @@ pub async fn handle(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-struct Ctx<'a> {
-    app: &'a App,
-    id: &'a Identity,
-    source: &'a str,
-    query: std::collections::HashMap<String, String>,
+pub(crate) struct Ctx<'a> {
+    pub app: &'a App,
+    pub id: &'a Identity,
+    pub source: &'a str,
+    pub query: std::collections::HashMap<String, String>,
 }
 
 impl Ctx<'_> {
-    async fn audit(&self, action: &str, target: &str, outcome: &str, detail: &str) {
+    pub(crate) async fn audit(&self, action: &str, target: &str, outcome: &str, detail: &str) {
         crate::audit::record(
             self.app,
             self.id.name(),
@@ -164,7 +164,7 @@ impl Ctx<'_> {
     }
 
     /// Checks `action` on `project`; a refusal is audited.
-    async fn require(&self, action: Action, project: &str, what: &str) -> ApiResult<()> {
+    pub(crate) async fn require(&self, action: Action, project: &str, what: &str) -> ApiResult<()> {
         if allowed(&self.app.store, self.id, action, project).await? {
             return Ok(());
         }
@@ -397,6 +397,9 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
             }
             ok(json!(out))
         }
+        ("GET", ["scans"]) => crate::api_scans::get(c).await,
+        ("POST", ["scans"]) => crate::api_scans::rescan(c, body).await,
+        ("GET", ["vulnerabilities", id]) => crate::api_scans::affected(c, id).await,
         ("GET", ["audit"]) => audit_export(c).await,
         ("GET", ["audit", "verify"]) => {
             c.require_admin("audit.verify", "audit").await?;

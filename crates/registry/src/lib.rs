@@ -12,6 +12,7 @@
 pub mod access;
 mod api;
 pub mod approvals;
+mod api_scans;
 mod audit;
 pub mod auth;
 mod blobs;
@@ -25,6 +26,7 @@ mod metrics;
 pub mod policy;
 pub mod retention;
 mod route;
+pub mod scanner;
 mod serve;
 mod uploads;
 
@@ -84,6 +86,7 @@ pub struct App {
     pub pull_gate: Option<Arc<zoll_policy::Engine>>,
     /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
     pub approvals: Option<Arc<zoll_approval::Approvals>>,
+    pub scanner: scanner::Scanner,
 }
 
 impl App {
@@ -104,6 +107,7 @@ impl App {
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
             approvals: None,
+            scanner: scanner::Scanner::default(),
         })
     }
 }
@@ -359,6 +363,9 @@ async fn record_v2(
     .await;
     if outcome != "ok" {
         return;
+    }
+    if action == "manifest.push" {
+        app.scanner.wakeup.notify_one();
     }
     let kind = match action {
         "manifest.push" => events::PUSHED,

@@ -197,6 +197,40 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("at_ms", Int),
         ],
     ),
+    (
+        "scans",
+        &[
+            ("repo_id", Int),
+            ("digest", Text),
+            ("state", Text),
+            ("attempts", Int),
+            ("queued_ms", Int),
+            ("started_ms", Int),
+            ("finished_ms", Int),
+            ("owner", Text),
+            ("error", Text),
+            ("db_version", Text),
+            ("sbom_digest", Text),
+            ("report_digest", Text),
+            ("findings", Text),
+            ("lint", Text),
+            ("summary", Text),
+        ],
+    ),
+    (
+        "scan_ids",
+        &[
+            ("repo_id", Int),
+            ("digest", Text),
+            ("ident", Text),
+            ("severity", Text),
+            ("suppressed", Int),
+        ],
+    ),
+    (
+        "scan_db",
+        &[("id", Int), ("version", Text), ("updated_ms", Int)],
+    ),
 ];
 
 /// Tables deliberately not in a backup.

@@ -19,6 +19,7 @@ mod hooks;
 mod maintenance;
 mod manifests;
 mod meta;
+mod scans;
 mod uploads;
 
 use std::fs::File;
@@ -36,7 +37,8 @@ pub use governance::{Account, AccountKind, ArtifactRow, Project};
 pub use hooks::{Attempt, Delivery, Webhook};
 pub use maintenance::{Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, Usage};
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
-pub use meta::ReferrerRow;
+pub use meta::{AffectedImage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
+pub use scans::ScanCursor;
 
 use blobs::Blobs;
 use cache::Cache;
@@ -64,6 +66,8 @@ pub struct StoreConfig {
     /// Apply pending metadata migrations on open; without, opening an outdated database
     /// fails with a message that names `zoll migrate`.
     pub migrate: bool,
+    /// Queue a scan of every pushed container image (in the push transaction).
+    pub scan_on_push: bool,
 }
 
 impl StoreConfig {
@@ -77,6 +81,7 @@ impl StoreConfig {
             metadata_url: None,
             s3: None,
             migrate: true,
+            scan_on_push: true,
         }
     }
 }

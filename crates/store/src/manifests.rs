@@ -10,6 +10,19 @@ use crate::error::{Result, StoreError};
 use crate::meta::NewManifest;
 use crate::Store;
 
+/// An image manifest whose config is a container image configuration: what scanning is
+/// for (signatures, SBOMs and other artifacts are image manifests too, with other configs).
+fn is_container_image(m: &Manifest) -> bool {
+    const CONFIGS: [&str; 2] = [
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    ];
+    m.kind == ManifestKind::Image
+        && m.config
+            .as_ref()
+            .is_some_and(|c| CONFIGS.contains(&c.media_type.as_str()))
+}
+
 /// A stored manifest as served.
 #[derive(Debug)]
 pub struct StoredManifest {
@@ -134,6 +147,7 @@ impl Store {
                 .collect(),
                 immutable_tags: policy.immutable_tags.iter().map(String::as_str).collect(),
                 quota: policy.quota.as_ref(),
+                scan: self.config.scan_on_push && is_container_image(&manifest),
             })
             .await?;
         self.cache.invalidate_repo(repo_id);

@@ -1,10 +1,11 @@
 //! Tests of the `zoll` binary as a process: crash safety under SIGKILL, bounded memory while
-//! streaming 2 GiB, graceful shutdown, TLS, configuration.
+//! streaming 2 GiB, graceful shutdown, TLS, configuration; `zoll scan` and `zoll db`.
 
 mod crash;
 mod crypt;
 mod gov;
 mod process;
+mod scan;
 mod server;
 mod streaming;
 mod trust;

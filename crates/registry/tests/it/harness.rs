@@ -70,6 +70,17 @@ impl TestRegistry {
         Self::open(dir, config, Limits::default(), AuthSettings::enabled()).await
     }
 
+    /// With the scanner of `App` configured by `settings` (the test drives it with
+    /// `zoll_registry::scanner::scan_next`).
+    pub async fn with_scanner(settings: zoll_registry::scanner::ScanSettings) -> Self {
+        let mut reg = Self::new().await;
+        reg.router = axum::Router::new(); // drops the router's handle on the app
+        let app = Arc::get_mut(&mut reg.app).expect("no other handles yet");
+        app.scanner = zoll_registry::scanner::Scanner::new(settings);
+        reg.router = zoll_registry::router(reg.app.clone());
+        reg
+    }
+
     /// A replica on `backends` (several replicas may share PostgreSQL + S3).
     pub async fn on(backends: &zoll_testkit::Backends) -> Self {
         let dir = tempfile::tempdir().unwrap();

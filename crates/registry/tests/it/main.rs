@@ -10,5 +10,6 @@ mod maintenance;
 mod manifests;
 mod peers;
 mod replicas;
+mod scanning;
 mod stored;
 mod uploads;

@@ -38,7 +38,9 @@ pub struct S3Config {
 }
 
 const PART: usize = 8 << 20;
-const PARTS_IN_FLIGHT: usize = 2;
+// One part uploading while the next fills: the S3 path holds at most about three parts of
+// memory per upload (the 64 MiB bound of a 2 GiB push holds with room to spare).
+const PARTS_IN_FLIGHT: usize = 1;
 
 pub struct S3Blobs {
     store: Arc<AmazonS3>,

@@ -133,6 +133,9 @@ impl Metadata {
                 )));
             }
         }
+        if m.scan {
+            self.queue_scan(&mut tx, m.repo_id, m.digest).await?;
+        }
         if let Some(q) = m.quota {
             let (blob_bytes, _, manifest_bytes, manifests) =
                 self.usage_in(&mut tx, &q.project).await?;
@@ -184,6 +187,7 @@ impl Metadata {
                 .execute(&mut *tx)
                 .await?;
         }
+        self.forget_scan(&mut tx, repo, digest).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -356,6 +360,7 @@ impl Metadata {
             .bind(digest)
             .execute(&mut *tx)
             .await?;
+        self.forget_scan(&mut tx, repo, digest).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -6,9 +6,11 @@ mod approvals;
 mod blobs;
 mod manifests;
 mod migrate;
+mod scans;
 mod uploads;
 
 pub use blobs::BlobRow;
+pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -81,6 +83,8 @@ pub struct NewManifest<'a> {
     /// Of `tags`: those that must not move to another manifest.
     pub immutable_tags: Vec<&'a str>,
     pub quota: Option<&'a crate::Quota>,
+    /// Queue a scan of this image in the same transaction.
+    pub scan: bool,
 }
 
 pub(crate) fn to_u64(v: i64) -> u64 {

@@ -1,0 +1,89 @@
+//! Scan results in the management API:
+//! - `GET /api/v1/scans?repository=R&digest=D`: state, summary, findings and lint of an image;
+//! - `POST /api/v1/scans` `{"repository": R, "digest": D}`: scan it (again);
+//! - `GET /api/v1/vulnerabilities/ID`: the images whose findings name an advisory id or
+//!   alias, limited to the projects the caller may pull from.
+
+use axum::body::Body;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zoll_oci::{Digest, RepoName};
+
+use crate::access::{allowed, project_of, Action};
+use crate::api::{bad, json_body, not_found, ok, Ctx};
+use crate::error::ApiResult;
+
+fn target(repository: &str, digest: &str) -> ApiResult<(RepoName, Digest)> {
+    let repo = RepoName::parse(repository, 255).map_err(|e| bad(e.to_string()))?;
+    let digest: Digest = digest.parse().map_err(|e| bad(format!("{e}")))?;
+    Ok((repo, digest))
+}
+
+fn parsed(text: Option<&str>) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(Value::Null)
+}
+
+pub async fn get(c: &Ctx<'_>) -> ApiResult {
+    let (Some(r), Some(d)) = (c.query.get("repository"), c.query.get("digest")) else {
+        return Err(bad("repository and digest query parameters are required"));
+    };
+    let (repo, digest) = target(r, d)?;
+    c.require(Action::Pull, repo.as_str(), "scan.read").await?;
+    let Some(row) = c.app.store.scan(&repo, &digest).await? else {
+        return Err(not_found(&format!("scan of {repo}@{digest}")));
+    };
+    ok(json!({
+        "repository": row.repo,
+        "digest": row.digest,
+        "state": row.state,
+        "attempts": row.attempts,
+        "queued": crate::events::rfc3339(row.queued_ms),
+        "finished": row.finished_ms.map(crate::events::rfc3339),
+        "error": row.error,
+        "database": row.db_version,
+        "sbom": row.sbom_digest,
+        "report": row.report_digest,
+        "summary": parsed(row.summary.as_deref()),
+        "vulnerabilities": parsed(row.findings.as_deref()),
+        "lint": parsed(row.lint.as_deref()),
+    }))
+}
+
+#[derive(Deserialize)]
+struct Rescan {
+    repository: String,
+    digest: String,
+}
+
+pub async fn rescan(c: &Ctx<'_>, body: Body) -> ApiResult {
+    let req: Rescan = json_body(body).await?;
+    let (repo, digest) = target(&req.repository, &req.digest)?;
+    c.require(Action::Push, repo.as_str(), "scan.request")
+        .await?;
+    c.app.store.rescan(&repo, &digest).await?;
+    c.app.scanner.wakeup.notify_one();
+    c.audit("scan.request", &format!("{repo}@{digest}"), "ok", "")
+        .await;
+    ok(json!({"repository": repo.as_str(), "digest": digest, "state": "queued"}))
+}
+
+pub async fn affected(c: &Ctx<'_>, ident: &str) -> ApiResult {
+    if ident.is_empty() || ident.len() > 128 {
+        return Err(bad("an advisory id is 1 to 128 characters"));
+    }
+    let mut images = Vec::new();
+    for img in c.app.store.images_affected_by(ident).await? {
+        if !allowed(&c.app.store, c.id, Action::Pull, &img.repo).await? {
+            continue;
+        }
+        images.push(json!({
+            "repository": img.repo,
+            "project": project_of(&img.repo),
+            "digest": img.digest,
+            "severity": img.severity,
+            "suppressed": img.suppressed,
+        }));
+    }
+    ok(json!({"id": ident, "images": images}))
+}
