@@ -4,6 +4,7 @@
 //! pending ──quorum──▶ approved ──timelock passed──▶ signing ──▶ signed
 //!    │                   │                             ├──▶ superseded (tag moved / gone)
 //!    ├─reject / expiry───┴──▶ rejected / expired       └──▶ failed
+//!    └─tag moved / manifest gone (pending or approved)──▶ superseded
 //! ```
 //!
 //! Every transition is a compare-and-set on the row's version, so concurrent approvals and
@@ -478,6 +479,18 @@ impl Approvals {
             return Ok(());
         }
         let state = State::parse(&row.state).unwrap_or(State::Failed);
+        if matches!(state, State::Pending | State::Approved) {
+            if let Some(why) = self.target_moved(&row).await? {
+                return self
+                    .close(&row, State::Superseded, &why, "zoll", EventKind::Superseded)
+                    .await
+                    .or_else(|e| match e {
+                        // Moved meanwhile (a vote, another replica): the next tick decides.
+                        ApprovalError::Closed { .. } => Ok(()),
+                        other => Err(other),
+                    });
+            }
+        }
         match state {
             State::Pending => {
                 let key = self.key(&row.key_name)?;
@@ -509,6 +522,25 @@ impl Approvals {
                 self.sign(row).await
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Why the request's reference no longer names the digest the approvers saw (the tag
+    /// moved, or the manifest or repository is gone); `None` while it still does.
+    async fn target_moved(&self, row: &ApprovalRow) -> Result<Option<String>, ApprovalError> {
+        let repo = repo_name(&row.repository)?;
+        let reference =
+            Reference::parse(&row.reference).map_err(|e| ApprovalError::Invalid(e.to_string()))?;
+        match self.store.manifest(&repo, &reference).await {
+            Ok(m) if m.digest.as_str() == row.digest => Ok(None),
+            Ok(m) => Ok(Some(format!(
+                "{} now names {}, not the approved {}",
+                row.reference, m.digest, row.digest
+            ))),
+            Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => {
+                Ok(Some(format!("{} no longer exists", row.reference)))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -570,26 +602,10 @@ impl Approvals {
             }
         };
         let repo = repo_name(&claimed.repository)?;
-        // The target must still be what the approvers saw.
-        let reference = Reference::parse(&claimed.reference)
-            .map_err(|e| ApprovalError::Invalid(e.to_string()))?;
-        match self.store.manifest(&repo, &reference).await {
-            Ok(m) if m.digest.as_str() == claimed.digest => {}
-            Ok(m) => {
-                let why = format!(
-                    "{} now names {}, not the approved {}",
-                    claimed.reference, m.digest, claimed.digest
-                );
-                return finish(State::Superseded, why, EventKind::Superseded).await;
-            }
-            Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => {
-                let why = format!("{} no longer exists", claimed.reference);
-                return finish(State::Superseded, why, EventKind::Superseded).await;
-            }
-            Err(e) => {
-                // Leave it in `signing`: it is retried once stale.
-                return Err(e.into());
-            }
+        // The target must still be what the approvers saw. A store failure leaves the
+        // request in `signing`: it is taken up again once stale.
+        if let Some(why) = self.target_moved(&claimed).await? {
+            return finish(State::Superseded, why, EventKind::Superseded).await;
         }
         let key = self.key(&claimed.key_name)?;
         let subject = Descriptor {
@@ -603,7 +619,11 @@ impl Approvals {
             annotations: None,
             urls: None,
         };
-        let docker_reference = format!("{}/{}", canonical.registry, canonical.repository);
+        let docker_reference = if canonical.registry.is_empty() {
+            canonical.repository.clone()
+        } else {
+            format!("{}/{}", canonical.registry, canonical.repository)
+        };
         match crate::publish::sign_and_store(
             &self.store,
             &repo,

@@ -22,6 +22,28 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scan: Scan,
+    pub approvals: ApprovalsSection,
+}
+
+/// Quorum-approved signing inside `serve` (`docs/policy.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsSection {
+    /// The quorum keys file (`approvals.toml`); unset: no server-held keys, and
+    /// `/api/v1/approvals` answers that approvals are not configured.
+    pub keys: Option<PathBuf>,
+    /// Seconds between passes that expire requests, end those whose tag moved and sign
+    /// those whose timelock passed.
+    pub tick_secs: u64,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection {
+            keys: None,
+            tick_secs: 1,
+        }
+    }
 }
 
 /// Scanning of pushed images inside `serve`.
@@ -292,7 +314,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "storage",
     "metadata",
@@ -306,6 +328,7 @@ const SECTIONS: [&str; 13] = [
     "webhooks",
     "retention",
     "scan",
+    "approvals",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -444,6 +467,7 @@ mod tests {
             ("ZOLL_LOG_FORMAT", "json"),
             ("ZOLL_S3_BUCKET", "blobs"),
             ("ZOLL_S3_PATH_STYLE", "true"),
+            ("ZOLL_APPROVALS_KEYS", "/etc/zoll/approvals.toml"),
             ("UNRELATED", "x"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -454,6 +478,11 @@ mod tests {
         assert_eq!(c.log.format, "json");
         let s3 = c.store_config().s3.expect("a bucket selects S3");
         assert_eq!((s3.bucket.as_str(), s3.path_style), ("blobs", true));
+        assert_eq!(
+            c.approvals.keys.as_deref(),
+            Some(Path::new("/etc/zoll/approvals.toml"))
+        );
+        assert_eq!(c.approvals.tick_secs, 1);
 
         std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
         let err = load(Some(&file), std::iter::empty()).unwrap_err();

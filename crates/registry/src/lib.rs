@@ -11,8 +11,8 @@
 
 pub mod access;
 mod api;
-pub mod approvals;
 mod api_scans;
+pub mod approvals;
 mod audit;
 pub mod auth;
 mod blobs;
