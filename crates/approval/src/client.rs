@@ -86,20 +86,24 @@ impl ApprovalsClient {
         Ok(v)
     }
 
-    /// Asks `key` to sign `repository:reference`; returns the pending request.
+    /// Asks `key` to sign `repository:reference` with `claims`; `registry` is the host as
+    /// the requester names it (cosign's identity, may be empty). Returns the pending request.
     pub async fn request(
         &self,
         key: &str,
+        registry: &str,
         repository: &str,
         reference: &str,
         claims: &std::collections::BTreeMap<String, String>,
     ) -> Result<Value, ApprovalError> {
-        self.call(
-            reqwest::Method::POST,
-            "",
-            Some(json!({"key": key, "repository": repository, "reference": reference, "claims": claims})),
-        )
-        .await
+        let body = json!({
+            "key": key,
+            "registry": registry,
+            "repository": repository,
+            "reference": reference,
+            "claims": claims,
+        });
+        self.call(reqwest::Method::POST, "", Some(body)).await
     }
 
     pub async fn list(&self, all: bool) -> Result<Value, ApprovalError> {

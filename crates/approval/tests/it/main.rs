@@ -1,1 +1,3 @@
 //! Integration tests of zoll-approval.
+
+mod quorum;
