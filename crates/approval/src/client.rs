@@ -21,24 +21,30 @@ fn api_error(e: impl std::fmt::Display) -> ApprovalError {
 }
 
 impl ApprovalsClient {
-    /// `registry` is `host[:port]`; loopback hosts are spoken to over plain HTTP (as
-    /// `zoll-client` does), everything else over HTTPS. `extra_root` is a PEM file of
-    /// further trusted roots.
+    /// `registry` is `host[:port]` — loopback hosts are spoken to over plain HTTP (as
+    /// `zoll-client` does), everything else over HTTPS — or a base URL
+    /// (`https://registry.example:5000`). `extra_root` is a PEM file of further trusted
+    /// roots.
     pub fn new(
         registry: &str,
         credentials: Option<(String, String)>,
         extra_root: Option<&std::path::Path>,
     ) -> Result<ApprovalsClient, ApprovalError> {
-        let host = registry
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(registry);
-        let loopback = host == "localhost"
-            || host == "[::1]"
-            || host
-                .parse::<std::net::Ipv4Addr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        let scheme = if loopback { "http" } else { "https" };
+        let base = if registry.starts_with("http://") || registry.starts_with("https://") {
+            registry.trim_end_matches('/').to_owned()
+        } else {
+            let host = registry
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(registry);
+            let loopback = host == "localhost"
+                || host == "[::1]"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            let scheme = if loopback { "http" } else { "https" };
+            format!("{scheme}://{registry}")
+        };
         let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
         if let Some(path) = extra_root {
             let pem =
@@ -48,7 +54,7 @@ impl ApprovalsClient {
             }
         }
         Ok(ApprovalsClient {
-            base: format!("{scheme}://{registry}/api/v1/approvals"),
+            base: format!("{base}/api/v1/approvals"),
             http: builder.build().map_err(api_error)?,
             credentials,
         })
