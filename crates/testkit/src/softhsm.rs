@@ -45,7 +45,7 @@ pub fn softhsm_key(label: &str) -> String {
     DIR.get_or_init(|| {
         assert!(
             Path::new(SOFTHSM_MODULE).exists(),
-            "SoftHSM2 is missing: run scripts/install-peers.sh (scripts/peers.d/trust.sh)"
+            "SoftHSM2 is missing: run scripts/install-peers.sh (scripts/peers.d/policy.sh)"
         );
         require_peer("softhsm2-util");
         require_peer("pkcs11-tool");
