@@ -23,6 +23,30 @@ pub struct Config {
     pub retention: Retention,
     pub scan: Scan,
     pub approvals: ApprovalsSection,
+    pub policy: PolicySection,
+}
+
+/// The trust policy the pull gate enforces (`docs/policy.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// The policy file; unset: manifests are served ungated.
+    pub file: Option<PathBuf>,
+    /// Seconds a decision is reused for the same image and signatures (0: no cache).
+    pub cache_ttl_secs: u64,
+    /// Seconds between checks of the file for a change; a changed file that does not parse
+    /// is logged and the previous policy stays in force.
+    pub reload_secs: u64,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            file: None,
+            cache_ttl_secs: 30,
+            reload_secs: 5,
+        }
+    }
 }
 
 /// Quorum-approved signing inside `serve` (`docs/policy.md`).
@@ -314,7 +338,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "server",
     "storage",
     "metadata",
@@ -329,6 +353,7 @@ const SECTIONS: [&str; 14] = [
     "retention",
     "scan",
     "approvals",
+    "policy",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -468,6 +493,7 @@ mod tests {
             ("ZOLL_S3_BUCKET", "blobs"),
             ("ZOLL_S3_PATH_STYLE", "true"),
             ("ZOLL_APPROVALS_KEYS", "/etc/zoll/approvals.toml"),
+            ("ZOLL_POLICY_FILE", "/etc/zoll/policy.toml"),
             ("UNRELATED", "x"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -483,6 +509,11 @@ mod tests {
             Some(Path::new("/etc/zoll/approvals.toml"))
         );
         assert_eq!(c.approvals.tick_secs, 1);
+        assert_eq!(
+            c.policy.file.as_deref(),
+            Some(Path::new("/etc/zoll/policy.toml"))
+        );
+        assert_eq!(c.policy.cache_ttl_secs, 30);
 
         std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
         let err = load(Some(&file), std::iter::empty()).unwrap_err();

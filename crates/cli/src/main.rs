@@ -10,6 +10,7 @@ mod gov;
 mod key;
 mod maintain;
 mod policy;
+mod policy_gate;
 mod scan;
 mod serve;
 mod sign;

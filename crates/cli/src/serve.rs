@@ -128,6 +128,15 @@ async fn serve(
         max_attempts: c.webhooks.max_attempts,
         timeout: Duration::from_secs(c.webhooks.timeout_secs),
     };
+    if let Some(file) = &c.policy.file {
+        let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;
+        background.push(tokio::spawn(crate::policy_gate::watch(
+            engine.clone(),
+            file.clone(),
+            Duration::from_secs(c.policy.reload_secs.max(1)),
+        )));
+        app.pull_gate = Some(engine);
+    }
     let app = match &c.approvals.keys {
         Some(path) => {
             let keys = zoll_approval::QuorumKeys::load(path)?;

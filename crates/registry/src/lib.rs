@@ -26,6 +26,7 @@ mod metrics;
 pub mod policy;
 pub mod retention;
 mod route;
+pub mod scan_gate;
 pub mod scanner;
 mod serve;
 mod uploads;

@@ -6,6 +6,7 @@ mod crash;
 mod crypt;
 mod gov;
 mod process;
+mod pull_gate;
 mod scan;
 mod server;
 mod streaming;
