@@ -22,6 +22,52 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scan: Scan,
+    pub approvals: ApprovalsSection,
+    pub policy: PolicySection,
+}
+
+/// The trust policy the pull gate enforces (`docs/policy.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySection {
+    /// The policy file; unset: manifests are served ungated.
+    pub file: Option<PathBuf>,
+    /// Seconds a decision is reused for the same image and signatures (0: no cache).
+    pub cache_ttl_secs: u64,
+    /// Seconds between checks of the file for a change; a changed file that does not parse
+    /// is logged and the previous policy stays in force.
+    pub reload_secs: u64,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection {
+            file: None,
+            cache_ttl_secs: 30,
+            reload_secs: 5,
+        }
+    }
+}
+
+/// Quorum-approved signing inside `serve` (`docs/policy.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsSection {
+    /// The quorum keys file (`approvals.toml`); unset: no server-held keys, and
+    /// `/api/v1/approvals` answers that approvals are not configured.
+    pub keys: Option<PathBuf>,
+    /// Seconds between passes that expire requests, end those whose tag moved and sign
+    /// those whose timelock passed.
+    pub tick_secs: u64,
+}
+
+impl Default for ApprovalsSection {
+    fn default() -> Self {
+        ApprovalsSection {
+            keys: None,
+            tick_secs: 1,
+        }
+    }
 }
 
 /// Scanning of pushed images inside `serve`.
@@ -292,7 +338,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 15] = [
     "server",
     "storage",
     "metadata",
@@ -306,6 +352,8 @@ const SECTIONS: [&str; 13] = [
     "webhooks",
     "retention",
     "scan",
+    "approvals",
+    "policy",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -444,6 +492,8 @@ mod tests {
             ("ZOLL_LOG_FORMAT", "json"),
             ("ZOLL_S3_BUCKET", "blobs"),
             ("ZOLL_S3_PATH_STYLE", "true"),
+            ("ZOLL_APPROVALS_KEYS", "/etc/zoll/approvals.toml"),
+            ("ZOLL_POLICY_FILE", "/etc/zoll/policy.toml"),
             ("UNRELATED", "x"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
@@ -454,6 +504,16 @@ mod tests {
         assert_eq!(c.log.format, "json");
         let s3 = c.store_config().s3.expect("a bucket selects S3");
         assert_eq!((s3.bucket.as_str(), s3.path_style), ("blobs", true));
+        assert_eq!(
+            c.approvals.keys.as_deref(),
+            Some(Path::new("/etc/zoll/approvals.toml"))
+        );
+        assert_eq!(c.approvals.tick_secs, 1);
+        assert_eq!(
+            c.policy.file.as_deref(),
+            Some(Path::new("/etc/zoll/policy.toml"))
+        );
+        assert_eq!(c.policy.cache_ttl_secs, 30);
 
         std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
         let err = load(Some(&file), std::iter::empty()).unwrap_err();

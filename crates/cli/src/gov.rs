@@ -59,7 +59,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("ZOLL_PASSWORD") {
         return Ok(p);
     }
@@ -233,10 +233,10 @@ pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
 pub struct Remote {
     /// Registry base URL.
     #[arg(long, env = "ZOLL_REGISTRY", default_value = "http://127.0.0.1:5000")]
-    registry: String,
+    pub(crate) registry: String,
     /// Account name; the password comes from ZOLL_PASSWORD or standard input.
     #[arg(long, env = "ZOLL_USER", default_value = "admin")]
-    user: String,
+    pub(crate) user: String,
 }
 
 #[derive(Subcommand)]

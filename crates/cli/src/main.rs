@@ -3,11 +3,14 @@
 
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod config;
 mod crypt;
 mod gov;
 mod key;
 mod maintain;
+mod policy;
+mod policy_gate;
 mod scan;
 mod serve;
 mod sign;
@@ -42,8 +45,19 @@ enum Command {
     /// Keys and certificates: generate, certify, import-cosign.
     #[command(subcommand)]
     Key(key::KeyCommand),
-    /// Sign an image (Notation JWS/COSE, cosign bundle or legacy .sig).
+    /// Sign an image (Notation JWS/COSE, cosign bundle or legacy .sig), with --stage NAME for
+    /// a pipeline stage; or ask a quorum key of the registry to sign it (--remote).
     Sign(sign::SignArgs),
+    /// Signing requests of the registry's quorum keys: list, show.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCmd),
+    /// Approve a signing request: sign its canonical bytes with your key and send that.
+    Approve(approvals::ApproveArgs),
+    /// Reject a signing request (as an approver with --key, or withdraw it with --reason).
+    Reject(approvals::RejectArgs),
+    /// Trust policy: explain a decision.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
     /// Attach a DSSE-signed in-toto attestation to an image.
     Attest(sign::AttestArgs),
     /// Verify an image's signatures; exit status 0 only when trusted.
@@ -142,6 +156,10 @@ fn main() -> std::process::ExitCode {
         Command::Key(command) => key::run(command),
         Command::Sign(args) => sign::sign(args),
         Command::Attest(args) => sign::attest(args),
+        Command::Approvals(c) => approvals::approvals(c),
+        Command::Approve(args) => approvals::approve(args),
+        Command::Reject(args) => approvals::reject(args),
+        Command::Policy(c) => policy::policy(c),
         Command::Verify(args) => verify::verify(args),
         Command::User(c) => gov::user(c),
         Command::Audit(c) => gov::audit(c),

@@ -128,7 +128,27 @@ async fn serve(
         max_attempts: c.webhooks.max_attempts,
         timeout: Duration::from_secs(c.webhooks.timeout_secs),
     };
-    let app = Arc::new(app);
+    if let Some(file) = &c.policy.file {
+        let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;
+        background.push(tokio::spawn(crate::policy_gate::watch(
+            engine.clone(),
+            file.clone(),
+            Duration::from_secs(c.policy.reload_secs.max(1)),
+        )));
+        app.pull_gate = Some(engine);
+    }
+    let app = match &c.approvals.keys {
+        Some(path) => {
+            let keys = zoll_approval::QuorumKeys::load(path)?;
+            tracing::info!(keys = keys.keys.len(), file = %path.display(), "quorum keys loaded");
+            zoll_registry::approvals::enable(app, keys)
+        }
+        None => Arc::new(app),
+    };
+    background.push(tokio::spawn(zoll_registry::approvals::run(
+        app.clone(),
+        Duration::from_secs(c.approvals.tick_secs.max(1)),
+    )));
     background.push(tokio::spawn(zoll_registry::events::run_deliveries(
         app.clone(),
     )));

@@ -15,11 +15,12 @@ pub struct SignArgs {
     /// host[:port]/repo:tag, host[:port]/repo@sha256:..., oci:DIR[:tag]. A tag is resolved
     /// to its digest; the digest is signed.
     reference: String,
-    /// Private key: a PEM file or a pkcs11: URI.
+    /// Private key: a PEM file or a pkcs11: URI. With --remote: the name of a quorum key
+    /// the registry holds.
     #[arg(long)]
     key: String,
     /// Certificate chain (PEM, signing certificate first); required for Notation.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     cert: Option<PathBuf>,
     /// notation, cosign (bundle v0.3 referrer) or cosign-legacy (sha256-<hex>.sig tag).
     #[arg(long, default_value = "notation")]
@@ -28,11 +29,24 @@ pub struct SignArgs {
     #[arg(long, default_value = "jws")]
     envelope: String,
     /// Notation: the signature expires after this many days.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "remote")]
     expiry_days: Option<i64>,
-    /// A signed claim KEY=VALUE (repeatable), e.g. --claim stage=ci.
+    /// The pipeline stage this signature vouches for (ci, scan, staging, ...): signed into
+    /// the payload as the claim stage=NAME, which trust policies require per stage.
+    #[arg(long)]
+    stage: Option<String>,
+    /// A further signed claim KEY=VALUE (repeatable).
     #[arg(long = "claim")]
     claims: Vec<String>,
+    /// Ask the registry's quorum key named by --key to sign: creates a pending signing
+    /// request (printed: its id) that signs once enough approvers ran `zoll approve`.
+    /// The key's own format applies.
+    #[arg(long)]
+    remote: bool,
+    /// With --remote: the account that asks; the password comes from ZOLL_PASSWORD or
+    /// standard input.
+    #[arg(long, env = "ZOLL_USER", default_value = "admin", requires = "remote")]
+    user: String,
 }
 
 #[derive(clap::Args)]
@@ -72,17 +86,40 @@ pub fn scope(image: &ImageRef) -> String {
     }
 }
 
-fn parse_claims(claims: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    claims
-        .iter()
-        .map(|c| match c.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+/// `--claim KEY=VALUE`s and `--stage NAME` (the claim `stage`, which must not be given
+/// twice with different values).
+fn parse_claims(
+    claims: &[String],
+    stage: Option<&str>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for c in claims {
+        match c.split_once('=') {
+            Some((k, v)) if !k.is_empty() => out.insert(k.to_owned(), v.to_owned()),
             _ => bail!("--claim {c:?} must be KEY=VALUE"),
-        })
-        .collect()
+        };
+    }
+    if let Some(stage) = stage {
+        if stage.is_empty() || stage.bytes().any(|b| b.is_ascii_control()) {
+            bail!("--stage {stage:?}: give a stage name");
+        }
+        let key = zoll_policy::STAGE_CLAIM;
+        match out.insert(key.to_owned(), stage.to_owned()) {
+            Some(other) if other != stage => {
+                bail!("--stage {stage} and --claim {key}={other} disagree")
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 pub fn sign(args: SignArgs) -> anyhow::Result<()> {
+    let claims = parse_claims(&args.claims, args.stage.as_deref())?;
+    if args.remote {
+        let image: ImageRef = args.reference.parse()?;
+        return crate::approvals::request(&image, &args.key, &claims, &args.user);
+    }
     let format = match (args.format.as_str(), args.envelope.as_str()) {
         ("notation", "jws") => SignatureFormat::Notation(EnvelopeFormat::Jws),
         ("notation", "cose") => SignatureFormat::Notation(EnvelopeFormat::Cose),
@@ -109,7 +146,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
         format,
         chain,
         expiry: args.expiry_days.map(time::Duration::days),
-        claims: parse_claims(&args.claims)?,
+        claims,
         docker_reference: scope(&image),
     };
     let signed = runtime()?.block_on(image::sign(&repo, image.reference.as_ref(), &opts))?;

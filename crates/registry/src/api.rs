@@ -192,6 +192,7 @@ impl Ctx<'_> {
 
 async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult {
     match (m.as_str(), segs) {
+        (_, ["approvals", rest @ ..]) => crate::approvals::route(c, m, rest, body).await,
         ("GET", ["whoami"]) => whoami(c).await,
         ("GET", ["users"]) => {
             c.require_admin("account.list", "accounts").await?;

@@ -47,6 +47,29 @@ impl ApiError {
     }
 }
 
+impl From<zoll_approval::ApprovalError> for ApiError {
+    fn from(e: zoll_approval::ApprovalError) -> Self {
+        use zoll_approval::ApprovalError as E;
+        use StatusCode as S;
+        let e = match e {
+            E::Store(inner) => return ApiError::from(inner),
+            other => other,
+        };
+        let (status, code) = match &e {
+            E::UnknownKey(_) | E::Invalid(_) => (S::BAD_REQUEST, "INVALID"),
+            E::NotAllowed { .. } | E::BadSignature { .. } => (S::FORBIDDEN, "DENIED"),
+            E::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
+            E::Target(_) => (S::NOT_FOUND, "MANIFEST_UNKNOWN"),
+            E::Closed { .. } | E::Expired(_) | E::AlreadyVoted { .. } => (S::CONFLICT, "CONFLICT"),
+            E::Store(_) | E::Config { .. } | E::Sign(_) | E::Api(_) => {
+                tracing::error!(error = %e, "approvals failure");
+                return ApiError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error");
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         use StatusCode as S;

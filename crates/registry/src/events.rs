@@ -23,9 +23,13 @@ pub const VULNERABILITY_FOUND: &str = "io.zoll.vulnerability.found";
 pub const SIGNED: &str = "io.zoll.artifact.signed";
 pub const APPROVAL_REQUESTED: &str = "io.zoll.approval.requested";
 pub const APPROVAL_GRANTED: &str = "io.zoll.approval.granted";
+/// An approver's vote was counted, or a vote was refused (forged, replayed, duplicate, late).
+pub const APPROVAL_VOTED: &str = "io.zoll.approval.voted";
+/// A signing request ended unsigned: rejected, expired, superseded by a moved tag, failed.
+pub const APPROVAL_ENDED: &str = "io.zoll.approval.ended";
 
 /// Every event type a webhook can subscribe to.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 10] = [
     PUSHED,
     DELETED,
     PULL_DENIED,
@@ -34,6 +38,8 @@ pub const EVENT_TYPES: [&str; 8] = [
     SIGNED,
     APPROVAL_REQUESTED,
     APPROVAL_GRANTED,
+    APPROVAL_VOTED,
+    APPROVAL_ENDED,
 ];
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` keyed with the webhook secret.

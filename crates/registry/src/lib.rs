@@ -12,18 +12,21 @@
 pub mod access;
 mod api;
 mod api_scans;
+pub mod approvals;
 mod audit;
 pub mod auth;
 mod blobs;
 mod error;
 pub mod events;
 pub mod export;
+pub mod gate;
 mod listing;
 mod manifests;
 mod metrics;
 pub mod policy;
 pub mod retention;
 mod route;
+pub mod scan_gate;
 pub mod scanner;
 mod serve;
 mod uploads;
@@ -82,6 +85,10 @@ pub struct App {
     pub(crate) audit_log: audit::Writer,
     pub metrics: Metrics,
     pub hook_wakeup: tokio::sync::Notify,
+    /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
+    pub pull_gate: Option<Arc<zoll_policy::Engine>>,
+    /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
+    pub approvals: Option<Arc<zoll_approval::Approvals>>,
     pub scanner: scanner::Scanner,
 }
 
@@ -103,6 +110,8 @@ impl App {
             audit_log,
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
+            pull_gate: None,
+            approvals: None,
             scanner: scanner::Scanner::default(),
         })
     }
@@ -400,8 +409,10 @@ async fn handle(
             let repo = app.repo(name)?;
             let reference = zoll_oci::Reference::parse(reference).map_err(reference_error)?;
             match *m {
-                Method::GET => manifests::get(app, &repo, &reference, h, false).await,
-                Method::HEAD => manifests::get(app, &repo, &reference, h, true).await,
+                Method::GET | Method::HEAD => {
+                    gate::check(app, id, &repo, &reference, parts, source).await?;
+                    manifests::get(app, &repo, &reference, h, *m == Method::HEAD).await
+                }
                 Method::PUT => {
                     let tags = query_all(&parts.uri, "tag");
                     manifests::put(app, &repo, &reference, &tags, h, body).await

@@ -638,7 +638,7 @@ pub async fn gate_inputs(
     store: &Store,
     repo: &RepoName,
     digest: &Digest,
-) -> Result<Option<(Vec<Finding>, zoll_scan::lint::LintReport)>, StoreError> {
+) -> Result<Option<GateInputs>, StoreError> {
     let Some(row) = store.scan(repo, digest).await? else {
         return Ok(None);
     };
@@ -655,5 +655,18 @@ pub async fn gate_inputs(
         .as_deref()
         .and_then(|l| zoll_scan::registry::lint_from_artifact(l.as_bytes()).ok())
         .unwrap_or_default();
-    Ok(Some((findings, lint)))
+    Ok(Some(GateInputs {
+        findings,
+        lint,
+        db_version: row.db_version,
+    }))
+}
+
+/// A finished scan's results, as a policy judges them.
+pub struct GateInputs {
+    pub findings: Vec<Finding>,
+    pub lint: zoll_scan::lint::LintReport,
+    /// The vulnerability database matched against; `None`: none was configured, so the
+    /// absence of findings says nothing.
+    pub db_version: Option<String>,
 }

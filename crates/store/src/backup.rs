@@ -169,6 +169,35 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "approval_requests",
+        &[
+            ("id", Text),
+            ("key_name", Text),
+            ("repository", Text),
+            ("reference", Text),
+            ("digest", Text),
+            ("canonical", Text),
+            ("requester", Text),
+            ("state", Text),
+            ("outcome", Text),
+            ("version", Int),
+            ("created_ms", Int),
+            ("not_before_ms", Int),
+            ("expires_ms", Int),
+            ("updated_ms", Int),
+        ],
+    ),
+    (
+        "approval_votes",
+        &[
+            ("request_id", Text),
+            ("approver", Text),
+            ("decision", Text),
+            ("signature", Text),
+            ("at_ms", Int),
+        ],
+    ),
+    (
         "scans",
         &[
             ("repo_id", Int),

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+mod approvals;
 mod audit;
 mod backup;
 mod blobs;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use zoll_oci::{Digest, RepoName};
 
+pub use approvals::{ApprovalRow, ApprovalVote};
 pub use audit::{record_hash, AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS};
 pub use backup::{backed_up_tables, BackupReport, NOT_BACKED_UP};
 pub use blobs::{ByteStream, S3Config};
@@ -265,6 +267,24 @@ impl Store {
 
     pub async fn catalog(&self, last: Option<&str>, n: u64) -> Result<Vec<String>> {
         self.meta.catalog(last, n).await
+    }
+
+    /// Manifests in `repo` that reference the manifest `child` (the indexes containing it),
+    /// newest first, at most `limit`.
+    pub async fn parents(
+        &self,
+        repo: &RepoName,
+        child: &Digest,
+        limit: u32,
+    ) -> Result<Vec<ReferrerRow>> {
+        match self.repo(repo).await? {
+            Some(id) => {
+                self.meta
+                    .parents(id, child.as_str(), i64::from(limit))
+                    .await
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Manifests in `repo` whose subject is `subject`.

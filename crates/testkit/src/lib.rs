@@ -5,10 +5,12 @@
 
 mod image;
 mod server;
+mod softhsm;
 mod tar;
 
 pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST};
 pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
+pub use softhsm::{require_peer, softhsm_key, SOFTHSM_LABELS, SOFTHSM_MODULE};
 pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
 
 use std::sync::atomic::{AtomicU32, Ordering};

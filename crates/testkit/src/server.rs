@@ -58,7 +58,20 @@ impl TestServer {
         TestServer::launch(AuthSettings::enabled()).await
     }
 
+    /// Authentication on, with the `App` finished by `configure` (e.g. approvals enabled)
+    /// before it serves.
+    pub async fn start_with_app(configure: impl FnOnce(App) -> Arc<App>) -> TestServer {
+        TestServer::launch_with(AuthSettings::enabled(), configure).await
+    }
+
     async fn launch(auth: AuthSettings) -> TestServer {
+        TestServer::launch_with(auth, Arc::new).await
+    }
+
+    async fn launch_with(
+        auth: AuthSettings,
+        configure: impl FnOnce(App) -> Arc<App>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(
             Store::open(store_config(dir.path()))
@@ -73,7 +86,7 @@ impl TestServer {
         } else {
             None
         };
-        let app = Arc::new(
+        let app = configure(
             App::new(store.clone(), Limits::default(), auth)
                 .await
                 .expect("registry app"),

@@ -49,8 +49,9 @@ pub struct SignOptions<'a> {
     pub chain: Vec<Vec<u8>>,
     /// Notation: signature lifetime.
     pub expiry: Option<time::Duration>,
-    /// Signed claims: Notation extended attributes (non-critical) or cosign `optional`
-    /// annotations. Stages such as `stage=ci` go here.
+    /// Signed claims: Notation extended attributes (non-critical), cosign simple-signing
+    /// `optional` annotations, or the `annotations` of a cosign bundle's signature
+    /// predicate. Stages such as `stage=ci` go here.
     pub claims: BTreeMap<String, String>,
     /// cosign: the `docker-reference` identity (the repository, without tag or digest).
     pub docker_reference: String,
@@ -142,12 +143,19 @@ pub async fn sign(
             })
         }
         SignatureFormat::CosignBundle => {
+            // Claims (a stage) travel inside the signed statement, as the predicate's
+            // `annotations`; without claims the predicate is cosign's own empty one.
+            let predicate = if opts.claims.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "annotations": opts.claims })
+            };
             attest_value(
                 repo,
                 subject,
                 opts.key,
                 bundle::COSIGN_SIGN_PREDICATE,
-                serde_json::json!({}),
+                predicate,
             )
             .await
         }

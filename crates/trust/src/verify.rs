@@ -561,6 +561,24 @@ fn verify_notation(
     }])
 }
 
+/// The signed claims of a cosign signature statement: its predicate's `annotations` (string
+/// values only). Other predicates (attestations) carry none.
+fn statement_claims(statement: &Statement) -> BTreeMap<String, String> {
+    if statement.predicate_type != bundle::COSIGN_SIGN_PREDICATE {
+        return BTreeMap::new();
+    }
+    statement
+        .predicate
+        .get("annotations")
+        .and_then(|a| a.as_object())
+        .map(|a| {
+            a.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn key_identity(k: &TrustedKey) -> Identity {
     Identity::Key {
         name: k.name.clone(),
@@ -666,12 +684,13 @@ fn verify_bundle(
             signed,
         });
     }
+    let claims = statement_claims(&statement);
     Ok(found
         .into_iter()
         .map(|i| Passed {
             identity: key_identity(&roots.keys[i]),
             signing_time: None,
-            claims: BTreeMap::new(),
+            claims: claims.clone(),
             predicate_type: Some(statement.predicate_type.clone()),
             warnings: Vec::new(),
         })

@@ -1,10 +1,12 @@
 //! Tests of the `zoll` binary as a process: crash safety under SIGKILL, bounded memory while
 //! streaming 2 GiB, graceful shutdown, TLS, configuration; `zoll scan` and `zoll db`.
 
+mod approvals;
 mod crash;
 mod crypt;
 mod gov;
 mod process;
+mod pull_gate;
 mod scan;
 mod server;
 mod streaming;

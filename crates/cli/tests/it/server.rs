@@ -14,6 +14,13 @@ pub struct Zoll {
 }
 
 pub fn command(data: &Path, extra: &[&str]) -> Command {
+    let mut cmd = command_with_auth(data, extra);
+    cmd.arg("--no-auth");
+    cmd
+}
+
+/// `zoll serve` as [`command`] starts it, but with authentication on (the default).
+pub fn command_with_auth(data: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoll"));
     cmd.args([
         "serve",
@@ -21,7 +28,6 @@ pub fn command(data: &Path, extra: &[&str]) -> Command {
         "127.0.0.1:0",
         "--log-format",
         "json",
-        "--no-auth",
         "--data",
     ])
     .arg(data)

@@ -14,7 +14,7 @@ fn zoll(dir: &Path, args: &[&str]) -> Output {
         .expect("run zoll")
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "{}{}",

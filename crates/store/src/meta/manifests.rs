@@ -236,6 +236,34 @@ impl Metadata {
         .await?)
     }
 
+    /// Manifests in `repo` that list `child` among their references (indexes containing a
+    /// platform manifest), newest first, at most `limit`.
+    pub async fn parents(&self, repo: RepoId, child: &str, limit: i64) -> Result<Vec<ReferrerRow>> {
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations \
+             FROM manifest_refs r JOIN manifests m \
+               ON m.repo_id = r.repo_id AND m.digest = r.manifest_digest \
+             WHERE r.repo_id = $1 AND r.child_digest = $2 \
+             ORDER BY m.created_ms DESC, m.digest LIMIT $3",
+        )
+        .bind(repo)
+        .bind(child)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ReferrerRow {
+                    digest: r.try_get(0)?,
+                    media_type: r.try_get(1)?,
+                    size: to_u64(r.try_get(2)?),
+                    artifact_type: r.try_get(3)?,
+                    annotations: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn referrers(&self, repo: RepoId, subject: &str) -> Result<Vec<ReferrerRow>> {
         let rows: Vec<AnyRow> = sqlx::query(
             "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \

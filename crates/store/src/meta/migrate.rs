@@ -19,12 +19,14 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
             (2, include_str!("v2_blob_state.sql")),
             (3, include_str!("v3_governance.sql")),
             (4, include_str!("v4_scans.sql")),
+            (5, include_str!("v5_approvals.sql")),
         ],
         Dialect::Postgres => &[
             (1, include_str!("schema_postgres.sql")),
             (2, include_str!("v2_blob_state.sql")),
             (3, include_str!("v3_governance.sql")),
             (4, include_str!("v4_scans.sql")),
+            (5, include_str!("v5_approvals.sql")),
         ],
     }
 }

@@ -2,6 +2,7 @@
 //! sessions. Queries are written once in the SQL that SQLite and PostgreSQL share (`$n`
 //! placeholders, `ON CONFLICT`), over sqlx's `Any` driver; only the schema file is per dialect.
 
+mod approvals;
 mod blobs;
 mod manifests;
 mod migrate;

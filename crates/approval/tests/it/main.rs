@@ -1,0 +1,3 @@
+//! Integration tests of zoll-approval.
+
+mod quorum;

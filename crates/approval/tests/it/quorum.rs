@@ -1,0 +1,494 @@
+//! The quorum proof, through the real Router of a real zoll over a real store, driven by the
+//! API client `zoll sign --remote` / `zoll approve` use: a 2-of-3 key held in SoftHSM with
+//! a timelock signs nothing on one approval; a replayed approval (a valid signature over
+//! another request), a forged one and a decision swapped from reject to approve are refused;
+//! two valid approvals before the timelock do not sign yet, after it they do; an expired
+//! request never signs; a rejection ends a request; a moved tag ends one. The signature is
+//! verified by openssl (an independent verifier) with the token's public key, and counts as
+//! the stage it names for the policy engine. Approver votes come from openssl, a file key
+//! and a key on the token.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use zoll_approval::client::ApprovalsClient;
+use zoll_approval::request::{message, sign_vote};
+use zoll_approval::{QuorumKeys, APPROVE, REJECT};
+use zoll_client::{ClientConfig, Credentials, ImageRef, Repository};
+use zoll_oci::{Descriptor, Manifest, Reference, Tag};
+use zoll_testkit::{
+    require_peer, softhsm_key, TarEntry, TestImage, TestServer, TEST_ADMIN_PASSWORD,
+};
+use zoll_trust::cosign::simple_signing;
+use zoll_trust::keys::{generate_key, open_key, KeyKind, KeySource};
+
+/// Timelock of the 2-of-3 key: long enough for the steps before it on a loaded machine.
+const TIMELOCK_SECS: u64 = 4;
+
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// An approver vote made by openssl with `key` (a PEM private key file in `dir`).
+fn openssl_vote(dir: &Path, key: &str, decision: &str, canonical: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("vote.msg"), message(decision, canonical)).unwrap();
+    let (ok, out) = openssl(
+        dir,
+        &[
+            "dgst", "-sha256", "-sign", key, "-out", "vote.sig", "vote.msg",
+        ],
+    );
+    assert!(ok, "{out}");
+    std::fs::read(dir.join("vote.sig")).unwrap()
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    server: TestServer,
+    api: ApprovalsClient,
+    repo: Repository,
+    /// The quorum key's public half (on the token).
+    quorum_pub: String,
+    bob: Box<dyn KeySource>,
+    carol: Box<dyn KeySource>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
+}
+
+impl World {
+    async fn new() -> World {
+        require_peer("openssl");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // alice: an openssl key; bob: a zoll file key; carol: a key on the token.
+        for name in ["alice", "mallory"] {
+            let key = format!("{name}.key");
+            let curve = "ec_paramgen_curve:P-256";
+            let (ok, out) = openssl(
+                d,
+                &[
+                    "genpkey",
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    curve,
+                    "-out",
+                    &key,
+                ],
+            );
+            assert!(ok, "{out}");
+        }
+        let (ok, out) = openssl(
+            d,
+            &["pkey", "-in", "alice.key", "-pubout", "-out", "alice.pub"],
+        );
+        assert!(ok, "{out}");
+        let bob = generate_key(KeyKind::EcP256).unwrap().key;
+        std::fs::write(d.join("bob.pub"), bob.public_key().to_pem()).unwrap();
+        let short = generate_key(KeyKind::EcP256).unwrap();
+        std::fs::write(d.join("short.key"), short.private_pem.as_bytes()).unwrap();
+        let quorum_uri = softhsm_key("quorum");
+        let carol_uri = softhsm_key("approver");
+        let quorum_pub = open_key(&quorum_uri).unwrap().public_key().to_pem();
+        let approvers = format!(
+            r#"approvers = [
+  {{ name = "alice", key = "alice.pub" }},
+  {{ name = "bob", key = "bob.pub" }},
+  {{ name = "carol", key = "{carol_uri}" }},
+]"#
+        );
+        let config = format!(
+            r#"version = 1
+[[key]]
+name = "prod-release"
+key = "{quorum_uri}"
+format = "cosign-legacy"
+quorum = 2
+timelock_secs = {TIMELOCK_SECS}
+expiry_secs = 120
+repositories = ["prod/**"]
+{approvers}
+[[key]]
+name = "short-lived"
+key = "short.key"
+format = "cosign-legacy"
+quorum = 2
+expiry_secs = 2
+repositories = ["prod/**"]
+{approvers}
+"#
+        );
+        std::fs::write(d.join("approvals.toml"), config).unwrap();
+        let keys = QuorumKeys::load(&d.join("approvals.toml")).unwrap();
+        let server =
+            TestServer::start_with_app(|app| zoll_registry::approvals::enable(app, keys)).await;
+        let ticker = tokio::spawn(zoll_registry::approvals::run(
+            server.app.clone(),
+            Duration::from_millis(200),
+        ));
+        let creds = ("admin".to_owned(), TEST_ADMIN_PASSWORD.to_owned());
+        let api = ApprovalsClient::new(&server.addr, Some(creds), None).unwrap();
+        let image: ImageRef = format!("{}/prod/app", server.addr).parse().unwrap();
+        let repo = Repository::open(&image, &client_config()).unwrap();
+        World {
+            dir,
+            server,
+            api,
+            repo,
+            quorum_pub,
+            bob: Box::new(bob),
+            carol: open_key(&carol_uri).unwrap(),
+            ticker,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn push(&self, tag: &str, content: &str) -> Descriptor {
+        TestImage::new()
+            .layer(&[TarEntry::file("etc/id", content.as_bytes().to_vec())])
+            .push(&self.repo, Some(tag))
+            .await
+    }
+
+    /// A request for `key` to sign `prod/app:tag` as stage `release`: (id, canonical bytes).
+    async fn request(&self, key: &str, tag: &str) -> (String, Vec<u8>) {
+        let claims = [("stage".to_owned(), "release".to_owned())].into();
+        let v = self
+            .api
+            .request(key, &self.server.addr, "prod/app", tag, &claims)
+            .await
+            .unwrap();
+        assert_eq!(v["state"], "pending", "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        let (canonical, bytes) = self.api.canonical(&id).await.unwrap();
+        assert_eq!(canonical.id, id);
+        assert_eq!(canonical.repository, "prod/app");
+        assert_eq!(canonical.registry, self.server.addr);
+        assert_eq!(canonical.claims["stage"], "release");
+        (id, bytes)
+    }
+
+    async fn state(&self, id: &str) -> String {
+        let v = self.api.get(id).await.unwrap();
+        v["state"].as_str().unwrap().to_owned()
+    }
+
+    async fn wait_for(&self, id: &str, state: &str, within: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.api.get(id).await.unwrap();
+            if v["state"] == state {
+                return v;
+            }
+            assert!(
+                start.elapsed() < within,
+                "request {id} did not become {state} within {within:?}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The cosign `.sig` manifest of `subject`, if any.
+    async fn signature(&self, subject: &Descriptor) -> Option<Manifest> {
+        let tag = Tag::parse(&simple_signing::signature_tag(&subject.digest)).unwrap();
+        match self.repo.fetch_manifest(&Reference::Tag(tag)).await {
+            Ok((_, bytes)) => Some(Manifest::parse(&bytes, None).unwrap()),
+            Err(zoll_client::ClientError::NotFound(_)) => None,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn client_config() -> ClientConfig {
+    ClientConfig {
+        credentials: Some(Credentials {
+            username: "admin".into(),
+            password: TEST_ADMIN_PASSWORD.into(),
+        }),
+        ..ClientConfig::default()
+    }
+}
+
+/// The API's status code for a refused call.
+fn status(r: Result<Value, zoll_approval::ApprovalError>) -> String {
+    match r {
+        Ok(v) => panic!("accepted: {v}"),
+        Err(zoll_approval::ApprovalError::Api(msg)) => msg,
+        Err(e) => panic!("not an API refusal: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
+    let w = World::new().await;
+    let v1 = w.push("v1", "one").await;
+    let v2 = w.push("v2", "two").await;
+    let asked = Instant::now();
+    let (a, a_bytes) = w.request("prod-release", "v1").await;
+    let (b, b_bytes) = w.request("prod-release", "v2").await;
+
+    // One approval (alice, by openssl) does not sign.
+    let alice_a = openssl_vote(w.path(), "alice.key", APPROVE, &a_bytes);
+    let v = w.api.vote(&a, APPROVE, &alice_a).await.unwrap();
+    assert_eq!(v["state"], "pending", "{v}");
+    assert_eq!(v["votes"][0]["approver"], "alice", "{v}");
+
+    // A replay: bob's valid approval of request B is refused on A ...
+    let bob_b = sign_vote(w.bob.as_ref(), APPROVE, &b_bytes).unwrap();
+    let refused = status(w.api.vote(&a, APPROVE, &bob_b).await);
+    assert!(refused.starts_with("403"), "{refused}");
+    // ... and is a good signature where it belongs.
+    let v = w.api.vote(&b, APPROVE, &bob_b).await.unwrap();
+    assert_eq!(v["state"], "pending", "{v}");
+    // A forgery: mallory (no approver) signs A's exact bytes; garbage; a rejection sent
+    // as an approval.
+    let mallory = openssl_vote(w.path(), "mallory.key", APPROVE, &a_bytes);
+    assert!(status(w.api.vote(&a, APPROVE, &mallory).await).starts_with("403"));
+    assert!(status(w.api.vote(&a, APPROVE, &[0x30, 0x06, 1, 2, 3]).await).starts_with("403"));
+    let bob_reject_a = sign_vote(w.bob.as_ref(), REJECT, &a_bytes).unwrap();
+    assert!(status(w.api.vote(&a, APPROVE, &bob_reject_a).await).starts_with("403"));
+    // alice cannot vote twice.
+    assert!(status(w.api.vote(&a, APPROVE, &alice_a).await).starts_with("409"));
+    assert_eq!(w.state(&a).await, "pending");
+
+    // The second valid approval (carol, on the token) reaches quorum before the timelock:
+    // approved, not signed.
+    let carol_a = sign_vote(w.carol.as_ref(), APPROVE, &a_bytes).unwrap();
+    let v = w.api.vote(&a, APPROVE, &carol_a).await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(TIMELOCK_SECS),
+        "the steps before the timelock took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(v["state"], "approved", "{v}");
+    assert!(
+        w.signature(&v1).await.is_none(),
+        "signed before the timelock"
+    );
+
+    // A rejection (carol) ends B; a later approval is refused; B never signs.
+    let carol_b = sign_vote(w.carol.as_ref(), REJECT, &b_bytes).unwrap();
+    let v = w.api.vote(&b, REJECT, &carol_b).await.unwrap();
+    assert_eq!(v["state"], "rejected", "{v}");
+    let alice_b = openssl_vote(w.path(), "alice.key", APPROVE, &b_bytes);
+    assert!(status(w.api.vote(&b, APPROVE, &alice_b).await).starts_with("409"));
+
+    // After the timelock the server signs A, once.
+    let v = w
+        .wait_for(&a, "signed", Duration::from_secs(TIMELOCK_SECS + 20))
+        .await;
+    // The server signed at or after the timelock (its own clock, from the audit trail).
+    let audit = w.server.store.audit_records(0, 10_000).await.unwrap();
+    let signed_at = audit
+        .iter()
+        .find(|r| r.entry.action == "approval.signed")
+        .expect("the signing is audited")
+        .at_ms;
+    assert!(
+        signed_at >= v["not_before_ms"].as_i64().unwrap(),
+        "signed at {signed_at}, before the timelock: {v}"
+    );
+    let sig = w.signature(&v1).await.expect("the .sig tag exists");
+    assert_eq!(sig.layers.len(), 1, "signed exactly once");
+    assert_eq!(
+        v["outcome"].as_str().unwrap(),
+        w.repo
+            .resolve(Some(&Reference::Tag(
+                Tag::parse(&simple_signing::signature_tag(&v1.digest)).unwrap()
+            )))
+            .await
+            .unwrap()
+            .digest
+            .as_str()
+    );
+    assert!(
+        w.signature(&v2).await.is_none(),
+        "a rejected request signed"
+    );
+
+    // openssl verifies the signature with the token's public key; a tampered payload fails.
+    let layer = &sig.layers[0];
+    let payload = w.repo.fetch_blob_bytes(layer, 1 << 20).await.unwrap();
+    let text = String::from_utf8(payload.to_vec()).unwrap();
+    assert!(text.contains(v1.digest.as_str()), "{text}");
+    assert!(text.contains(r#""stage":"release""#), "{text}");
+    assert!(
+        text.contains(&format!("{}/prod/app", w.server.addr)),
+        "{text}"
+    );
+    let sig_b64 = &layer.annotations.as_ref().unwrap()[simple_signing::SIGNATURE_ANNOTATION];
+    let d = w.path();
+    std::fs::write(d.join("payload.json"), &payload).unwrap();
+    std::fs::write(d.join("tampered.json"), text.replace("release", "relea5e")).unwrap();
+    std::fs::write(
+        d.join("sig.der"),
+        zoll_trust::encoding::b64_decode(sig_b64).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(d.join("quorum.pub"), &w.quorum_pub).unwrap();
+    let verify = |file: &str| {
+        openssl(
+            d,
+            &[
+                "dgst",
+                "-sha256",
+                "-verify",
+                "quorum.pub",
+                "-signature",
+                "sig.der",
+                file,
+            ],
+        )
+    };
+    let (ok, out) = verify("payload.json");
+    assert!(ok && out.contains("Verified OK"), "{out}");
+    assert!(
+        !verify("tampered.json").0,
+        "openssl accepted a tampered payload"
+    );
+
+    // The signature is the stage `release` for the policy engine (the quorum key's identity).
+    let policy = d.join("policy.toml");
+    std::fs::write(
+        &policy,
+        r#"version = 1
+[identities.release]
+keys = ["quorum.pub"]
+[stages.release]
+identities = ["release"]
+[[policy]]
+name = "production"
+repositories = ["prod/**"]
+stages = ["release"]
+"#,
+    )
+    .unwrap();
+    let engine = zoll_policy::Engine::new(zoll_policy::PolicySet::load(&policy).unwrap());
+    let source = zoll_policy::ClientSource::new(client_config());
+    let decide = |subject| {
+        let target = zoll_policy::Target {
+            gate: zoll_policy::Gate::Pull,
+            registry: &w.server.addr,
+            repository: "prod/app",
+            subject,
+        };
+        engine.decide(target, &source)
+    };
+    let d1 = decide(&v1).await.unwrap();
+    assert!(d1.allowed, "{}", d1.explain());
+    let d2 = decide(&v2).await.unwrap();
+    assert!(!d2.allowed, "{}", d2.explain());
+
+    // Every step is in the audit trail.
+    let audit = w.server.store.audit_records(0, 10_000).await.unwrap();
+    let count = |action: &str, outcome: &str| {
+        audit
+            .iter()
+            .filter(|r| r.entry.action == action && r.entry.outcome == outcome)
+            .count()
+    };
+    assert_eq!(count("approval.requested", "ok"), 2);
+    assert_eq!(count("approval.approved", "ok"), 3); // alice + carol on A, bob on B
+    assert_eq!(count("approval.refused", "denied"), 6);
+    assert_eq!(count("approval.quorum", "ok"), 1);
+    assert_eq!(count("approval.rejected", "ok"), 1);
+    assert_eq!(count("approval.signed", "ok"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_withdrawn_and_moved_requests_never_sign() {
+    let w = World::new().await;
+    let v3 = w.push("v3", "three").await;
+
+    // Expiry: one approval, then the request's 2 seconds run out; a late approval is
+    // refused and nothing is signed.
+    let (c, c_bytes) = w.request("short-lived", "v3").await;
+    let alice = openssl_vote(w.path(), "alice.key", APPROVE, &c_bytes);
+    assert_eq!(
+        w.api.vote(&c, APPROVE, &alice).await.unwrap()["state"],
+        "pending"
+    );
+    w.wait_for(&c, "expired", Duration::from_secs(10)).await;
+    let bob = sign_vote(w.bob.as_ref(), APPROVE, &c_bytes).unwrap();
+    assert!(status(w.api.vote(&c, APPROVE, &bob).await).starts_with("409"));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(w.state(&c).await, "expired");
+    assert!(
+        w.signature(&v3).await.is_none(),
+        "an expired request signed"
+    );
+
+    // The requester withdraws a request (no approver key, a reason).
+    let (e, _) = w.request("prod-release", "v3").await;
+    let v = w.api.withdraw(&e, "wrong build").await.unwrap();
+    assert_eq!(v["state"], "rejected", "{v}");
+    assert!(
+        v["outcome"].as_str().unwrap().contains("wrong build"),
+        "{v}"
+    );
+
+    // A moved tag ends a request, even one that has its quorum and waits for the timelock.
+    let (m, m_bytes) = w.request("prod-release", "v3").await;
+    for key in [w.bob.as_ref(), w.carol.as_ref()] {
+        let vote = sign_vote(key, APPROVE, &m_bytes).unwrap();
+        w.api.vote(&m, APPROVE, &vote).await.unwrap();
+    }
+    assert_eq!(w.state(&m).await, "approved");
+    let moved = w.push("v3", "three, rebuilt").await;
+    assert_ne!(moved.digest, v3.digest);
+    let v = w.wait_for(&m, "superseded", Duration::from_secs(10)).await;
+    assert!(
+        v["outcome"]
+            .as_str()
+            .unwrap()
+            .contains(moved.digest.as_str()),
+        "{v}"
+    );
+    tokio::time::sleep(Duration::from_secs(TIMELOCK_SECS + 1)).await;
+    assert_eq!(w.state(&m).await, "superseded");
+    assert!(
+        w.signature(&v3).await.is_none(),
+        "a superseded request signed"
+    );
+    assert!(
+        w.signature(&moved).await.is_none(),
+        "the new target was signed"
+    );
+
+    // Closed requests are listed with --all only.
+    let open = w.api.list(false).await.unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 0, "{open}");
+    let all = w.api.list(true).await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+
+    // Without valid credentials nothing is listed.
+    let stranger = ApprovalsClient::new(
+        &w.server.addr,
+        Some(("admin".into(), "wrong-password".into())),
+        None,
+    )
+    .unwrap();
+    assert!(status(stranger.list(true).await).starts_with("401"));
+}

@@ -1,0 +1,214 @@
+//! Quorum-approved signing from the command line (`docs/policy.md`): `zoll sign --remote`
+//! asks a server-held key to sign, `zoll approvals list|show` shows what waits and exactly
+//! what would be signed, `zoll approve` / `zoll reject` sign the request's canonical bytes
+//! with the approver's own key (a PEM file or a `pkcs11:` URI) and send the signature. All
+//! of it through `zoll_approval::client` against `/api/v1/approvals`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use serde_json::Value;
+use zoll_approval::client::ApprovalsClient;
+use zoll_approval::request::{sign_vote, Canonical};
+use zoll_approval::{APPROVE, REJECT};
+use zoll_client::{ImageRef, Location};
+use zoll_trust::keys;
+
+use crate::gov::{read_password, Remote};
+use crate::sign::runtime;
+
+#[derive(Subcommand)]
+pub enum ApprovalsCmd {
+    /// Signing requests waiting for approval (with --all: also the ended ones).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// Print the requests as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Exactly what a request would sign: digest, repository, stage and the canonical bytes
+    /// approvers sign.
+    Show {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ApproveArgs {
+    /// The request id (from `zoll approvals list`).
+    id: String,
+    /// The approver's private key: a PEM file or a pkcs11: URI.
+    #[arg(long)]
+    key: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+#[derive(clap::Args)]
+pub struct RejectArgs {
+    /// The request id.
+    id: String,
+    /// Reject as an approver: sign the rejection with this key (PEM file or pkcs11: URI).
+    #[arg(long, conflicts_with = "reason")]
+    key: Option<String>,
+    /// Withdraw the request without an approver key (its requester, or someone who may
+    /// manage the project's policies), saying why.
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+fn client(remote: &Remote) -> anyhow::Result<ApprovalsClient> {
+    let password = read_password()?;
+    Ok(ApprovalsClient::new(
+        &remote.registry,
+        Some((remote.user.clone(), password)),
+        None,
+    )?)
+}
+
+/// One line per request: id, state, votes, key, image, stage.
+fn line(v: &Value) -> String {
+    let approvals = v["votes"]
+        .as_array()
+        .map(|votes| votes.iter().filter(|x| x["decision"] == APPROVE).count())
+        .unwrap_or(0);
+    let stage = Canonical::parse(v["canonical"].as_str().unwrap_or("").as_bytes())
+        .ok()
+        .and_then(|c| c.claims.get(zoll_policy::STAGE_CLAIM).cloned())
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{}  {:<10} {}/{}  {}  {}@{}  stage {}",
+        v["id"].as_str().unwrap_or("?"),
+        v["state"].as_str().unwrap_or("?"),
+        approvals,
+        v["quorum"],
+        v["key"].as_str().unwrap_or("?"),
+        v["repository"].as_str().unwrap_or("?"),
+        v["digest"].as_str().unwrap_or("?"),
+        stage,
+    )
+}
+
+/// State, outcome and votes of a request as the server reports them.
+fn status(v: &Value) -> String {
+    let mut out = format!("state      {}", v["state"].as_str().unwrap_or("?"));
+    if let Some(o) = v["outcome"].as_str().filter(|o| !o.is_empty()) {
+        out.push_str(&format!(" ({o})"));
+    }
+    out.push('\n');
+    for vote in v["votes"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "vote       {} {}\n",
+            vote["approver"].as_str().unwrap_or("?"),
+            vote["decision"].as_str().unwrap_or("?"),
+        ));
+    }
+    out
+}
+
+pub fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
+    match cmd {
+        ApprovalsCmd::List { all, json, remote } => {
+            let api = client(&remote)?;
+            let v = runtime()?.block_on(api.list(all))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let list = v.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no {}signing requests", if all { "" } else { "open " });
+            }
+            for r in &list {
+                println!("{}", line(r));
+            }
+            Ok(())
+        }
+        ApprovalsCmd::Show { id, remote } => {
+            let api = client(&remote)?;
+            let (canonical, bytes, v) = runtime()?.block_on(async {
+                let (c, bytes) = api.canonical(&id).await?;
+                let v = api.get(&id).await?;
+                Ok::<_, zoll_approval::ApprovalError>((c, bytes, v))
+            })?;
+            print!("{}{}", canonical.describe(), status(&v));
+            println!("canonical bytes (approvers sign \"zoll approval v1\\n<approve|reject>\\n\" followed by these):");
+            println!("{}", String::from_utf8_lossy(&bytes));
+            Ok(())
+        }
+    }
+}
+
+/// Signs the request's canonical bytes for `decision` with `key` and sends the vote; prints
+/// what was signed and the request's state.
+fn vote(remote: &Remote, id: &str, key: &str, decision: &str) -> anyhow::Result<()> {
+    let key = keys::open_key(key)?;
+    let api = client(remote)?;
+    let (canonical, v) = runtime()?.block_on(async {
+        let (canonical, bytes) = api.canonical(id).await?;
+        let signature = sign_vote(key.as_ref(), decision, &bytes)
+            .map_err(|e| zoll_approval::ApprovalError::Sign(e.to_string()))?;
+        let v = api.vote(id, decision, &signature).await?;
+        Ok::<_, zoll_approval::ApprovalError>((canonical, v))
+    })?;
+    print!("{}{}", canonical.describe(), status(&v));
+    Ok(())
+}
+
+pub fn approve(args: ApproveArgs) -> anyhow::Result<()> {
+    vote(&args.remote, &args.id, &args.key, APPROVE)
+}
+
+pub fn reject(args: RejectArgs) -> anyhow::Result<()> {
+    match &args.key {
+        Some(key) => vote(&args.remote, &args.id, key, REJECT),
+        None => {
+            let api = client(&args.remote)?;
+            let reason = args.reason.unwrap_or_default();
+            let v = runtime()?.block_on(api.withdraw(&args.id, &reason))?;
+            print!("{}", status(&v));
+            Ok(())
+        }
+    }
+}
+
+/// `zoll sign --remote --key QUORUM_KEY REF`: a pending request for the server's key; prints
+/// its id on standard output (and what it asks for on standard error).
+pub fn request(
+    image: &ImageRef,
+    quorum_key: &str,
+    claims: &BTreeMap<String, String>,
+    user: &str,
+) -> anyhow::Result<()> {
+    let Location::Registry { registry, repo } = &image.location else {
+        bail!("--remote signs in a registry: give host[:port]/repository:tag");
+    };
+    let Some(reference) = &image.reference else {
+        bail!("--remote needs a tag or digest: {registry}/{repo}:TAG or @sha256:...");
+    };
+    let password = read_password()?;
+    let api = ApprovalsClient::new(registry, Some((user.to_owned(), password)), None)?;
+    let v = runtime()?.block_on(api.request(
+        quorum_key,
+        registry,
+        repo.as_str(),
+        &reference.to_string(),
+        claims,
+    ))?;
+    let id = v["id"]
+        .as_str()
+        .context("the server returned no request id")?;
+    let canonical = Canonical::parse(v["canonical"].as_str().unwrap_or("").as_bytes())
+        .map_err(|e| anyhow::anyhow!("the server returned an unreadable request: {e}"))?;
+    eprint!("{}", canonical.describe());
+    println!("{id}");
+    Ok(())
+}

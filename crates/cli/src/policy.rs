@@ -1,0 +1,74 @@
+//! `zoll policy explain`: the decision of the trust-policy evaluator for one image, with
+//! every check behind it, computed here from a policy file and the signatures the image's
+//! registry (or OCI layout) serves — the same engine the registry's pull gate runs.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use zoll_client::{ClientConfig, ImageRef, Location};
+use zoll_policy::{ClientSource, Engine, Gate, PolicySet, Target};
+
+use crate::sign::runtime;
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Print the decision for an image and every check behind it; exit status 0 only when
+    /// the image is allowed.
+    Explain {
+        /// host[:port]/repo:tag, host[:port]/repo@sha256:..., oci:DIR[:tag].
+        reference: String,
+        /// The policy file (TOML, docs/policy.md).
+        #[arg(long)]
+        policy: PathBuf,
+        /// The gate to decide for: pull or admission.
+        #[arg(long, default_value = "pull")]
+        gate: String,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
+    let PolicyCmd::Explain {
+        reference,
+        policy,
+        gate,
+        json,
+    } = cmd;
+    let Some(gate) = Gate::parse(&gate) else {
+        bail!("--gate {gate:?}: use pull or admission");
+    };
+    let set = PolicySet::load(&policy)?;
+    let image: ImageRef = reference.parse()?;
+    let (registry, repository) = match &image.location {
+        Location::Registry { registry, repo } => (registry.clone(), repo.to_string()),
+        Location::Layout { dir } => (format!("oci:{}", dir.display()), String::new()),
+    };
+    let source = ClientSource::new(ClientConfig::default());
+    let engine = Engine::new(set);
+    let decision = runtime()?.block_on(async {
+        let subject = source
+            .repository(&registry, &repository)?
+            .resolve(image.reference.as_ref())
+            .await
+            .with_context(|| format!("cannot resolve {reference}"))?;
+        let target = Target {
+            gate,
+            registry: &registry,
+            repository: &repository,
+            subject: &subject,
+        };
+        anyhow::Ok(engine.decide(target, &source).await?)
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&decision)?);
+    } else {
+        print!("{}", decision.explain());
+    }
+    if !decision.allowed {
+        bail!("denied: {}", decision.reason());
+    }
+    Ok(())
+}

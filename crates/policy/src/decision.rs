@@ -1,0 +1,121 @@
+//! What the evaluator answers: the decision and every check behind it, in an order a person
+//! can read top to bottom (`zoll policy explain`), and one line for a denial.
+
+use serde::Serialize;
+use zoll_oci::Digest;
+
+use crate::scan::ScanCondition;
+use crate::Gate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    /// Not a requirement: what was noticed on the way (a rejected signature, a stage claim
+    /// by a signer the stage does not accept).
+    Info,
+}
+
+/// What a check looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// Which policies cover the repository at this gate (or the default when none does).
+    Scope,
+    Stage {
+        stage: String,
+    },
+    Threshold {
+        identities: String,
+        required: usize,
+        found: usize,
+    },
+    Attestation {
+        predicate_type: String,
+    },
+    Notation,
+    Scan {
+        condition: ScanCondition,
+    },
+    /// A signature artifact that counted for nothing.
+    Signature {
+        artifact: String,
+    },
+    /// The manifest is allowed because an index containing it satisfies the policy.
+    Index {
+        index: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The policy this check belongs to (`None` for scope and notes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(flatten)]
+    pub kind: CheckKind,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+/// The answer to "may this digest be pulled / deployed?".
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub gate: Gate,
+    pub registry: String,
+    pub repository: String,
+    pub subject: Digest,
+    pub allowed: bool,
+    pub policy_version: String,
+    pub checks: Vec<Check>,
+}
+
+impl Decision {
+    /// The failed checks.
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Fail)
+    }
+
+    /// One line naming everything that is missing (empty when allowed).
+    pub fn reason(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        for c in self.failures() {
+            if !parts.contains(&c.message.as_str()) {
+                parts.push(&c.message);
+            }
+        }
+        parts.join("; ")
+    }
+
+    /// The explanation `zoll policy explain` prints.
+    pub fn explain(&self) -> String {
+        let mut out = format!(
+            "{} {}/{}@{} at the {} gate (policy {})\n",
+            if self.allowed { "ALLOWED" } else { "DENIED" },
+            self.registry,
+            self.repository,
+            self.subject,
+            self.gate.as_str(),
+            short_version(&self.policy_version),
+        );
+        for c in &self.checks {
+            let mark = match c.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail => "FAIL",
+                Outcome::Info => "NOTE",
+            };
+            let policy = c
+                .policy
+                .as_deref()
+                .map(|p| format!("[{p}] "))
+                .unwrap_or_default();
+            out.push_str(&format!("  {mark} {policy}{}\n", c.message));
+        }
+        out
+    }
+}
+
+fn short_version(v: &str) -> &str {
+    v.get(..19).unwrap_or(v)
+}

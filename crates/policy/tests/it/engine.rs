@@ -1,0 +1,151 @@
+//! The engine's cache (by digest, signature set and policy version) and the coalescing of
+//! identical concurrent questions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zoll_oci::{Descriptor, Digest};
+use zoll_policy::scan::BoxFuture;
+use zoll_policy::{
+    ClientSource, Engine, EngineStats, Gate, NoScanner, PolicyError, SignatureIndex,
+    SignatureSource, Target,
+};
+use zoll_trust::verify::SignatureArtifact;
+
+use crate::support::{sign, World, LEGACY};
+
+const POLICY: &str = r#"
+version = 1
+[identities.ci]
+keys = ["keys/ci.pub"]
+[stages.ci]
+identities = ["ci"]
+[[policy]]
+name = "p"
+repositories = ["app"]
+stages = ["ci"]
+"#;
+
+#[tokio::test]
+async fn decisions_are_cached_until_signatures_or_the_policy_change() {
+    let w = World::new().await;
+    let ci = w.signer("ci", "CI");
+    let engine = Engine::new(w.policy(POLICY));
+    let (repo, img) = w.push("app", "v1").await;
+    let stats = |computed, cache_hits| EngineStats {
+        computed,
+        cache_hits,
+        coalesced: 0,
+    };
+    assert!(!w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    assert!(!w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    assert_eq!(engine.stats(), stats(1, 1));
+    // Another gate is another question.
+    w.decide(&engine, Gate::Admission, "app", &img).await;
+    assert_eq!(engine.stats(), stats(2, 1));
+    // A new signature changes the signature set: recomputed, now allowed.
+    sign(&repo, &img, &ci, LEGACY, &[("stage", "ci")]).await;
+    assert!(w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    assert!(w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    assert_eq!(engine.stats(), stats(3, 2));
+    // A new policy (another stage name): recomputed, denied again.
+    let before = engine.policy().version.clone();
+    let qa = POLICY.replace("stages = [\"ci\"]\n", "stages = [\"qa\"]\n")
+        + "[stages.qa]\nidentities = [\"ci\"]\n";
+    engine.replace(w.policy(&qa));
+    assert_ne!(engine.policy().version, before);
+    let d = w.decide(&engine, Gate::Pull, "app", &img).await;
+    assert_eq!(
+        d.reason(),
+        format!("stage 'qa' has not signed {}", img.digest)
+    );
+    assert_eq!(engine.stats(), stats(4, 2));
+}
+
+/// The real client source, slowed down so that concurrent questions overlap.
+struct Slow(ClientSource);
+
+impl SignatureSource for Slow {
+    fn index<'a>(
+        &'a self,
+        registry: &'a str,
+        repository: &'a str,
+        subject: &'a Descriptor,
+    ) -> BoxFuture<'a, Result<SignatureIndex, PolicyError>> {
+        self.0.index(registry, repository, subject)
+    }
+
+    fn load<'a>(
+        &'a self,
+        registry: &'a str,
+        repository: &'a str,
+        index: &'a SignatureIndex,
+    ) -> BoxFuture<'a, Result<Vec<SignatureArtifact>, PolicyError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            self.0.load(registry, repository, index).await
+        })
+    }
+
+    fn parents<'a>(
+        &'a self,
+        _registry: &'a str,
+        _repository: &'a str,
+        _child: &'a Digest,
+    ) -> BoxFuture<'a, Result<Vec<Descriptor>, PolicyError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+#[tokio::test]
+async fn identical_concurrent_questions_are_computed_once() {
+    let w = World::new().await;
+    let ci = w.signer("ci", "CI");
+    // No cache at all: only coalescing can share work.
+    let engine = Arc::new(Engine::with(
+        w.policy(POLICY),
+        Arc::new(NoScanner),
+        Duration::ZERO,
+    ));
+    let (repo, img) = w.push("app", "v1").await;
+    sign(&repo, &img, &ci, LEGACY, &[("stage", "ci")]).await;
+    let source = Arc::new(Slow(ClientSource::new(Default::default())));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (engine, source, img, addr) = (
+            engine.clone(),
+            source.clone(),
+            img.clone(),
+            w.server.addr.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            engine
+                .decide(
+                    Target {
+                        gate: Gate::Admission,
+                        registry: &addr,
+                        repository: "app",
+                        subject: &img,
+                    },
+                    source.as_ref(),
+                )
+                .await
+                .unwrap()
+                .allowed
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    assert_eq!(
+        engine.stats(),
+        EngineStats {
+            computed: 1,
+            cache_hits: 0,
+            coalesced: 7
+        }
+    );
+    // Without a cache, the next question is computed again.
+    w.decide(&engine, Gate::Admission, "app", &img).await;
+    assert_eq!(engine.stats().computed, 2);
+}

@@ -1,0 +1,9 @@
+//! Integration tests of zoll-policy: the policy file, the evaluator over real signatures in
+//! a real zoll registry, the engine's cache and coalescing.
+
+mod document;
+mod engine;
+mod evaluate;
+mod glob;
+mod pull_gate;
+mod support;

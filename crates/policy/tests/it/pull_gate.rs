@@ -1,0 +1,379 @@
+//! The end-to-end proof of the pull gate: a real zoll with the policy on its pull path,
+//! three stage keys (the staging key on a SoftHSM2 token), an image pushed; pulls by tag and
+//! by digest are refused naming the missing stage after each of the first two signatures and
+//! succeed after the third. Signatures by an unlisted key, and a stage claim on a signature
+//! by the wrong key, change nothing. Signature artifacts stay readable; a robot holding
+//! `pull-ungated` passes; skopeo (an independent client) sees the same refusals.
+
+use std::process::Command;
+
+use zoll_client::{ClientError, Repository};
+use zoll_oci::{Descriptor, Reference, Tag};
+use zoll_testkit::{TarEntry, TestImage};
+use zoll_trust::cosign::simple_signing;
+use zoll_trust::image::{self, SignOptions};
+use zoll_trust::keys::{open_key, KeySource};
+
+use crate::support::{
+    require_peer, softhsm_key, GatedServer, Signer, World, ADMIN_PASSWORD, JWS, LEGACY,
+};
+
+const POLICY: &str = r#"
+version = 1
+trust_store = "truststore"
+[identities.ci]
+keys = ["keys/ci.pub"]
+[identities.scanner]
+x509 = [{ trust_store = "ca:corp", subject = "O=zoll test, OU=Scan" }]
+[identities.staging]
+keys = ["keys/staging.pub"]
+[stages.ci]
+identities = ["ci"]
+[stages.scan]
+identities = ["scanner"]
+[stages.staging]
+identities = ["staging"]
+[[policy]]
+name = "production"
+repositories = ["prod/**"]
+gates = ["pull"]
+stages = ["ci", "scan", "staging"]
+"#;
+
+/// What a pull by tag, a pull by digest and a HEAD by tag say: `Ok(())` or the registry's
+/// error message (all three must agree).
+async fn pull(repo: &Repository, tag: &str, digest: &Descriptor) -> Result<(), String> {
+    let by_tag = repo
+        .fetch_manifest(&Reference::Tag(Tag::parse(tag).unwrap()))
+        .await;
+    let by_digest = repo
+        .fetch_manifest(&Reference::Digest(digest.digest.clone()))
+        .await;
+    let head = repo
+        .resolve(Some(&Reference::Tag(Tag::parse(tag).unwrap())))
+        .await;
+    let msg = |r: Result<(), ClientError>| -> Result<(), String> {
+        match r {
+            Ok(()) => Ok(()),
+            Err(ClientError::Registry {
+                status: 403,
+                code,
+                message,
+                ..
+            }) if code == "DENIED" => Err(message),
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    };
+    let a = msg(by_tag.map(|_| ()));
+    let b = msg(by_digest.map(|_| ()));
+    assert_eq!(a, b, "by tag and by digest must agree");
+    // HEAD carries no body: only the status tells.
+    assert_eq!(
+        head.is_ok(),
+        a.is_ok(),
+        "HEAD must agree with GET: {head:?}"
+    );
+    a
+}
+
+/// skopeo runs on a blocking thread: the registry serves it from this test's runtime.
+async fn skopeo_inspect(addr: &str, image: &str) -> (bool, String) {
+    let (addr, image) = (addr.to_owned(), image.to_owned());
+    tokio::task::spawn_blocking(move || skopeo_inspect_blocking(&addr, &image))
+        .await
+        .unwrap()
+}
+
+fn skopeo_inspect_blocking(addr: &str, image: &str) -> (bool, String) {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &format!("admin:{ADMIN_PASSWORD}"),
+        ])
+        .arg(format!("docker://{addr}/{image}"))
+        .output()
+        .expect("skopeo runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn sign_with(
+    repo: &Repository,
+    subject: &Descriptor,
+    key: &dyn KeySource,
+    chain: Vec<Vec<u8>>,
+    format: zoll_trust::image::SignatureFormat,
+    stage: &str,
+) {
+    let opts = SignOptions {
+        key,
+        format,
+        chain,
+        expiry: None,
+        claims: [("stage".to_owned(), stage.to_owned())].into(),
+        docker_reference: "prod/app".into(),
+    };
+    image::sign(
+        repo,
+        Some(&Reference::Digest(subject.digest.clone())),
+        &opts,
+    )
+    .await
+    .unwrap();
+}
+
+async fn sign(
+    repo: &Repository,
+    subject: &Descriptor,
+    s: &Signer,
+    f: image::SignatureFormat,
+    stage: &str,
+) {
+    sign_with(repo, subject, &s.key, s.chain.clone(), f, stage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_stages_gate_pulls_until_all_signed() {
+    require_peer("skopeo");
+    let w = World::new().await;
+    let ci = w.signer("ci", "CI");
+    let scan = w.signer("scan", "Scan");
+    let eve = w.signer("eve", "Eve");
+    // The staging key lives on the token; the policy knows its public half only.
+    let hsm = open_key(&softhsm_key("stage")).unwrap();
+    std::fs::write(w.path("keys/staging.pub"), hsm.public_key().to_pem()).unwrap();
+    let set = w.policy(POLICY);
+    let server = GatedServer::start(set).await;
+    let admin = server.repo("prod/app", "admin", ADMIN_PASSWORD);
+    let img = TestImage::new()
+        .layer(&[TarEntry::file("bin/app", b"release 1".to_vec())])
+        .push(&admin, Some("v1"))
+        .await;
+    let d = img.digest.to_string();
+    let missing = |stages: &[&str]| -> String {
+        stages
+            .iter()
+            .map(|s| format!("stage '{s}' has not signed {d}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+
+    assert_eq!(
+        pull(&admin, "v1", &img).await,
+        Err(missing(&["ci", "scan", "staging"]))
+    );
+    let (ok, err) = skopeo_inspect(&server.addr, "prod/app:v1").await;
+    assert!(
+        !ok && err.contains(&missing(&["ci", "scan", "staging"])),
+        "{err}"
+    );
+
+    // A robot with pull-ungated on prod/* pulls unsigned builds: the pipeline, which must
+    // read an image to sign it. Every signature below is made through it.
+    let robot_password = "robot-secret";
+    let mut robot = zoll_store::Account::user(
+        "robot$prod+pipeline",
+        zoll_registry::auth::password::hash(robot_password),
+        false,
+    );
+    robot.kind = zoll_store::AccountKind::Robot;
+    robot.project = Some("prod".into());
+    robot.permissions = Some(
+        serde_json::json!([{"repositories": "*", "actions": ["pull", "push", "pull-ungated"]}])
+            .to_string(),
+    );
+    assert!(server.store.put_account(&robot, false).await.unwrap());
+    let pipeline = server.repo("prod/app", "robot$prod+pipeline", robot_password);
+    assert_eq!(pull(&pipeline, "v1", &img).await, Ok(()));
+
+    sign(&pipeline, &img, &ci, LEGACY, "ci").await;
+    assert_eq!(
+        pull(&admin, "v1", &img).await,
+        Err(missing(&["scan", "staging"]))
+    );
+
+    // Nothing changes for a signature by an unlisted key, or a stage claim by the wrong key.
+    sign(&pipeline, &img, &eve, LEGACY, "staging").await;
+    sign(&pipeline, &img, &eve, JWS, "staging").await;
+    sign(&pipeline, &img, &ci, LEGACY, "staging").await;
+    sign(&pipeline, &img, &scan, JWS, "staging").await;
+    assert_eq!(
+        pull(&admin, "v1", &img).await,
+        Err(missing(&["scan", "staging"]))
+    );
+
+    sign(&pipeline, &img, &scan, JWS, "scan").await;
+    assert_eq!(pull(&admin, "v1", &img).await, Err(missing(&["staging"])));
+    let (ok, err) = skopeo_inspect(&server.addr, "prod/app:v1").await;
+    assert!(!ok && err.contains(&missing(&["staging"])), "{err}");
+
+    // The signatures themselves stay readable while the image is refused: the referrers and
+    // the cosign .sig tag.
+    let referrers = admin.referrers(&img.digest, None).await.unwrap();
+    assert_eq!(
+        referrers.len(),
+        3,
+        "three Notation signatures: {referrers:?}"
+    );
+    for r in &referrers {
+        admin
+            .fetch_manifest(&Reference::Digest(r.digest.clone()))
+            .await
+            .unwrap();
+    }
+    let sig_tag = Tag::parse(&simple_signing::signature_tag(&img.digest)).unwrap();
+    admin
+        .fetch_manifest(&Reference::Tag(sig_tag))
+        .await
+        .unwrap();
+
+    // The third stage, signed with the key on the token.
+    sign_with(&pipeline, &img, hsm.as_ref(), Vec::new(), LEGACY, "staging").await;
+    assert_eq!(pull(&admin, "v1", &img).await, Ok(()));
+    let (ok, err) = skopeo_inspect(&server.addr, "prod/app:v1").await;
+    assert!(ok, "{err}");
+    // A whole pull by an independent client.
+    let out = tempfile::tempdir().unwrap();
+    let (src, dst) = (
+        format!("docker://{}/prod/app:v1", server.addr),
+        format!("oci:{}:v1", out.path().display()),
+    );
+    let copy = tokio::task::spawn_blocking(move || {
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--src-tls-verify=false",
+                "--src-creds",
+                &format!("admin:{ADMIN_PASSWORD}"),
+            ])
+            .arg(src)
+            .arg(dst)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        copy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+
+    // Repositories no policy covers are not gated.
+    let dev = server.repo("dev/app", "admin", ADMIN_PASSWORD);
+    let dev_img = TestImage::new()
+        .layer(&[TarEntry::file("bin/app", b"dev".to_vec())])
+        .push(&dev, Some("v1"))
+        .await;
+    assert_eq!(pull(&dev, "v1", &dev_img).await, Ok(()));
+    // Every refusal was audited.
+    let denied = server
+        .store
+        .audit_records(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.entry.outcome == "denied" && r.entry.action == "pull")
+        .count();
+    assert!(denied >= 10, "{denied} denied pulls audited");
+}
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Pushes two platform images and an index of them as `tag`.
+async fn push_index(repo: &Repository, tag: &str) -> (Descriptor, Vec<Descriptor>) {
+    let mut children = Vec::new();
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let d = TestImage::new()
+            .platform("linux", arch)
+            .layer(&[TarEntry::file(
+                "bin/app",
+                format!("{tag} {arch}").into_bytes(),
+            )])
+            .push(repo, None)
+            .await;
+        entries.push(serde_json::json!({
+            "mediaType": d.media_type, "digest": d.digest.to_string(), "size": d.size,
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+        children.push(d);
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": entries});
+    let d = repo
+        .push_manifest(INDEX, serde_json::to_vec(&index).unwrap().into(), Some(tag))
+        .await
+        .unwrap();
+    (d, children)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_manifests_pass_through_a_satisfying_index() {
+    let w = World::new().await;
+    let ci = w.signer("ci", "CI");
+    let scan = w.signer("scan", "Scan");
+    let staging = w.signer("staging", "Staging");
+    let server = GatedServer::start(w.policy(POLICY)).await;
+    let admin = server.repo("prod/multi", "admin", ADMIN_PASSWORD);
+    let (signed, signed_children) = push_index(&admin, "v1").await;
+    let (unsigned, unsigned_children) = push_index(&admin, "v2").await;
+    for (s, f, stage) in [
+        (&ci, LEGACY, "ci"),
+        (&scan, JWS, "scan"),
+        (&staging, LEGACY, "staging"),
+    ] {
+        sign(&admin_ungated(&server).await, &signed, s, f, stage).await;
+    }
+    assert_eq!(pull(&admin, "v1", &signed).await, Ok(()));
+    for child in &signed_children {
+        admin
+            .fetch_manifest(&Reference::Digest(child.digest.clone()))
+            .await
+            .unwrap();
+    }
+    let refused = pull(&admin, "v2", &unsigned).await.unwrap_err();
+    assert!(
+        refused.starts_with("stage 'ci' has not signed"),
+        "{refused}"
+    );
+    for child in &unsigned_children {
+        match admin
+            .fetch_manifest(&Reference::Digest(child.digest.clone()))
+            .await
+        {
+            Err(ClientError::Registry {
+                status: 403,
+                message,
+                ..
+            }) => assert_eq!(
+                message,
+                ["ci", "scan", "staging"]
+                    .map(|s| format!("stage '{s}' has not signed {}", child.digest))
+                    .join("; ")
+            ),
+            other => panic!("a child of an unsigned index must be refused: {other:?}"),
+        }
+    }
+}
+
+/// A robot of project `prod` that may pull past the gate and push (the signing pipeline).
+async fn admin_ungated(server: &GatedServer) -> Repository {
+    let name = "robot$prod+signer";
+    if server.store.account(name).await.unwrap().is_none() {
+        let mut robot =
+            zoll_store::Account::user(name, zoll_registry::auth::password::hash("pw"), false);
+        robot.kind = zoll_store::AccountKind::Robot;
+        robot.project = Some("prod".into());
+        robot.permissions = Some(
+            serde_json::json!([{"repositories": "*", "actions": ["pull", "push", "pull-ungated"]}])
+                .to_string(),
+        );
+        server.store.put_account(&robot, false).await.unwrap();
+    }
+    server.repo("prod/multi", name, "pw")
+}

@@ -1,0 +1,223 @@
+//! A world for policy tests: a real zoll (TestServer), an image pushed to it, keys on disk,
+//! a test CA with a Notation trust store, and signing through `zoll-trust` exactly as
+//! `zoll sign` does.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use zoll_client::{ClientConfig, ImageRef, Repository};
+use zoll_oci::Descriptor;
+use zoll_policy::{ClientSource, Decision, Engine, Gate, PolicySet, Target};
+use zoll_testkit::{TarEntry, TestImage, TestServer};
+use zoll_trust::image::{self, SignOptions, SignatureFormat};
+use zoll_trust::keys::{
+    generate_key, CertificateProfile, CertificateRequest, FileKey, KeyKind, KeySource, TestCa,
+};
+use zoll_trust::notation::EnvelopeFormat;
+
+pub const JWS: SignatureFormat = SignatureFormat::Notation(EnvelopeFormat::Jws);
+pub const LEGACY: SignatureFormat = SignatureFormat::CosignLegacy;
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub server: TestServer,
+    pub ca: TestCa,
+    pub source: ClientSource,
+}
+
+pub use zoll_testkit::{require_peer, softhsm_key};
+
+/// A key with its public half written to `keys/NAME.pub` and, for X.509 signing, a
+/// certificate chain from the world's CA.
+pub struct Signer {
+    pub key: FileKey,
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl World {
+    pub async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::root(KeyKind::EcP384, "C=DE,ST=BE,O=zoll test,CN=root", 30).unwrap();
+        let store = dir.path().join("truststore/x509/ca/corp");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(
+            store.join("root.pem"),
+            zoll_trust::keys::certificates_to_pem(&ca.chain()),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        World {
+            dir,
+            server: TestServer::start().await,
+            ca,
+            source: ClientSource::new(ClientConfig::default()),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A new P-256 key `keys/NAME.pub`, certified as `C=DE,ST=BE,O=zoll test,OU=OU,CN=NAME`.
+    pub fn signer(&self, name: &str, ou: &str) -> Signer {
+        let key = generate_key(KeyKind::EcP256).unwrap().key;
+        std::fs::write(
+            self.path(&format!("keys/{name}.pub")),
+            key.public_key().to_pem(),
+        )
+        .unwrap();
+        let req = CertificateRequest::new(
+            &format!("C=DE,ST=BE,O=zoll test,OU={ou},CN={name}"),
+            CertificateProfile::CodeSigning,
+            10,
+        );
+        let chain = self.ca.issue_chain(key.public_key(), &req).unwrap();
+        Signer { key, chain }
+    }
+
+    pub fn policy(&self, text: &str) -> PolicySet {
+        let path = self.path("policy.toml");
+        std::fs::write(&path, text).unwrap();
+        PolicySet::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Pushes a small image as `repo:tag`; returns the repository and the manifest.
+    pub async fn push(&self, repo: &str, tag: &str) -> (Repository, Descriptor) {
+        let image: ImageRef = self
+            .server
+            .image_ref(&format!("{repo}:{tag}"))
+            .parse()
+            .unwrap();
+        let r = Repository::open(&image, &ClientConfig::default()).unwrap();
+        let d = TestImage::new()
+            .layer(&[TarEntry::file(
+                "etc/id",
+                format!("{repo}:{tag}").into_bytes(),
+            )])
+            .push(&r, Some(tag))
+            .await;
+        (r, d)
+    }
+
+    pub async fn decide(
+        &self,
+        engine: &Engine,
+        gate: Gate,
+        repo: &str,
+        subject: &Descriptor,
+    ) -> Decision {
+        engine
+            .decide(
+                Target {
+                    gate,
+                    registry: &self.server.addr,
+                    repository: repo,
+                    subject,
+                },
+                &self.source,
+            )
+            .await
+            .unwrap()
+    }
+}
+
+/// Signs `subject` in `repo` with `signer` in `format`, with `claims`.
+pub async fn sign(
+    repo: &Repository,
+    subject: &Descriptor,
+    signer: &Signer,
+    format: SignatureFormat,
+    claims: &[(&str, &str)],
+) {
+    let opts = SignOptions {
+        key: &signer.key as &dyn KeySource,
+        format,
+        chain: signer.chain.clone(),
+        expiry: None,
+        claims: claims
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        docker_reference: "test".into(),
+    };
+    image::sign(
+        repo,
+        Some(&zoll_oci::Reference::Digest(subject.digest.clone())),
+        &opts,
+    )
+    .await
+    .unwrap();
+}
+
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A real zoll with the pull gate on: the store and Router exactly as `zoll serve` builds
+/// them, with `engine` as the gate; authentication on (administrator `admin`).
+pub struct GatedServer {
+    pub addr: String,
+    pub store: std::sync::Arc<zoll_store::Store>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
+impl GatedServer {
+    pub async fn start(set: PolicySet) -> GatedServer {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(
+            zoll_store::Store::open(zoll_testkit::store_config(dir.path()))
+                .await
+                .unwrap(),
+        );
+        zoll_registry::auth::bootstrap_admin(&store, Some(ADMIN_PASSWORD))
+            .await
+            .unwrap();
+        let mut app = zoll_registry::App::new(
+            store.clone(),
+            zoll_registry::Limits::default(),
+            zoll_registry::AuthSettings::enabled(),
+        )
+        .await
+        .unwrap();
+        let engine = Arc::new(Engine::new(set));
+        app.pull_gate = Some(engine);
+        let router = zoll_registry::router(Arc::new(app));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
+        });
+        GatedServer {
+            addr,
+            store,
+            _dir: dir,
+            task,
+        }
+    }
+
+    /// A client of `repo` logged in as `user`.
+    pub fn repo(&self, repo: &str, user: &str, password: &str) -> Repository {
+        let image: ImageRef = format!("{}/{repo}", self.addr).parse().unwrap();
+        let config = ClientConfig {
+            credentials: Some(zoll_client::Credentials {
+                username: user.into(),
+                password: password.into(),
+            }),
+            ..ClientConfig::default()
+        };
+        Repository::open(&image, &config).unwrap()
+    }
+}
+
+impl Drop for GatedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
