@@ -28,19 +28,27 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writing task; it ends when the `Writer` is dropped.
-    pub fn start(store: Arc<Store>) -> Writer {
+    /// Starts the writing task; it ends when the `Writer` is dropped. It holds the store
+    /// only while it writes, so closing the store never waits for it.
+    pub fn start(store: &Arc<Store>) -> Writer {
         let (queue, mut pending) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        let store = Arc::downgrade(store);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (entries, waiting): (Vec<AuditEntry>, Vec<oneshot::Sender<()>>) =
                     batch.drain(..).unzip();
+                let Some(store) = store.upgrade() else {
+                    // Unreachable while anyone waits: every caller holds the App, which
+                    // holds the store.
+                    break;
+                };
                 // One retry: a transient conflict on the chain head must not lose a batch.
                 let written = match store.audit_batch(&entries).await {
                     Ok(_) => Ok(()),
                     Err(_) => store.audit_batch(&entries).await.map(|_| ()),
                 };
+                drop(store);
                 if let Err(e) = written {
                     tracing::error!(error = %e, records = entries.len(), "could not write audit records");
                 }

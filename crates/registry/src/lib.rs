@@ -100,7 +100,7 @@ impl App {
         auth: AuthSettings,
     ) -> Result<App, StoreError> {
         let auth = Auth::load(&store, auth).await?;
-        let audit_log = audit::Writer::start(store.clone());
+        let audit_log = audit::Writer::start(&store);
         Ok(App {
             store,
             limits,
