@@ -46,6 +46,9 @@ pub enum BadReview {
     WrongVersion(String),
     #[error("the AdmissionReview has no request")]
     NoRequest,
+    /// The request has a uid but is otherwise invalid: answered inside a review.
+    #[error("the request is invalid: {reason}")]
+    Invalid { uid: String, reason: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,8 +151,10 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Request, BadReview> {
         .and_then(Value::as_str)
         .filter(|u| !u.is_empty() && u.len() <= 128)
         .ok_or_else(|| BadReview::Malformed("request.uid is missing or invalid".into()))?;
-    serde_json::from_value::<Request>(request.clone())
-        .map_err(|e| BadReview::Malformed(format!("request {uid}: {e}")))
+    serde_json::from_value::<Request>(request.clone()).map_err(|e| BadReview::Invalid {
+        uid: uid.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// The response of a review.

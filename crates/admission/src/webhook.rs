@@ -103,7 +103,17 @@ impl Webhook {
 
     /// Answers one AdmissionReview body.
     pub async fn review(&self, mode: Mode, body: &[u8]) -> Result<Response, BadReview> {
-        let req = review::parse(body, &self.inner.settings.limits)?;
+        let req = match review::parse(body, &self.inner.settings.limits) {
+            Ok(r) => r,
+            Err(BadReview::Invalid { uid, reason }) => {
+                return Ok(Response::deny(
+                    &uid,
+                    400,
+                    format!("the request is invalid: {reason}"),
+                ))
+            }
+            Err(e) => return Err(e),
+        };
         let uid = req.uid.as_str();
         if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
             return Ok(Response::allow(uid));
@@ -116,26 +126,18 @@ impl Webhook {
             Ok(w) => w,
             Err(e) => return Ok(Response::deny(uid, 400, e)),
         };
-        let namespace = req
-            .namespace
-            .clone()
-            .or_else(|| {
+        // The request names the object; a Pod created by a controller may carry only
+        // generateName, so fall back to the object's metadata.
+        let meta = |given: &Option<String>, field: &str| {
+            given.clone().or_else(|| {
                 object
-                    .pointer("/metadata/namespace")
+                    .pointer(&format!("/metadata/{field}"))
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             })
-            .unwrap_or_else(|| "default".into());
-        let name = req
-            .name
-            .clone()
-            .or_else(|| {
-                object
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
+        };
+        let namespace = meta(&req.namespace, "namespace").unwrap_or_else(|| "default".into());
+        let name = meta(&req.name, "name").unwrap_or_default();
         let response = self.decide(mode, uid, &workload, &namespace).await;
         tracing::info!(
             uid,
