@@ -22,6 +22,7 @@ pub struct Config {
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scan: Scan,
+    pub admission: crate::admission::AdmissionConfig,
 }
 
 /// Scanning of pushed images inside `serve`.
@@ -292,7 +293,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "server",
     "storage",
     "metadata",
@@ -306,6 +307,7 @@ const SECTIONS: [&str; 13] = [
     "webhooks",
     "retention",
     "scan",
+    "admission",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.

@@ -147,7 +147,10 @@ async fn serve(
         tls,
         grace: Duration::from_secs(c.server.shutdown_grace_secs),
     };
-    let result = zoll_registry::serve(zoll_registry::router(app), opts, move |addr| {
+    let (router, watcher) =
+        crate::admission::mount(zoll_registry::router(app), &c.admission, store.clone())?;
+    background.extend(watcher);
+    let result = zoll_registry::serve(router, opts, move |addr| {
         tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
     })
     .await;
