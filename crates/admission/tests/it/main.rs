@@ -5,6 +5,7 @@
 mod cache;
 mod kinds;
 mod malformed;
+mod manifests;
 mod pod_checks;
 mod serve;
 mod support;
