@@ -67,7 +67,8 @@ impl Settings {
         Settings {
             registries: registries
                 .into_iter()
-                .map(|r| r.to_ascii_lowercase())
+                .map(|r| r.trim().to_ascii_lowercase())
+                .filter(|r| !r.is_empty())
                 .collect(),
             unknown_registries,
             limits: Limits::default(),

@@ -173,3 +173,30 @@ async fn namespace_exemptions() {
         r.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warn_mode_admits_with_the_findings_as_warnings() {
+    let w = World::new().await;
+    w.push_signed("prod/app", "v1").await;
+    let img = w.image("prod/app:v1");
+    let warn = crate::support::POLICY.replace(
+        "[admission]\n",
+        "[admission]\npod_checks = \"warn\"\nprivileged = false\n",
+    );
+    std::fs::write(w.path("policy.toml"), warn).unwrap();
+    let set = zoll_policy::PolicySet::load(&w.path("policy.toml")).unwrap();
+    w.webhook.engine().replace(set);
+    let mut review = fixture("statefulset", "warn", [&img, &img, ""]);
+    let spec = review["request"]["object"]
+        .pointer_mut("/spec/template/spec")
+        .unwrap();
+    spec["hostPID"] = json!(true);
+    // Turned off: not even a warning.
+    spec["containers"][0]["securityContext"]["privileged"] = json!(true);
+    let r = w.validate(&review).await;
+    assert!(r.allowed, "{r:?}");
+    assert_eq!(
+        r.warnings,
+        ["pod: hostPID is true (shares the host's process namespace)"]
+    );
+}
