@@ -162,26 +162,78 @@ async fn main() {
          [admission]\npod_checks = \"off\"\n",
     )
     .unwrap();
-    let (cert, tls_key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=bench"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-        .arg(&tls_key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "openssl req failed");
-    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    // A private CA and a serving certificate for 127.0.0.1 (rustls refuses a CA
+    // certificate as the server's own).
+    let (ca, cert, tls_key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl {args:?} failed");
+    };
+    let p = |s: &'static str| std::ffi::OsStr::new(s);
+    let ca_key = dir.path().join("ca.key");
+    let csr = dir.path().join("cert.csr");
+    let ext = dir.path().join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let ec = [
+        p("-newkey"),
+        p("ec"),
+        p("-pkeyopt"),
+        p("ec_paramgen_curve:P-256"),
+        p("-nodes"),
+    ];
+    openssl(
+        &[
+            &[p("req"), p("-x509")][..],
+            &ec,
+            &[p("-days"), p("1"), p("-subj"), p("/CN=bench-ca")],
+            &[p("-keyout"), ca_key.as_os_str(), p("-out"), ca.as_os_str()],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &[p("req")][..],
+            &ec,
+            &[p("-subj"), p("/CN=127.0.0.1")],
+            &[
+                p("-keyout"),
+                tls_key.as_os_str(),
+                p("-out"),
+                csr.as_os_str(),
+            ],
+        ]
+        .concat(),
+    );
+    openssl(&[
+        p("x509"),
+        p("-req"),
+        p("-in"),
+        csr.as_os_str(),
+        p("-CA"),
+        ca.as_os_str(),
+        p("-CAkey"),
+        ca_key.as_os_str(),
+        p("-CAcreateserial"),
+        p("-days"),
+        p("1"),
+        p("-extfile"),
+        ext.as_os_str(),
+        p("-out"),
+        cert.as_os_str(),
+    ]);
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
     let client = reqwest::Client::builder()
         .add_root_certificate(root)
         .build()
