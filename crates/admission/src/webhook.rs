@@ -173,6 +173,8 @@ impl Webhook {
             let verdicts: HashMap<&str, Verdict> = images.into_iter().zip(verdicts).collect();
             for c in &containers {
                 let Some(image) = c.container.image.as_deref() else {
+                    // Kubernetes refuses it later; nothing unverified gets through here.
+                    denials.push(format!("{}: has no image", c.label()));
                     continue;
                 };
                 let what = format!("{} ({image})", c.label());

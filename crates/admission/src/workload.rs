@@ -30,16 +30,65 @@ where
     Option::<T>::deserialize(d).map(Option::unwrap_or_default)
 }
 
+/// A struct field: a JSON object or `null` (serde would also fill a struct from an array,
+/// which would let `securityContext: []` pass as "nothing set").
+fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Value::deserialize(d)? {
+        Value::Null => Ok(T::default()),
+        v @ Value::Object(_) => T::deserialize(v).map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!(
+            "expected an object, found {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+/// A list of structs: `null` or an array of objects.
+fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    let items: Vec<Value> = nullable(d)?;
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Object(_) => T::deserialize(v).map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a list of objects, found {} in it",
+                kind_of(&other)
+            ))),
+        })
+        .collect()
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "objects")]
     pub containers: Vec<Container>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "objects")]
     pub init_containers: Vec<Container>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "objects")]
     pub ephemeral_containers: Vec<Container>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "objects")]
     pub volumes: Vec<Volume>,
     #[serde(default, deserialize_with = "nullable")]
     pub host_network: bool,
@@ -47,7 +96,7 @@ pub struct PodSpec {
     pub host_pid: bool,
     #[serde(default, rename = "hostIPC", deserialize_with = "nullable")]
     pub host_ipc: bool,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "object")]
     pub security_context: PodSecurityContext,
 }
 
@@ -65,9 +114,9 @@ pub struct Container {
     pub name: String,
     #[serde(default)]
     pub image: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "object")]
     pub security_context: SecurityContext,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "objects")]
     pub volume_mounts: Vec<VolumeMount>,
 }
 
@@ -77,7 +126,7 @@ pub struct SecurityContext {
     pub privileged: Option<bool>,
     pub run_as_non_root: Option<bool>,
     pub run_as_user: Option<i64>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "object")]
     pub capabilities: Capabilities,
 }
 
@@ -98,7 +147,7 @@ pub struct VolumeMount {
 pub struct Volume {
     #[serde(default, deserialize_with = "nullable")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object")]
     pub host_path: Option<HostPath>,
 }
 
@@ -193,8 +242,17 @@ impl Workload {
         let node = object
             .pointer(spec_path)
             .ok_or_else(|| format!("the {} has no pod spec at {spec_path}", kind.kind))?;
+        if !node.is_object() {
+            return Err(format!(
+                "the pod spec at {spec_path} is {}, not an object",
+                kind_of(node)
+            ));
+        }
         let spec = PodSpec::deserialize(node)
             .map_err(|e| format!("the pod spec at {spec_path} is invalid: {e}"))?;
+        if spec.containers.is_empty() {
+            return Err(format!("the pod spec at {spec_path} has no containers"));
+        }
         let n =
             spec.containers.len() + spec.init_containers.len() + spec.ephemeral_containers.len();
         if n > max_containers {

@@ -110,6 +110,15 @@ async fn malformed_reviews_get_clean_errors() {
         let mut containers_string = good.clone();
         containers_string["request"]["object"]["spec"]["containers"] = json!("app");
         refused(containers_string, "the pod spec at /spec is invalid").await;
+        // serde would fill a struct from an array: `securityContext: []` is refused, not
+        // taken for "nothing set".
+        let mut array_context = good.clone();
+        array_context["request"]["object"]["spec"]["containers"][0]["securityContext"] =
+            json!([true]);
+        refused(array_context, "expected an object, found an array").await;
+        let mut no_containers = good.clone();
+        no_containers["request"]["object"]["spec"]["containers"] = json!([]);
+        refused(no_containers, "the pod spec at /spec has no containers").await;
         let mut not_object = good.clone();
         not_object["request"]["object"] = json!("a pod");
         refused(not_object, "not a JSON object").await;
@@ -138,4 +147,86 @@ async fn malformed_reviews_get_clean_errors() {
     .await
     .unwrap();
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+/// Every JSON pointer in `v`, depth first.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Each field of each fixture replaced by a value of every other JSON type: the webhook
+/// answers every one (a review echoing the uid, or a clean error), never panics, and never
+/// admits a review whose object it could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_of_every_fixture_with_wrong_types() {
+    use zoll_admission::Mode;
+    let w = World::new().await;
+    let names = [
+        "pod",
+        "pod-ephemeral",
+        "deployment",
+        "replicaset",
+        "statefulset",
+        "daemonset",
+        "job",
+        "cronjob",
+    ];
+    let replacements = [
+        json!(null),
+        json!(-1),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!(true),
+    ];
+    let mut answered = 0;
+    for name in names {
+        // Images from a registry zoll does not serve: decided without network.
+        let review = fixture(name, "f", ["nginx:1", "busybox", "alpine"]);
+        let mut paths = Vec::new();
+        pointers(&review, String::new(), &mut paths);
+        for path in &paths {
+            for r in &replacements {
+                let mut broken = review.clone();
+                *broken.pointer_mut(path).unwrap() = r.clone();
+                let body = broken.to_string().into_bytes();
+                for mode in [Mode::Validate, Mode::Mutate] {
+                    match w.webhook.review(mode, &body).await {
+                        Ok(resp) => {
+                            let uid = &broken["request"]["uid"];
+                            assert_eq!(resp.uid, uid.as_str().unwrap(), "{name} {path}={r}");
+                            let op = broken["request"]["operation"].as_str();
+                            if resp.allowed {
+                                // Only a review with nothing to admit may pass: another
+                                // operation than CREATE/UPDATE.
+                                assert!(
+                                    !matches!(op, Some("CREATE" | "UPDATE")),
+                                    "{name} {path}={r}: {resp:?}"
+                                );
+                            }
+                            answered += 1;
+                        }
+                        Err(e) => assert!(!e.to_string().is_empty()),
+                    }
+                }
+            }
+        }
+    }
+    assert!(answered > 1000, "{answered}");
 }
