@@ -24,6 +24,7 @@ pub struct Config {
     pub scan: Scan,
     pub approvals: ApprovalsSection,
     pub policy: PolicySection,
+    pub admission: crate::admission::AdmissionConfig,
 }
 
 /// The trust policy the pull gate enforces (`docs/policy.md`).
@@ -338,7 +339,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "server",
     "storage",
     "metadata",
@@ -354,6 +355,7 @@ const SECTIONS: [&str; 15] = [
     "scan",
     "approvals",
     "policy",
+    "admission",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.

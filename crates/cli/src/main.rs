@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 mod approvals;
 mod config;
 mod crypt;
@@ -93,6 +94,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Manage the offline vulnerability database (OSV).
     Db(scan::DbArgs),
+    /// Run the Kubernetes admission webhook against a zoll registry.
+    Admission(admission::AdmissionArgs),
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -170,6 +173,7 @@ fn main() -> std::process::ExitCode {
         Command::Webhook(c) => gov::webhook(c),
         Command::Scan(args) => scan::scan(args),
         Command::Db(args) => scan::db(args),
+        Command::Admission(args) => admission::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -130,13 +130,14 @@ async fn serve(
     };
     if let Some(file) = &c.policy.file {
         let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;
-        background.push(tokio::spawn(crate::policy_gate::watch(
+        background.push(tokio::spawn(zoll_policy::watch_policy(
             engine.clone(),
             file.clone(),
             Duration::from_secs(c.policy.reload_secs.max(1)),
         )));
         app.pull_gate = Some(engine);
     }
+    let pull_gate = c.policy.file.clone().zip(app.pull_gate.clone());
     let app = match &c.approvals.keys {
         Some(path) => {
             let keys = zoll_approval::QuorumKeys::load(path)?;
@@ -167,7 +168,14 @@ async fn serve(
         tls,
         grace: Duration::from_secs(c.server.shutdown_grace_secs),
     };
-    let result = zoll_registry::serve(zoll_registry::router(app), opts, move |addr| {
+    let (router, watcher) = crate::admission::mount(
+        zoll_registry::router(app),
+        &c.admission,
+        store.clone(),
+        pull_gate,
+    )?;
+    background.extend(watcher);
+    let result = zoll_registry::serve(router, opts, move |addr| {
         tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
     })
     .await;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -307,4 +308,26 @@ pub fn leaf_attributes(report: &Report, artifacts: &[SignatureArtifact]) -> Leaf
         }
     }
     out
+}
+
+/// Reloads the policy file every `every` and hands a changed one (a new version: the file
+/// or anything it names changed) to the engine, which stops using decisions made under the
+/// old one. A file that no longer loads is reported and the old policy stays in force.
+pub async fn watch_policy(engine: Arc<Engine>, path: PathBuf, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let p = path.clone();
+        let loaded = tokio::task::spawn_blocking(move || PolicySet::load(&p)).await;
+        match loaded {
+            Ok(Ok(set)) if set.version != engine.policy().version => {
+                tracing::info!(path = %path.display(), version = %set.version, "policy reloaded");
+                engine.replace(set);
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the policy file no longer loads; keeping the old one")
+            }
+            Err(e) => tracing::warn!(error = %e, "policy reload failed"),
+        }
+    }
 }

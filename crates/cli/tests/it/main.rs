@@ -1,6 +1,7 @@
 //! Tests of the `zoll` binary as a process: crash safety under SIGKILL, bounded memory while
 //! streaming 2 GiB, graceful shutdown, TLS, configuration; `zoll scan` and `zoll db`.
 
+mod admission;
 mod approvals;
 mod crash;
 mod crypt;

@@ -72,11 +72,10 @@ fn run_openssl(args: &[&str]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_tls_with_rustls() {
-    let dir = tempfile::tempdir().unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
+/// A self-signed P-256 certificate for 127.0.0.1 in `dir`: (cert.pem, key.pem).
+pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
     run_openssl(&[
         "req",
         "-x509",
@@ -96,6 +95,13 @@ async fn serves_tls_with_rustls() {
         "-out",
         cert.to_str().unwrap(),
     ]);
+    (cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_tls_with_rustls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
     let cmd = command(
         &dir.path().join("data"),
         &[

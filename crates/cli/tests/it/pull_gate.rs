@@ -4,6 +4,8 @@
 //! plus a finished scan (the policy's lint condition, answered by the registry's own scan)
 //! let it through; a robot with `pull-ungated` passes throughout; an edited policy file is
 //! picked up without a restart, and one that does not load leaves the old policy in force.
+//! The admission webhook mounted in the same `serve` without a policy of its own shares the
+//! gate's policy and decides the same way.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -62,6 +64,51 @@ async fn pull(base: &str, who: (&str, &str), reference: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// `POST /admission/validate` for a pod running `image` (named under the host the
+/// webhook is configured with): (allowed, message).
+async fn admit(base: &str, image: &str) -> (bool, String) {
+    let review = serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0d9f2c1e-5b7a-4c1e-9a55-3f0c2b7d8e61",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": "CREATE",
+            "object": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 1000},
+                    "containers": [{"name": "app", "image": image}]
+                }
+            }
+        }
+    });
+    let r = client()
+        .post(format!("{base}/admission/validate"))
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    let response = &v["response"];
+    assert_eq!(
+        response["uid"], "0d9f2c1e-5b7a-4c1e-9a55-3f0c2b7d8e61",
+        "{v}"
+    );
+    (
+        response["allowed"].as_bool().unwrap(),
+        response["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
 /// Polls until the pull answers `want`; returns the last body.
 async fn pull_until(base: &str, who: (&str, &str), want: u16, why: &str) -> String {
     let start = Instant::now();
@@ -96,7 +143,9 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
         .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("ZOLL_POLICY_FILE", &policy_file)
         .env("ZOLL_POLICY_RELOAD_SECS", "1")
-        .env("ZOLL_POLICY_CACHE_TTL_SECS", "30");
+        .env("ZOLL_POLICY_CACHE_TTL_SECS", "30")
+        .env("ZOLL_ADMISSION_ENABLED", "true")
+        .env("ZOLL_ADMISSION_REGISTRIES", "zoll.test");
     let z = Zoll::spawn(cmd, "http").await;
     let base = z.base.clone();
     let addr = base.trim_start_matches("http://").to_owned();
@@ -169,6 +218,12 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
     let digest = zoll_oci::Digest::sha256(manifest.as_bytes()).to_string();
     let (status, _) = pull(&base, admin, &digest).await;
     assert_eq!(status, 403);
+    let (allowed, why) = admit(&base, "zoll.test/prod/app:v1").await;
+    assert!(!allowed, "admitted unsigned");
+    assert!(
+        why.contains("container 'app'") && why.contains("stage 'ci' has not signed"),
+        "{why}"
+    );
 
     // The stage claim from a key the stage does not list counts for nothing.
     ok(&run(zoll(
@@ -205,6 +260,8 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
     )));
     let body = pull_until(&base, admin, 200, "signed by ci and scanned").await;
     assert!(body.contains("\"layers\""), "{body}");
+    let (allowed, why) = admit(&base, "zoll.test/prod/app:v1").await;
+    assert!(allowed, "{why}");
 
     // A stricter policy is picked up without a restart.
     std::fs::write(&policy_file, policy(r#""ci", "release""#)).unwrap();
