@@ -98,7 +98,12 @@ impl TestServer {
         let router = zoll_registry::router(app.clone());
         let deliveries = tokio::spawn(zoll_registry::events::run_deliveries(app.clone()));
         let task = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
             let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            // As `zoll_registry::serve` does: no Nagle delay on streamed responses.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, service).await.expect("serve");
         });
         TestServer {
