@@ -251,17 +251,7 @@ impl Metadata {
         .bind(limit)
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReferrerRow {
-                    digest: r.try_get(0)?,
-                    media_type: r.try_get(1)?,
-                    size: to_u64(r.try_get(2)?),
-                    artifact_type: r.try_get(3)?,
-                    annotations: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(referrer_row).collect()
     }
 
     pub async fn referrers(&self, repo: RepoId, subject: &str) -> Result<Vec<ReferrerRow>> {
@@ -273,18 +263,19 @@ impl Metadata {
         .bind(subject)
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(ReferrerRow {
-                    digest: r.try_get(0)?,
-                    media_type: r.try_get(1)?,
-                    size: to_u64(r.try_get(2)?),
-                    artifact_type: r.try_get(3)?,
-                    annotations: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(referrer_row).collect()
     }
+}
+
+/// A row of `digest, media_type, size, artifact_type, annotations`.
+fn referrer_row(r: AnyRow) -> Result<ReferrerRow> {
+    Ok(ReferrerRow {
+        digest: r.try_get(0)?,
+        media_type: r.try_get(1)?,
+        size: to_u64(r.try_get(2)?),
+        artifact_type: r.try_get(3)?,
+        annotations: r.try_get(4)?,
+    })
 }
 
 /// An untagged manifest nothing needs: no tag, no index in its repository lists it, and it
