@@ -74,8 +74,15 @@ async fn push_referrer(
     subject: &Descriptor,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor, ImageError> {
-    repo.push_blob_bytes(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
-        .await?;
+    // Every signature shares the empty config: ask before uploading it again (most
+    // repositories that are signed already hold it), as other clients do for every blob.
+    if !repo
+        .blob_exists(&artifact::empty_descriptor().digest)
+        .await?
+    {
+        repo.push_blob_bytes(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
+            .await?;
+    }
     let mut layer_desc = repo
         .push_blob_bytes(layer_media_type, Bytes::from(layer))
         .await?;
