@@ -31,7 +31,8 @@ cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
 
 echo "== backends: s3 + postgres"
 ZOLL_TEST_METADATA=postgres ZOLL_TEST_BLOBS=s3 \
-  cargo test --locked -p zoll-registry -p zoll-client -p zoll --test it "$@" 2>&1 \
+  cargo test --locked -p zoll-registry -p zoll-client -p zoll -p zoll-policy -p zoll-approval \
+    -p zoll-admission --test it "$@" 2>&1 \
   | tee -a "$log" || status=$?
 
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

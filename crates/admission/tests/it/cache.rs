@@ -93,8 +93,16 @@ async fn identical_concurrent_reviews_are_coalesced() {
     let answers = futures_util::future::join_all((0..8).map(|_| w.validate(&review))).await;
     assert!(answers.iter().all(|r| r.allowed), "{answers:?}");
     let after = w.webhook.stats();
-    // Two images, each resolved and decided once for all eight reviews.
+    // Two images, each decided once for all eight reviews: the other fourteen questions
+    // waited for a computation in flight or (on a slow backend, arriving after it ended)
+    // were answered from the cache.
     assert_eq!(after.engine.computed, before.engine.computed + 2);
-    assert_eq!(after.coalesced_images, before.coalesced_images + 14);
-    assert_eq!(after.engine.cache_hits, before.engine.cache_hits);
+    let coalesced = after.coalesced_images - before.coalesced_images;
+    let hits = after.engine.cache_hits - before.engine.cache_hits;
+    assert_eq!(
+        coalesced + hits,
+        14,
+        "coalesced {coalesced}, cache hits {hits}"
+    );
+    assert!(coalesced > 0, "nothing was coalesced");
 }
