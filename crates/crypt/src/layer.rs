@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::{cipher, constant_time, hmac, rand};
 use zoll_oci::{Algorithm, Digest, Hasher};
@@ -203,6 +203,32 @@ enum ToSink {
     Chunk(Arc<Vec<u8>>),
 }
 
+/// Chunk buffers handed back by the last stage that used them, so the reader fills warm
+/// memory instead of a fresh (page-faulting, kernel-zeroed) MiB per chunk.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    /// A buffer of `CHUNK` bytes, reused when one is free.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.0.lock().expect("not poisoned").pop();
+        let mut buf = reused.unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        buf
+    }
+
+    /// Called by each holder when done: the last one returns the buffer. (Two holders
+    /// letting go at once may both miss; that buffer is simply freed.)
+    fn give(&self, chunk: Arc<Vec<u8>>) {
+        if let Ok(buf) = Arc::try_unwrap(chunk) {
+            let mut free = self.0.lock().expect("not poisoned");
+            if free.len() < 2 * QUEUE + 2 {
+                free.push(buf);
+            }
+        }
+    }
+}
+
 fn run_pipeline(
     mut input: impl Read + Send,
     mut output: impl Write + Send,
@@ -214,11 +240,13 @@ fn run_pipeline(
     let (mac_tx, mac_rx) = sync_channel::<Arc<Vec<u8>>>(QUEUE);
     let (sink_tx, sink_rx) = sync_channel::<ToSink>(QUEUE);
     let key = hmac::Key::new(hmac::HMAC_SHA256, mac_key);
+    let pool = Pool::default();
 
     std::thread::scope(|scope| {
-        let mac = scope.spawn(move || mac_stage(key, mac_rx));
-        let sink = scope.spawn(move || sink_stage(&mut output, sink_rx, output_algorithm));
-        let read = read_stage(&mut input, &stage, &transform, mac_tx, sink_tx);
+        let pool = &pool;
+        let mac = scope.spawn(move || mac_stage(key, mac_rx, pool));
+        let sink = scope.spawn(move || sink_stage(&mut output, sink_rx, output_algorithm, pool));
+        let read = read_stage(&mut input, &stage, &transform, mac_tx, sink_tx, pool);
         let mac = mac.join().expect("HMAC thread");
         let sink = sink.join().expect("sink thread");
         // A failed sink closes its channel and the reader stops with a send error: report the
@@ -233,10 +261,11 @@ fn run_pipeline(
     })
 }
 
-fn mac_stage(key: hmac::Key, rx: Receiver<Arc<Vec<u8>>>) -> [u8; 32] {
+fn mac_stage(key: hmac::Key, rx: Receiver<Arc<Vec<u8>>>, pool: &Pool) -> [u8; 32] {
     let mut ctx = hmac::Context::with_key(&key);
     for chunk in rx {
         ctx.update(&chunk);
+        pool.give(chunk);
     }
     ctx.sign()
         .as_ref()
@@ -248,11 +277,13 @@ fn sink_stage(
     output: &mut (impl Write + Send),
     rx: Receiver<ToSink>,
     algorithm: Algorithm,
+    pool: &Pool,
 ) -> Result<Digest> {
     let mut hasher = Hasher::new(algorithm);
     for ToSink::Chunk(chunk) in rx {
         hasher.update(&chunk);
         output.write_all(&chunk)?;
+        pool.give(chunk);
     }
     output.flush()?;
     Ok(hasher.finish())
@@ -265,11 +296,12 @@ fn read_stage(
     transform: &(impl Fn(u64, &mut [u8]) -> Result<()> + Sync),
     mac_tx: SyncSender<Arc<Vec<u8>>>,
     sink_tx: SyncSender<ToSink>,
+    pool: &Pool,
 ) -> Result<u64> {
     let mut hasher = Hasher::new(stage.expected.algorithm());
     let mut offset = 0u64;
     loop {
-        let mut chunk = vec![0u8; CHUNK];
+        let mut chunk = pool.take();
         let n = fill(input, &mut chunk)?;
         if n == 0 {
             break;
@@ -284,9 +316,11 @@ fn read_stage(
         hasher.update(&chunk);
         let closed = || CryptError::Io(std::io::Error::other("pipeline stage stopped"));
         if stage.mac_before_transform {
+            let mut plain = pool.take();
+            plain.truncate(n);
+            plain.copy_from_slice(&chunk);
             let shared = Arc::new(chunk);
             mac_tx.send(Arc::clone(&shared)).map_err(|_| closed())?;
-            let mut plain = shared.as_ref().clone();
             transform(offset, &mut plain)?;
             sink_tx
                 .send(ToSink::Chunk(Arc::new(plain)))
