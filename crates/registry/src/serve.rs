@@ -40,8 +40,11 @@ pub async fn serve(
     });
     let signals = handle.clone();
     let grace = opts.grace;
+    // Handlers are installed here, before the listener is bound and announced: a SIGTERM
+    // right after the "serving" line must shut down gracefully, not kill the process.
+    let stop = shutdown_signal()?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.await;
         tracing::info!("shutdown requested; finishing in-flight requests");
         signals.graceful_shutdown(Some(grace));
     });
@@ -68,12 +71,15 @@ pub async fn serve(
     }
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the returned future ends at the first.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

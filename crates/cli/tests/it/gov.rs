@@ -32,7 +32,20 @@ async fn stop(mut z: Zoll) {
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success());
+    // Let the drain task take the last lines.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tail = z
+        .log_tail
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert!(
+        status.success(),
+        "zoll exited with {status} after SIGTERM; its last log lines:\n{}",
+        tail.join("\n")
+    );
 }
 
 fn skopeo_copy(src: &str, dst: &str) -> std::process::Command {

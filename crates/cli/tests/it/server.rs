@@ -11,7 +11,12 @@ use zoll_testkit::Backends;
 pub struct Zoll {
     pub child: Child,
     pub base: String,
+    /// The last lines the server logged, for failure messages.
+    pub log_tail: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
 }
+
+/// Lines of server log kept for failure messages.
+const LOG_TAIL: usize = 40;
 
 pub fn command(data: &Path, extra: &[&str]) -> Command {
     let mut cmd = command_with_auth(data, extra);
@@ -67,11 +72,24 @@ impl Zoll {
         })
         .await
         .expect("zoll serving within 30 s");
-        // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining the log so the server never blocks on a full pipe; the tail stays
+        // for failure messages.
+        let log_tail =
+            std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let tail = log_tail.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut t = tail.lock().unwrap();
+                if t.len() == LOG_TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
         Zoll {
             child,
             base: format!("{scheme}://{addr}"),
+            log_tail,
         }
     }
 
