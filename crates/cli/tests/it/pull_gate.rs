@@ -143,7 +143,11 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
         .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("ZOLL_POLICY_FILE", &policy_file)
         .env("ZOLL_POLICY_RELOAD_SECS", "1")
-        .env("ZOLL_POLICY_CACHE_TTL_SECS", "30")
+        // Decisions are kept for an hour: only the referrers a finished scan attaches (part
+        // of the decision's key) can let the scanned image through within this test.
+        .env("ZOLL_POLICY_CACHE_TTL_SECS", "3600")
+        // No scan on push: the test asks for it once the image is signed.
+        .env("ZOLL_SCAN_ON_PUSH", "false")
         .env("ZOLL_ADMISSION_ENABLED", "true")
         .env("ZOLL_ADMISSION_REGISTRIES", "zoll.test");
     let z = Zoll::spawn(cmd, "http").await;
@@ -243,8 +247,8 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("stage 'ci' has not signed"), "{body}");
 
-    // The listed key signs; once the registry's scan of the image has finished, the lint
-    // condition holds too and the pull passes.
+    // The listed key signs; with no scan yet, the lint condition is unmet (and that
+    // decision is cached). Once the scan the test asks for has finished, the pull passes.
     ok(&run(zoll(
         d,
         &[
@@ -258,6 +262,17 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
             "ci",
         ],
     )));
+    let (status, body) = pull(&base, admin, "v1").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no finished scan"), "{body}");
+    let r = client()
+        .post(format!("{base}/api/v1/scans"))
+        .basic_auth(admin.0, Some(admin.1))
+        .json(&serde_json::json!({"repository": "prod/app", "digest": digest}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let body = pull_until(&base, admin, 200, "signed by ci and scanned").await;
     assert!(body.contains("\"layers\""), "{body}");
     let (allowed, why) = admit(&base, "zoll.test/prod/app:v1").await;
