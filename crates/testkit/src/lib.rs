@@ -10,7 +10,10 @@ mod tar;
 
 pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST};
 pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
-pub use softhsm::{require_peer, softhsm_key, SOFTHSM_LABELS, SOFTHSM_MODULE};
+pub use softhsm::{
+    require_peer, softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN,
+    SOFTHSM_TOKEN,
+};
 pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
 
 use std::sync::atomic::{AtomicU32, Ordering};

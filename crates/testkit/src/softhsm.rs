@@ -6,10 +6,20 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const TOKEN: &str = "zoll-test";
-const PIN: &str = "1234";
-/// The EC P-256 key pairs on the token, by label.
-pub const SOFTHSM_LABELS: [&str; 3] = ["stage", "quorum", "approver"];
+pub const SOFTHSM_TOKEN: &str = "zoll-test";
+pub const SOFTHSM_PIN: &str = "1234";
+/// The key pairs on the token: (label, id, pkcs11-tool key type). The trust tests sign with
+/// each kind; the policy and approval tests use the last three as a stage key, a quorum
+/// key and an approver's key.
+pub const SOFTHSM_KEYS: &[(&str, &str, &str)] = &[
+    ("ec256", "01", "EC:prime256v1"),
+    ("ec384", "02", "EC:secp384r1"),
+    ("rsa2048", "03", "rsa:2048"),
+    ("rsa3072", "04", "rsa:3072"),
+    ("stage", "05", "EC:prime256v1"),
+    ("quorum", "06", "EC:prime256v1"),
+    ("approver", "07", "EC:prime256v1"),
+];
 
 /// Fails (never skips) when the peer program is missing, naming the installer.
 pub fn require_peer(program: &str) {
@@ -37,15 +47,28 @@ fn run(cmd: &mut Command) {
 }
 
 /// The `pkcs11:` URI (module and PIN included) of the key pair `label` (one of
-/// [`SOFTHSM_LABELS`]) on this process's token; the first call creates the token and sets
-/// `SOFTHSM2_CONF`. Fails (never skips) when SoftHSM2 or OpenSC is missing.
+/// [`SOFTHSM_KEYS`]) on this process's token.
 pub fn softhsm_key(label: &str) -> String {
-    assert!(SOFTHSM_LABELS.contains(&label), "no SoftHSM key {label:?}");
+    assert!(
+        SOFTHSM_KEYS.iter().any(|(l, _, _)| *l == label),
+        "no SoftHSM key {label:?}"
+    );
+    softhsm_token();
+    format!(
+        "pkcs11:token={SOFTHSM_TOKEN};object={label}?module-path={SOFTHSM_MODULE}&pin-value={SOFTHSM_PIN}"
+    )
+}
+
+/// This process's token directory: the first call creates the token with every key of
+/// [`SOFTHSM_KEYS`] and sets `SOFTHSM2_CONF` (before any PKCS#11 use: SoftHSM reads its
+/// configuration once, at C_Initialize; child processes inherit it). Fails (never skips)
+/// when SoftHSM2 or OpenSC is missing.
+pub fn softhsm_token() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         assert!(
             Path::new(SOFTHSM_MODULE).exists(),
-            "SoftHSM2 is missing: run scripts/install-peers.sh (scripts/peers.d/policy.sh)"
+            "SoftHSM2 is missing: run scripts/install-peers.sh"
         );
         require_peer("softhsm2-util");
         require_peer("pkcs11-tool");
@@ -66,31 +89,30 @@ pub fn softhsm_key(label: &str) -> String {
             "--init-token",
             "--free",
             "--label",
-            TOKEN,
+            SOFTHSM_TOKEN,
             "--pin",
-            PIN,
+            SOFTHSM_PIN,
             "--so-pin",
             "5678",
         ]));
-        for (i, label) in SOFTHSM_LABELS.iter().enumerate() {
+        for (label, id, key_type) in SOFTHSM_KEYS {
             run(Command::new("pkcs11-tool").args([
                 "--module",
                 SOFTHSM_MODULE,
                 "--token-label",
-                TOKEN,
+                SOFTHSM_TOKEN,
                 "--login",
                 "--pin",
-                PIN,
+                SOFTHSM_PIN,
                 "--keypairgen",
                 "--key-type",
-                "EC:prime256v1",
+                key_type,
                 "--label",
                 label,
                 "--id",
-                &format!("{:02x}", i + 1),
+                id,
             ]));
         }
         dir
-    });
-    format!("pkcs11:token={TOKEN};object={label}?module-path={SOFTHSM_MODULE}&pin-value={PIN}")
+    })
 }
