@@ -13,12 +13,15 @@
 #                                        extra `skopeo copy` push flags; without
 #                                        --preserve-digests skopeo gzips the uncompressed
 #                                        layer on the fly (set to "" to measure that)
+#   BENCH_SAME_LAYER=0                   1: every run pushes the same layer again (content the
+#                                        registry already stores under another repository)
+#                                        instead of a new random layer per run
 #   BENCH_KEEP=1                         keep the temp dir (logs, wrk output) after the run
 #   BENCH_S3=1                           also zoll on S3 (moto, in memory) + PostgreSQL, a
 #                                        third column (0: leave it out)
 #
-# What it does: builds target/release/zoll, writes an OCI layout (one BENCH_LAYER_MIB MiB
-# uncompressed tar layer of random bytes, one tiny tar layer, config, manifest; tag `bench`),
+# What it does: builds target/release/zoll, writes an OCI layout per run (one BENCH_LAYER_MIB
+# MiB uncompressed tar layer of random bytes, one tiny tar layer, config, manifest; tag `bench`),
 # starts zoll and docker-registry on 127.0.0.1 with fresh data directories, then per run and
 # per registry times a skopeo push to a new repository and a skopeo pull of it into a fresh
 # dir:, runs wrk against a manifest GET by tag, reads both servers' VmHWM and prints a table.
@@ -77,10 +80,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-LAYOUT="$WORK/layout"
-log "generating the OCI layout (${LAYER_MIB} MiB random layer)"
-"${HELPER[@]}" layout "$LAYOUT" "$LAYER_MIB" >&2
-skopeo inspect "oci:$LAYOUT:bench" >/dev/null || { echo "skopeo rejects the generated layout" >&2; exit 1; }
+# One layout per run, each with its own random layer, so every push brings new content (a
+# registry that already stores a layer under another repository does other work: zoll
+# replaces its copy, which is how a re-push heals damage; BENCH_SAME_LAYER=1 measures that).
+layout() { if [[ ${BENCH_SAME_LAYER:-0} == 1 ]]; then echo "$WORK/layout-1"; else echo "$WORK/layout-$1"; fi; }
+for k in $(seq "$RUNS"); do
+  [[ -d $(layout "$k") ]] && continue
+  log "generating OCI layout $k (${LAYER_MIB} MiB random layer)"
+  "${HELPER[@]}" layout "$(layout "$k")" "$LAYER_MIB" >&2
+  skopeo inspect "oci:$(layout "$k"):bench" >/dev/null || { echo "skopeo rejects the generated layout" >&2; exit 1; }
+done
 
 POLICY="$WORK/policy.json"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
@@ -175,7 +184,7 @@ one_run() { # name port k
   out="$WORK/skopeo-$name-$k.log"
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2086 # PUSH_ARGS is a flag list
-  if ! skopeo_fresh copy -q $PUSH_ARGS --dest-tls-verify=false "oci:$LAYOUT:bench" "$ref" >"$out" 2>&1; then
+  if ! skopeo_fresh copy -q $PUSH_ARGS --dest-tls-verify=false "oci:$(layout "$k"):bench" "$ref" >"$out" 2>&1; then
     echo "skopeo push to $name failed (run $k):" >&2; cat "$out" >&2; exit 1
   fi
   t1=$EPOCHREALTIME
@@ -199,7 +208,7 @@ FLOOR=""
 client_floor() { # k
   local t0 t1 dest="$WORK/floor-$1"
   t0=$EPOCHREALTIME
-  skopeo_fresh copy -q --preserve-digests "oci:$LAYOUT:bench" "dir:$dest" >/dev/null
+  skopeo_fresh copy -q --preserve-digests "oci:$(layout "$1"):bench" "dir:$dest" >/dev/null
   t1=$EPOCHREALTIME
   rm -rf "$dest"
   FLOOR+="$(elapsed "$t0" "$t1") "
@@ -245,7 +254,7 @@ for name in "${SERVERS[@]}"; do
 done
 
 echo
-echo "zoll vs docker-registry $(docker-registry --version | awk '{print $3}'): ${LAYER_MIB} MiB random layer + tiny layer," \
+echo "zoll vs docker-registry $(docker-registry --version | awk '{print $3}'): ${LAYER_MIB} MiB random layer ($([[ ${BENCH_SAME_LAYER:-0} == 1 ]] && echo "the same one every run" || echo "a new one every run")) + tiny layer," \
   "skopeo $(skopeo --version | awk '{print $3}') push flags '${PUSH_ARGS}', $RUNS runs, $(nproc) CPUs"
 "${HELPER[@]}" table "$RESULTS"
 echo "zoll log: $(wc -l <"$WORK/zoll.log") lines (ZOLL_LOG=${ZOLL_LOG:-default}); docker-registry log: $(wc -l <"$WORK/registry.log") lines"

@@ -16,8 +16,9 @@ use crate::error::{Result, StoreError};
 const CHANNEL_CHUNKS: usize = 16;
 const READ_CHUNK: usize = 256 << 10;
 /// Start writing dirty pages back after this many bytes, so that the fsync at publish time
-/// only has the tail left to flush.
-const WRITEBACK_EVERY: u64 = 32 << 20;
+/// only has the tail left to flush. Measured with skopeo pushing 200 MiB: every 4-16 MiB
+/// ~0.85 s, 32 MiB ~0.89 s, 64 MiB ~0.90 s, never (one fsync of everything at the end) 1.07 s.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 fn join_error(e: tokio::task::JoinError) -> std::io::Error {
     std::io::Error::other(e.to_string())
