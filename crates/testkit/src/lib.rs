@@ -196,3 +196,18 @@ pub async fn run_peer(mut cmd: std::process::Command) -> String {
     );
     String::from_utf8(out.stdout).expect("peer output is UTF-8")
 }
+
+/// Bytes free on the file system holding `dir` (`df`), so a test that needs room can say so
+/// instead of failing later with an unrelated-looking error (a 500, a broken pipe).
+pub fn free_bytes(dir: &std::path::Path) -> u64 {
+    let out = std::process::Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .expect("run df");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("df printed nothing usable for {}", dir.display()))
+}

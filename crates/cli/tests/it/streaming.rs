@@ -18,6 +18,18 @@ async fn two_gib_blob_streams_both_ways_in_bounded_memory() {
     let data = tempfile::tempdir().unwrap();
     let backends = zoll_testkit::Backends::for_test();
     let total_chunks: u64 = if backends.s3.is_some() { 512 } else { 2048 };
+    if backends.s3.is_none() {
+        let need = total_chunks * CHUNK as u64 + (256 << 20);
+        let free = zoll_testkit::free_bytes(data.path());
+        assert!(
+            free >= need,
+            "this test stores a {} MiB blob in {} and needs {} MiB free there; {} MiB are",
+            total_chunks,
+            data.path().display(),
+            need >> 20,
+            free >> 20
+        );
+    }
     let zoll = Zoll::start(data.path(), &backends).await;
     let http = client();
     let base = &zoll.base;
