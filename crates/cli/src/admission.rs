@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Deserializer};
 use zoll_admission::{Endpoint, Settings, UnknownRegistries, Webhook};
-use zoll_policy::{Engine, NoScanner, PolicySet};
+use zoll_policy::{Engine, NoScanner, PolicySet, ScanGate};
 
 /// `[admission]` of the configuration file (`ZOLL_ADMISSION_*`): the webhook inside
 /// `zoll serve`.
@@ -116,11 +116,17 @@ fn unknown(s: &str) -> anyhow::Result<UnknownRegistries> {
         .with_context(|| format!("unknown_registries {s:?}: use deny or allow"))
 }
 
-fn engine(policy: &std::path::Path, cache_ttl_secs: u64) -> anyhow::Result<Arc<Engine>> {
+/// `scans` answers the policy's scan conditions: the registry's own scans inside `serve`,
+/// [`NoScanner`] standalone (such a condition then refuses as "cannot be checked").
+fn engine(
+    policy: &std::path::Path,
+    cache_ttl_secs: u64,
+    scans: Arc<dyn ScanGate>,
+) -> anyhow::Result<Arc<Engine>> {
     let set = PolicySet::load(policy).with_context(|| "cannot load the admission policy")?;
     Ok(Arc::new(Engine::with(
         set,
-        Arc::new(NoScanner),
+        scans,
         Duration::from_secs(cache_ttl_secs),
     )))
 }
@@ -153,7 +159,7 @@ pub fn run(args: AdmissionArgs) -> anyhow::Result<()> {
     } else {
         args.registry_hosts
     };
-    let engine = engine(&args.policy, args.cache_ttl_secs)?;
+    let engine = engine(&args.policy, args.cache_ttl_secs, Arc::new(NoScanner))?;
     let settings = Settings::new(hosts, unknown(&args.unknown_registries)?);
     let webhook = Webhook::new(engine.clone(), Arc::new(endpoint), settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -197,6 +203,7 @@ pub fn mount(
     if c.registries.is_empty() {
         bail!("[admission] enabled needs admission.registries: the host names pods use for this registry");
     }
+    let scans = Arc::new(zoll_registry::scan_gate::StoreScanGate::new(store.clone()));
     let source = zoll_registry::gate::StoreSource::new(store);
     let settings = Settings::new(c.registries.clone(), unknown(&c.unknown_registries)?);
     let shared = pull_gate.filter(|(file, _)| c.policy.as_ref().is_none_or(|p| p == file));
@@ -208,7 +215,7 @@ pub fn mount(
     let Some(policy) = &c.policy else {
         bail!("[admission] enabled needs admission.policy or [policy] file (the policy file)");
     };
-    let engine = engine(policy, c.cache_ttl_secs)?;
+    let engine = engine(policy, c.cache_ttl_secs, scans)?;
     let webhook = Webhook::new(engine.clone(), Arc::new(source), settings);
     let watcher = tokio::spawn(zoll_admission::watch_policy(
         engine,

@@ -14,7 +14,8 @@ use zoll_trust::keys::{generate_key, KeyKind, KeySource};
 use crate::process::self_signed;
 use crate::server::{command, Zoll};
 
-/// prod/** needs stage `ci`; everything else is admitted.
+/// prod/** needs stage `ci`, scanned/** a finished scan without FATAL lint findings;
+/// everything else is admitted.
 fn write_policy(dir: &Path) -> std::path::PathBuf {
     let key = generate_key(KeyKind::EcP256).unwrap().key;
     std::fs::write(dir.join("ci.pub"), key.public_key().to_pem()).unwrap();
@@ -22,7 +23,9 @@ fn write_policy(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         "version = 1\n[identities.ci]\nkeys = [\"ci.pub\"]\n[stages.ci]\nidentities = [\"ci\"]\n\
-         [[policy]]\nname = \"prod\"\nrepositories = [\"prod/**\"]\nstages = [\"ci\"]\n",
+         [[policy]]\nname = \"prod\"\nrepositories = [\"prod/**\"]\nstages = [\"ci\"]\n\
+         [[policy]]\nname = \"scanned\"\nrepositories = [\"scanned/**\"]\n\
+         scan = { lint_below = \"FATAL\" }\n",
     )
     .unwrap();
     path
@@ -84,6 +87,7 @@ async fn standalone_over_tls_and_inside_serve() {
     // The registry, with the webhook inside it too (configured through the environment).
     let mut cmd = command(&dir.path().join("data"), &[]);
     cmd.envs(Backends::for_test().env())
+        .env("ZOLL_SCAN_ON_PUSH", "false")
         .env("ZOLL_ADMISSION_ENABLED", "true")
         .env("ZOLL_ADMISSION_POLICY", &policy)
         .env(
@@ -117,6 +121,48 @@ async fn standalone_over_tls_and_inside_serve() {
             prod.digest
         )
     );
+
+    // A policy file of its own (not the pull gate's) still has its scan conditions answered
+    // by the registry's scans: refused until the scan the test asks for has finished.
+    let scanned = push(&addr, "scanned/app").await;
+    let validate = format!("{}/admission/validate", registry.base);
+    let r = curl(
+        &validate,
+        &review("s1", "zoll.example.com/scanned/app:v1"),
+        None,
+    )
+    .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let why = r["status"]["message"].as_str().unwrap();
+    assert!(why.contains("no finished scan"), "{why}");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail-with-body",
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args(["--data-binary"])
+        .arg(json!({"repository": "scanned/app", "digest": scanned.digest}).to_string())
+        .arg(format!("{}/api/v1/scans", registry.base))
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = curl(
+            &validate,
+            &review("s2", "zoll.example.com/scanned/app:v1"),
+            None,
+        )
+        .await;
+        if r["allowed"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never admitted: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 
     // Standalone, over TLS, reading the registry over HTTP.
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoll"));
