@@ -177,6 +177,7 @@ pub fn run(args: AdmissionArgs) -> anyhow::Result<()> {
             listen,
             tls,
             grace: Duration::from_secs(10),
+            tls_reload: Duration::from_secs(60),
         };
         let result = zoll_registry::serve(zoll_admission::router(webhook), opts, move |addr| {
             tracing::info!(%addr, scheme, "zoll is serving the admission webhook");

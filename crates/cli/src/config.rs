@@ -189,6 +189,8 @@ pub struct Server {
     /// Serve plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).
     pub danger_allow_plain_http: bool,
     pub shutdown_grace_secs: u64,
+    /// How often the TLS files are checked for a renewed certificate (reloaded in place).
+    pub tls_reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,6 +304,7 @@ impl Default for Server {
             tls_key: None,
             danger_allow_plain_http: false,
             shutdown_grace_secs: 30,
+            tls_reload_secs: 60,
         }
     }
 }

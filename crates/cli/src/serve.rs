@@ -167,6 +167,7 @@ async fn serve(
         listen,
         tls,
         grace: Duration::from_secs(c.server.shutdown_grace_secs),
+        tls_reload: Duration::from_secs(c.server.tls_reload_secs),
     };
     let (router, watcher) = crate::admission::mount(
         zoll_registry::router(app),

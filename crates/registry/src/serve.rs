@@ -22,6 +22,9 @@ pub struct ServeOptions {
     pub tls: Option<TlsFiles>,
     /// How long in-flight requests may run after a shutdown signal.
     pub grace: Duration,
+    /// How often the TLS certificate and key files are looked at: a renewed certificate
+    /// (cert-manager rewriting a mounted secret, say) is served without a restart.
+    pub tls_reload: Duration,
 }
 
 /// Serves `app` until SIGTERM or SIGINT. `on_bound` is told the bound address (useful with
@@ -54,12 +57,15 @@ pub async fn serve(
     match opts.tls {
         Some(tls) => {
             let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+            let reload = tokio::spawn(reload_tls(config.clone(), tls, opts.tls_reload));
             let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
-            axum_server::bind(opts.listen)
+            let served = axum_server::bind(opts.listen)
                 .acceptor(acceptor)
                 .handle(handle)
                 .serve(service)
-                .await
+                .await;
+            reload.abort();
+            served
         }
         None => {
             axum_server::bind(opts.listen)
@@ -67,6 +73,38 @@ pub async fn serve(
                 .handle(handle)
                 .serve(service)
                 .await
+        }
+    }
+}
+
+/// What identifies a version of the certificate and key files (followed through symlinks,
+/// as Kubernetes swaps a mounted secret's `..data` link).
+fn tls_stamp(tls: &TlsFiles) -> Option<[(std::time::SystemTime, u64); 2]> {
+    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| Ok((m.modified()?, m.len())));
+    Some([stamp(&tls.cert).ok()?, stamp(&tls.key).ok()?])
+}
+
+/// Reloads the certificate and key when either file changes. A pair that does not load
+/// (a half-written renewal, a key that does not match) leaves the one being served.
+async fn reload_tls(config: RustlsConfig, tls: TlsFiles, every: Duration) {
+    let mut seen = tls_stamp(&tls);
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = tls_stamp(&tls);
+        if now.is_none() || now == seen {
+            continue;
+        }
+        seen = now;
+        match config.reload_from_pem_file(&tls.cert, &tls.key).await {
+            Ok(()) => tracing::info!(cert = %tls.cert.display(), "TLS certificate reloaded"),
+            Err(e) => tracing::warn!(
+                cert = %tls.cert.display(),
+                error = %e,
+                "TLS certificate files changed but do not load; still serving the previous certificate"
+            ),
         }
     }
 }

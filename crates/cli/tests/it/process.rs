@@ -98,11 +98,33 @@ pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pat
     (cert, key)
 }
 
+/// `GET /v2/` with curl (OpenSSL), the independent TLS client, trusting only `ca`.
+async fn curl_v2(base: &str, ca: &std::path::Path) -> Result<String, String> {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-i",
+            "--cacert",
+            ca.to_str().unwrap(),
+            &format!("{base}/v2/"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_tls_with_rustls() {
+async fn serves_tls_with_rustls_and_reloads_a_renewed_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed(dir.path());
-    let cmd = command(
+    let first = dir.path().join("first.pem");
+    std::fs::copy(&cert, &first).unwrap();
+    let mut cmd = command(
         &dir.path().join("data"),
         &[
             "--tls-cert",
@@ -111,30 +133,35 @@ async fn serves_tls_with_rustls() {
             key.to_str().unwrap(),
         ],
     );
+    cmd.env("ZOLL_SERVER_TLS_RELOAD_SECS", "1");
     let zoll = Zoll::spawn(cmd, "https").await;
-    // curl (OpenSSL) is the independent TLS client; it must verify our certificate.
-    let out = tokio::process::Command::new("curl")
-        .args([
-            "-sS",
-            "-i",
-            "--cacert",
-            cert.to_str().unwrap(),
-            &format!("{}/v2/", zoll.base),
-        ])
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = curl_v2(&zoll.base, &first).await.unwrap();
     assert!(text.starts_with("HTTP/"), "{text}");
     assert!(text.contains(" 200"), "{text}");
     assert!(text
         .to_ascii_lowercase()
         .contains("docker-distribution-api-version: registry/2.0"));
+
+    // A certificate file that does not load leaves the served one in place.
+    std::fs::write(&cert, "not a certificate").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    curl_v2(&zoll.base, &first).await.unwrap();
+
+    // A renewed pair is served without a restart; the old certificate no longer verifies.
+    let renewed_dir = dir.path().join("renewed");
+    std::fs::create_dir(&renewed_dir).unwrap();
+    let (new_cert, new_key) = self_signed(&renewed_dir);
+    std::fs::copy(&new_key, &key).unwrap();
+    std::fs::copy(&new_cert, &cert).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while let Err(e) = curl_v2(&zoll.base, &new_cert).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate was never served: {e}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(curl_v2(&zoll.base, &first).await.is_err());
 }
 
 #[tokio::test]
