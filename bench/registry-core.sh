@@ -84,12 +84,13 @@ trap 'exit 130' INT TERM
 # registry that already stores a layer under another repository does other work: zoll
 # replaces its copy, which is how a re-push heals damage; BENCH_SAME_LAYER=1 measures that).
 layout() { if [[ ${BENCH_SAME_LAYER:-0} == 1 ]]; then echo "$WORK/layout-1"; else echo "$WORK/layout-$1"; fi; }
-for k in $(seq "$RUNS"); do
-  [[ -d $(layout "$k") ]] && continue
-  log "generating OCI layout $k (${LAYER_MIB} MiB random layer)"
-  "${HELPER[@]}" layout "$(layout "$k")" "$LAYER_MIB" >&2
-  skopeo inspect "oci:$(layout "$k"):bench" >/dev/null || { echo "skopeo rejects the generated layout" >&2; exit 1; }
-done
+make_layout() { # k: generated before its run, removed after it
+  [[ -d $(layout "$1") ]] && return 0
+  log "generating OCI layout $1 (${LAYER_MIB} MiB random layer)"
+  "${HELPER[@]}" layout "$(layout "$1")" "$LAYER_MIB" >&2
+  skopeo inspect "oci:$(layout "$1"):bench" >/dev/null || { echo "skopeo rejects the generated layout" >&2; exit 1; }
+}
+make_layout 1
 
 POLICY="$WORK/policy.json"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$POLICY"
@@ -216,8 +217,10 @@ client_floor() { # k
 
 # Runs alternate between the registries so drift (page cache, thermal) hits both alike.
 for k in $(seq "$RUNS"); do
+  make_layout "$k"
   for name in "${SERVERS[@]}"; do one_run "$name" "${PORT[$name]}" "$k"; done
   client_floor "$k"
+  if [[ ${BENCH_SAME_LAYER:-0} != 1 ]] && ((k > 1)); then rm -rf "$(layout "$k")"; fi
 done
 
 manifest_bench() { # name port

@@ -28,7 +28,7 @@ ZOLL_TEST_S3_ENDPOINT=$(scripts/s3.sh start "$s3dir" "$(free_port)")
 
 # A full disk shows up as unrelated failures (a 500 on a manifest PUT, a broken pipe), so
 # the log says how much room the run had.
-df -h . "${TMPDIR:-/tmp}" | sed 's/^/disk: /'
+{ df -h . "${TMPDIR:-/tmp}" 2>&1 || true; } | sed 's/^/disk: /'
 
 echo "== backends: local disk + sqlite (embedded)"
 cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
@@ -39,6 +39,6 @@ ZOLL_TEST_METADATA=postgres ZOLL_TEST_BLOBS=s3 \
     -p zoll-admission --test it "$@" 2>&1 \
   | tee -a "$log" || status=$?
 
-df -h . "${TMPDIR:-/tmp}" | sed 's/^/disk: /'
+{ df -h . "${TMPDIR:-/tmp}" 2>&1 || true; } | sed 's/^/disk: /'
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

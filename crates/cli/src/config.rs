@@ -189,7 +189,8 @@ pub struct Server {
     /// Serve plain HTTP on a non-loopback address (e.g. behind a TLS-terminating proxy).
     pub danger_allow_plain_http: bool,
     pub shutdown_grace_secs: u64,
-    /// How often the TLS files are checked for a renewed certificate (reloaded in place).
+    /// How often the TLS files are checked for a renewed certificate (reloaded in place;
+    /// 1 s to 1 day).
     pub tls_reload_secs: u64,
 }
 

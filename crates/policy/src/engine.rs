@@ -162,7 +162,12 @@ impl Engine {
             return Ok(by_default(set, q));
         }
         let needs_signatures = policies.iter().any(|p| p.needs_signatures());
-        let index = if needs_signatures {
+        // Scan conditions need the referrer list too, though no signature is loaded: a
+        // finished scan attaches its reports as referrers, and the cached decision must end
+        // with it (without this, a policy of scan conditions alone kept answering "no
+        // finished scan" for the whole cache TTL after the scan finished).
+        let has_scan = policies.iter().any(|p| !p.scan.is_empty());
+        let index = if needs_signatures || has_scan {
             source
                 .index(target.registry, target.repository, target.subject)
                 .await?

@@ -56,8 +56,10 @@ pub async fn serve(
     // client's delayed ACK (Nagle), which adds 40 ms to every small blob read.
     match opts.tls {
         Some(tls) => {
+            // Stamped before loading, so a renewal written in between is not missed.
+            let stamp = tls_stamp(&tls)?;
             let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
-            let reload = tokio::spawn(reload_tls(config.clone(), tls, opts.tls_reload));
+            let reload = tokio::spawn(reload_tls(config.clone(), tls, stamp, opts.tls_reload));
             let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
             let served = axum_server::bind(opts.listen)
                 .acceptor(acceptor)
@@ -78,23 +80,43 @@ pub async fn serve(
 }
 
 /// What identifies a version of the certificate and key files (followed through symlinks,
-/// as Kubernetes swaps a mounted secret's `..data` link).
-fn tls_stamp(tls: &TlsFiles) -> Option<[(std::time::SystemTime, u64); 2]> {
-    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| Ok((m.modified()?, m.len())));
-    Some([stamp(&tls.cert).ok()?, stamp(&tls.key).ok()?])
+/// as Kubernetes swaps a mounted secret's `..data` link). The change time is in it so that
+/// fixing a file's permissions counts as a change too.
+type TlsStamp = [(std::time::SystemTime, i64, u64); 2];
+
+fn tls_stamp(tls: &TlsFiles) -> std::io::Result<TlsStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = |p: &PathBuf| -> std::io::Result<_> {
+        let m = std::fs::metadata(p)?;
+        Ok((m.modified()?, m.ctime(), m.len()))
+    };
+    Ok([stamp(&tls.cert)?, stamp(&tls.key)?])
 }
 
 /// Reloads the certificate and key when either file changes. A pair that does not load
-/// (a half-written renewal, a key that does not match) leaves the one being served.
-async fn reload_tls(config: RustlsConfig, tls: TlsFiles, every: Duration) {
-    let mut seen = tls_stamp(&tls);
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+/// (a half-written renewal, a key that does not match) leaves the one being served; so do
+/// missing files (said once, not every tick).
+async fn reload_tls(config: RustlsConfig, tls: TlsFiles, mut seen: TlsStamp, every: Duration) {
+    // Bounded: a huge interval would overflow the timer, a zero one would spin.
+    let every = every.clamp(Duration::from_secs(1), Duration::from_secs(24 * 3600));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    let mut missing = false;
     loop {
         tick.tick().await;
-        let now = tls_stamp(&tls);
-        if now.is_none() || now == seen {
+        let now = match tls_stamp(&tls) {
+            Ok(now) => now,
+            Err(e) => {
+                if !missing {
+                    tracing::warn!(cert = %tls.cert.display(), key = %tls.key.display(), error = %e,
+                        "TLS certificate files cannot be read; still serving the previous certificate");
+                }
+                missing = true;
+                continue;
+            }
+        };
+        missing = false;
+        if now == seen {
             continue;
         }
         seen = now;

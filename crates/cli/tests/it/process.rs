@@ -144,7 +144,20 @@ async fn serves_tls_with_rustls_and_reloads_a_renewed_certificate() {
 
     // A certificate file that does not load leaves the served one in place.
     std::fs::write(&cert, "not a certificate").unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !zoll
+        .log_tail
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("do not load; still serving the previous certificate"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken file was never noticed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     curl_v2(&zoll.base, &first).await.unwrap();
 
     // A renewed pair is served without a restart; the old certificate no longer verifies.

@@ -149,3 +149,57 @@ async fn identical_concurrent_questions_are_computed_once() {
     w.decide(&engine, Gate::Admission, "app", &img).await;
     assert_eq!(engine.stats().computed, 2);
 }
+
+/// Stands in for the registry's scan results: "no finished scan" until `done` is set.
+struct ScanState {
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl zoll_policy::ScanGate for ScanState {
+    fn check<'a>(
+        &'a self,
+        _repository: &'a str,
+        subject: &'a Digest,
+        _condition: &'a zoll_policy::ScanCondition,
+    ) -> BoxFuture<'a, zoll_policy::ScanVerdict> {
+        let done = self.done.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if done {
+                zoll_policy::ScanVerdict::Met
+            } else {
+                zoll_policy::ScanVerdict::NotMet {
+                    reason: format!("no finished scan of {subject}"),
+                    causes: vec![],
+                }
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_cached_scan_refusal_ends_when_the_scan_attaches_its_report() {
+    let w = World::new().await;
+    let scanner = w.signer("scanner", "Scanner");
+    let state = Arc::new(ScanState { done: false.into() });
+    // A policy of scan conditions alone (no stage, no signature) and an hour-long cache.
+    let policy = "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"app\"]\n\
+                  scan = { lint_below = \"FATAL\" }\n";
+    let engine = Engine::with(w.policy(policy), state.clone(), Duration::from_secs(3600));
+    let (repo, img) = w.push("app", "v1").await;
+    let d = w.decide(&engine, Gate::Pull, "app", &img).await;
+    assert!(d.reason().contains("no finished scan"), "{}", d.explain());
+    // The scan finishes: its report becomes a referrer of the image, which is part of the
+    // decision's key, so the refusal is not answered from the cache any more.
+    state.done.store(true, std::sync::atomic::Ordering::SeqCst);
+    zoll_trust::image::attest(
+        &repo,
+        Some(&zoll_oci::Reference::Digest(img.digest.clone())),
+        &scanner.key,
+        "https://cyclonedx.org/bom",
+        serde_json::json!({"bomFormat": "CycloneDX"}),
+    )
+    .await
+    .unwrap();
+    let d = w.decide(&engine, Gate::Pull, "app", &img).await;
+    assert!(d.allowed, "{}", d.explain());
+}

@@ -17,7 +17,8 @@ use crate::error::{Result, StoreError};
 /// arrives in pieces of ~64 KiB, and waking the writer for each piece cost more CPU than
 /// the writing (on two cores that CPU is taken from the client that is sending).
 const BATCH_BYTES: usize = 1 << 20;
-/// Batches in flight; with the one being filled, bounds an upload's buffers to ~3 MiB.
+/// Batches queued; with the one being written and the one being filled, an upload holds
+/// about 4 MiB of buffers.
 const CHANNEL_BATCHES: usize = 2;
 const READ_CHUNK: usize = 256 << 10;
 /// Start writing dirty pages back after this many bytes, so that the fsync at publish time
