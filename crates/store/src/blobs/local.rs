@@ -84,6 +84,10 @@ impl LocalBlobs {
                 }
                 Err(e) => return Err(e.into()),
             };
+            // Held until the writer thread lets go of this file. An append whose request was
+            // dropped (client gone, shutdown) leaves its writer draining what was queued; the
+            // next append of the session waits here for it instead of truncating under it.
+            file.lock()?;
             let on_disk = file.metadata()?.len();
             if on_disk < offset {
                 // Metadata acknowledged bytes the disk no longer has (e.g. power loss before
@@ -127,9 +131,13 @@ impl LocalBlobs {
     /// Makes the staged bytes durable (before the publishing transaction starts).
     pub async fn sync_upload(&self, id: &str) -> Result<()> {
         let src = self.upload_path(id);
-        tokio::task::spawn_blocking(move || std::fs::File::open(&src)?.sync_all())
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&src)?;
+            file.lock()?; // after any writer of a dropped append (see `append`)
+            file.sync_all()
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
         Ok(())
     }
 
