@@ -204,8 +204,7 @@ pub fn mount(
     if c.registries.is_empty() {
         bail!("[admission] enabled needs admission.registries: the host names pods use for this registry");
     }
-    let scans = Arc::new(zoll_registry::scan_gate::StoreScanGate::new(store.clone()));
-    let source = zoll_registry::gate::StoreSource::new(store);
+    let source = zoll_registry::gate::StoreSource::new(store.clone());
     let settings = Settings::new(c.registries.clone(), unknown(&c.unknown_registries)?);
     let shared = pull_gate.filter(|(file, _)| c.policy.as_ref().is_none_or(|p| p == file));
     if let Some((_, engine)) = shared {
@@ -216,6 +215,7 @@ pub fn mount(
     let Some(policy) = &c.policy else {
         bail!("[admission] enabled needs admission.policy or [policy] file (the policy file)");
     };
+    let scans = Arc::new(zoll_registry::scan_gate::StoreScanGate::new(store));
     let engine = engine(policy, c.cache_ttl_secs, scans)?;
     let webhook = Webhook::new(engine.clone(), Arc::new(source), settings);
     let watcher = tokio::spawn(zoll_admission::watch_policy(

@@ -135,20 +135,13 @@ async fn standalone_over_tls_and_inside_serve() {
     assert_eq!(r["allowed"], false, "{r}");
     let why = r["status"]["message"].as_str().unwrap();
     assert!(why.contains("no finished scan"), "{why}");
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail-with-body",
-            "-H",
-            "Content-Type: application/json",
-        ])
-        .args(["--data-binary"])
-        .arg(json!({"repository": "scanned/app", "digest": scanned.digest}).to_string())
-        .arg(format!("{}/api/v1/scans", registry.base))
-        .output()
+    let r = crate::server::client()
+        .post(format!("{}/api/v1/scans", registry.base))
+        .json(&json!({"repository": "scanned/app", "digest": scanned.digest}))
+        .send()
         .await
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let r = curl(
