@@ -116,6 +116,15 @@ pub struct Auth {
     /// Password of the `admin` account created on first start; unset: generated and
     /// printed once.
     pub admin_password: Option<String>,
+    /// Failed logins from one source address within `failed_login_window_secs` after which
+    /// further attempts from it are refused (429) until the window ends; 0: no limit.
+    pub failed_logins_per_source: u32,
+    /// The same per account name; 0: no limit.
+    pub failed_logins_per_account: u32,
+    pub failed_login_window_secs: u64,
+    /// Password hashes computed at once (19 MiB each while running); 0: one per core, at
+    /// most four.
+    pub password_checks: usize,
 }
 
 impl Default for Auth {
@@ -128,6 +137,10 @@ impl Default for Auth {
             token_ttl_secs: d.token_ttl.as_secs(),
             realm: None,
             admin_password: None,
+            failed_logins_per_source: d.throttle.per_source,
+            failed_logins_per_account: d.throttle.per_account,
+            failed_login_window_secs: d.throttle.window.as_secs(),
+            password_checks: d.password_checks,
         }
     }
 }
@@ -432,15 +445,41 @@ impl Config {
         }
     }
 
-    pub fn auth_settings(&self, tls: bool) -> zoll_registry::AuthSettings {
-        zoll_registry::AuthSettings {
-            enabled: self.auth.enabled,
-            issuer: self.auth.issuer.clone(),
-            service: self.auth.service.clone(),
-            token_ttl: std::time::Duration::from_secs(self.auth.token_ttl_secs),
-            realm: self.auth.realm.clone(),
-            scheme: if tls { "https" } else { "http" },
+    pub fn auth_settings(&self, tls: bool) -> anyhow::Result<zoll_registry::AuthSettings> {
+        let a = &self.auth;
+        let max_ttl = zoll_registry::auth::MAX_TOKEN_TTL.as_secs();
+        if !(1..=max_ttl).contains(&a.token_ttl_secs) {
+            bail!(
+                "auth.token_ttl_secs must be 1 to {max_ttl}, not {}",
+                a.token_ttl_secs
+            );
         }
+        if a.failed_login_window_secs == 0 || a.failed_login_window_secs > 86_400 {
+            bail!(
+                "auth.failed_login_window_secs must be 1 to 86400, not {}",
+                a.failed_login_window_secs
+            );
+        }
+        if a.password_checks > 64 {
+            bail!(
+                "auth.password_checks must be 0 (automatic) to 64, not {}",
+                a.password_checks
+            );
+        }
+        Ok(zoll_registry::AuthSettings {
+            enabled: a.enabled,
+            issuer: a.issuer.clone(),
+            service: a.service.clone(),
+            token_ttl: std::time::Duration::from_secs(a.token_ttl_secs),
+            realm: a.realm.clone(),
+            scheme: if tls { "https" } else { "http" },
+            throttle: zoll_registry::auth::ThrottleSettings {
+                window: std::time::Duration::from_secs(a.failed_login_window_secs),
+                per_source: a.failed_logins_per_source,
+                per_account: a.failed_logins_per_account,
+            },
+            password_checks: a.password_checks,
+        })
     }
 
     pub fn store_config(&self) -> zoll_store::StoreConfig {

@@ -91,6 +91,7 @@ async fn serve(
     listen: SocketAddr,
     tls: Option<zoll_registry::TlsFiles>,
 ) -> anyhow::Result<()> {
+    let auth = c.auth_settings(tls.is_some())?;
     let store = Arc::new(crate::maintain::open_store(&c).await?);
     let mut background = vec![
         tokio::spawn(expire_uploads(store.clone())),
@@ -118,7 +119,7 @@ async fn serve(
         max_name_len: c.limits.max_name_len,
         max_page: c.limits.max_page,
     };
-    let mut app = zoll_registry::App::new(store.clone(), limits, c.auth_settings(tls.is_some()))
+    let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;

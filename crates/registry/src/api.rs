@@ -91,13 +91,17 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Api
 
 /// `/metrics`: a system administrator's credentials (Prometheus basic_auth or a token), or
 /// nobody when authentication is off.
-pub async fn metrics(app: &App, parts: &axum::http::request::Parts) -> Response {
-    match app.auth.authenticate(&app.store, &parts.headers).await {
+pub async fn metrics(app: &App, parts: &axum::http::request::Parts, source: &str) -> Response {
+    match app
+        .auth
+        .authenticate(&app.store, &parts.headers, source)
+        .await
+    {
         Ok(id) if id.is_admin() => {
             let mut r = crate::metrics::render(app).await.into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
             );
             r
         }
@@ -105,7 +109,7 @@ pub async fn metrics(app: &App, parts: &axum::http::request::Parts) -> Response 
             forbidden(&id, "read metrics").into_response()
         }
         Ok(_) => unauthorized("authentication required").into_response(),
-        Err(e) => unauthorized(&e.0).into_response(),
+        Err(e) => e.into_error(|why| unauthorized(&why)).into_response(),
     }
 }
 
@@ -115,9 +119,13 @@ pub async fn handle(
     body: Body,
     source: &str,
 ) -> Response {
-    let id = match app.auth.authenticate(&app.store, &parts.headers).await {
+    let id = match app
+        .auth
+        .authenticate(&app.store, &parts.headers, source)
+        .await
+    {
         Ok(id) => id,
-        Err(e) => return unauthorized(&e.0).into_response(),
+        Err(e) => return e.into_error(|why| unauthorized(&why)).into_response(),
     };
     if matches!(id.principal, Principal::Anonymous) {
         return unauthorized("authentication required").into_response();
@@ -467,10 +475,7 @@ async fn create_user(c: &Ctx<'_>, body: Body) -> ApiResult {
     if u.password.len() < 8 || u.password.len() > password::MAX_PASSWORD_BYTES {
         return Err(bad("passwords need 8 to 1024 bytes"));
     }
-    let pw = u.password.clone();
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|e| bad(e.to_string()))?;
+    let hash = hash_password(c, &u.password).await?;
     if !c
         .app
         .store
@@ -493,6 +498,18 @@ async fn create_user(c: &Ctx<'_>, body: Body) -> ApiResult {
     created(json!({"name": u.name, "admin": u.admin}))
 }
 
+/// An argon2id hash of a new password, through the server's bounded hashing.
+async fn hash_password(c: &Ctx<'_>, password: &str) -> ApiResult<String> {
+    c.app.auth.hashing.hash(password).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "too many password operations in progress; try again shortly",
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    })
+}
+
 async fn set_password(c: &Ctx<'_>, name: &str, body: Body) -> ApiResult {
     #[derive(Deserialize)]
     struct Body_ {
@@ -508,9 +525,7 @@ async fn set_password(c: &Ctx<'_>, name: &str, body: Body) -> ApiResult {
     if b.password.len() < 8 || b.password.len() > password::MAX_PASSWORD_BYTES {
         return Err(bad("passwords need 8 to 1024 bytes"));
     }
-    let hash = tokio::task::spawn_blocking(move || password::hash(&b.password))
-        .await
-        .map_err(|e| bad(e.to_string()))?;
+    let hash = hash_password(c, &b.password).await?;
     if !c.app.store.set_password_hash(name, &hash).await? {
         return Err(not_found(&format!("account {name}")));
     }

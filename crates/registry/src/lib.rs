@@ -47,7 +47,7 @@ use zoll_store::{Store, StoreError};
 pub use auth::{Auth, AuthSettings, Identity};
 pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
-pub use metrics::Metrics;
+pub use metrics::{ConnectionStats, Metrics};
 pub use serve::{serve, ServeOptions, TlsFiles};
 
 use access::{Action, Decision};
@@ -169,7 +169,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         ),
         "/healthz" => ("health", (StatusCode::OK, "ok\n").into_response()),
         "/readyz" => ("health", readiness(&app).await),
-        "/metrics" => ("metrics", api::metrics(&app, &parts).await),
+        "/metrics" => ("metrics", api::metrics(&app, &parts, &source).await),
         p if p == "/api/v1" || p.starts_with("/api/v1/") => {
             ("api", api::handle(&app, &parts, body, &source).await)
         }
@@ -188,14 +188,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let status = resp.status();
     let ms = started.elapsed().as_secs_f64() * 1e3;
     let bytes_out = content_length(resp.headers());
-    app.metrics.observe(
-        endpoint,
-        method.as_str(),
-        status.as_u16(),
-        ms,
-        bytes_in,
-        bytes_out,
-    );
+    app.metrics
+        .observe(endpoint, &method, status.as_u16(), ms, bytes_in, bytes_out);
     if method == Method::GET || method == Method::HEAD {
         tracing::debug!(%method, %path, status = status.as_u16(), ms, "request");
     } else {
@@ -260,7 +254,7 @@ async fn v2(
     let h = &parts.headers;
     let need = requirement(&route, &parts.method);
     let wanted_scope = need.map(|(a, n)| scope(a, n));
-    let identity = match app.auth.authenticate(&app.store, h).await {
+    let identity = match app.auth.authenticate(&app.store, h, source).await {
         Ok(i) => i,
         Err(refused) => {
             let who = auth::basic_credentials(h)
@@ -268,10 +262,10 @@ async fn v2(
                 .map(|(u, _)| u)
                 .unwrap_or_else(|| "unknown".into());
             let target = audit::v2_target(&route, parts.uri.query());
-            audit::record(app, &who, source, "login", &target, "denied", &refused.0).await;
+            audit::record(app, &who, source, "login", &target, "denied", refused.why()).await;
             return app
                 .auth
-                .unauthorized(h, wanted_scope.as_deref(), &refused.0)
+                .refusal(h, wanted_scope.as_deref(), refused)
                 .into_response();
         }
     };

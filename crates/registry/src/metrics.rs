@@ -1,35 +1,87 @@
-//! Prometheus metrics in the text exposition format: request counts, latency histograms and
-//! bytes per endpoint, webhook attempts (kept per process, as Prometheus expects of each
-//! replica), and at scrape time storage per project and the webhook queue depth (read from
-//! the shared metadata).
+//! Prometheus metrics (text format 0.0.4, written by `prometheus-client`, which escapes
+//! label values): request counts, latency histograms and bytes per endpoint, webhook
+//! attempts, password hashes, throttled logins and connections (kept per process, as
+//! Prometheus expects of each replica), and at scrape time storage per project and the
+//! webhook queue depth (read from the shared metadata).
+//!
+//! Every label value comes from a fixed set or from names only an administrator creates
+//! (projects): a client's raw method, path or header never becomes a label, so requests
+//! cannot grow the number of series.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use axum::http::Method;
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::App;
 
-const BUCKETS_MS: [f64; 10] = [
-    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0, 30000.0,
-];
+pub use prometheus_text::CONTENT_TYPE;
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS_MS.len()],
-    sum_ms: f64,
-    n: u64,
+const BUCKETS_SECONDS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+
+/// The method label: the methods the API uses, everything else is `other`.
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: &'static str,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProjectLabels {
+    project: String,
+}
+
+/// Connection counts, shared with the listener (`serve.rs`), which fills them.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    pub open: AtomicU64,
+    pub accepted: AtomicU64,
+    /// Refused because the connection limit was reached and none could be shed.
+    pub refused: AtomicU64,
+    /// Idle connections closed to make room for a new one.
+    pub shed: AtomicU64,
+}
+
+type HistogramFamily = Family<EndpointLabels, Histogram, fn() -> Histogram>;
+
 pub struct Metrics {
-    /// (endpoint, method, status) → count
-    requests: Mutex<BTreeMap<(&'static str, String, u16), u64>>,
-    latency: Mutex<BTreeMap<&'static str, Histogram>>,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    hook_ok: AtomicU64,
-    hook_failed: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    bytes_in: Counter,
+    bytes_out: Counter,
+    hook_attempts: Family<ResultLabels, Counter>,
+    pub connections: Arc<ConnectionStats>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,134 +90,209 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS_SECONDS)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("zoll");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by endpoint, method and status",
+            requests.clone(),
+        );
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Request latency by endpoint",
+            latency.clone(),
+        );
+        let bytes_in = Counter::default();
+        registry.register(
+            "http_request_bytes",
+            "Request body bytes announced by Content-Length",
+            bytes_in.clone(),
+        );
+        let bytes_out = Counter::default();
+        registry.register(
+            "http_response_bytes",
+            "Response body bytes announced by Content-Length",
+            bytes_out.clone(),
+        );
+        let hook_attempts = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by result",
+            hook_attempts.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            bytes_in,
+            bytes_out,
+            hook_attempts,
+            connections: Arc::default(),
+        }
+    }
+}
+
 impl Metrics {
     pub fn observe(
         &self,
         endpoint: &'static str,
-        method: &str,
+        method: &Method,
         status: u16,
         ms: f64,
         bytes_in: u64,
         bytes_out: u64,
     ) {
-        *self
-            .requests
-            .lock()
-            .expect("poisoned")
-            .entry((endpoint, method.to_owned(), status))
-            .or_default() += 1;
-        let mut lat = self.latency.lock().expect("poisoned");
-        let h = lat.entry(endpoint).or_default();
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            if ms <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum_ms += ms;
-        h.n += 1;
-        self.bytes_in.fetch_add(bytes_in, Ordering::Relaxed);
-        self.bytes_out.fetch_add(bytes_out, Ordering::Relaxed);
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint,
+                method: method_label(method),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&EndpointLabels { endpoint })
+            .observe(ms / 1000.0);
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
     }
 
     pub fn webhook_attempt(&self, ok: bool) {
-        let c = if ok { &self.hook_ok } else { &self.hook_failed };
-        c.fetch_add(1, Ordering::Relaxed);
+        let result = if ok { "ok" } else { "failed" };
+        self.hook_attempts
+            .get_or_create(&ResultLabels { result })
+            .inc();
     }
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g = Gauge::<i64>::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    registry.register(name, help, g);
 }
 
 /// The exposition text.
 pub async fn render(app: &App) -> String {
     let m = &app.metrics;
     let mut out = String::new();
-    out.push_str("# HELP zoll_http_requests_total HTTP requests by endpoint, method and status.\n");
-    out.push_str("# TYPE zoll_http_requests_total counter\n");
-    for ((endpoint, method, status), n) in m.requests.lock().expect("poisoned").iter() {
-        let _ = writeln!(
-            out,
-            "zoll_http_requests_total{{endpoint=\"{endpoint}\",method=\"{method}\",status=\"{status}\"}} {n}"
-        );
+    if let Err(e) = prometheus_text::encode(&mut out, &m.registry) {
+        tracing::error!(error = %e, "cannot encode metrics");
     }
-    out.push_str("# HELP zoll_http_request_duration_seconds Request latency by endpoint.\n");
-    out.push_str("# TYPE zoll_http_request_duration_seconds histogram\n");
-    for (endpoint, h) in m.latency.lock().expect("poisoned").iter() {
-        for (i, b) in BUCKETS_MS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "zoll_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{}\"}} {}",
-                b / 1000.0,
-                h.counts[i]
-            );
-        }
-        let _ = writeln!(
-            out,
-            "zoll_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}",
-            h.n
-        );
-        let _ = writeln!(
-            out,
-            "zoll_http_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}",
-            h.sum_ms / 1000.0
-        );
-        let _ = writeln!(
-            out,
-            "zoll_http_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}",
-            h.n
-        );
-    }
-    let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-        );
-    };
-    counter(
-        &mut out,
-        "zoll_http_request_bytes_total",
-        "Request body bytes announced by Content-Length.",
-        m.bytes_in.load(Ordering::Relaxed),
+    // Values owned elsewhere or read from the database now, in a registry of this scrape.
+    let mut now = Registry::with_prefix("zoll");
+    let c = &m.connections;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    gauge(
+        &mut now,
+        "http_connections_open",
+        "Open client connections",
+        load(&c.open),
     );
     counter(
-        &mut out,
-        "zoll_http_response_bytes_total",
-        "Response body bytes announced by Content-Length.",
-        m.bytes_out.load(Ordering::Relaxed),
+        &mut now,
+        "http_connections_accepted",
+        "Client connections accepted",
+        load(&c.accepted),
     );
-    out.push_str("# HELP zoll_webhook_attempts_total Webhook delivery attempts by result.\n");
-    out.push_str("# TYPE zoll_webhook_attempts_total counter\n");
-    let _ = writeln!(
-        out,
-        "zoll_webhook_attempts_total{{result=\"ok\"}} {}\nzoll_webhook_attempts_total{{result=\"failed\"}} {}",
-        m.hook_ok.load(Ordering::Relaxed),
-        m.hook_failed.load(Ordering::Relaxed)
+    counter(
+        &mut now,
+        "http_connections_refused",
+        "Connections refused at the connection limit",
+        load(&c.refused),
+    );
+    counter(
+        &mut now,
+        "http_connections_shed",
+        "Idle connections closed at the connection limit to admit a new one",
+        load(&c.shed),
+    );
+    counter(
+        &mut now,
+        "password_hashes",
+        "Password hashes computed (logins not answered from the verified-login cache)",
+        app.auth.hashing.computed(),
+    );
+    counter(
+        &mut now,
+        "logins_throttled",
+        "Login attempts refused without a password check (too many failures or checks waiting)",
+        app.auth.throttled(),
     );
     if let Ok(n) = app.store.pending_deliveries().await {
-        let _ = writeln!(
-            out,
-            "# HELP zoll_webhook_queue_depth Webhook deliveries waiting.\n# TYPE zoll_webhook_queue_depth gauge\nzoll_webhook_queue_depth {n}"
+        gauge(
+            &mut now,
+            "webhook_queue_depth",
+            "Webhook deliveries waiting",
+            u64::try_from(n).unwrap_or(0),
         );
     }
     if let Ok(projects) = app.store.projects().await {
-        out.push_str("# HELP zoll_project_storage_bytes Storage used by a project's manifests and the blobs they reference.\n");
-        out.push_str("# TYPE zoll_project_storage_bytes gauge\n");
-        let mut artifacts = String::new();
+        let bytes = Family::<ProjectLabels, Gauge>::default();
+        let artifacts = Family::<ProjectLabels, Gauge>::default();
         for p in projects {
             if let Ok(u) = app.store.usage(&p.name).await {
-                let _ = writeln!(
-                    out,
-                    "zoll_project_storage_bytes{{project=\"{}\"}} {}",
-                    p.name,
-                    u.bytes()
-                );
-                let _ = writeln!(
-                    artifacts,
-                    "zoll_project_artifacts{{project=\"{}\"}} {}",
-                    p.name, u.manifests
-                );
+                let labels = ProjectLabels { project: p.name };
+                bytes
+                    .get_or_create(&labels)
+                    .set(i64::try_from(u.bytes()).unwrap_or(i64::MAX));
+                artifacts
+                    .get_or_create(&labels)
+                    .set(i64::try_from(u.manifests).unwrap_or(i64::MAX));
             }
         }
-        out.push_str("# HELP zoll_project_artifacts Manifests stored in a project.\n");
-        out.push_str("# TYPE zoll_project_artifacts gauge\n");
-        out.push_str(&artifacts);
+        now.register(
+            "project_storage_bytes",
+            "Storage used by a project's manifests and the blobs they reference",
+            bytes,
+        );
+        now.register(
+            "project_artifacts",
+            "Manifests stored in a project",
+            artifacts,
+        );
+    }
+    if let Err(e) = prometheus_text::encode(&mut out, &now) {
+        tracing::error!(error = %e, "cannot encode metrics");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_map_to_a_fixed_set() {
+        let m = Metrics::default();
+        for raw in ["R4ND0M", "FOO", "BAR", "get"] {
+            let method = Method::from_bytes(raw.as_bytes()).unwrap();
+            m.observe("base", &method, 405, 1.0, 0, 0);
+        }
+        m.observe("base", &Method::GET, 200, 1.0, 0, 0);
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &m.registry).unwrap();
+        let series = out
+            .lines()
+            .filter(|l| l.starts_with("zoll_http_requests_total{"))
+            .count();
+        assert_eq!(series, 2, "one series for all unknown methods: {out}");
+        assert!(
+            out.contains(
+                r#"zoll_http_requests_total{endpoint="base",method="other",status="405"} 4"#
+            ),
+            "{out}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ mod approvals;
 mod crash;
 mod crypt;
 mod gov;
+mod hardening;
 mod process;
 mod pull_gate;
 mod scan;

@@ -105,6 +105,14 @@ impl Zoll {
         kib * 1024
     }
 
+    /// Current resident set size (VmRSS) of the server process, in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
     pub async fn kill9(mut self) {
         self.child.kill().await.unwrap();
     }

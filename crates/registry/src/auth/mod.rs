@@ -3,7 +3,9 @@
 //! administrator. What an identity may do is `crate::access`.
 
 pub mod jwt;
+mod login_cache;
 pub mod password;
+mod throttle;
 mod token;
 
 use std::time::Duration;
@@ -13,6 +15,7 @@ use base64::Engine;
 use zoll_store::{Account, AccountKind, Store, StoreError};
 
 use crate::error::ApiError;
+pub use throttle::ThrottleSettings;
 pub use token::token_endpoint;
 
 /// How the registry authenticates; filled from the `[auth]` configuration.
@@ -30,6 +33,11 @@ pub struct AuthSettings {
     pub realm: Option<String>,
     /// Scheme of the announced realm when derived from the Host header.
     pub scheme: &'static str,
+    /// Failed-login limits per source address and per account.
+    pub throttle: ThrottleSettings,
+    /// Password hashes computed at once (each takes 19 MiB while it runs); 0: one per
+    /// core, at most four.
+    pub password_checks: usize,
 }
 
 impl AuthSettings {
@@ -48,15 +56,25 @@ impl AuthSettings {
             token_ttl: Duration::from_secs(300),
             realm: None,
             scheme: "http",
+            throttle: ThrottleSettings::default(),
+            password_checks: 0,
         }
     }
 }
+
+/// Longest token lifetime accepted (a day); longer settings are refused at start.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Authentication state shared by all requests: settings and the token keys (which live in
 /// the metadata database, so every replica signs and verifies with the same ones).
 pub struct Auth {
     pub settings: AuthSettings,
     pub keys: jwt::KeySet,
+    /// Every password hash the server computes goes through this bound.
+    pub hashing: password::Hashing,
+    logins: login_cache::LoginCache,
+    throttle: throttle::Throttle,
+    throttled: std::sync::atomic::AtomicU64,
 }
 
 impl Auth {
@@ -83,6 +101,10 @@ impl Auth {
             return Err(StoreError::Denied("no usable token-signing key".into()));
         }
         Ok(Auth {
+            hashing: password::Hashing::new(settings.password_checks),
+            logins: login_cache::LoginCache::new(settings.token_ttl),
+            throttle: throttle::Throttle::new(settings.throttle.clone()),
+            throttled: Default::default(),
             settings,
             keys: jwt::KeySet::new(keys),
         })
@@ -138,9 +160,37 @@ impl Identity {
     }
 }
 
-/// Why credentials were refused (a 401).
+/// Why credentials were refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub String);
+pub enum Refused {
+    /// Wrong, malformed or unusable credentials: 401.
+    Credentials(String),
+    /// Too many failed logins, or too many password checks waiting: 429 with
+    /// `Retry-After`, and no password hash computed.
+    Throttled { why: String, retry_after_secs: u64 },
+}
+
+impl Refused {
+    pub fn why(&self) -> &str {
+        match self {
+            Refused::Credentials(w) | Refused::Throttled { why: w, .. } => w,
+        }
+    }
+
+    /// The error response: a throttled attempt gets 429, anything else `unauthorized`.
+    pub fn into_error(self, unauthorized: impl FnOnce(String) -> ApiError) -> ApiError {
+        match self {
+            Refused::Credentials(why) => unauthorized(why),
+            Refused::Throttled {
+                why,
+                retry_after_secs,
+            } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", why).with_header(
+                header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            ),
+        }
+    }
+}
 
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
@@ -156,7 +206,7 @@ pub(crate) fn basic_credentials(h: &HeaderMap) -> Option<Result<(String, String)
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let bad = || Refused("malformed Basic credentials".into());
+    let bad = || Refused::Credentials("malformed Basic credentials".into());
     let raw = base64::engine::general_purpose::STANDARD
         .decode(rest.trim())
         .map_err(|_| bad());
@@ -167,46 +217,108 @@ pub(crate) fn basic_credentials(h: &HeaderMap) -> Option<Result<(String, String)
     }))
 }
 
-/// Checks an account's password (off the async threads) and whether the account may log
-/// in at all. A hash from htpasswd is upgraded to argon2id on success.
-pub async fn login(store: &Store, user: &str, pass: &str) -> Result<Account, Refused> {
-    let refused = || Refused(format!("invalid credentials for {user}"));
-    let account = store
-        .account(user)
-        .await
-        .map_err(|e| Refused(format!("account lookup failed: {e}")))?;
-    let stored = account
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        // Unknown users cost the same as known ones.
-        .unwrap_or_else(|| "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into());
-    let p = pass.to_owned();
-    let verdict = tokio::task::spawn_blocking(move || password::verify(&p, &stored))
-        .await
-        .map_err(|_| refused())?;
-    let account = account.ok_or_else(refused)?;
-    match verdict {
-        password::Verdict::Wrong => return Err(refused()),
-        password::Verdict::RightRehash => {
-            let p = pass.to_owned();
-            if let Ok(h) = tokio::task::spawn_blocking(move || password::hash(&p)).await {
-                if let Err(e) = store.set_password_hash(user, &h).await {
-                    tracing::warn!(user, error = %e, "could not upgrade an imported password hash");
-                }
+/// What a login is checked against when the account does not exist, so that unknown
+/// users cost the same as known ones (an argon2id hash of our parameters, or for robot
+/// names a robot secret's hash).
+const UNKNOWN_USER_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const UNKNOWN_ROBOT_HASH: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+impl Auth {
+    /// Login attempts refused without a password check so far (for the metrics).
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn count_throttled(&self) {
+        self.throttled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Checks an account's password and whether the account may log in at all: from the
+    /// verified-login cache, else — unless `source` or the account used up its failures —
+    /// with a bounded password hash. A hash from htpasswd is upgraded to argon2id on success.
+    pub async fn login(
+        &self,
+        store: &Store,
+        user: &str,
+        pass: &str,
+        source: &str,
+        now_ms: i64,
+    ) -> Result<Account, Refused> {
+        let refused = || Refused::Credentials(format!("invalid credentials for {user}"));
+        let account = store
+            .account(user)
+            .await
+            .map_err(|e| Refused::Credentials(format!("account lookup failed: {e}")))?;
+        let stored = match &account {
+            Some(a) => a.password_hash.as_str(),
+            None if user.starts_with("robot$") => UNKNOWN_ROBOT_HASH,
+            None => UNKNOWN_USER_HASH,
+        };
+        if let Some(a) = &account {
+            if self.logins.verified(user, pass, stored, now_ms) {
+                return usable(a.clone(), now_ms);
             }
         }
-        password::Verdict::Right => {}
+        if let Some(retry_after_secs) = self.throttle.check(source, user, now_ms) {
+            self.count_throttled();
+            return Err(Refused::Throttled {
+                why: format!("too many failed logins for {user} or from {source}; try again later"),
+                retry_after_secs,
+            });
+        }
+        let verdict = self
+            .hashing
+            .verify(pass, stored)
+            .await
+            .map_err(|password::Busy| {
+                self.count_throttled();
+                Refused::Throttled {
+                    why: "too many logins in progress; try again shortly".into(),
+                    retry_after_secs: 1,
+                }
+            })?;
+        let Some(account) = account else {
+            self.throttle.failed(source, user, now_ms);
+            return Err(refused());
+        };
+        match verdict {
+            password::Verdict::Wrong => {
+                self.throttle.failed(source, user, now_ms);
+                return Err(refused());
+            }
+            password::Verdict::RightRehash => {
+                if let Ok(h) = self.hashing.hash(pass).await {
+                    if let Err(e) = store.set_password_hash(user, &h).await {
+                        tracing::warn!(user, error = %e, "could not upgrade an imported password hash");
+                    }
+                }
+            }
+            password::Verdict::Right => {
+                self.logins
+                    .remember(user, pass, &account.password_hash, now_ms);
+            }
+        }
+        self.throttle.succeeded(user);
+        usable(account, now_ms)
     }
-    usable(account)
 }
 
 /// Disabled accounts and expired robots cannot authenticate.
-fn usable(a: Account) -> Result<Account, Refused> {
+fn usable(a: Account, now_ms: i64) -> Result<Account, Refused> {
     if a.disabled {
-        return Err(Refused(format!("account {} is disabled", a.name)));
+        return Err(Refused::Credentials(format!(
+            "account {} is disabled",
+            a.name
+        )));
     }
-    if a.kind == AccountKind::Robot && a.expires_ms.is_some_and(|e| e <= crate::now_ms()) {
-        return Err(Refused(format!("robot account {} has expired", a.name)));
+    if a.kind == AccountKind::Robot && a.expires_ms.is_some_and(|e| e <= now_ms) {
+        return Err(Refused::Credentials(format!(
+            "robot account {} has expired",
+            a.name
+        )));
     }
     Ok(a)
 }
@@ -214,7 +326,12 @@ fn usable(a: Account) -> Result<Account, Refused> {
 impl Auth {
     /// The identity of a request: nobody, an account (Basic), or a token's subject (Bearer,
     /// checked against the account as it is now: a disabled account's tokens stop working).
-    pub async fn authenticate(&self, store: &Store, h: &HeaderMap) -> Result<Identity, Refused> {
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        h: &HeaderMap,
+        source: &str,
+    ) -> Result<Identity, Refused> {
         if !self.settings.enabled {
             return Ok(Identity {
                 principal: Principal::Unrestricted,
@@ -226,10 +343,11 @@ impl Auth {
         };
         let value = value
             .to_str()
-            .map_err(|_| Refused("malformed Authorization header".into()))?;
+            .map_err(|_| Refused::Credentials("malformed Authorization header".into()))?;
+        let now_ms = crate::now_ms();
         if let Some(basic) = basic_credentials(h) {
             let (u, p) = basic?;
-            let account = login(store, &u, &p).await?;
+            let account = self.login(store, &u, &p, source, now_ms).await?;
             return Ok(Identity {
                 principal: Principal::Account(Box::new(account)),
                 token_access: None,
@@ -240,26 +358,30 @@ impl Auth {
             .strip_prefix("Bearer ")
             .or_else(|| value.trim().strip_prefix("bearer "))
         else {
-            return Err(Refused("unsupported authorization scheme".into()));
+            return Err(Refused::Credentials(
+                "unsupported authorization scheme".into(),
+            ));
         };
         let expect = jwt::Expect {
             issuer: &self.settings.issuer,
             audience: &self.settings.service,
-            now: now_secs(),
+            now: now_ms.div_euclid(1000),
         };
         let claims = self
             .keys
             .verify(token.trim(), &expect)
-            .map_err(|e| Refused(e.to_string()))?;
+            .map_err(|e| Refused::Credentials(e.to_string()))?;
         let principal = if claims.sub == "anonymous" || claims.sub.is_empty() {
             Principal::Anonymous
         } else {
             let account = store
                 .account(&claims.sub)
                 .await
-                .map_err(|e| Refused(format!("account lookup failed: {e}")))?
-                .ok_or_else(|| Refused(format!("account {} no longer exists", claims.sub)))?;
-            Principal::Account(Box::new(usable(account)?))
+                .map_err(|e| Refused::Credentials(format!("account lookup failed: {e}")))?
+                .ok_or_else(|| {
+                    Refused::Credentials(format!("account {} no longer exists", claims.sub))
+                })?;
+            Principal::Account(Box::new(usable(account, now_ms)?))
         };
         Ok(Identity {
             principal,
@@ -285,6 +407,12 @@ impl Auth {
             c.push_str(&format!(",scope=\"{s}\""));
         }
         c
+    }
+
+    /// The response to refused credentials: a 401 that sends the client to the token
+    /// endpoint, or a 429 for a throttled attempt.
+    pub fn refusal(&self, h: &HeaderMap, scope: Option<&str>, refused: Refused) -> ApiError {
+        refused.into_error(|why| self.unauthorized(h, scope, &why))
     }
 
     /// A 401 that sends the client to the token endpoint.

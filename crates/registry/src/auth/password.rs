@@ -2,9 +2,13 @@
 //! carry it (read only; re-hashed to argon2id on the next successful login), and SHA-256 of
 //! the random 256-bit secrets robots get (high-entropy secrets need no slow hash).
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
+use tokio::sync::Semaphore;
 
 /// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
 const M_COST: u32 = 19 * 1024;
@@ -13,6 +17,10 @@ const P_COST: u32 = 1;
 const OUT_LEN: usize = 32;
 /// Longest password accepted (argon2 would take more; nobody types this much).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// Most memory a stored argon2id hash may ask for (KiB): 64 MiB. Ours use 19 MiB.
+const MAX_M_COST: u32 = 64 * 1024;
+/// Highest bcrypt cost checked (2^16 rounds, seconds per check); a higher one is refused.
+const MAX_BCRYPT_COST: u32 = 16;
 
 fn argon2(m: u32, t: u32, p: u32) -> Option<Argon2<'static>> {
     let params = Params::new(m, t, p, Some(OUT_LEN)).ok()?;
@@ -25,13 +33,18 @@ fn random(n: usize) -> Vec<u8> {
     b
 }
 
-/// An argon2id hash of `password` as a PHC string.
+/// An argon2id hash of `password` as a PHC string (allocates its 19 MiB; a server uses
+/// [`Hashing::hash`], which reuses buffers).
 pub fn hash(password: &str) -> String {
+    hash_in(password, &mut Vec::new())
+}
+
+/// [`hash`] in `mem`, which grows to the blocks argon2 needs and is kept for the next use.
+fn hash_in(password: &str, mem: &mut Vec<Block>) -> String {
     let salt = random(16);
     let mut out = [0u8; OUT_LEN];
-    argon2(M_COST, T_COST, P_COST)
-        .expect("valid parameters")
-        .hash_password_into(password.as_bytes(), &salt, &mut out)
+    let a = argon2(M_COST, T_COST, P_COST).expect("valid parameters");
+    a.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks(mem, M_COST))
         .expect("argon2 hashing");
     format!(
         "$argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
@@ -70,16 +83,33 @@ pub enum Verdict {
     RightRehash,
 }
 
+/// The first `m_cost` blocks of `mem`, grown to that size if it is smaller.
+fn blocks(mem: &mut Vec<Block>, m_cost: u32) -> &mut [Block] {
+    let n = m_cost as usize;
+    if mem.len() < n {
+        mem.resize(n, Block::default());
+    }
+    &mut mem[..n]
+}
+
 /// Checks `password` against `stored`. Slow by design for argon2id and bcrypt: call it off
-/// the async threads.
+/// the async threads (a server uses [`Hashing::verify`]).
 pub fn verify(password: &str, stored: &str) -> Verdict {
+    verify_in(password, stored, &mut Vec::new())
+}
+
+fn verify_in(password: &str, stored: &str, mem: &mut Vec<Block>) -> Verdict {
     if password.len() > MAX_PASSWORD_BYTES {
         return Verdict::Wrong;
     }
     let right = if let Some(rest) = stored.strip_prefix("$argon2id$") {
-        verify_argon2(password, rest)
+        verify_argon2(password, rest, mem)
     } else if stored.starts_with("$2y$") || stored.starts_with("$2b$") || stored.starts_with("$2a$")
     {
+        let cost = stored.get(4..6).and_then(|c| c.parse::<u32>().ok());
+        if cost.is_none_or(|c| c > MAX_BCRYPT_COST) {
+            return Verdict::Wrong;
+        }
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::RightRehash,
             _ => Verdict::Wrong,
@@ -97,7 +127,7 @@ pub fn verify(password: &str, stored: &str) -> Verdict {
 }
 
 /// `v=19$m=..,t=..,p=..$salt$hash`
-fn verify_argon2(password: &str, rest: &str) -> bool {
+fn verify_argon2(password: &str, rest: &str, mem: &mut Vec<Block>) -> bool {
     let mut parts = rest.split('$');
     let (Some("v=19"), Some(params), Some(salt), Some(expected), None) = (
         parts.next(),
@@ -120,7 +150,7 @@ fn verify_argon2(password: &str, rest: &str) -> bool {
         }
     }
     // Bounded cost: a stored hash cannot make a login take a gigabyte.
-    if m > 1 << 20 || t > 16 || p > 8 {
+    if m > MAX_M_COST || t > 16 || p > 8 {
         return false;
     }
     let (Ok(salt), Ok(expected)) = (B64.decode(salt), B64.decode(expected)) else {
@@ -129,13 +159,103 @@ fn verify_argon2(password: &str, rest: &str) -> bool {
     let Some(a) = argon2(m, t, p).filter(|_| expected.len() == OUT_LEN) else {
         return false;
     };
+    // Pool buffers stay at our own cost; a hash asking for more gets memory of its own.
+    let mut own = Vec::new();
+    let mem = if m > M_COST { &mut own } else { mem };
     let mut out = [0u8; OUT_LEN];
-    if a.hash_password_into(password.as_bytes(), &salt, &mut out)
+    if a.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks(mem, m))
         .is_err()
     {
         return false;
     }
     constant_time_eq(&out, &expected)
+}
+
+/// The server's password hashing, bounded: at most `permits` argon2id/bcrypt computations
+/// run at once, each in a memory buffer taken from a pool of at most `permits` buffers and
+/// returned to it, and at most [`MAX_WAITING`] callers wait for one. Without it every
+/// login attempt allocated 19 MiB on its own blocking thread: 200 concurrent wrong logins
+/// took the process to 11 GiB, which the allocator then kept.
+pub struct Hashing {
+    permits: Semaphore,
+    pool: Mutex<Vec<Vec<Block>>>,
+    waiting: AtomicUsize,
+    computed: AtomicU64,
+}
+
+/// Most callers that wait for a hashing permit; more are told to come back later.
+pub const MAX_WAITING: usize = 64;
+
+/// Too many password checks are waiting already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl Hashing {
+    /// `permits` computations at once; 0: one per core, at most four.
+    pub fn new(permits: usize) -> Hashing {
+        let permits = if permits == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        } else {
+            permits
+        };
+        Hashing {
+            permits: Semaphore::new(permits),
+            pool: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
+            computed: AtomicU64::new(0),
+        }
+    }
+
+    /// How many hashes were computed (for the metrics).
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// [`verify`], bounded.
+    pub async fn verify(&self, password: &str, stored: &str) -> Result<Verdict, Busy> {
+        let (p, s) = (password.to_owned(), stored.to_owned());
+        self.run(move |mem| verify_in(&p, &s, mem)).await
+    }
+
+    /// [`hash`], bounded.
+    pub async fn hash(&self, password: &str) -> Result<String, Busy> {
+        let p = password.to_owned();
+        self.run(move |mem| hash_in(&p, mem)).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy);
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.map_err(|_| Busy)?;
+        self.computed.fetch_add(1, Ordering::Relaxed);
+        let mut mem = self
+            .pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        let done = tokio::task::spawn_blocking(move || {
+            let out = work(&mut mem);
+            // What argon2 left in memory is derived from the password.
+            mem.fill(Block::default());
+            (out, mem)
+        })
+        .await;
+        // A panicked computation loses its buffer; the permits still bound the pool.
+        let (out, mem) = done.map_err(|_| Busy)?;
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(mem);
+        Ok(out)
+    }
 }
 
 /// Parses an htpasswd file (`user:hash` lines, bcrypt only). Lines with other hash formats

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 
 use super::jwt::{Access, Claims};
-use super::{basic_credentials, login, now_secs, Identity, Principal};
+use super::{basic_credentials, now_secs, Identity, Principal};
 use crate::access::{allowed, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::App;
@@ -60,7 +60,7 @@ pub async fn token_endpoint(
     }
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let credentials = match basic_credentials(&parts.headers) {
-        Some(c) => Some(c.map_err(|e| unauthorized(e.0))?),
+        Some(c) => Some(c.map_err(|e| e.into_error(unauthorized))?),
         None if param("grant_type").as_deref() == Some("password") => {
             match (param("username"), param("password")) {
                 (Some(u), Some(p)) => Some((u, p)),
@@ -70,15 +70,27 @@ pub async fn token_endpoint(
         None => None,
     };
     let identity = match credentials {
-        Some((user, pass)) => match login(&app.store, &user, &pass).await {
+        Some((user, pass)) => match app
+            .auth
+            .login(&app.store, &user, &pass, source, crate::now_ms())
+            .await
+        {
             Ok(a) => Identity {
                 principal: Principal::Account(Box::new(a)),
                 token_access: None,
             },
             Err(refused) => {
-                crate::audit::record(app, &user, source, "login", "token", "denied", &refused.0)
-                    .await;
-                return Err(unauthorized(refused.0));
+                crate::audit::record(
+                    app,
+                    &user,
+                    source,
+                    "login",
+                    "token",
+                    "denied",
+                    refused.why(),
+                )
+                .await;
+                return Err(refused.into_error(unauthorized));
             }
         },
         None => Identity::anonymous(),
@@ -97,7 +109,14 @@ pub async fn token_endpoint(
         }
     }
     let now = now_secs();
-    let ttl = i64::try_from(app.auth.settings.token_ttl.as_secs()).unwrap_or(300);
+    // Bounded whatever the settings say: an `exp` that overflowed would be negative.
+    let ttl = app
+        .auth
+        .settings
+        .token_ttl
+        .min(super::MAX_TOKEN_TTL)
+        .as_secs()
+        .cast_signed();
     let claims = Claims {
         iss: app.auth.settings.issuer.clone(),
         sub: match &identity.principal {
@@ -105,7 +124,7 @@ pub async fn token_endpoint(
             _ => "anonymous".into(),
         },
         aud: app.auth.settings.service.clone(),
-        exp: now + ttl,
+        exp: now.saturating_add(ttl),
         nbf: now,
         iat: now,
         jti: crate::random_hex(16),

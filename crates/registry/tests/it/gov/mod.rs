@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod backup;
+mod hardening;
 mod matrix;
 mod peers;
 mod policies;

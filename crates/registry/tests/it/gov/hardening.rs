@@ -1,0 +1,116 @@
+//! Regression tests of the attacks an outside review ran against the release (issue 13),
+//! over the real Router: each fails on the code before its fix.
+
+use axum::body::Body;
+
+use super::{add_user, api, basic, registry, ADMIN};
+use crate::harness::TestRegistry;
+
+/// The value of a counter or gauge line `name{labels} value` in a metrics page.
+fn metric(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+}
+
+async fn metrics(reg: &TestRegistry) -> String {
+    let r = reg.get_as("/metrics", ADMIN).await;
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body.to_vec()).unwrap()
+}
+
+/// Finding 1: failed logins are throttled per account and per source (429 with
+/// Retry-After and no password hash computed), a client whose login was verified before
+/// keeps working from the verified-login cache, and Basic on every request costs one hash,
+/// not one each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_and_verified_logins_cached() {
+    let reg = registry().await;
+    add_user(&reg, "alice", "alice-password").await;
+    let before = metric(&metrics(&reg).await, "zoll_password_hashes_total");
+    for _ in 0..20 {
+        let r = reg.get_as("/v2/", ("alice", "alice-password")).await;
+        assert_eq!(r.status, 200);
+    }
+    let after = metric(&metrics(&reg).await, "zoll_password_hashes_total");
+    assert_eq!(
+        after - before,
+        1,
+        "twenty Basic requests, one password hash"
+    );
+
+    // Ten wrong passwords use up the account's failures (the default per-account limit).
+    for i in 0..10 {
+        let r = reg.get_as("/v2/", ("alice", &format!("guess-{i}"))).await;
+        assert_eq!(r.status, 401, "attempt {i}");
+    }
+    let hashes = metric(&metrics(&reg).await, "zoll_password_hashes_total");
+    let r = reg.get_as("/v2/", ("alice", "guess-10")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.code(), "TOOMANYREQUESTS");
+    let retry: u64 = r.header("retry-after").parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    // The token endpoint and the management API refuse alike.
+    let r = reg
+        .call(
+            "GET",
+            "/token?service=zoll-registry",
+            &[("authorization", &basic("alice", "guess-11"))],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    let r = api(&reg, "GET", "/whoami", ("alice", "guess-12"), None).await;
+    assert_eq!(r.status, 429);
+    // No hash was computed for the refused attempts, and alice's verified login still
+    // works from the cache during the attack.
+    let m = metrics(&reg).await;
+    assert_eq!(metric(&m, "zoll_password_hashes_total"), hashes);
+    assert!(metric(&m, "zoll_logins_throttled_total") >= 3);
+    let r = reg.get_as("/v2/", ("alice", "alice-password")).await;
+    assert_eq!(r.status, 200);
+    // The source (every in-process request comes from "-") has its own, higher limit:
+    // guessing other accounts' passwords uses it up too.
+    add_user(&reg, "bob", "bob-password").await;
+    let mut throttled = false;
+    for i in 0..30 {
+        let user = format!("user{i}");
+        let r = reg.get_as("/v2/", (&user, "nope")).await;
+        if r.status == 429 {
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status, 401);
+    }
+    assert!(throttled, "the source is throttled after its failures");
+    let r = reg.get_as("/v2/", ("bob", "bob-password")).await;
+    assert_eq!(
+        r.status, 429,
+        "a throttled source cannot check new passwords"
+    );
+}
+
+/// Finding 10: the method label is one of a fixed set, however many made-up methods
+/// clients send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_methods_do_not_grow_the_metric_series() {
+    let reg = registry().await;
+    for i in 0..50 {
+        reg.call(&format!("R4ND0M{i}"), "/v2/", &[], Body::empty())
+            .await;
+    }
+    let page = metrics(&reg).await;
+    let series: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("zoll_http_requests_total{"))
+        .collect();
+    assert!(series.len() <= 3, "{series:#?}");
+    assert!(!page.contains("R4ND0M"), "{page}");
+    assert_eq!(
+        metric(
+            &page,
+            r#"zoll_http_requests_total{endpoint="base",method="other",status="401"}"#
+        ),
+        50
+    );
+}
