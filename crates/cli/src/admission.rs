@@ -178,6 +178,8 @@ pub fn run(args: AdmissionArgs) -> anyhow::Result<()> {
             tls,
             grace: Duration::from_secs(10),
             tls_reload: Duration::from_secs(60),
+            connections: zoll_registry::connections::ConnectionLimits::default(),
+            connection_stats: Default::default(),
         };
         let result = zoll_registry::serve(zoll_admission::router(webhook), opts, move |addr| {
             tracing::info!(%addr, scheme, "zoll is serving the admission webhook");

@@ -205,6 +205,19 @@ pub struct Server {
     /// How often the TLS files are checked for a renewed certificate (reloaded in place;
     /// 1 s to 1 day).
     pub tls_reload_secs: u64,
+    /// A new connection must send its request headers within this, and a request's headers
+    /// must be complete this long after its first byte.
+    pub header_timeout_secs: u64,
+    /// A keep-alive connection with no request in flight is closed after this.
+    pub keepalive_timeout_secs: u64,
+    /// A request body from which no byte arrived for this long fails (slow uploads are fine
+    /// while bytes keep coming).
+    pub body_timeout_secs: u64,
+    /// A response the client stopped reading for this long is abandoned.
+    pub send_timeout_secs: u64,
+    /// Open connections at most; 0: the open-file limit minus 64, at most 1024. Over the
+    /// limit the connection idle longest is closed; when all are busy a new one gets 503.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -319,6 +332,11 @@ impl Default for Server {
             danger_allow_plain_http: false,
             shutdown_grace_secs: 30,
             tls_reload_secs: 60,
+            header_timeout_secs: 20,
+            keepalive_timeout_secs: 60,
+            body_timeout_secs: 60,
+            send_timeout_secs: 60,
+            max_connections: 0,
         }
     }
 }
@@ -479,6 +497,29 @@ impl Config {
                 per_account: a.failed_logins_per_account,
             },
             password_checks: a.password_checks,
+        })
+    }
+
+    /// Timeouts and the connection limit of `[server]`, each timeout 1 s to 1 hour.
+    pub fn connection_limits(
+        &self,
+    ) -> anyhow::Result<zoll_registry::connections::ConnectionLimits> {
+        let s = &self.server;
+        let secs = |name: &str, v: u64| -> anyhow::Result<std::time::Duration> {
+            if !(1..=3600).contains(&v) {
+                bail!("server.{name} must be 1 to 3600 seconds, not {v}");
+            }
+            Ok(std::time::Duration::from_secs(v))
+        };
+        secs("body_timeout_secs", s.body_timeout_secs)?;
+        Ok(zoll_registry::connections::ConnectionLimits {
+            header_timeout: secs("header_timeout_secs", s.header_timeout_secs)?,
+            keepalive_timeout: secs("keepalive_timeout_secs", s.keepalive_timeout_secs)?,
+            send_timeout: secs("send_timeout_secs", s.send_timeout_secs)?,
+            max_connections: match s.max_connections {
+                0 => zoll_registry::connections::default_max_connections(),
+                n => n,
+            },
         })
     }
 

@@ -92,6 +92,7 @@ async fn serve(
     tls: Option<zoll_registry::TlsFiles>,
 ) -> anyhow::Result<()> {
     let auth = c.auth_settings(tls.is_some())?;
+    let connections = c.connection_limits()?;
     let store = Arc::new(crate::maintain::open_store(&c).await?);
     let mut background = vec![
         tokio::spawn(expire_uploads(store.clone())),
@@ -118,6 +119,7 @@ async fn serve(
         max_manifest_bytes: c.limits.max_manifest_bytes,
         max_name_len: c.limits.max_name_len,
         max_page: c.limits.max_page,
+        body_timeout: Duration::from_secs(c.server.body_timeout_secs),
     };
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
@@ -169,6 +171,8 @@ async fn serve(
         tls,
         grace: Duration::from_secs(c.server.shutdown_grace_secs),
         tls_reload: Duration::from_secs(c.server.tls_reload_secs),
+        connections,
+        connection_stats: app.metrics.connections.clone(),
     };
     let (router, watcher) = crate::admission::mount(
         zoll_registry::router(app),

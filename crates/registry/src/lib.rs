@@ -16,6 +16,7 @@ pub mod approvals;
 mod audit;
 pub mod auth;
 mod blobs;
+pub mod connections;
 mod error;
 pub mod events;
 pub mod export;
@@ -29,6 +30,7 @@ mod route;
 pub mod scan_gate;
 pub mod scanner;
 mod serve;
+mod stall;
 mod uploads;
 
 use std::collections::HashMap;
@@ -60,6 +62,8 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Largest page a tags list or catalog returns, whatever `n` asks for.
     pub max_page: u64,
+    /// A request body from which no byte arrived for this long fails (0: never).
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +72,7 @@ impl Default for Limits {
             max_manifest_bytes: 4 << 20,
             max_name_len: 255,
             max_page: 10_000,
+            body_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -152,6 +157,7 @@ async fn add_api_version(mut resp: Response) -> Response {
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
+    let body = stall::StallBody::wrap(body, app.limits.body_timeout);
     let method = parts.method.clone();
     let path = parts.uri.path().to_owned();
     let source = parts

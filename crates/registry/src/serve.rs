@@ -3,12 +3,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
+
+use crate::connections::{ConnectionLimits, Connections, Limited};
+use crate::metrics::ConnectionStats;
 
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -25,6 +29,10 @@ pub struct ServeOptions {
     /// How often the TLS certificate and key files are looked at: a renewed certificate
     /// (cert-manager rewriting a mounted secret, say) is served without a restart.
     pub tls_reload: Duration,
+    /// Timeouts and the connection limit.
+    pub connections: ConnectionLimits,
+    /// Filled with connection counts (the registry's metrics show them).
+    pub connection_stats: Arc<ConnectionStats>,
 }
 
 /// Serves `app` until SIGTERM or SIGINT. `on_bound` is told the bound address (useful with
@@ -52,6 +60,7 @@ pub async fn serve(
         signals.graceful_shutdown(Some(grace));
     });
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let conns = Connections::new(opts.connections.clone(), opts.connection_stats.clone());
     // TCP_NODELAY: a streamed response (headers, then body chunks) must not wait for the
     // client's delayed ACK (Nagle), which adds 40 ms to every small blob read.
     match opts.tls {
@@ -60,7 +69,8 @@ pub async fn serve(
             let stamp = tls_stamp(&tls)?;
             let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
             let reload = tokio::spawn(reload_tls(config.clone(), tls, stamp, opts.tls_reload));
-            let acceptor = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+            let tls = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
+            let acceptor = Limited::new(tls, conns, false);
             let served = axum_server::bind(opts.listen)
                 .acceptor(acceptor)
                 .handle(handle)
@@ -71,7 +81,7 @@ pub async fn serve(
         }
         None => {
             axum_server::bind(opts.listen)
-                .acceptor(NoDelayAcceptor::new())
+                .acceptor(Limited::new(NoDelayAcceptor::new(), conns, true))
                 .handle(handle)
                 .serve(service)
                 .await

@@ -80,3 +80,137 @@ async fn wrong_login_flood_keeps_memory_bounded() {
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+/// `zoll serve` (authentication off) with the open-file limit set to `nofile`, as a
+/// container or systemd unit would set it.
+fn serve_with_nofile(data: &std::path::Path, nofile: u32) -> tokio::process::Command {
+    let inner = crate::server::command(data, &[]);
+    let std = inner.as_std();
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(std.get_program())
+        .args(std.get_args())
+        .env_remove("ZOLL_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Reads from `s` until the server closes it; the time that took.
+async fn closed_after(mut s: tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(
+            tokio::time::Instant::from_std(started + limit),
+            s.read(&mut buf),
+        )
+        .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => {} // a response (e.g. 408) before the close
+        }
+    }
+}
+
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Finding 2: under a 256-descriptor limit, 240 silent or half-sent connections neither
+/// stop the server nor keep a real request out, and every one of them is closed within
+/// the header timeout. (Before: nothing closed them, and the server stopped accepting.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_closed_and_never_starve_a_request() {
+    use tokio::io::AsyncWriteExt;
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = serve_with_nofile(data.path(), 256);
+    cmd.env("ZOLL_SERVER_HEADER_TIMEOUT_SECS", "3");
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let addr = zoll.base.trim_start_matches("http://").to_owned();
+    let mut silent = Vec::new();
+    for i in 0..240 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i % 2 == 1 {
+            // Half a request head, never finished.
+            s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
+        }
+        silent.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fds = open_descriptors(zoll.pid());
+    assert!(fds < 256, "{fds} descriptors open");
+    // A real request is served while they are all still open.
+    let http = reqwest::Client::new();
+    let r = tokio::time::timeout(
+        Duration::from_secs(2),
+        http.get(format!("{}/v2/", zoll.base)).send(),
+    )
+    .await
+    .expect("served within 2 s")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    // Every silent connection ends within the header timeout (3 s, measured from when the
+    // last of them was opened, plus slack for a loaded machine).
+    let closes = silent
+        .into_iter()
+        .map(|s| closed_after(s, Duration::from_secs(8)));
+    let closed = futures_util::future::join_all(closes).await;
+    let open = closed.iter().filter(|c| c.is_none()).count();
+    assert_eq!(
+        open, 0,
+        "{open} of 240 silent connections were never closed"
+    );
+    // And the server still answers.
+    let r = http.get(format!("{}/v2/", zoll.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", zoll.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("zoll_http_connections_shed_total"),
+        "{metrics}"
+    );
+}
+
+/// Finding 2: a keep-alive connection with no request in flight is closed after the
+/// keep-alive timeout; a request that is being served is not cut off by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keepalive_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = crate::server::command(data.path(), &[]);
+    cmd.env("ZOLL_SERVER_KEEPALIVE_TIMEOUT_SECS", "2");
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let addr = zoll.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let started = std::time::Instant::now();
+    let waited = closed_after(s, Duration::from_secs(10))
+        .await
+        .expect("the idle connection was closed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "closed too early: {:?}",
+        waited
+    );
+}

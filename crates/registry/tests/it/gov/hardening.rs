@@ -114,3 +114,69 @@ async fn made_up_methods_do_not_grow_the_metric_series() {
         50
     );
 }
+
+/// A body that sends `pieces` of 100 bytes `every` apart, then (with `hang`) nothing more.
+fn trickle(pieces: usize, every: std::time::Duration, hang: bool) -> Body {
+    let stream = futures_util::stream::unfold(0usize, move |i| async move {
+        if i == pieces {
+            if hang {
+                futures_util::future::pending::<()>().await;
+            }
+            return None;
+        }
+        tokio::time::sleep(every).await;
+        Some((
+            Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 100])),
+            i + 1,
+        ))
+    });
+    Body::from_stream(stream)
+}
+
+/// Finding 2: an upload whose body stops arriving fails after the body timeout (it held
+/// its session, buffers and connection forever before); one whose bytes keep coming slowly
+/// is stored however long it takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_body_fails_and_a_slow_one_succeeds() {
+    let reg =
+        TestRegistry::with(|_, l| l.body_timeout = std::time::Duration::from_millis(300)).await;
+    let start = reg
+        .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+        .await;
+    let location = start.header("location").to_owned();
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        reg.call(
+            "PATCH",
+            &location,
+            &[],
+            trickle(3, std::time::Duration::from_millis(50), true),
+        ),
+    )
+    .await
+    .expect("the stalled upload ended");
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("no request body bytes arrived"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    // Ten pieces, each 100 ms apart: a second in all, never 300 ms without a byte.
+    let start = reg
+        .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+        .await;
+    let location = start.header("location").to_owned();
+    let r = reg
+        .call(
+            "PATCH",
+            &location,
+            &[],
+            trickle(10, std::time::Duration::from_millis(100), false),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("range"), "0-999");
+}
