@@ -318,7 +318,8 @@ pub enum RobotCmd {
         /// Repositories of the project it may act on (relative pattern).
         #[arg(long, default_value = "*")]
         repositories: String,
-        #[arg(long)]
+        /// 1 to 36500.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
         expires_in_days: Option<u32>,
         #[command(flatten)]
         remote: Remote,

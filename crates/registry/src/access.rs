@@ -191,11 +191,7 @@ pub async fn allowed(
         if account.project.as_deref() != Some(project) {
             return Ok(false);
         }
-        let perms: Vec<RobotPermission> = account
-            .permissions
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok())
-            .unwrap_or_default();
+        let perms = robot_permissions(account);
         let rel = repo
             .strip_prefix(project)
             .unwrap_or("")
@@ -220,6 +216,113 @@ pub async fn allowed(
     Ok(action == Action::Pull && is_public(store, project).await?)
 }
 
+/// Whether every repository `inner` matches is also matched by `outer` (both relative to a
+/// project, in the dialect of [`glob`]). Conservative: only the shapes robots use are
+/// recognised — the same pattern, `*`, or a literal prefix followed by one `*`.
+pub fn covers(outer: &str, inner: &str) -> bool {
+    if outer == inner || outer == "*" {
+        return true;
+    }
+    match outer.strip_suffix('*') {
+        Some(prefix) if !prefix.contains(['*', '?']) => inner.starts_with(prefix),
+        _ => false,
+    }
+}
+
+/// Whether `id` itself holds `action` on every repository of its project that `pattern`
+/// matches — the test for granting it to someone else (a robot, a member's role): nobody
+/// grants what they do not hold. [`Action::PullUngated`], a way around the trust policy,
+/// is held for granting by system administrators only.
+pub fn holds(
+    id: &Identity,
+    project: &str,
+    pattern: &str,
+    action: Action,
+    role: Option<Role>,
+) -> bool {
+    match &id.principal {
+        Principal::Unrestricted => return true,
+        Principal::Anonymous => return false,
+        Principal::Account(a) if a.admin && a.kind != AccountKind::Robot => return true,
+        Principal::Account(_) if action == Action::PullUngated => return false,
+        Principal::Account(a) if a.kind == AccountKind::Robot => {
+            if a.project.as_deref() != Some(project) {
+                return false;
+            }
+            robot_permissions(a)
+                .iter()
+                .any(|p| p.actions.contains(&action) && covers(&p.repositories, pattern))
+        }
+        Principal::Account(_) => role.is_some_and(|r| r.allows(action)),
+    }
+}
+
+/// What a member of `project` with `role` may do: the actions it allows.
+pub fn role_actions(role: Role) -> Vec<Action> {
+    [
+        Action::Pull,
+        Action::Push,
+        Action::Delete,
+        Action::PullUngated,
+        Action::ManagePolicies,
+        Action::ManageMembers,
+    ]
+    .into_iter()
+    .filter(|a| role.allows(*a))
+    .collect()
+}
+
+/// The caller's own role in `project` (users only; what [`holds`] needs).
+pub async fn own_role(
+    store: &Store,
+    id: &Identity,
+    project: &str,
+) -> Result<Option<Role>, StoreError> {
+    match id.account() {
+        Some(a) if a.kind == AccountKind::User => Ok(store
+            .member_role(project, &a.name)
+            .await?
+            .as_deref()
+            .and_then(Role::parse)),
+        _ => Ok(None),
+    }
+}
+
+/// The first action `id` would grant by handing out `role` in `project` without holding it.
+pub fn missing_for_role(
+    id: &Identity,
+    project: &str,
+    role: Role,
+    own: Option<Role>,
+) -> Option<Action> {
+    role_actions(role)
+        .into_iter()
+        .find(|a| !holds(id, project, "*", *a, own))
+}
+
+/// The first (pattern, action) of `perms` that `id` does not hold in `project`.
+pub fn missing_for_robot(
+    id: &Identity,
+    project: &str,
+    perms: &[RobotPermission],
+    own: Option<Role>,
+) -> Option<(String, Action)> {
+    perms.iter().find_map(|p| {
+        p.actions
+            .iter()
+            .find(|a| !holds(id, project, &p.repositories, **a, own))
+            .map(|a| (p.repositories.clone(), *a))
+    })
+}
+
+/// A robot's permissions as stored. Unreadable ones grant nothing.
+pub fn robot_permissions(a: &zoll_store::Account) -> Vec<RobotPermission> {
+    a.permissions
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default()
+}
+
 async fn is_public(store: &Store, project: &str) -> Result<bool, StoreError> {
     Ok(store.project(project).await?.is_some_and(|p| p.public))
 }
@@ -242,6 +345,23 @@ mod tests {
         check("*-rc*", "1.0-rc2", true);
         check("a*b*c", "aXbYbZc", true);
         check("a*b*c", "aXbYbZ", false);
+    }
+
+    #[test]
+    fn coverage_of_robot_patterns() {
+        let check = |outer: &str, inner: &str, expect: bool| {
+            assert_eq!(covers(outer, inner), expect, "{outer} covers {inner}")
+        };
+        check("*", "anything/*", true);
+        check("app", "app", true);
+        check("app/*", "app/x", true);
+        check("app/*", "app/x*", true);
+        check("app*", "app-2", true);
+        check("app/*", "*", false);
+        check("app", "app/*", false);
+        check("app*", "ap*", false);
+        check("a*p", "a-p", false); // not a shape we recognise: refused
+        check("a?", "ab", false);
     }
 
     #[test]

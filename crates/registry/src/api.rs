@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use zoll_store::{Account, AccountKind, Project};
 
-use crate::access::{allowed, Action, RobotPermission, Role};
+use crate::access::{self, allowed, Action, RobotPermission, Role};
 use crate::auth::{password, Identity, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::policy::ImmutableRule;
@@ -180,6 +180,60 @@ impl Ctx<'_> {
         Err(forbidden(self.id, what))
     }
 
+    /// Refuses handing out (or taking away) `role` in `project` unless the caller holds
+    /// every action it allows; the refusal is audited.
+    pub(crate) async fn require_grantable_role(
+        &self,
+        project: &str,
+        role: Role,
+        what: &str,
+        target: &str,
+    ) -> ApiResult<()> {
+        let own = access::own_role(&self.app.store, self.id, project).await?;
+        let Some(missing) = access::missing_for_role(self.id, project, role, own) else {
+            return Ok(());
+        };
+        let why = format!(
+            "the role {} includes {}, which {} does not hold in {project}",
+            role.as_str(),
+            missing.as_str(),
+            self.id.name()
+        );
+        self.audit(what, target, "denied", &why).await;
+        Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why))
+    }
+
+    /// Refuses granting (or revoking) robot permissions the caller does not hold itself;
+    /// `pull-ungated` is granted by system administrators only. The refusal is audited.
+    pub(crate) async fn require_grantable_robot(
+        &self,
+        project: &str,
+        perms: &[RobotPermission],
+        what: &str,
+        target: &str,
+    ) -> ApiResult<()> {
+        let own = access::own_role(&self.app.store, self.id, project).await?;
+        let Some((pattern, missing)) = access::missing_for_robot(self.id, project, perms, own)
+        else {
+            return Ok(());
+        };
+        let why = if missing == Action::PullUngated {
+            format!(
+                "only a system administrator may grant pull-ungated (a way around the trust \
+                 policy); {} is not one",
+                self.id.name()
+            )
+        } else {
+            format!(
+                "{} does not hold {} on {project}/{pattern}, so it cannot grant it",
+                self.id.name(),
+                missing.as_str()
+            )
+        };
+        self.audit(what, target, "denied", &why).await;
+        Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why))
+    }
+
     async fn require_admin(&self, what: &str, target: &str) -> ApiResult<()> {
         if self.id.is_admin() {
             return Ok(());
@@ -254,6 +308,10 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ("PUT", ["projects", p, "members", who]) => set_member(c, p, who, body).await,
         ("DELETE", ["projects", p, "members", who]) => {
             c.require(Action::ManageMembers, p, "member.remove").await?;
+            if let Some(current) = member_role(c, p, who).await? {
+                c.require_grantable_role(p, current, "member.remove", who)
+                    .await?;
+            }
             if !c.app.store.remove_member(p, who).await? {
                 return Err(not_found(&format!("member {who}")));
             }
@@ -278,11 +336,19 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ("DELETE", ["projects", p, "robots", name]) => {
             c.require(Action::ManageMembers, p, "robot.delete").await?;
             let full = robot_name(p, name);
-            let is_robot =
-                c.app.store.account(&full).await?.is_some_and(|a| {
-                    a.kind == AccountKind::Robot && a.project.as_deref() == Some(*p)
-                });
-            if !is_robot || !c.app.store.delete_account(&full).await? {
+            let robot = c
+                .app
+                .store
+                .account(&full)
+                .await?
+                .filter(|a| a.kind == AccountKind::Robot && a.project.as_deref() == Some(*p));
+            let Some(robot) = robot else {
+                return Err(not_found(&format!("robot {full}")));
+            };
+            // Removing a robot that holds more than the caller is not theirs to do either.
+            c.require_grantable_robot(p, &access::robot_permissions(&robot), "robot.delete", &full)
+                .await?;
+            if !c.app.store.delete_account(&full).await? {
                 return Err(not_found(&format!("robot {full}")));
             }
             c.audit("robot.delete", &full, "ok", "").await;
@@ -584,6 +650,11 @@ async fn patch_project(c: &Ctx<'_>, name: &str, body: Body) -> ApiResult {
     let patch: Patch = json_body(body).await?;
     let mut project = c.project(name).await?;
     if let Some(public) = patch.public {
+        // Making a project public grants pull to everyone: only for callers who hold it.
+        if public && !project.public {
+            c.require_grantable_role(name, Role::Guest, "project.update", name)
+                .await?;
+        }
         project.public = public;
     }
     c.app.store.update_project(&project).await?;
@@ -617,6 +688,14 @@ async fn set_member(c: &Ctx<'_>, project: &str, who: &str, body: Body) -> ApiRes
         Some(a) if a.kind == AccountKind::User => {}
         _ => return Err(not_found(&format!("user {who}"))),
     }
+    let target = format!("{project}/{who}");
+    c.require_grantable_role(project, role, "member.set", &target)
+        .await?;
+    // Nor may anyone change the role of a member who holds more than they do.
+    if let Some(current) = member_role(c, project, who).await? {
+        c.require_grantable_role(project, current, "member.set", &target)
+            .await?;
+    }
     c.app.store.set_member(project, who, role.as_str()).await?;
     c.audit(
         "member.set",
@@ -627,6 +706,19 @@ async fn set_member(c: &Ctx<'_>, project: &str, who: &str, body: Body) -> ApiRes
     .await;
     ok(json!({"account": who, "role": role.as_str()}))
 }
+
+/// The role `who` has in `project` now.
+async fn member_role(c: &Ctx<'_>, project: &str, who: &str) -> ApiResult<Option<Role>> {
+    Ok(c.app
+        .store
+        .member_role(project, who)
+        .await?
+        .as_deref()
+        .and_then(Role::parse))
+}
+
+/// Longest robot lifetime a request may ask for.
+const MAX_ROBOT_DAYS: u32 = 36_500;
 
 pub fn robot_name(project: &str, name: &str) -> String {
     if name.starts_with("robot$") {
@@ -657,12 +749,46 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
     if r.permissions.is_empty() {
         return Err(bad("a robot needs at least one permission"));
     }
-    let expires_ms = match (r.expires_ms, r.expires_in_days) {
+    if r.permissions.len() > 64 || r.permissions.iter().any(|p| p.repositories.len() > 255) {
+        return Err(bad(
+            "at most 64 permissions, each pattern at most 255 bytes",
+        ));
+    }
+    let name = robot_name(project, &r.name);
+    c.require_grantable_robot(project, &r.permissions, "robot.create", &name)
+        .await?;
+    let now = crate::now_ms();
+    let max_ms = now.saturating_add(i64::from(MAX_ROBOT_DAYS) * 86_400_000);
+    let mut expires_ms = match (r.expires_ms, r.expires_in_days) {
         (Some(ms), _) => Some(ms),
-        (None, Some(d)) => Some(crate::now_ms() + i64::from(d) * 86_400_000),
+        (None, Some(d)) if d > MAX_ROBOT_DAYS => {
+            return Err(bad(format!("expires_in_days is at most {MAX_ROBOT_DAYS}")))
+        }
+        (None, Some(d)) => Some(now + i64::from(d) * 86_400_000),
         (None, None) => None,
     };
-    let name = robot_name(project, &r.name);
+    if let Some(ms) = expires_ms {
+        if ms <= now || ms > max_ms {
+            return Err(bad(format!(
+                "a robot's expiry must be in the future and within {MAX_ROBOT_DAYS} days"
+            )));
+        }
+    }
+    // A robot cannot outlive the robot that creates it.
+    if let Some(creator) = c.id.account().filter(|a| a.kind == AccountKind::Robot) {
+        if let Some(limit) = creator.expires_ms {
+            match expires_ms {
+                None => expires_ms = Some(limit),
+                Some(ms) if ms > limit => {
+                    return Err(bad(format!(
+                        "{} expires at {limit} ms; a robot it creates cannot expire later",
+                        creator.name
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
     let (secret, stored) = password::robot_secret();
     let account = Account {
         kind: AccountKind::Robot,
@@ -686,6 +812,19 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         account.permissions.as_deref().unwrap_or(""),
     )
     .await;
+    if r.permissions
+        .iter()
+        .any(|p| p.actions.contains(&Action::PullUngated))
+    {
+        // A trust-gate bypass gets a record of its own, easy to find in a review.
+        c.audit(
+            "grant.pull-ungated",
+            &name,
+            "ok",
+            "a system administrator granted a way around the trust policy",
+        )
+        .await;
+    }
     created(json!({"name": name, "secret": secret, "expires_ms": expires_ms}))
 }
 

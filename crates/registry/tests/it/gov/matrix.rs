@@ -6,7 +6,7 @@
 use serde_json::json;
 use zoll_registry::auth::jwt::{unsigned_token, Access, Claims, SigningKey};
 
-use super::{add_user, admin_api, basic, push_as_admin, registry, token, ADMIN};
+use super::{add_user, admin_api, api, basic, push_as_admin, registry, token, ADMIN};
 use crate::harness::TestRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -594,4 +594,243 @@ async fn forged_expired_misdirected_and_unsigned_tokens_are_refused() {
         )
         .await;
     assert_eq!(r.status, 401);
+}
+
+/// Robots a caller asks to create, with what each holds: `(pattern, actions)`.
+const GRANTS: [(&str, &[&str]); 8] = [
+    ("*", &["pull"]),
+    ("*", &["pull", "push"]),
+    ("*", &["delete"]),
+    ("*", &["pull-ungated"]),
+    ("*", &["manage-policies"]),
+    ("*", &["manage-members"]),
+    ("app/*", &["push"]),
+    ("app/*", &["delete"]),
+];
+
+/// Nobody grants what they do not hold (written out per caller, not computed): `true`
+/// where the caller may create a robot holding GRANTS[i]. `pull-ungated` only from a
+/// system administrator.
+fn may_grant(caller: &str, grant: usize) -> bool {
+    let table: &[bool; 8] = match caller {
+        "admin" => &[true, true, true, true, true, true, true, true],
+        "project-admin" => &[true, true, true, false, true, true, true, true],
+        // Holds pull, push and manage-members on every repository of its project.
+        "robot-members" => &[true, true, false, false, false, true, true, false],
+        // Holds manage-members on app/* only, and managing robots is project-wide.
+        "robot-app" => &[false; 8],
+        // maintainer, developer, guest: no manage-members at all.
+        _ => &[false; 8],
+    };
+    table[grant]
+}
+
+/// The roles a caller may hand out (or take away): guest, developer, maintainer,
+/// project-admin.
+fn may_assign(caller: &str, role: &str) -> bool {
+    match caller {
+        "admin" | "project-admin" => true,
+        "robot-members" => matches!(role, "guest" | "developer"),
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_of_roles_and_robot_permissions_need_what_they_grant() {
+    let (reg, mut callers, _) = setup().await;
+    for (name, perms) in [
+        (
+            "members",
+            json!([{"repositories": "*", "actions": ["pull", "push", "manage-members"]}]),
+        ),
+        (
+            "app",
+            json!([{"repositories": "app/*", "actions": ["pull", "push", "delete", "manage-members"]}]),
+        ),
+    ] {
+        let r = admin_api(
+            &reg,
+            "POST",
+            "/projects/own/robots",
+            Some(json!({"name": name, "permissions": perms})),
+        )
+        .await;
+        callers.push(Caller {
+            role: if name == "members" {
+                "robot-members"
+            } else {
+                "robot-app"
+            },
+            user: r["name"].as_str().unwrap().into(),
+            pass: r["secret"].as_str().unwrap().into(),
+        });
+    }
+    callers.retain(|c| c.role != "robot");
+    add_user(&reg, "target", "target-password").await;
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for caller in &callers {
+        let who = (caller.user.as_str(), caller.pass.as_str());
+        for (i, (pattern, actions)) in GRANTS.iter().enumerate() {
+            n += 1;
+            let body = json!({
+                "name": format!("made{n}"),
+                "permissions": [{"repositories": pattern, "actions": actions}],
+            });
+            let r = api(&reg, "POST", "/projects/own/robots", who, Some(body)).await;
+            let allow = may_grant(caller.role, i);
+            let good = if allow {
+                r.status == 201
+            } else {
+                r.status == 403
+            };
+            if !good {
+                failures.push(format!(
+                    "{} creating a robot with {actions:?} on {pattern}: {} {}",
+                    caller.role,
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ));
+            }
+            if r.status == 201 {
+                // What was granted works; what was refused never existed.
+                let created = r.json();
+                if actions.contains(&"pull") {
+                    let got = reg
+                        .get_as(
+                            "/v2/own/app/manifests/v1",
+                            (
+                                created["name"].as_str().unwrap(),
+                                created["secret"].as_str().unwrap(),
+                            ),
+                        )
+                        .await;
+                    assert_eq!(got.status, 200, "{}", caller.role);
+                }
+            } else {
+                let full = format!("robot$own+made{n}");
+                assert!(reg.store.account(&full).await.unwrap().is_none());
+            }
+        }
+        for role in ["guest", "developer", "maintainer", "project-admin"] {
+            let r = api(
+                &reg,
+                "PUT",
+                "/projects/own/members/target",
+                who,
+                Some(json!({"role": role})),
+            )
+            .await;
+            let allow = may_assign(caller.role, role);
+            let good = if allow {
+                r.status == 200
+            } else {
+                r.status == 403
+            };
+            if !good {
+                failures.push(format!(
+                    "{} assigning {role}: {} {}",
+                    caller.role,
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ));
+            }
+            // Reset to the weakest role so that the next attempt changes only the role.
+            api(&reg, "DELETE", "/projects/own/members/target", ADMIN, None).await;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Nobody demotes or removes a member who holds more than they do.
+    let robot = callers.iter().find(|c| c.role == "robot-members").unwrap();
+    let who = (robot.user.as_str(), robot.pass.as_str());
+    let r = api(
+        &reg,
+        "PUT",
+        "/projects/own/members/u-project-admin",
+        who,
+        Some(json!({"role": "guest"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = api(
+        &reg,
+        "DELETE",
+        "/projects/own/members/u-maintainer",
+        who,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = api(
+        &reg,
+        "DELETE",
+        "/projects/own/members/u-developer",
+        who,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    // Nor deletes a robot holding more (the app robot holds delete).
+    let app = callers.iter().find(|c| c.role == "robot-app").unwrap();
+    let short = app.user.trim_start_matches("robot$own+");
+    let r = api(
+        &reg,
+        "DELETE",
+        &format!("/projects/own/robots/{short}"),
+        who,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // A robot cannot outlive the robot that creates it.
+    let mut short_lived = reg.store.account(&robot.user).await.unwrap().unwrap();
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + 3_600_000;
+    short_lived.expires_ms = Some(soon);
+    reg.store.put_account(&short_lived, true).await.unwrap();
+    let r = api(
+        &reg,
+        "POST",
+        "/projects/own/robots",
+        who,
+        Some(json!({"name": "heir", "permissions": [{"repositories": "*", "actions": ["pull"]}], "expires_in_days": 30})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let r = api(
+        &reg,
+        "POST",
+        "/projects/own/robots",
+        who,
+        Some(json!({"name": "heir", "permissions": [{"repositories": "*", "actions": ["pull"]}]})),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["expires_ms"], soon);
+    // Robot lifetimes and expiries are bounded.
+    for body in [
+        json!({"name": "x1", "permissions": [{"repositories": "*", "actions": ["pull"]}], "expires_in_days": 4294967295u64}),
+        json!({"name": "x2", "permissions": [{"repositories": "*", "actions": ["pull"]}], "expires_ms": 1}),
+        json!({"name": "x3", "permissions": [{"repositories": "*", "actions": ["pull"]}], "expires_ms": i64::MAX}),
+    ] {
+        let r = api(&reg, "POST", "/projects/own/robots", ADMIN, Some(body)).await;
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // Every refusal to grant is audited, and a granted bypass has a record of its own.
+    let records = reg.store.audit_records(0, 100_000).await.unwrap();
+    assert!(records.iter().any(|r| r.entry.action == "robot.create"
+        && r.entry.outcome == "denied"
+        && r.entry
+            .detail
+            .contains("only a system administrator may grant pull-ungated")));
+    let bypasses: Vec<_> = records
+        .iter()
+        .filter(|r| r.entry.action == "grant.pull-ungated")
+        .collect();
+    assert_eq!(bypasses.len(), 1, "only the administrator's grant");
+    assert_eq!(bypasses[0].entry.actor, ADMIN.0);
 }
