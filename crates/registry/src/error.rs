@@ -94,6 +94,8 @@ impl From<StoreError> for ApiError {
             StoreError::ManifestBlobUnknown(_) => (S::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
             StoreError::Busy(_) => (S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
             StoreError::Denied(_) => (S::FORBIDDEN, "DENIED"),
+            // The spec lets a registry refuse a blob delete with 405; DENIED says why.
+            StoreError::Referenced(_) => (S::METHOD_NOT_ALLOWED, "DENIED"),
             StoreError::Locked(_)
             | StoreError::Outdated(_)
             | StoreError::Io(_)

@@ -34,6 +34,9 @@ pub enum StoreError {
     Body(String),
     #[error("{0}")]
     Busy(String),
+    /// Something still needs what was to be removed (a manifest references the blob).
+    #[error("{0}")]
+    Referenced(String),
     /// A project policy (quota, immutable tag) forbids the change.
     #[error("{0}")]
     Denied(String),

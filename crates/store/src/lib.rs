@@ -201,14 +201,18 @@ impl Store {
         }
     }
 
-    /// Removes the blob's link from `repo`. The bytes stay until garbage collection.
+    /// Removes the blob's link from `repo`, unless a manifest of `repo` references it (an
+    /// image, immutable or not, must keep pulling). The bytes stay until garbage collection.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let unknown = || StoreError::BlobUnknown(digest.clone());
         let id = self.repo(repo).await?.ok_or_else(unknown)?;
-        if self.meta.unlink_blob(id, digest.as_str()).await? {
-            Ok(())
-        } else {
-            Err(unknown())
+        match self.meta.unlink_blob(id, digest.as_str()).await? {
+            meta::Unlink::Done => Ok(()),
+            meta::Unlink::NotLinked => Err(unknown()),
+            meta::Unlink::Referenced(manifest) => Err(StoreError::Referenced(format!(
+                "blob {digest} is referenced by manifest {manifest} of {repo}; delete the \
+                 manifest first"
+            ))),
         }
     }
 

@@ -110,13 +110,43 @@ impl Metadata {
         Ok(true)
     }
 
-    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<bool> {
+    /// Removes the link of `digest` from `repo` unless a manifest of `repo` references it.
+    /// The blob row is locked first (the lock order of garbage collection; a manifest push
+    /// share-locks it too), so a push that references the blob either committed before the
+    /// check sees it, or waits until the link is gone and fails as referencing an unknown
+    /// blob.
+    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<Unlink> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "SELECT digest FROM blobs WHERE digest = $1{}",
+            self.lock(" FOR UPDATE")
+        );
+        sqlx::query(&sql)
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let referenced: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_refs WHERE repo_id = $1 AND child_digest = $2 \
+             ORDER BY manifest_digest LIMIT 1",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(manifest) = referenced {
+            return Ok(Unlink::Referenced(manifest));
+        }
         let done = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
-        Ok(done.rows_affected() > 0)
+        tx.commit().await?;
+        Ok(if done.rows_affected() > 0 {
+            Unlink::Done
+        } else {
+            Unlink::NotLinked
+        })
     }
 
     /// Live blobs no manifest references whose grace window ended before `cutoff_ms`.
@@ -220,4 +250,13 @@ impl Metadata {
             })
             .collect()
     }
+}
+
+/// What removing a blob's link from a repository did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unlink {
+    Done,
+    NotLinked,
+    /// A manifest of the repository (this digest) references the blob: the link stays.
+    Referenced(String),
 }

@@ -9,7 +9,7 @@ mod migrate;
 mod scans;
 mod uploads;
 
-pub use blobs::BlobRow;
+pub use blobs::{BlobRow, Unlink};
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;

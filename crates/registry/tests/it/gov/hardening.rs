@@ -180,3 +180,84 @@ async fn a_stalled_upload_body_fails_and_a_slow_one_succeeds() {
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("range"), "0-999");
 }
+
+/// Finding 4: with an immutable `v*` rule, a maintainer's delete of the config blob of `v1`
+/// answered 202 and `v1` no longer pulled. A blob a manifest of the repository references
+/// is not unlinked (405 DENIED naming the manifest); unreferenced links still are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referenced_blobs_cannot_be_unlinked() {
+    let reg = registry().await;
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "team"})),
+    )
+    .await;
+    add_user(&reg, "maint", "maint-password").await;
+    super::admin_api(
+        &reg,
+        "PUT",
+        "/projects/team/members/maint",
+        Some(serde_json::json!({"role": "maintainer"})),
+    )
+    .await;
+    super::admin_api(
+        &reg,
+        "PUT",
+        "/projects/team/immutable",
+        Some(serde_json::json!([{"repositories": "*", "tags": "v*"}])),
+    )
+    .await;
+    let (manifest, layer) = super::push_as_admin(&reg, "team/app", "v1", b"layer-1").await;
+    let config = zoll_oci::Digest::sha256(br#"{"architecture":"amd64","os":"linux"}"#);
+    let maint = basic("maint", "maint-password");
+    for blob in [config.to_string(), layer.clone()] {
+        let r = reg
+            .call(
+                "DELETE",
+                &format!("/v2/team/app/blobs/{blob}"),
+                &[("authorization", &maint)],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(r.status, 405, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.code(), "DENIED");
+        assert!(String::from_utf8_lossy(&r.body).contains(&manifest));
+    }
+    // v1 pulls whole: manifest and every blob.
+    for path in [
+        "/v2/team/app/manifests/v1".to_owned(),
+        format!("/v2/team/app/blobs/{config}"),
+        format!("/v2/team/app/blobs/{layer}"),
+    ] {
+        let r = reg.get_as(&path, ("maint", "maint-password")).await;
+        assert_eq!(r.status, 200, "{path}");
+    }
+    // A mutable image's layer becomes deletable once its manifest is gone (deleting only
+    // the tag leaves the manifest, which still references it).
+    let (latest, layer2) = super::push_as_admin(&reg, "team/app", "latest", b"layer-2").await;
+    let layer2_path = format!("/v2/team/app/blobs/{layer2}");
+    let auth = [("authorization", maint.as_str())];
+    let delete_layer2 = || reg.call("DELETE", &layer2_path, &auth, Body::empty());
+    let r = reg
+        .call(
+            "DELETE",
+            "/v2/team/app/manifests/latest",
+            &[("authorization", &maint)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(delete_layer2().await.status, 405);
+    let r = reg
+        .call(
+            "DELETE",
+            &format!("/v2/team/app/manifests/{latest}"),
+            &[("authorization", &maint)],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(delete_layer2().await.status, 202);
+}
