@@ -125,6 +125,9 @@ pub struct Auth {
     /// Password hashes computed at once (19 MiB each while running); 0: one per core, at
     /// most four.
     pub password_checks: usize,
+    /// Token requests per second from one client address (bursts of five times as many);
+    /// 0: unlimited.
+    pub token_rate_per_source: u32,
 }
 
 impl Default for Auth {
@@ -141,6 +144,7 @@ impl Default for Auth {
             failed_logins_per_account: d.throttle.per_account,
             failed_login_window_secs: d.throttle.window.as_secs(),
             password_checks: d.password_checks,
+            token_rate_per_source: d.token_rate_per_source,
         }
     }
 }
@@ -497,6 +501,7 @@ impl Config {
                 per_account: a.failed_logins_per_account,
             },
             password_checks: a.password_checks,
+            token_rate_per_source: a.token_rate_per_source,
         })
     }
 

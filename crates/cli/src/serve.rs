@@ -174,6 +174,7 @@ async fn serve(
         connections,
         connection_stats: app.metrics.connections.clone(),
     };
+    let registry = app.clone();
     let (router, watcher) = crate::admission::mount(
         zoll_registry::router(app),
         &c.admission,
@@ -188,6 +189,9 @@ async fn serve(
     for task in background {
         task.abort();
     }
+    // Counted refusals are not lost with the process.
+    registry.write_denial_summaries().await;
+    drop(registry);
     store.close().await;
     tracing::info!("stopped");
     result.context("server failed")

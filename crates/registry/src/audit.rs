@@ -4,6 +4,7 @@
 //! violations) and every management API change. Upload chunks are not recorded one by one:
 //! the finished upload is.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::http::Method;
@@ -16,6 +17,16 @@ use crate::App;
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 256;
+/// Refused attempts recorded one by one per client address: a burst of this many, then
+/// one a second. Beyond that they are counted, and the count is written as one record a
+/// minute, so that a flood of refused requests cannot flood the trail.
+const DENIALS_BURST: u32 = 60;
+const DENIALS_PER_SEC: u32 = 1;
+const SUMMARY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// Client addresses with counted denials at most; more share one entry.
+const MAX_SUMMARIES: usize = 10_000;
+/// Actors and actions named in a summary at most.
+const SUMMARY_NAMES: usize = 8;
 
 type Pending = (AuditEntry, oneshot::Sender<()>);
 
@@ -25,6 +36,70 @@ type Pending = (AuditEntry, oneshot::Sender<()>);
 /// chain head serializes every audited request, pulls included.
 pub struct Writer {
     queue: mpsc::Sender<Pending>,
+    denials: Arc<Denials>,
+}
+
+/// Refused attempts beyond a client's budget, counted instead of recorded.
+struct Denials {
+    budget: crate::ratelimit::RateLimiter,
+    counted: std::sync::Mutex<HashMap<String, Counted>>,
+}
+
+#[derive(Default)]
+struct Counted {
+    n: u64,
+    since_ms: i64,
+    actors: BTreeSet<String>,
+    actions: BTreeSet<String>,
+}
+
+impl Denials {
+    /// `true`: record this refusal; `false`: it was counted.
+    fn admit(&self, e: &AuditEntry, now_ms: i64) -> bool {
+        if self.budget.take(&e.source, now_ms) {
+            return true;
+        }
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        let key = if counted.contains_key(&e.source) || counted.len() < MAX_SUMMARIES {
+            e.source.clone()
+        } else {
+            "*".to_owned()
+        };
+        let c = counted.entry(key).or_insert_with(|| Counted {
+            since_ms: now_ms,
+            ..Counted::default()
+        });
+        c.n += 1;
+        for (set, name) in [(&mut c.actors, &e.actor), (&mut c.actions, &e.action)] {
+            if set.len() < SUMMARY_NAMES {
+                set.insert(name.chars().take(64).collect());
+            }
+        }
+        false
+    }
+
+    /// One record per client for what was counted since the last summary.
+    fn summaries(&self) -> Vec<AuditEntry> {
+        let counted = std::mem::take(&mut *self.counted.lock().unwrap_or_else(|p| p.into_inner()));
+        counted
+            .into_iter()
+            .map(|(source, c)| AuditEntry {
+                actor: "-".into(),
+                source,
+                action: "denied.summary".into(),
+                target: "registry".into(),
+                outcome: "denied".into(),
+                detail: format!(
+                    "{} more refused attempts since {} (over the per-client budget; counted, \
+                     not recorded one by one): actions {}; actors {}",
+                    c.n,
+                    crate::events::rfc3339(c.since_ms),
+                    c.actions.into_iter().collect::<Vec<_>>().join(", "),
+                    c.actors.into_iter().collect::<Vec<_>>().join(", "),
+                ),
+            })
+            .collect()
+    }
 }
 
 impl Writer {
@@ -57,7 +132,36 @@ impl Writer {
                 }
             }
         });
-        Writer { queue }
+        let denials = Arc::new(Denials {
+            budget: crate::ratelimit::RateLimiter::new(DENIALS_PER_SEC, DENIALS_BURST),
+            counted: Default::default(),
+        });
+        let summarize = Arc::downgrade(&denials);
+        let summary_queue = queue.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SUMMARY_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(denials) = summarize.upgrade() else {
+                    break;
+                };
+                for entry in denials.summaries() {
+                    let (done, _) = oneshot::channel();
+                    if summary_queue.send((entry, done)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Writer { queue, denials }
+    }
+
+    /// Writes the counts of refused attempts now (instead of at the next minute).
+    pub async fn summarize_denials(&self) {
+        for entry in self.denials.summaries() {
+            let _ = self.append(entry).await;
+        }
     }
 
     /// Queues `entry` and waits until its batch was written (or failed, which is logged).
@@ -91,6 +195,9 @@ pub async fn record(
         outcome: outcome.to_owned(),
         detail: detail.to_owned(),
     };
+    if outcome == "denied" && !app.audit_log.denials.admit(&entry, crate::now_ms()) {
+        return;
+    }
     // Err: the writing task is gone (the runtime is shutting down): write directly.
     let Err(entry) = app.audit_log.append(entry).await else {
         return;

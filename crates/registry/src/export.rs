@@ -15,11 +15,19 @@ pub fn jsonl(records: &[AuditRecord]) -> String {
     out
 }
 
+/// One CSV field. Text a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return; OWASP's list) gets a leading `'`, so that a user name
+/// or repository an attacker chose cannot execute in the auditor's spreadsheet.
 fn field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -61,5 +69,14 @@ mod tests {
         assert_eq!(super::field("plain"), "plain");
         assert_eq!(super::field("a,b"), "\"a,b\"");
         assert_eq!(super::field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(
+            super::field("=HYPERLINK(\"x\")"),
+            "\"'=HYPERLINK(\"\"x\"\")\""
+        );
+        assert_eq!(super::field("+1"), "'+1");
+        assert_eq!(super::field("-"), "'-");
+        assert_eq!(super::field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::field("\tx"), "'\tx");
+        assert_eq!(super::field("a-b"), "a-b");
     }
 }

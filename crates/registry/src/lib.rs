@@ -25,6 +25,7 @@ mod listing;
 mod manifests;
 mod metrics;
 pub mod policy;
+mod ratelimit;
 pub mod retention;
 mod route;
 pub mod scan_gate;
@@ -119,6 +120,14 @@ impl App {
             approvals: None,
             scanner: scanner::Scanner::default(),
         })
+    }
+}
+
+impl App {
+    /// Writes the counts of refused attempts that were over their client's budget now
+    /// rather than at the next minute (at shutdown, and for tests).
+    pub async fn write_denial_summaries(&self) {
+        self.audit_log.summarize_denials().await;
     }
 }
 

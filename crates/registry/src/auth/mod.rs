@@ -38,6 +38,9 @@ pub struct AuthSettings {
     /// Password hashes computed at once (each takes 19 MiB while it runs); 0: one per
     /// core, at most four.
     pub password_checks: usize,
+    /// Token requests per second from one client address (bursts of five times as many);
+    /// 0: unlimited.
+    pub token_rate_per_source: u32,
 }
 
 impl AuthSettings {
@@ -58,6 +61,7 @@ impl AuthSettings {
             scheme: "http",
             throttle: ThrottleSettings::default(),
             password_checks: 0,
+            token_rate_per_source: 20,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct Auth {
     logins: login_cache::LoginCache,
     throttle: throttle::Throttle,
     throttled: std::sync::atomic::AtomicU64,
+    /// Token requests per client address.
+    pub(crate) token_requests: crate::ratelimit::RateLimiter,
 }
 
 impl Auth {
@@ -105,6 +111,10 @@ impl Auth {
             logins: login_cache::LoginCache::new(settings.token_ttl),
             throttle: throttle::Throttle::new(settings.throttle.clone()),
             throttled: Default::default(),
+            token_requests: crate::ratelimit::RateLimiter::new(
+                settings.token_rate_per_source,
+                settings.token_rate_per_source.saturating_mul(5),
+            ),
             settings,
             keys: jwt::KeySet::new(keys),
         })

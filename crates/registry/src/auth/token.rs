@@ -1,7 +1,9 @@
 //! The token endpoint of the Docker/OCI token flow (`GET /token?service=&scope=`, and the
 //! OAuth2 `POST /token` with `grant_type=password`): authenticates the caller (Basic, or
 //! nobody), grants of each requested scope what `access::allowed` permits, and returns a
-//! short-lived ES256 token. Actions asked for and not granted are audited as denied.
+//! short-lived ES256 token. Actions asked for and not granted are audited as denied, in one
+//! record per request. Scopes are checked against the repository name grammar (a malformed
+//! one is a 400), and each client address may ask for a bounded number of tokens a second.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -46,6 +48,14 @@ pub async fn token_endpoint(
             "UNSUPPORTED",
             "authentication is off on this registry",
         ));
+    }
+    if !app.auth.token_requests.take(source, crate::now_ms()) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            format!("too many token requests from {source}; slow down"),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")));
     }
     let mut params = pairs(parts.uri.query().unwrap_or(""));
     if parts.method == Method::POST {
@@ -95,18 +105,42 @@ pub async fn token_endpoint(
         },
         None => Identity::anonymous(),
     };
-    let scopes: Vec<String> = params
+    let scopes: Vec<&str> = params
         .iter()
         .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|(_, v)| v.split(' '))
         .filter(|s| !s.is_empty())
-        .take(MAX_SCOPES)
         .collect();
+    if scopes.len() > MAX_SCOPES {
+        return Err(invalid(format!(
+            "at most {MAX_SCOPES} scopes per token request"
+        )));
+    }
     let mut access = Vec::new();
-    for scope in &scopes {
-        if let Some(a) = grant(app, &identity, scope, source).await? {
+    let mut denied = Vec::new();
+    for scope in scopes {
+        let scope = Scope::parse(scope, app.limits.max_name_len)?;
+        if let Some(a) = grant(app, &identity, &scope, &mut denied).await? {
             access.push(a);
         }
+    }
+    if !denied.is_empty() {
+        let target = denied.first().map(|(n, _)| n.clone()).unwrap_or_default();
+        let detail = denied
+            .iter()
+            .map(|(name, a)| format!("{} on {name}", a.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        crate::audit::record(
+            app,
+            identity.name(),
+            source,
+            "token",
+            &target,
+            "denied",
+            &format!("not granted: {detail}"),
+        )
+        .await;
     }
     let now = now_secs();
     // Bounded whatever the settings say: an `exp` that overflowed would be negative.
@@ -142,29 +176,83 @@ pub async fn token_endpoint(
     Ok(resp)
 }
 
-/// What of `scope` (`repository:NAME:ACTIONS` or `registry:catalog:*`) the identity gets.
-async fn grant(app: &App, id: &Identity, scope: &str, source: &str) -> ApiResult<Option<Access>> {
-    let Some((kind, rest)) = scope.split_once(':') else {
-        return Ok(None);
-    };
-    let Some((name, actions)) = rest.rsplit_once(':') else {
-        return Ok(None);
-    };
-    if kind == "registry" && name == "catalog" {
-        let ok = !matches!(id.principal, Principal::Anonymous);
-        return Ok(ok.then(|| Access {
-            kind: kind.into(),
-            name: name.into(),
-            actions: vec!["*".into()],
-        }));
+fn invalid(why: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "INVALID", why)
+}
+
+/// One requested scope, checked: `repository:NAME:ACTIONS` (NAME by the repository name
+/// grammar, ACTIONS known actions or `*`), `registry:catalog:*`, or another resource type,
+/// which is granted nothing.
+enum Scope {
+    Repository { name: String, actions: Vec<String> },
+    Catalog,
+    Other,
+}
+
+impl Scope {
+    fn parse(raw: &str, max_name_len: usize) -> ApiResult<Scope> {
+        let bad = || {
+            invalid(format!(
+                "scope {:?} is not TYPE:NAME:ACTIONS",
+                truncated(raw)
+            ))
+        };
+        let (kind, rest) = raw.split_once(':').ok_or_else(bad)?;
+        let (name, actions) = rest.rsplit_once(':').ok_or_else(bad)?;
+        if kind == "registry" && name == "catalog" {
+            return Ok(Scope::Catalog);
+        }
+        // `repository(plugin)` is the old form some clients still send.
+        if kind != "repository" && !kind.starts_with("repository(") {
+            return Ok(Scope::Other);
+        }
+        zoll_oci::RepoName::parse(name, max_name_len)
+            .map_err(|e| invalid(format!("scope {:?}: {e}", truncated(raw))))?;
+        let actions: Vec<String> = actions.split(',').map(str::to_owned).collect();
+        if let Some(a) = actions
+            .iter()
+            .find(|a| *a != "*" && Action::parse(a).is_none())
+        {
+            return Err(invalid(format!(
+                "scope {:?}: unknown action {a:?}",
+                truncated(raw)
+            )));
+        }
+        Ok(Scope::Repository {
+            name: name.to_owned(),
+            actions,
+        })
     }
-    if kind != "repository" && !kind.starts_with("repository(") {
-        return Ok(None);
-    }
+}
+
+/// At most 100 characters of client text in a message.
+fn truncated(s: &str) -> String {
+    s.chars().take(100).collect()
+}
+
+/// What of `scope` the identity gets; actions asked for by name and not granted are added
+/// to `denied`.
+async fn grant(
+    app: &App,
+    id: &Identity,
+    scope: &Scope,
+    denied: &mut Vec<(String, Action)>,
+) -> ApiResult<Option<Access>> {
+    let (name, actions) = match scope {
+        Scope::Other => return Ok(None),
+        Scope::Catalog => {
+            let ok = !matches!(id.principal, Principal::Anonymous);
+            return Ok(ok.then(|| Access {
+                kind: "registry".into(),
+                name: "catalog".into(),
+                actions: vec!["*".into()],
+            }));
+        }
+        Scope::Repository { name, actions } => (name, actions),
+    };
     let mut granted = Vec::new();
-    let mut denied = Vec::new();
-    for a in actions.split(',') {
-        let wanted: Vec<Action> = match a {
+    for a in actions {
+        let wanted: Vec<Action> = match a.as_str() {
             "*" => vec![Action::Pull, Action::Push, Action::Delete],
             other => Action::parse(other).into_iter().collect(),
         };
@@ -174,17 +262,14 @@ async fn grant(app: &App, id: &Identity, scope: &str, source: &str) -> ApiResult
             }
             if allowed(&app.store, id, action, name).await? {
                 granted.push(action.as_str().to_owned());
-            } else if a != "*" {
-                denied.push(action);
+            } else if a != "*" && !denied.contains(&(name.clone(), action)) {
+                denied.push((name.clone(), action));
             }
         }
     }
-    for action in denied {
-        crate::audit::denied(app, id.name(), source, action, name, "token request").await;
-    }
     Ok((!granted.is_empty()).then(|| Access {
         kind: "repository".into(),
-        name: name.into(),
+        name: name.clone(),
         actions: granted,
     }))
 }

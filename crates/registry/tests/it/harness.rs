@@ -63,11 +63,19 @@ impl TestRegistry {
         Self::open(dir, config, limits, AuthSettings::disabled()).await
     }
 
-    /// With authentication on, as `zoll serve` runs by default.
+    /// With authentication on, as `zoll serve` runs by default, except that token requests
+    /// are not rate-limited (every in-process request comes from the same "address").
     pub async fn with_auth() -> Self {
+        Self::with_auth_settings(|a| a.token_rate_per_source = 0).await
+    }
+
+    /// With authentication on and `tune` applied to its settings.
+    pub async fn with_auth_settings(tune: impl FnOnce(&mut AuthSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = zoll_testkit::store_config(dir.path());
-        Self::open(dir, config, Limits::default(), AuthSettings::enabled()).await
+        let mut auth = AuthSettings::enabled();
+        tune(&mut auth);
+        Self::open(dir, config, Limits::default(), auth).await
     }
 
     /// With the scanner of `App` configured by `settings` (the test drives it with

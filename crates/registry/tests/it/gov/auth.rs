@@ -84,9 +84,11 @@ async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow
     assert!(audit.iter().any(|r| r.entry.actor == "dev"
         && r.entry.action == "login"
         && r.entry.outcome == "denied"));
+    // One record per token request names every action that was not granted.
     assert!(audit.iter().any(|r| r.entry.actor == "dev"
-        && r.entry.action == "delete"
-        && r.entry.outcome == "denied"));
+        && r.entry.action == "token"
+        && r.entry.outcome == "denied"
+        && r.entry.detail.contains("delete on team/app")));
     // OAuth2 password grant, as docker's POST /token.
     let r = reg
         .call(

@@ -261,3 +261,94 @@ async fn referenced_blobs_cannot_be_unlinked() {
     assert_eq!(r.status, 202);
     assert_eq!(delete_layer2().await.status, 202);
 }
+
+/// Finding 5: 300 anonymous token requests with long made-up scopes added 900 audit
+/// records and 54 MB. Scopes now follow the name grammar (a malformed one is a 400 and
+/// writes nothing), one request is one record however many actions it was refused,
+/// refusals beyond a client's budget are counted into one summary, and each client address
+/// may ask for a bounded number of tokens a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_floods_do_not_flood_the_audit_trail() {
+    // The default token rate (registry() turns it off for the other tests).
+    let reg = TestRegistry::with_auth_settings(|_| {}).await;
+    zoll_registry::auth::bootstrap_admin(&reg.store, Some(ADMIN.1))
+        .await
+        .unwrap();
+    let count = || async { reg.store.audit_records(0, 1_000_000).await.unwrap().len() };
+    let before = count().await;
+    // Malformed: too long, bad grammar, unknown action.
+    let long = "a".repeat(20_000);
+    for scope in [
+        format!("repository:{long}:pull"),
+        "repository:UPPER/case:pull".into(),
+        "repository:team/app:pull,fly".into(),
+        "nonsense".into(),
+    ] {
+        let r = reg
+            .call("GET", &format!("/token?scope={scope}"), &[], Body::empty())
+            .await;
+        assert_eq!(r.status, 400, "{}", &scope[..scope.len().min(40)]);
+        assert_eq!(r.code(), "INVALID");
+        assert!(r.body.len() < 1000, "the answer does not echo the input");
+    }
+    assert_eq!(count().await, before, "malformed scopes write nothing");
+
+    // 300 anonymous requests, each asking for three actions on three repositories.
+    let mut throttled = 0;
+    for i in 0..300 {
+        let scope = format!(
+            "repository:p{i}/a:pull,push,delete%20repository:p{i}/b:pull,push,delete%20repository:p{i}/c:pull,push,delete"
+        );
+        let r = reg
+            .call("GET", &format!("/token?scope={scope}"), &[], Body::empty())
+            .await;
+        match r.status {
+            200 => {}
+            429 => throttled += 1,
+            other => panic!("{other}"),
+        }
+    }
+    assert!(throttled > 0, "the client's token rate was limited");
+    reg.app.write_denial_summaries().await;
+    let records = reg.store.audit_records(0, 1_000_000).await.unwrap();
+    let added = &records[before..];
+    // At most the budget's burst, one a second while the test ran, and one summary.
+    assert!(added.len() <= 100, "{} records", added.len());
+    let summary = added
+        .iter()
+        .find(|r| r.entry.action == "denied.summary")
+        .expect("a summary of the counted refusals");
+    assert!(
+        summary.entry.detail.contains("more refused attempts"),
+        "{}",
+        summary.entry.detail
+    );
+    let bytes: usize = added
+        .iter()
+        .map(|r| r.entry.detail.len() + r.entry.target.len())
+        .sum();
+    assert!(bytes < 100_000, "{bytes} bytes");
+    let one = added.iter().find(|r| r.entry.action == "token").unwrap();
+    assert!(
+        one.entry.detail.contains("pull on p0/a") && one.entry.detail.contains("delete on p0/c")
+    );
+}
+
+/// Finding 5: user-controlled text starting with a formula character is neutralized in
+/// the CSV export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_export_neutralizes_formulas() {
+    let reg = registry().await;
+    let r = reg
+        .get_as("/v2/", ("=HYPERLINK(\"http://evil\",\"x\")", "pw"))
+        .await;
+    assert_eq!(r.status, 401);
+    let csv = api(&reg, "GET", "/audit?format=csv", ADMIN, None).await;
+    let text = String::from_utf8(csv.body.to_vec()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("HYPERLINK"))
+        .expect("the refused login is in the export");
+    assert!(line.contains(",\"'=HYPERLINK("), "{line}");
+    assert!(!line.contains(",=HYPERLINK"), "{line}");
+}
