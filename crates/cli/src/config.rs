@@ -276,6 +276,8 @@ pub struct S3 {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_manifest_bytes: usize,
+    /// Deepest nesting of arrays and objects in a manifest (1 to 128).
+    pub max_json_depth: usize,
     pub max_name_len: usize,
     pub max_blob_bytes: u64,
     pub max_page: u64,
@@ -362,6 +364,7 @@ impl Default for Limits {
         let http = zoll_registry::Limits::default();
         Limits {
             max_manifest_bytes: http.max_manifest_bytes,
+            max_json_depth: http.max_json_depth,
             max_name_len: http.max_name_len,
             max_blob_bytes: zoll_store::StoreConfig::new(".").max_blob_bytes,
             max_page: http.max_page,

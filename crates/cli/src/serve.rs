@@ -120,7 +120,15 @@ async fn serve(
         max_name_len: c.limits.max_name_len,
         max_page: c.limits.max_page,
         body_timeout: Duration::from_secs(c.server.body_timeout_secs),
+        max_json_depth: c.limits.max_json_depth,
     };
+    if !(1..=zoll_oci::json::MAX_DEPTH).contains(&limits.max_json_depth) {
+        bail!(
+            "limits.max_json_depth must be 1 to {}, not {}",
+            zoll_oci::json::MAX_DEPTH,
+            limits.max_json_depth
+        );
+    }
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;

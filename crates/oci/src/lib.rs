@@ -4,6 +4,7 @@
 //! against one as it flows).
 
 mod digest;
+pub mod json;
 mod manifest;
 mod media_type;
 mod name;

@@ -21,6 +21,12 @@ pub enum ManifestError {
     Unsupported(String),
     #[error("manifest field {0:?} is missing")]
     Missing(&'static str),
+    /// A document that could be read as an image and as an index (CVE-2021-41190): the
+    /// spec says a manifest must not be ambiguous, and clients disagree on which it is.
+    #[error("ambiguous manifest: {0}")]
+    Ambiguous(&'static str),
+    #[error("manifest JSON nests deeper than {0} levels")]
+    TooDeep(usize),
 }
 
 /// The two shapes a manifest can have.
@@ -86,6 +92,9 @@ pub struct Manifest {
 impl Manifest {
     /// Parses `bytes` uploaded with the given `Content-Type` header (if any).
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, ManifestError> {
+        if crate::json::too_deep(bytes, crate::json::MAX_DEPTH) {
+            return Err(ManifestError::TooDeep(crate::json::MAX_DEPTH));
+        }
         let raw: Raw =
             serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
         if raw.schema_version != Some(2) {
@@ -109,6 +118,16 @@ impl Manifest {
         let kind = ManifestKind::of_media_type(&media_type)
             .ok_or_else(|| ManifestError::Unsupported(media_type.clone()))?;
         let (config, layers, manifests) = match kind {
+            ManifestKind::Image if raw.manifests.is_some() => {
+                return Err(ManifestError::Ambiguous(
+                    "an image manifest must not have a \"manifests\" field",
+                ))
+            }
+            ManifestKind::Index if raw.config.is_some() || raw.layers.is_some() => {
+                return Err(ManifestError::Ambiguous(
+                    "an index must not have \"config\" or \"layers\" fields",
+                ))
+            }
             ManifestKind::Image => {
                 let config = raw.config.ok_or(ManifestError::Missing("config"))?;
                 let layers = raw.layers.ok_or(ManifestError::Missing("layers"))?;
@@ -181,6 +200,31 @@ mod tests {
             Ok((ManifestKind::Index, mt::OCI_INDEX)),
         );
         check(r#"{"schemaVersion":1}"#, None, Err("schemaVersion"));
+        // CVE-2021-41190: no document may read as both an image and an index.
+        let both = format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[],"manifests":[]}}"#);
+        check(&both, None, Err("ambiguous"));
+        check(&both, Some(mt::OCI_MANIFEST), Err("ambiguous"));
+        check(&both, Some(mt::OCI_INDEX), Err("ambiguous"));
+        let typed_with_manifests = typed.replace(r#""layers":[]"#, r#""layers":[],"manifests":[]"#);
+        check(
+            &typed_with_manifests,
+            None,
+            Err("must not have a \"manifests\""),
+        );
+        check(
+            &format!(
+                r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"layers":[]}}"#,
+                mt::OCI_INDEX
+            ),
+            None,
+            Err("must not have \"config\" or \"layers\""),
+        );
+        let deep = format!(
+            r#"{{"schemaVersion":2,"config":{cfg},"layers":[],"x":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        check(&deep, None, Err("deeper than 128"));
         check(r#"{"schemaVersion":2}"#, None, Err("\"config\""));
         check("not json", None, Err("not valid JSON"));
         let bad_digest = image.replace(D, "sha256:abc");

@@ -20,6 +20,8 @@ use crate::retention::RetentionPolicy;
 use crate::App;
 
 const MAX_BODY: usize = 256 * 1024;
+/// No management document nests deeper.
+const MAX_BODY_DEPTH: usize = 32;
 
 pub(crate) fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "INVALID", msg)
@@ -86,6 +88,11 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Api
         .await
         .map_err(|_| bad("request body too large or unreadable"))?
         .to_bytes();
+    if zoll_oci::json::too_deep(&bytes, MAX_BODY_DEPTH) {
+        return Err(bad(format!(
+            "JSON body nests deeper than {MAX_BODY_DEPTH} levels"
+        )));
+    }
     serde_json::from_slice(&bytes).map_err(|e| bad(format!("invalid JSON body: {e}")))
 }
 

@@ -65,6 +65,9 @@ pub struct Limits {
     pub max_page: u64,
     /// A request body from which no byte arrived for this long fails (0: never).
     pub body_timeout: std::time::Duration,
+    /// Deepest nesting of arrays and objects in a manifest or API document (at most
+    /// [`zoll_oci::json::MAX_DEPTH`]).
+    pub max_json_depth: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +77,7 @@ impl Default for Limits {
             max_name_len: 255,
             max_page: 10_000,
             body_timeout: std::time::Duration::from_secs(60),
+            max_json_depth: 64,
         }
     }
 }

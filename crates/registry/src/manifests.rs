@@ -100,6 +100,16 @@ pub async fn put(
             }
         })?
         .to_bytes();
+    if zoll_oci::json::too_deep(&bytes, app.limits.max_json_depth) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            format!(
+                "manifest JSON nests deeper than {} levels",
+                app.limits.max_json_depth
+            ),
+        ));
+    }
     let content_type = header_str(h, header::CONTENT_TYPE);
     let tags: Vec<&str> = match reference {
         Reference::Tag(t) => Some(t.as_str()),

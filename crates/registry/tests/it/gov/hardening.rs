@@ -352,3 +352,92 @@ async fn csv_export_neutralizes_formulas() {
     assert!(line.contains(",\"'=HYPERLINK("), "{line}");
     assert!(!line.contains(",=HYPERLINK"), "{line}");
 }
+
+/// Finding 6 (CVE-2021-41190): a document without `mediaType` carrying config, layers and
+/// manifests was stored and served as an index; an image manifest with `manifests` too.
+/// Both are MANIFEST_INVALID now, and so is JSON nested deeper than the configured bound
+/// (a 2,000,000-level manifest was stored and no client could read it back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_and_deeply_nested_manifests_are_refused() {
+    let reg = TestRegistry::new().await;
+    let config = reg.push_blob("team/app", b"{}").await;
+    let layer = reg.push_blob("team/app", b"layer").await;
+    let image = crate::harness::image_manifest(&config, 2, &[(&layer, 5)], None);
+    let child = serde_json::json!({
+        "mediaType": crate::harness::OCI_MANIFEST,
+        "digest": zoll_oci::Digest::sha256(b"elsewhere"),
+        "size": 9,
+    });
+    let mut untyped = image.clone();
+    untyped.as_object_mut().unwrap().remove("mediaType");
+    untyped["manifests"] = serde_json::json!([child]);
+    let mut typed = image.clone();
+    typed["manifests"] = serde_json::json!([child]);
+    let index_with_layers = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::harness::OCI_INDEX,
+        "manifests": [],
+        "layers": image["layers"],
+    });
+    for (what, doc, content_type) in [
+        ("untyped, both shapes", &untyped, "application/json"),
+        (
+            "untyped, both shapes, as an index",
+            &untyped,
+            crate::harness::OCI_INDEX,
+        ),
+        ("image with manifests", &typed, crate::harness::OCI_MANIFEST),
+        (
+            "index with layers",
+            &index_with_layers,
+            crate::harness::OCI_INDEX,
+        ),
+    ] {
+        let r = reg.put_manifest("team/app", "amb", content_type, doc).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.code(), "MANIFEST_INVALID", "{what}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("ambiguous"),
+            "{what}"
+        );
+    }
+    assert_eq!(reg.get("/v2/team/app/manifests/amb").await.status, 404);
+
+    // Nested 65 levels in an unknown field: over the default bound of 64.
+    let mut deep = serde_json::to_string(&image).unwrap();
+    deep.pop();
+    deep.push_str(&format!(r#","x":{}{}}}"#, "[".repeat(65), "]".repeat(65)));
+    let r = reg
+        .call(
+            "PUT",
+            "/v2/team/app/manifests/deep",
+            &[("content-type", crate::harness::OCI_MANIFEST)],
+            deep,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "MANIFEST_INVALID");
+    // 2,000,000 levels, the review's case, inside the size limit.
+    let mut deeper = serde_json::to_string(&image).unwrap();
+    deeper.pop();
+    deeper.push_str(&format!(r#","x":{}}}"#, "[".repeat(2_000_000)));
+    let r = reg
+        .call(
+            "PUT",
+            "/v2/team/app/manifests/deeper",
+            &[("content-type", crate::harness::OCI_MANIFEST)],
+            deeper,
+        )
+        .await;
+    assert_eq!(r.code(), "MANIFEST_INVALID");
+    // The plain image still goes in.
+    let r = reg
+        .put_manifest("team/app", "ok", crate::harness::OCI_MANIFEST, &image)
+        .await;
+    assert_eq!(r.status, 201);
+}
