@@ -1,7 +1,7 @@
 //! The management REST API under `/api/v1/` (documented in `docs/gov-openapi.yaml`):
 //! accounts, projects, members, robots, quotas, immutable-tag rules, retention, webhooks and
-//! the audit trail. Same authentication as the Distribution API (Basic or a registry token);
-//! every change is authorized by `access` and audited. Errors use the OCI error JSON of
+//! the audit trail. Basic credentials only: registry tokens (from `/token`) are for `/v2/`.
+//! Every change is authorized by `access` and audited. Errors use the OCI error JSON of
 //! `error.rs`.
 
 use axum::body::Body;
@@ -98,12 +98,18 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Api
 
 /// `/metrics`: a system administrator's credentials (Prometheus basic_auth or a token), or
 /// nobody when authentication is off.
+/// Registry tokens carry the access a docker client asked for on `/v2/`; every client
+/// caches them, so they must not act with the account's full rights anywhere else.
+const REGISTRY_TOKEN: &str =
+    "registry tokens do not authorize the management API; use Basic credentials";
+
 pub async fn metrics(app: &App, parts: &axum::http::request::Parts, source: &str) -> Response {
     match app
         .auth
         .authenticate(&app.store, &parts.headers, source)
         .await
     {
+        Ok(id) if id.token_access.is_some() => unauthorized(REGISTRY_TOKEN).into_response(),
         Ok(id) if id.is_admin() => {
             let mut r = crate::metrics::render(app).await.into_response();
             r.headers_mut().insert(
@@ -136,6 +142,9 @@ pub async fn handle(
     };
     if matches!(id.principal, Principal::Anonymous) {
         return unauthorized("authentication required").into_response();
+    }
+    if id.token_access.is_some() {
+        return unauthorized(REGISTRY_TOKEN).into_response();
     }
     let path = parts
         .uri

@@ -441,3 +441,51 @@ async fn ambiguous_and_deeply_nested_manifests_are_refused() {
         .await;
     assert_eq!(r.status, 201);
 }
+
+/// Finding 7: any registry token — even one granting nothing, or only a pull — acted with
+/// the account's full rights on `/api/v1` (and every docker client caches one). Registry
+/// tokens now authorize `/v2/` only; the management API and `/metrics` take Basic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_tokens_do_not_authorize_management_calls() {
+    let reg = registry().await;
+    super::push_as_admin(&reg, "team/app", "v1", b"layer").await;
+    let empty = super::token(&reg, Some(ADMIN), "").await;
+    let pull = super::token(&reg, Some(ADMIN), "repository:team/app:pull").await;
+    for t in [&empty, &pull] {
+        let bearer = format!("Bearer {t}");
+        let h = [("authorization", bearer.as_str())];
+        for (method, path, body) in [
+            ("GET", "/api/v1/whoami", ""),
+            ("GET", "/api/v1/users", ""),
+            (
+                "POST",
+                "/api/v1/users",
+                r#"{"name":"mallory","password":"mallory-password","admin":true}"#,
+            ),
+            ("GET", "/api/v1/audit", ""),
+            ("GET", "/api/v1/approvals", ""),
+            ("GET", "/metrics", ""),
+        ] {
+            let r = reg.call(method, path, &h, body.to_owned()).await;
+            assert_eq!(
+                r.status,
+                401,
+                "{method} {path}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            assert!(String::from_utf8_lossy(&r.body).contains("registry tokens do not authorize"));
+        }
+    }
+    assert!(reg.store.account("mallory").await.unwrap().is_none());
+    // The pull token still pulls, and Basic still manages.
+    let r = reg
+        .call(
+            "GET",
+            "/v2/team/app/manifests/v1",
+            &[("authorization", &format!("Bearer {pull}"))],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(api(&reg, "GET", "/whoami", ADMIN, None).await.status, 200);
+}
