@@ -97,6 +97,7 @@ impl From<StoreError> for ApiError {
             // The spec lets a registry refuse a blob delete with 405; DENIED says why.
             StoreError::Referenced(_) => (S::METHOD_NOT_ALLOWED, "DENIED"),
             StoreError::Locked(_)
+            | StoreError::Unreadable(_)
             | StoreError::Outdated(_)
             | StoreError::Io(_)
             | StoreError::Db(_) => {

@@ -35,8 +35,15 @@ pub fn is_supplement_tag(tag: &str) -> bool {
         || base.strip_prefix("sha512-").is_some_and(|h| hex_of(h, 128))
 }
 
-pub fn rules(project: &Project) -> Vec<ImmutableRule> {
-    serde_json::from_str(&project.immutable_rules).unwrap_or_default()
+/// The project's immutable-tag rules. Rules that do not parse are an error, never "no
+/// rules": that would let immutable tags move.
+pub fn rules(project: &Project) -> Result<Vec<ImmutableRule>, StoreError> {
+    serde_json::from_str(&project.immutable_rules).map_err(|e| {
+        StoreError::Unreadable(format!(
+            "the immutable-tag rules of project {}: {e}",
+            project.name
+        ))
+    })
 }
 
 /// Whether `tag` in `repo` is immutable under `rules`.
@@ -62,7 +69,7 @@ pub async fn push_policy(
     let Some(project) = store.project(project_of(repo)).await? else {
         return Ok(PushPolicy::default());
     };
-    let rules = rules(&project);
+    let rules = rules(&project)?;
     Ok(PushPolicy {
         immutable_tags: tags
             .iter()
@@ -106,7 +113,7 @@ pub async fn check_delete(store: &Store, repo: &str, tags: &[String]) -> Result<
     let Some(project) = store.project(project_of(repo)).await? else {
         return Ok(());
     };
-    let rules = rules(&project);
+    let rules = rules(&project)?;
     if let Some(t) = tags.iter().find(|t| is_immutable(&rules, repo, t)) {
         return Err(StoreError::Denied(format!(
             "tag {t} is immutable and cannot be deleted"

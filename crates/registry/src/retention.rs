@@ -70,7 +70,7 @@ pub async fn run(app: &App, project: &str, dry_run: bool) -> Result<RetentionRep
     else {
         return Ok(report);
     };
-    let immutable = rules(&p);
+    let immutable = rules(&p)?;
     let now = crate::now_ms();
     for repo in app.store.project_repositories(project).await? {
         let mut artifacts = app.store.tagged_artifacts(&repo).await?;

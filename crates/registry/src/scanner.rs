@@ -645,16 +645,23 @@ pub async fn gate_inputs(
     if row.state != "done" {
         return Ok(None);
     }
-    let findings = row
-        .findings
-        .as_deref()
-        .and_then(|f| serde_json::from_str(f).ok())
-        .unwrap_or_default();
-    let lint = row
-        .lint
-        .as_deref()
-        .and_then(|l| zoll_scan::registry::lint_from_artifact(l.as_bytes()).ok())
-        .unwrap_or_default();
+    // Evidence that cannot be read is an error, never an empty list: an empty list would
+    // pass "no vulnerability at or above X". (A change to the stored shape comes with a
+    // migration of the stored rows; `stored_scan_rows_of_today_still_read` guards it.)
+    let unreadable = |what: &str, why: String| {
+        StoreError::Unreadable(format!(
+            "the stored {what} of the scan of {repo}@{digest}: {why}"
+        ))
+    };
+    let findings = match row.findings.as_deref() {
+        Some(f) => serde_json::from_str(f).map_err(|e| unreadable("findings", e.to_string()))?,
+        None => return Err(unreadable("findings", "missing".into())),
+    };
+    let lint = match row.lint.as_deref() {
+        Some(l) => zoll_scan::registry::lint_from_artifact(l.as_bytes())
+            .map_err(|e| unreadable("lint report", e.to_string()))?,
+        None => return Err(unreadable("lint report", "missing".into())),
+    };
     Ok(Some(GateInputs {
         findings,
         lint,
@@ -669,4 +676,27 @@ pub struct GateInputs {
     /// The vulnerability database matched against; `None`: none was configured, so the
     /// absence of findings says nothing.
     pub db_version: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use zoll_scan::vuln::Severity;
+
+    /// Scan rows as this version stores them (`findings` and `lint` columns). A change to
+    /// either shape that stops these from reading must come with a migration of the stored
+    /// rows: until then, the gate refuses every image scanned before it.
+    #[test]
+    fn stored_scan_rows_of_today_still_read() {
+        let findings = r#"[{"id":"CVE-2099-1111","aliases":["DEBIAN-CVE-2099-1111"],
+            "severity":"HIGH","score":7.5,"summary":"overflow","package":"zlib1g",
+            "version":"1:1.2.13.dfsg-1","purl":"pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1",
+            "kind":"deb","fixed":"1:1.2.13.dfsg-2","layer":0,"location":"var/lib/dpkg/status",
+            "suppressed":{"by":"allowlist","reason":"not reachable","author":"a@example.com",
+            "expires":"2099-01-01"}}]"#;
+        let f: Vec<zoll_scan::vuln::Finding> = serde_json::from_str(findings).unwrap();
+        assert_eq!(f[0].severity, Severity::High);
+        let lint = r#"{"results":[{"code":"CIS-DI-0001","level":"PASS","title":"Create a user"},
+            {"alerts":["no HEALTHCHECK"],"code":"CIS-DI-0006","level":"INFO","title":"HEALTHCHECK"}]}"#;
+        zoll_scan::registry::lint_from_artifact(lint.as_bytes()).unwrap();
+    }
 }

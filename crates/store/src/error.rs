@@ -34,6 +34,10 @@ pub enum StoreError {
     Body(String),
     #[error("{0}")]
     Busy(String),
+    /// Stored evidence (scan findings, a policy document) that does not parse: whoever
+    /// depends on it must refuse, not carry on with nothing.
+    #[error("unreadable: {0}")]
+    Unreadable(String),
     /// Something still needs what was to be removed (a manifest references the blob).
     #[error("{0}")]
     Referenced(String),

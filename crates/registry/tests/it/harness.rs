@@ -89,6 +89,15 @@ impl TestRegistry {
         reg
     }
 
+    /// With `engine` as the trust-policy pull gate.
+    pub fn with_pull_gate(mut self, engine: Arc<zoll_policy::Engine>) -> Self {
+        self.router = axum::Router::new(); // drops the router's handle on the app
+        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
+        app.pull_gate = Some(engine);
+        self.router = zoll_registry::router(self.app.clone());
+        self
+    }
+
     /// A replica on `backends` (several replicas may share PostgreSQL + S3).
     pub async fn on(backends: &zoll_testkit::Backends) -> Self {
         let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 //! are reported as such instead of scanned.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zoll_oci::Digest;
@@ -388,4 +389,93 @@ async fn encrypted_images_are_reported_not_scanned() {
         json!([]),
         "nothing attached to an encrypted image"
     );
+}
+
+/// Finding 8: stored findings or lint reports that do not parse were read as empty lists,
+/// which pass "no vulnerability at or above X". They are an error now: the gate stays
+/// closed and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_scan_results_keep_the_gate_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An advisory for a package the image does not have: a clean scan.
+    let db = write_db(
+        tmp.path(),
+        &[advisory(
+            "DEBIAN-CVE-2099-2222",
+            "CVE-2099-2222",
+            "openssl",
+            "3.0.0",
+        )],
+    );
+    let policy = zoll_policy::PolicySet::parse(
+        "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"team/**\"]\n\
+         scan = { no_vulnerability_at_or_above = \"CRITICAL\", lint_below = \"FATAL\" }\n",
+        tmp.path(),
+    )
+    .unwrap();
+    let reg = scanning_registry(&db).await;
+    let engine = Arc::new(zoll_policy::Engine::with(
+        policy,
+        Arc::new(zoll_registry::scan_gate::StoreScanGate::new(
+            reg.store.clone(),
+        )),
+        std::time::Duration::ZERO,
+    ));
+    let reg = reg.with_pull_gate(engine);
+    scanner::refresh_db(&reg.app).await.unwrap();
+    let d = push(&reg, "team/app", "v1", &debian_image()).await;
+    drain(&reg).await;
+    assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
+
+    for (column, value) in [
+        ("findings", "{\"not\": \"a list\"}"),
+        ("findings", "[{\"id\": 7}]"),
+        ("lint", "garbage"),
+    ] {
+        let restore = stored_column(&reg, column, &d).await;
+        set_column(&reg, column, Some(value), &d).await;
+        let r = reg.get("/v2/team/app/manifests/v1").await;
+        assert_eq!(r.status, 403, "{column} = {value}");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains("cannot be read"), "{column}: {body}");
+        set_column(&reg, column, None, &d).await;
+        assert_eq!(
+            reg.get("/v2/team/app/manifests/v1").await.status,
+            403,
+            "{column} missing"
+        );
+        set_column(&reg, column, Some(&restore), &d).await;
+        assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
+    }
+}
+
+async fn scans_db(reg: &TestRegistry) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match &reg.config.metadata_url {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}", reg.dir.path().join("metadata.db").display()),
+    };
+    sqlx::AnyPool::connect(&url).await.unwrap()
+}
+
+async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {
+    let pool = scans_db(reg).await;
+    let v: String = sqlx::query_scalar(&format!("SELECT {column} FROM scans WHERE digest = $1"))
+        .bind(d.as_str())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    v
+}
+
+async fn set_column(reg: &TestRegistry, column: &str, value: Option<&str>, d: &Digest) {
+    let pool = scans_db(reg).await;
+    sqlx::query(&format!("UPDATE scans SET {column} = $1 WHERE digest = $2"))
+        .bind(value)
+        .bind(d.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
 }
