@@ -13,7 +13,7 @@ pub use db::{import, Db, Header, ImportReport, Source};
 pub use gate::{evaluate, Condition, Verdict};
 pub use matcher::{affects, match_catalog, Finding};
 pub use osv::{normalize_name, Advisory, Affected, Event};
-pub use severity::{cvss3_score, Severity};
+pub use severity::{cvss, Severity};
 pub use suppress::{AllowEntry, Suppression, Suppressions};
 
 use serde_json::Value;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::severity::{cvss3_score, Severity};
+use super::severity::{cvss, Severity};
 
 #[derive(Deserialize)]
 pub struct OsvRecord {
@@ -175,13 +175,17 @@ fn event(v: &Value) -> Option<Event> {
         .or_else(|| s("last_affected").map(Event::LastAffected))
 }
 
+/// The advisory's severity: the worst of its CVSS vectors (v2, v3 and v4 are all scored;
+/// a gate must not pass an advisory because its only vector is of a newer version), else
+/// the database's own word for it.
 fn severity_of(list: &[OsvSeverity], db: Option<&Value>) -> (Severity, Option<f32>) {
-    for s in list {
-        if s.kind == "CVSS_V3" {
-            if let Some(score) = cvss3_score(&s.score) {
-                return (Severity::from_score(score), Some(score));
-            }
-        }
+    let scored = list
+        .iter()
+        .filter(|s| matches!(s.kind.as_str(), "CVSS_V2" | "CVSS_V3" | "CVSS_V4"))
+        .filter_map(|s| cvss(&s.score))
+        .max_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    if let Some((severity, score)) = scored {
+        return (severity, Some(score));
     }
     let named = db
         .and_then(|d| d.get("severity"))

@@ -45,81 +45,37 @@ impl Severity {
     }
 }
 
-/// The base score of a `CVSS:3.0/…` or `CVSS:3.1/…` vector; `None` when a base metric is
-/// missing or unknown.
-pub fn cvss3_score(vector: &str) -> Option<f32> {
-    let mut parts = vector.split('/');
-    if !parts.next()?.starts_with("CVSS:3") {
+/// The severity and base score of a CVSS vector of any version: v2 (`AV:N/AC:L/Au:N/…`,
+/// no prefix; NIST's bands, which have no critical), v3.0/v3.1 and v4.0 (`CVSS:4.0/…`), by
+/// RustSec's `cvss` crate. `None` when the vector does not parse.
+pub fn cvss(vector: &str) -> Option<(Severity, f32)> {
+    let vector = vector.trim();
+    // Every base metric must be there: the parser fills missing v4 ones with defaults,
+    // which would score a truncated vector 0.
+    let base: &[&str] = if vector.starts_with("CVSS:4") {
+        &[
+            "AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA",
+        ]
+    } else if vector.starts_with("CVSS:3") {
+        &["AV", "AC", "PR", "UI", "S", "C", "I", "A"]
+    } else {
+        &["AV", "AC", "Au", "C", "I", "A"]
+    };
+    let present: Vec<&str> = vector
+        .split('/')
+        .filter_map(|m| m.split_once(':').map(|(k, _)| k))
+        .collect();
+    if !base.iter().all(|m| present.contains(m)) {
         return None;
     }
-    let mut m = std::collections::HashMap::new();
-    for p in parts {
-        let (k, v) = p.split_once(':')?;
-        m.insert(k, v);
-    }
-    let scope_changed = match *m.get("S")? {
-        "U" => false,
-        "C" => true,
-        _ => return None,
+    let v: ::cvss::Cvss = vector.parse().ok()?;
+    let severity = match v.severity() {
+        ::cvss::Severity::None => Severity::Unknown,
+        ::cvss::Severity::Low => Severity::Low,
+        ::cvss::Severity::Medium => Severity::Medium,
+        ::cvss::Severity::High => Severity::High,
+        ::cvss::Severity::Critical => Severity::Critical,
     };
-    let av = match *m.get("AV")? {
-        "N" => 0.85,
-        "A" => 0.62,
-        "L" => 0.55,
-        "P" => 0.2,
-        _ => return None,
-    };
-    let ac = match *m.get("AC")? {
-        "L" => 0.77,
-        "H" => 0.44,
-        _ => return None,
-    };
-    let pr = match (*m.get("PR")?, scope_changed) {
-        ("N", _) => 0.85,
-        ("L", false) => 0.62,
-        ("L", true) => 0.68,
-        ("H", false) => 0.27,
-        ("H", true) => 0.5,
-        _ => return None,
-    };
-    let ui = match *m.get("UI")? {
-        "N" => 0.85,
-        "R" => 0.62,
-        _ => return None,
-    };
-    let cia = |k: &str| -> Option<f64> {
-        Some(match *m.get(k)? {
-            "H" => 0.56,
-            "L" => 0.22,
-            "N" => 0.0,
-            _ => return None,
-        })
-    };
-    let (c, i, a) = (cia("C")?, cia("I")?, cia("A")?);
-    let iss = 1.0 - (1.0 - c) * (1.0 - i) * (1.0 - a);
-    let impact = if scope_changed {
-        7.52 * (iss - 0.029) - 3.25 * (iss - 0.02f64).powi(15)
-    } else {
-        6.42 * iss
-    };
-    let exploitability = 8.22 * av * ac * pr * ui;
-    if impact <= 0.0 {
-        return Some(0.0);
-    }
-    let raw = if scope_changed {
-        (1.08 * (impact + exploitability)).min(10.0)
-    } else {
-        (impact + exploitability).min(10.0)
-    };
-    Some(roundup(raw) as f32)
-}
-
-/// CVSS 3.1 Roundup: the smallest one-decimal number ≥ the input, robust to float noise.
-fn roundup(x: f64) -> f64 {
-    let int = (x * 100_000.0).round() as i64;
-    if int % 10_000 == 0 {
-        int as f64 / 100_000.0
-    } else {
-        ((int / 10_000) + 1) as f64 / 10.0
-    }
+    let score = v.score();
+    score.is_finite().then_some((severity, score as f32))
 }

@@ -393,11 +393,11 @@ fn import_real_format_zip_is_idempotent_and_keeps_newest() {
     let first = vuln::import(&db, std::slice::from_ref(&zip)).expect("import");
     assert_eq!(
         (first.added, first.updated, first.withdrawn, first.total),
-        (12, 0, 1, 12)
+        (14, 0, 1, 14)
     );
     assert_eq!(first.rejected, vec!["broken.json".to_owned()]);
     let again = vuln::import(&db, std::slice::from_ref(&zip)).expect("re-import");
-    assert_eq!((again.added, again.updated, again.unchanged), (0, 0, 12));
+    assert_eq!((again.added, again.updated, again.unchanged), (0, 0, 14));
     let v1 = Db::load(&db).expect("load").digest;
     // A newer copy replaces; an older one does not.
     let newer = dir.path().join("newer.json");
@@ -434,14 +434,88 @@ fn import_real_format_zip_is_idempotent_and_keeps_newest() {
 
 #[test]
 fn cvss_scores() {
-    for (v, score) in [
-        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
-        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0),
-        ("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N", 5.9),
-        ("CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N", 5.5),
-        ("CVSS:3.1/AV:N/AC:L/PR:L/UI:R/S:C/C:L/I:L/A:N", 5.4),
+    // Base scores from FIRST's calculators (v3.1, v4.0) and NVD's (v2).
+    for (v, severity, score) in [
+        (
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            Severity::Critical,
+            9.8,
+        ),
+        (
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H",
+            Severity::Critical,
+            10.0,
+        ),
+        (
+            "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N",
+            Severity::Medium,
+            5.9,
+        ),
+        (
+            "CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N",
+            Severity::Medium,
+            5.5,
+        ),
+        (
+            "CVSS:3.1/AV:N/AC:L/PR:L/UI:R/S:C/C:L/I:L/A:N",
+            Severity::Medium,
+            5.4,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            Severity::Critical,
+            9.3,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:H/VA:N/SC:N/SI:N/SA:N",
+            Severity::High,
+            8.7,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H",
+            Severity::Critical,
+            10.0,
+        ),
+        ("AV:N/AC:L/Au:N/C:P/I:P/A:P", Severity::High, 7.5),
+        ("AV:N/AC:M/Au:N/C:P/I:P/A:P", Severity::Medium, 6.8),
+        ("AV:N/AC:L/Au:N/C:C/I:C/A:C", Severity::High, 10.0),
     ] {
-        assert_eq!(vuln::cvss3_score(v), Some(score), "{v}");
+        assert_eq!(vuln::cvss(v), Some((severity, score)), "{v}");
     }
-    assert_eq!(vuln::cvss3_score("CVSS:3.1/AV:N"), None);
+    assert_eq!(vuln::cvss("CVSS:3.1/AV:N"), None);
+    assert_eq!(vuln::cvss("CVSS:4.0/AV:N/AC:L"), None);
+    assert_eq!(vuln::cvss("not a vector"), None);
+}
+
+/// Finding 9: advisories whose only vector is CVSS v4 (RustSec's, as osv.dev exports them)
+/// or v2 were UNKNOWN and passed a "no CRITICAL" gate.
+#[test]
+fn v4_and_v2_only_advisories_are_scored_and_gated() {
+    let (_d, db) = fixture_db();
+    check(
+        &db,
+        None,
+        pkg(PackageKind::Rust, "lz4_flex", "0.11.5", None),
+        &[("CVE-2026-32829", Severity::High, Some("0.11.6"))],
+    );
+    check(
+        &db,
+        None,
+        pkg(PackageKind::Python, "oldlib", "1.0", None),
+        &[("CVE-2099-0222", Severity::High, Some("1.1"))],
+    );
+    let findings = vuln::match_catalog(
+        &Catalog {
+            distro: None,
+            packages: vec![pkg(PackageKind::Rust, "lz4_flex", "0.11.5", None)],
+        },
+        &db,
+    );
+    let gate = Condition::NoVulnerabilityAtOrAbove {
+        severity: Severity::High,
+    };
+    assert!(matches!(
+        vuln::evaluate(&gate, &findings, &LintReport::default()),
+        Verdict::NotMet { .. }
+    ));
 }
