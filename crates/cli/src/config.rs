@@ -169,6 +169,9 @@ pub struct Webhooks {
     pub retry_base_secs: u64,
     pub max_attempts: u32,
     pub timeout_secs: u64,
+    /// Internal networks (CIDR, e.g. `10.20.0.0/16`) webhooks may be delivered to; public
+    /// addresses always may, loopback, link-local and private ones only when listed.
+    pub allowed_networks: Vec<String>,
 }
 
 impl Default for Webhooks {
@@ -178,6 +181,7 @@ impl Default for Webhooks {
             retry_base_secs: d.retry_base.as_secs(),
             max_attempts: d.max_attempts,
             timeout_secs: d.timeout.as_secs(),
+            allowed_networks: Vec::new(),
         }
     }
 }

@@ -134,10 +134,18 @@ async fn serve(
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
     app.scanner = zoll_registry::scanner::Scanner::new(c.scan_settings());
+    let allowed = c
+        .webhooks
+        .allowed_networks
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("webhooks.allowed_networks: {e}"))?;
     app.hooks = zoll_registry::HookSettings {
         retry_base: Duration::from_secs(c.webhooks.retry_base_secs),
         max_attempts: c.webhooks.max_attempts,
         timeout: Duration::from_secs(c.webhooks.timeout_secs),
+        destinations: zoll_registry::outbound::Destinations { allowed },
     };
     if let Some(file) = &c.policy.file {
         let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;

@@ -883,8 +883,13 @@ async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         .await?;
     let h: NewHook = json_body(body).await?;
     c.project(project).await?;
-    if !(h.url.starts_with("https://") || h.url.starts_with("http://")) {
-        return Err(bad("webhook URLs are http:// or https://"));
+    let url = reqwest::Url::parse(&h.url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && h.url.len() <= 2048)
+        .ok_or_else(|| bad("webhook URLs are http:// or https:// URLs of at most 2048 bytes"))?;
+    if let Err(why) = c.app.hooks.destinations.check_host(&url).await {
+        c.audit("webhook.create", project, "denied", &why).await;
+        return Err(bad(format!("webhook destination refused: {why}")));
     }
     if h.secret.len() < 16 {
         return Err(bad("webhook secrets need at least 16 bytes"));

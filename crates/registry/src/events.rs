@@ -52,6 +52,8 @@ pub struct HookSettings {
     pub retry_base: Duration,
     pub max_attempts: u32,
     pub timeout: Duration,
+    /// Internal networks deliveries may reach (public addresses always may).
+    pub destinations: crate::outbound::Destinations,
 }
 
 impl Default for HookSettings {
@@ -60,6 +62,7 @@ impl Default for HookSettings {
             retry_base: Duration::from_secs(10),
             max_attempts: 8,
             timeout: Duration::from_secs(10),
+            destinations: Default::default(),
         }
     }
 }
@@ -185,22 +188,31 @@ async fn deliver(app: &App, http: &reqwest::Client, d: Delivery) {
     let started = Instant::now();
     let body = d.payload.clone().into_bytes();
     let sig = signature(&hook.secret, &body);
-    let result = http
-        .post(&hook.url)
-        .timeout(s.timeout)
-        .header(
-            "content-type",
-            "application/cloudevents+json; charset=utf-8",
-        )
-        .header(SIGNATURE_HEADER, sig)
-        .header("ce-type", d.event_type.as_str())
-        .header("x-zoll-delivery", d.id.as_str())
-        .body(body)
-        .send()
-        .await;
+    // A literal address does not pass the client's resolver: check it here. (A hook
+    // stored before this check existed may point anywhere.)
+    let target = reqwest::Url::parse(&hook.url)
+        .map_err(|e| e.to_string())
+        .and_then(|u| s.destinations.check_url(&u));
+    let result = match target {
+        Err(why) => Err(why),
+        Ok(()) => http
+            .post(&hook.url)
+            .timeout(s.timeout)
+            .header(
+                "content-type",
+                "application/cloudevents+json; charset=utf-8",
+            )
+            .header(SIGNATURE_HEADER, sig)
+            .header("ce-type", d.event_type.as_str())
+            .header("x-zoll-delivery", d.id.as_str())
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| error_chain(&e)),
+    };
     let (status, error) = match result {
         Ok(r) => (Some(r.status().as_u16()), None),
-        Err(e) => (None, Some(e.to_string())),
+        Err(e) => (None, Some(e)),
     };
     let success = status.is_some_and(|c| (200..300).contains(&c));
     let attempt = d.attempts + 1;
@@ -222,10 +234,22 @@ async fn deliver(app: &App, http: &reqwest::Client, d: Delivery) {
     }
 }
 
+/// An error with its causes (reqwest's own text hides why a connection was refused).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Runs deliveries until the process ends: whenever an event was queued here, and every
 /// second for retries and for events other replicas queued.
 pub async fn run_deliveries(app: std::sync::Arc<App>) {
-    let http = match reqwest::Client::builder().build() {
+    let http = match app.hooks.destinations.client(app.hooks.timeout) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook HTTP client");

@@ -24,6 +24,7 @@ pub mod gate;
 mod listing;
 mod manifests;
 mod metrics;
+pub mod outbound;
 pub mod policy;
 mod ratelimit;
 pub mod retention;

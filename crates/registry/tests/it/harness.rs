@@ -89,6 +89,15 @@ impl TestRegistry {
         reg
     }
 
+    /// With webhook settings changed by `tune`.
+    pub fn with_hooks(mut self, tune: impl FnOnce(&mut zoll_registry::HookSettings)) -> Self {
+        self.router = axum::Router::new(); // drops the router's handle on the app
+        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
+        tune(&mut app.hooks);
+        self.router = zoll_registry::router(self.app.clone());
+        self
+    }
+
     /// With `engine` as the trust-policy pull gate.
     pub fn with_pull_gate(mut self, engine: Arc<zoll_policy::Engine>) -> Self {
         self.router = axum::Router::new(); // drops the router's handle on the app

@@ -489,3 +489,125 @@ async fn registry_tokens_do_not_authorize_management_calls() {
     assert_eq!(r.status, 200);
     assert_eq!(api(&reg, "GET", "/whoami", ADMIN, None).await.status, 200);
 }
+
+/// Finding 11: a maintainer pointed a webhook at loopback, link-local (cloud metadata) or
+/// private addresses and read the delivery log as a port scanner. Such destinations are
+/// refused when the hook is created (literal or resolved), at delivery (a name that
+/// resolves there now, as after DNS rebinding) and on redirects, unless an administrator
+/// allowed the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_do_not_reach_internal_addresses() {
+    // The administrator allowed one internal address: the redirector below.
+    let reg = registry()
+        .await
+        .with_hooks(|h| h.destinations.allowed = vec!["127.0.0.2/32".parse().unwrap()]);
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "team"})),
+    )
+    .await;
+    // A receiver on loopback that counts what reaches it, and one that redirects there.
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = hits.clone();
+    let inner = axum::Router::new().fallback(move || {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { "ok" }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, inner).await.unwrap() });
+    for url in [
+        format!("http://{internal}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+        "http://[::1]:9/".to_owned(),
+        "http://[::ffff:127.0.0.1]/".to_owned(),
+        format!("http://localhost:{}/hook", internal.port()),
+    ] {
+        let r = api(
+            &reg,
+            "POST",
+            "/projects/team/webhooks",
+            ADMIN,
+            Some(serde_json::json!({"url": url, "secret": "0123456789abcdef"})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{url}: {}", String::from_utf8_lossy(&r.body));
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("destination refused"),
+            "{url}"
+        );
+    }
+    // A hook stored before the check existed (or a name that resolves inward only later)
+    // is refused at delivery; the attempt log says why and nothing reaches the receiver.
+    let hook = reg
+        .store
+        .add_webhook(
+            "team",
+            &format!("http://localhost:{}/hook", internal.port()),
+            "0123456789abcdef",
+            &[],
+        )
+        .await
+        .unwrap();
+    let literal = reg
+        .store
+        .add_webhook(
+            "team",
+            &format!("http://{internal}/hook"),
+            "0123456789abcdef",
+            &[],
+        )
+        .await
+        .unwrap();
+    // An allowed destination that redirects to a forbidden one.
+    let target = format!("http://{internal}/hook");
+    let redirector = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let redirecting = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirector).await.unwrap() });
+    let r = api(
+        &reg,
+        "POST",
+        "/projects/team/webhooks",
+        ADMIN,
+        Some(serde_json::json!({"url": format!("http://{redirecting}/"), "secret": "0123456789abcdef"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let redirected = r.json()["id"].as_str().unwrap().to_owned();
+    let deliveries = tokio::spawn(zoll_registry::events::run_deliveries(reg.app.clone()));
+    super::push_as_admin(&reg, "team/app", "v1", b"layer").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut logged = 0;
+        for h in [&hook.id, &literal.id, &redirected] {
+            for d in reg.store.deliveries(h, 10).await.unwrap() {
+                for a in reg.store.attempts(&d.id).await.unwrap() {
+                    let e = a.error.unwrap_or_default();
+                    assert!(e.contains("loopback"), "{e}");
+                    logged += 1;
+                }
+            }
+        }
+        if logged >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt was logged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    deliveries.abort();
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached loopback"
+    );
+}

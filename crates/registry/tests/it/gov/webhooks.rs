@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use super::{add_user, admin_api, push_as_admin, registry};
+use super::{add_user, admin_api, push_as_admin};
+use crate::harness::TestRegistry;
 
 const SECRET: &str = "a-webhook-secret-of-some-length";
 
@@ -41,6 +42,14 @@ async fn receiver(fail: usize) -> (String, Arc<Mutex<Received>>) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/hook"), seen)
+}
+
+/// A registry whose webhooks may reach the receivers on loopback (allowed explicitly, as an
+/// administrator would).
+async fn registry() -> TestRegistry {
+    super::registry()
+        .await
+        .with_hooks(|h| h.destinations.allowed = vec!["127.0.0.0/8".parse().unwrap()])
 }
 
 fn hmac_hex(body: &[u8]) -> String {
