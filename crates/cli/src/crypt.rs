@@ -77,6 +77,50 @@ fn refs(src: &str, dst: &str) -> anyhow::Result<(ImageRef, ImageRef)> {
     Ok((s, d))
 }
 
+/// Set in the environment of the re-started process (see [`with_module_env`]).
+const ENV_APPLIED: &str = "ZOLL_PKCS11_MODULE_ENV_APPLIED";
+
+/// The environment PKCS#11 key files ask for (`module.env`, e.g. `SOFTHSM2_CONF`) must be
+/// the process's own before the module initializes; changing it while threads run is
+/// unsound. When it differs, zoll runs itself again with it set and exits with that
+/// process's status; `Ok(())` means this process may go on.
+fn with_module_env<'a>(
+    uris: impl Iterator<Item = &'a zoll_crypt::Pkcs11Uri>,
+) -> anyhow::Result<()> {
+    let mut wanted = std::collections::BTreeMap::new();
+    for uri in uris {
+        for (k, v) in &uri.env {
+            if let Some(other) = wanted.insert(k.clone(), v.clone()).filter(|o| o != v) {
+                bail!("PKCS#11 key files disagree on {k}: {other} and {v}");
+            }
+        }
+    }
+    let missing = zoll_crypt::pkcs11_env_mismatches(&wanted);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if std::env::var_os(ENV_APPLIED).is_some() {
+        bail!(
+            "the PKCS#11 module environment could not be applied ({})",
+            missing[0].0
+        );
+    }
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .envs(missing.iter().map(|(k, v, _)| (k, v)))
+        .env(ENV_APPLIED, "1")
+        .status()
+        .context("cannot restart zoll with the PKCS#11 module environment")?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+fn pkcs11_recipients(r: &[Recipient]) -> impl Iterator<Item = &zoll_crypt::Pkcs11Uri> {
+    r.iter().filter_map(|r| match r {
+        Recipient::Pkcs11(zoll_crypt::Pkcs11Recipient::Token(uri)) => Some(uri),
+        _ => None,
+    })
+}
+
 fn parse_all(specs: &[String]) -> anyhow::Result<Vec<Recipient>> {
     Ok(specs
         .iter()
@@ -101,6 +145,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
             bail!("give at least one --recipient");
         }
         let recipients = parse_all(&args.recipients)?;
+        with_module_env(pkcs11_recipients(&recipients))?;
         let op = Operation::Encrypt {
             recipients: &recipients,
             settings,
@@ -119,6 +164,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
         }
         let keys = KeyRing::parse(&args.keys)?;
         let recipients = parse_all(&args.add)?;
+        with_module_env(keys.pkcs11.iter().chain(pkcs11_recipients(&recipients)))?;
         let op = Operation::AddRecipients {
             keys: &keys,
             recipients: &recipients,
@@ -153,6 +199,7 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let (src, dst) = refs(&args.src, &args.dst)?;
     let sel = selection(&args.select)?;
     let keys = KeyRing::parse(&args.keys)?;
+    with_module_env(keys.pkcs11.iter())?;
     let op = Operation::Decrypt { keys: &keys };
     let (desc, report) = zoll_crypt::run(&src, &dst, &ClientConfig::default(), &op, &sel)?;
     if report.digest_claims_corrected > 0 {

@@ -28,6 +28,7 @@ pub use keyprovider::{ProviderKey, CONFIG_ENV as KEYPROVIDER_CONFIG_ENV};
 pub use keys::{Certificate, Curve, PrivateKey, PublicKey};
 pub use layer::{decrypt_to_staging, encrypt, EncryptedLayer, VerifiedLayer};
 pub use options::{PrivateOptions, PublicOptions, AES_256_CTR_HMAC_SHA256};
+pub use pkcs11::token::env_mismatches as pkcs11_env_mismatches;
 pub use pkcs11::{OaepHash, Pkcs11Recipient, Pkcs11Uri};
 pub use repo::run;
 pub use spec::{KeyRing, Recipient};

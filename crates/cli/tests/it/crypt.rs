@@ -124,3 +124,53 @@ async fn encrypt_and_decrypt_commands_interoperate_with_skopeo() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such.pem"));
     assert!(!d.join("bad").exists());
 }
+
+/// A PKCS#11 key file's `module.env` (here `SOFTHSM2_CONF`, which the command's own
+/// environment lacks) is applied by the binary before any thread starts — it runs itself
+/// again with the variables set — instead of by `set_var` while a runtime runs.
+#[test]
+fn a_key_file_module_environment_is_applied_at_start() {
+    let token = zoll_testkit::softhsm_token();
+    let conf = token.join("softhsm2.conf");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(
+        TestImage::new()
+            .layer(&[TarEntry::file("app/secret", "the secret")])
+            .write_layout(&d.join("plain"), "v1"),
+    );
+    let key_file = d.join("key.yaml");
+    let uri = zoll_testkit::softhsm_key("rsa2048");
+    std::fs::write(
+        &key_file,
+        format!(
+            "pkcs11:\n  uri: {uri}\nmodule:\n  env:\n    SOFTHSM2_CONF: {}\n",
+            conf.display()
+        ),
+    )
+    .unwrap();
+    let oci = |name: &str| format!("oci:{}:v1", d.join(name).display());
+    let public = uri.replace("object=rsa2048", "object=rsa2048;type=public");
+    // Encrypting with the environment set (inherited from this test process)...
+    ok(zoll()
+        .args(["encrypt", &oci("plain"), &oci("enc")])
+        .arg("--recipient")
+        .arg(format!("pkcs11:{public}"))
+        .args(["--pkcs11-oaep-hash", "sha1"]));
+    // ... and decrypting without it: the key file's module.env supplies it.
+    let out = run(zoll()
+        .env_remove("SOFTHSM2_CONF")
+        .env_remove("ZOLL_PKCS11_MODULE_ENV_APPLIED")
+        .args(["decrypt", &oci("enc"), &oci("dec"), "--key"])
+        .arg(format!("pkcs11:{}", key_file.display())));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        layer_digests(&d.join("dec")),
+        layer_digests(&d.join("plain"))
+    );
+}

@@ -1,10 +1,14 @@
 //! RSA-OAEP inside a PKCS#11 token through `cryptoki`. The private key never leaves the
-//! token. One initialized module per process (C_Initialize is process-wide), guarded by a
-//! mutex; a key file asking for a different module environment re-initializes it.
+//! token. A module is initialized once per process and never finalized (C_Initialize and
+//! C_Finalize are process-wide: finalizing a module another part of the process still uses
+//! would pull its sessions away). A key file's `module.env` is not applied here: changing
+//! the environment while threads run is unsound, so it must already be the process's
+//! environment (the `zoll` binary applies it at start, before any thread exists); a
+//! mismatch is an error that says so.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -18,14 +22,6 @@ use super::uri::Pkcs11Uri;
 use super::OaepHash;
 use crate::error::{CryptError, Result};
 
-struct Loaded {
-    module: PathBuf,
-    env: BTreeMap<String, String>,
-    ctx: Pkcs11,
-}
-
-static MODULE: Mutex<Option<Loaded>> = Mutex::new(None);
-
 fn p11(what: &str, e: CkError) -> CryptError {
     let reason = match &e {
         CkError::Pkcs11(rv, function) => format!("{function:?} returned {rv:?}"),
@@ -34,42 +30,51 @@ fn p11(what: &str, e: CkError) -> CryptError {
     CryptError::Pkcs11(format!("{what}: {reason}"))
 }
 
+/// Variables of `env` whose value in this process differs: `(name, wanted, have)`.
+pub fn env_mismatches(env: &BTreeMap<String, String>) -> Vec<(String, String, Option<String>)> {
+    env.iter()
+        .filter_map(|(k, v)| {
+            let have = std::env::var(k).ok();
+            (have.as_deref() != Some(v.as_str())).then(|| (k.clone(), v.clone(), have))
+        })
+        .collect()
+}
+
+/// The initialized module at `path`, loaded on first use.
+fn module(path: &PathBuf) -> Result<Pkcs11> {
+    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    let mut modules = MODULES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(ctx) = modules.get(path) {
+        return Ok(ctx.clone());
+    }
+    let ctx = Pkcs11::new(path)
+        .map_err(|e| CryptError::Pkcs11(format!("loading {}: {e}", path.display())))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(p11("C_Initialize", e)),
+    }
+    modules.insert(path.clone(), ctx.clone());
+    Ok(ctx)
+}
+
 /// Runs `f` with a logged-in session on the token the URI names.
 fn with_session<T>(
     uri: &Pkcs11Uri,
     login: bool,
     f: impl FnOnce(&Session) -> Result<T>,
 ) -> Result<T> {
-    let module = uri.module()?;
-    let mut guard = MODULE.lock().unwrap_or_else(|p| p.into_inner());
-    let reuse = guard
-        .as_ref()
-        .is_some_and(|l| l.module == module && (uri.env.is_empty() || l.env == uri.env));
-    if !reuse {
-        if let Some(old) = guard.take() {
-            let _ = old.ctx.finalize();
-        }
-        for (k, v) in &uri.env {
-            // The module reads its configuration (e.g. SOFTHSM2_CONF) from the environment
-            // at C_Initialize; the key file says what it must be.
-            if std::env::var(k).ok().as_deref() != Some(v) {
-                std::env::set_var(k, v);
-            }
-        }
-        let ctx = Pkcs11::new(&module)
-            .map_err(|e| CryptError::Pkcs11(format!("loading {}: {e}", module.display())))?;
-        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-            Err(e) => return Err(p11("C_Initialize", e)),
-        }
-        *guard = Some(Loaded {
-            module,
-            env: uri.env.clone(),
-            ctx,
-        });
+    if let Some((k, v, have)) = env_mismatches(&uri.env).into_iter().next() {
+        return Err(CryptError::Pkcs11(format!(
+            "the key file sets {k}={v} for the PKCS#11 module, but this process has {k}={}: \
+             set it in the environment before zoll starts",
+            have.unwrap_or_else(|| "(unset)".into())
+        )));
     }
-    let ctx = &guard.as_ref().expect("loaded").ctx;
-    let slot = find_slot(ctx, uri)?;
+    let ctx = module(&uri.module()?)?;
+    let slot = find_slot(&ctx, uri)?;
     let session = ctx
         .open_ro_session(slot)
         .map_err(|e| p11("C_OpenSession", e))?;

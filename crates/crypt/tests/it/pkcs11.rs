@@ -227,6 +227,38 @@ fn pem_public_key_of_the_hsm_key_and_key_file() {
     assert_eq!(layer_blobs(&dec, "v1"), originals);
 }
 
+/// Finding 13: a key file whose `module.env` differs from the process environment made the
+/// library call `set_var` while threads ran (unsound) and finalize the module others used.
+/// It is refused now, naming the variable; the `zoll` binary applies the environment at
+/// start instead (`crates/cli/tests/it/crypt.rs`).
+#[test]
+fn a_key_file_environment_that_differs_is_refused_not_applied() {
+    let h = hsm();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, enc, _, result) = encrypt_with(dir.path(), &public_uri("rsa2048"), OaepHash::Sha1);
+    result.unwrap();
+    let key_file = dir.path().join("key.yaml");
+    std::fs::write(
+        &key_file,
+        format!(
+            "pkcs11:\n  uri: {}\nmodule:\n  env:\n    SOFTHSM2_CONF: /elsewhere/softhsm2.conf\n",
+            private_uri("rsa2048", PIN)
+        ),
+    )
+    .unwrap();
+    let err = decrypt_with(dir.path(), &enc, &key_file.to_string_lossy(), "dec").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("set it in the environment before zoll starts"),
+        "{err}"
+    );
+    assert_eq!(
+        std::env::var("SOFTHSM2_CONF").unwrap(),
+        h.conf,
+        "the process environment is untouched"
+    );
+}
+
 #[test]
 fn rsa2048_with_sha1_works_with_sha256_is_too_small() {
     let h = hsm();
