@@ -29,7 +29,7 @@ async fn put_blob(
     let digest = Digest::sha256(&bytes);
     let size = bytes.len() as u64;
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
-    store.put_blob(repo, &digest, body).await?;
+    store.put_blob(repo, &digest, body, None).await?;
     Ok(Descriptor {
         media_type: media_type.to_owned(),
         digest,

@@ -78,8 +78,12 @@ pub(crate) fn read_password() -> anyhow::Result<String> {
 pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add { name, admin, store } => {
+            zoll_registry::auth::check_account_name(&name).map_err(anyhow::Error::msg)?;
             let c = config::load_for(&store)?;
             let pass = read_password()?;
+            if pass.len() < 8 || pass.len() > password::MAX_PASSWORD_BYTES {
+                bail!("passwords need 8 to {} bytes", password::MAX_PASSWORD_BYTES);
+            }
             let hash = password::hash(&pass);
             runtime()?.block_on(async {
                 let store = open_store(&c).await?;
@@ -112,6 +116,10 @@ pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
                 let store = open_store(&c).await?;
                 let mut imported = 0;
                 for (name, hash) in users {
+                    if let Err(why) = zoll_registry::auth::check_account_name(&name) {
+                        eprintln!("zoll: {why}, skipped");
+                        continue;
+                    }
                     if store
                         .put_account(&Account::user(&name, hash, false), false)
                         .await?

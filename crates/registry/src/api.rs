@@ -73,13 +73,7 @@ fn valid_project(name: &str) -> ApiResult<()> {
 }
 
 fn valid_account(name: &str) -> ApiResult<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
-    ok.then_some(())
-        .ok_or_else(|| bad(format!("invalid account name {name:?}")))
+    crate::auth::check_account_name(name).map_err(bad)
 }
 
 pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {

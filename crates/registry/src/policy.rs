@@ -88,24 +88,41 @@ pub fn quota(project: &Project) -> Option<Quota> {
     })
 }
 
-/// At upload commit: refuses a blob of `incoming` bytes that cannot fit in the project's
-/// byte quota even before any manifest references it.
-pub async fn check_upload(store: &Store, repo: &str, incoming: u64) -> Result<(), StoreError> {
+/// The size a blob uploaded into `repo` may reach under its project's byte quota (`None`:
+/// no byte quota). What is taken counts the project's manifests, every blob linked into it
+/// (referenced or not yet: blobs pushed without a manifest take room until GC removes them)
+/// and the bytes its other open uploads staged; `own_staged` is what this upload staged
+/// already.
+pub async fn upload_room(
+    store: &Store,
+    repo: &str,
+    own_staged: u64,
+) -> Result<Option<u64>, StoreError> {
     let Some(project) = store.project(project_of(repo)).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(max) = project.quota_bytes else {
-        return Ok(());
+        return Ok(None);
     };
-    let used = store.usage(&project.name).await?.bytes();
-    if used.saturating_add(incoming) > max {
-        return Err(StoreError::Denied(format!(
-            "quota of project {} exceeded: {used} bytes used, this upload adds {incoming}, the \
-             quota is {max}",
-            project.name
-        )));
+    let usage = store.usage(&project.name).await?;
+    let footprint = store.upload_footprint(&project.name).await?;
+    let taken = usage
+        .manifest_bytes
+        .saturating_add(footprint.linked_bytes)
+        .saturating_add(footprint.staged_bytes.saturating_sub(own_staged));
+    Ok(Some(max.saturating_sub(taken)))
+}
+
+/// Refuses an upload of `incoming` more bytes when `room` (from [`upload_room`]) cannot
+/// take them.
+pub fn check_room(repo: &str, room: Option<u64>, incoming: u64) -> Result<(), StoreError> {
+    match room {
+        Some(room) if incoming > room => Err(StoreError::Denied(format!(
+            "quota of project {} exceeded: this upload needs {incoming} bytes, {room} are left",
+            project_of(repo)
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Refuses deleting `tags` of `repo` when one is immutable.

@@ -226,12 +226,12 @@ async fn attach(
 ) -> Result<(Digest, Digest), StoreError> {
     let empty = Bytes::from_static(b"{}");
     app.store
-        .put_blob(repo, &Digest::sha256(&empty), one_chunk(empty))
+        .put_blob(repo, &Digest::sha256(&empty), one_chunk(empty), None)
         .await?;
     let blob = Digest::sha256(&bytes);
     let size = bytes.len() as u64;
     app.store
-        .put_blob(repo, &blob, one_chunk(Bytes::from(bytes)))
+        .put_blob(repo, &blob, one_chunk(Bytes::from(bytes)), None)
         .await?;
     let manifest = zoll_scan::registry::artifact_manifest(
         &subject.media_type,

@@ -100,7 +100,8 @@ pub async fn start(
         };
         if may_mount_from(app, id, from.as_ref(), &digest, source).await? {
             if let Some(size) = app.store.blob_size_anywhere(&digest, from.as_ref()).await? {
-                policy::check_upload(&app.store, repo.as_str(), size).await?;
+                let room = policy::upload_room(&app.store, repo.as_str(), 0).await?;
+                policy::check_room(repo.as_str(), room, size)?;
             }
             if app
                 .store
@@ -118,9 +119,10 @@ pub async fn start(
         let incoming = header_str(h, header::CONTENT_LENGTH)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        policy::check_upload(&app.store, repo.as_str(), incoming).await?;
+        let room = policy::upload_room(&app.store, repo.as_str(), 0).await?;
+        policy::check_room(repo.as_str(), room, incoming)?;
         app.store
-            .put_blob(repo, &digest, body.into_data_stream())
+            .put_blob(repo, &digest, body.into_data_stream(), room)
             .await?;
         return Ok(blob_created(repo, &digest));
     }
@@ -160,9 +162,13 @@ fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
 
 pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
     let range = content_range(h)?;
+    let staged = app.store.upload_status(repo, id).await?;
+    let room = policy::upload_room(&app.store, repo.as_str(), staged).await?;
+    let incoming = range.map_or(1, |(_, len)| len);
+    policy::check_room(repo.as_str(), room, staged.saturating_add(incoming))?;
     let received = app
         .store
-        .append_upload(repo, id, range, body.into_data_stream())
+        .append_upload(repo, id, range, body.into_data_stream(), room)
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(session_response(StatusCode::ACCEPTED, repo, id, received))
@@ -202,9 +208,10 @@ pub async fn finish(
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     let received = app.store.upload_status(repo, id).await?;
-    policy::check_upload(&app.store, repo.as_str(), received + last_chunk).await?;
+    let room = policy::upload_room(&app.store, repo.as_str(), received).await?;
+    policy::check_room(repo.as_str(), room, received.saturating_add(last_chunk))?;
     app.store
-        .finish_upload(repo, id, &digest, range, body.into_data_stream())
+        .finish_upload(repo, id, &digest, range, body.into_data_stream(), room)
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(blob_created(repo, &digest))

@@ -35,7 +35,9 @@ pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use governance::{Account, AccountKind, ArtifactRow, Project};
 pub use hooks::{Attempt, Delivery, Webhook};
-pub use maintenance::{Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, Usage};
+pub use maintenance::{
+    Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
+};
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{AffectedImage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
 pub use scans::ScanCursor;
@@ -68,6 +70,8 @@ pub struct StoreConfig {
     pub migrate: bool,
     /// Queue a scan of every pushed container image (in the push transaction).
     pub scan_on_push: bool,
+    /// Open upload sessions per repository at most.
+    pub max_upload_sessions: u64,
 }
 
 impl StoreConfig {
@@ -82,6 +86,7 @@ impl StoreConfig {
             s3: None,
             migrate: true,
             scan_on_push: true,
+            max_upload_sessions: 1000,
         }
     }
 }

@@ -55,6 +55,13 @@ impl GcReport {
     }
 }
 
+/// Bytes uploads take up in a project besides what manifests reference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadFootprint {
+    pub linked_bytes: u64,
+    pub staged_bytes: u64,
+}
+
 /// Storage accounting of a scope; see [`Store::usage`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -162,6 +169,15 @@ impl Store {
     /// full repository name), derived from metadata at the time of the call: every blob a
     /// manifest there references, counted once, plus the manifests themselves. Exact after
     /// deletes and garbage collection, because nothing is counted that no manifest uses.
+    /// What uploads into `scope` (a project) take up before any manifest references them:
+    /// every blob linked there (referenced or not yet) and the bytes open uploads staged.
+    pub async fn upload_footprint(&self, scope: &str) -> Result<UploadFootprint> {
+        Ok(UploadFootprint {
+            linked_bytes: self.meta.linked_bytes(scope).await?,
+            staged_bytes: self.meta.staged_bytes(scope).await?,
+        })
+    }
+
     pub async fn usage(&self, scope: &str) -> Result<Usage> {
         let (blob_bytes, blobs, manifest_bytes, manifests) = self.meta.usage(scope).await?;
         Ok(Usage {

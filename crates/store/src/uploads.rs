@@ -49,10 +49,31 @@ impl Sessions {
     }
 }
 
+/// A size limit that was the quota's, not the blob limit's, is the quota refusing.
+fn over_quota(e: StoreError, quota: Option<u64>, max_blob: u64) -> StoreError {
+    match (e, quota) {
+        (StoreError::TooLarge { .. }, Some(q)) if q < max_blob => StoreError::Denied(format!(
+            "the project's byte quota leaves room for {q} bytes in this blob"
+        )),
+        (e, _) => e,
+    }
+}
+
 impl Store {
+    fn blob_limit(&self, quota: Option<u64>) -> u64 {
+        self.config.max_blob_bytes.min(quota.unwrap_or(u64::MAX))
+    }
+
     /// Opens a new upload session in `repo` and returns its id.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<String> {
         let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
+        let open = self.meta.upload_count(repo_id).await?;
+        if open >= self.config.max_upload_sessions {
+            return Err(StoreError::Busy(format!(
+                "{repo} has {open} open upload sessions, the most allowed; finish or cancel \
+                 some (idle ones expire)"
+            )));
+        }
         let id = random_id();
         self.blobs.create_upload(&id).await?;
         self.meta.create_upload(&id, repo_id).await?;
@@ -87,12 +108,15 @@ impl Store {
     /// Appends `body` to the session. With `range` (`Content-Range` as start and length),
     /// the chunk must begin exactly at the current offset and carry exactly that many bytes;
     /// without, it is appended wherever the session is.
+    /// `quota`: the size the whole blob may reach under the project's quota (`None`: no
+    /// quota); more is refused as `Denied`.
     pub async fn append_upload<S, E>(
         &self,
         repo: &RepoName,
         id: &str,
         range: Option<(u64, u64)>,
         body: S,
+        quota: Option<u64>,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -101,7 +125,7 @@ impl Store {
         let slot = self.sessions.slot(id);
         let mut running = slot.lock().await;
         let mut row = self.known_session(repo, id).await?;
-        self.append_locked(&mut running, id, &mut row, range, body)
+        self.append_locked(&mut running, id, &mut row, range, body, quota)
             .await?;
         Ok(row.received)
     }
@@ -114,6 +138,7 @@ impl Store {
         row: &mut UploadRow,
         range: Option<(u64, u64)>,
         body: S,
+        quota: Option<u64>,
     ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -133,7 +158,7 @@ impl Store {
             _ if received == 0 => Some(Hasher::new(Algorithm::Sha256)),
             _ => None,
         };
-        let limit = self.config.max_blob_bytes;
+        let limit = self.blob_limit(quota);
         let (total, part) = self
             .blobs
             .append(id, received, body, limit, &mut |b: &[u8]| {
@@ -141,7 +166,8 @@ impl Store {
                     h.update(b)
                 }
             })
-            .await?;
+            .await
+            .map_err(|e| over_quota(e, quota, self.config.max_blob_bytes))?;
         if let Some((_, declared)) = range {
             if total - received != declared {
                 // Not recorded: the next append truncates the staged bytes back to `received`.
@@ -173,6 +199,7 @@ impl Store {
         digest: &Digest,
         range: Option<(u64, u64)>,
         body: S,
+        quota: Option<u64>,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -181,7 +208,7 @@ impl Store {
         let slot = self.sessions.slot(id);
         let mut running = slot.lock().await;
         let mut row = self.known_session(repo, id).await?;
-        self.append_locked(&mut running, id, &mut row, range, body)
+        self.append_locked(&mut running, id, &mut row, range, body, quota)
             .await?;
         let size = row.received;
         let actual = match running.take() {
@@ -261,7 +288,13 @@ impl Store {
     }
 
     /// Single-request upload (`POST ?digest=`): stage, verify, publish.
-    pub async fn put_blob<S, E>(&self, repo: &RepoName, digest: &Digest, body: S) -> Result<u64>
+    pub async fn put_blob<S, E>(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        body: S,
+        quota: Option<u64>,
+    ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -272,11 +305,13 @@ impl Store {
         self.blobs.create_upload(&id).await?;
         let result = async {
             let mut hasher = Hasher::new(digest.algorithm());
-            let limit = self.config.max_blob_bytes;
             let (size, parts) = self
                 .blobs
-                .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
-                .await?;
+                .append(&id, 0, body, self.blob_limit(quota), &mut |b: &[u8]| {
+                    hasher.update(b)
+                })
+                .await
+                .map_err(|e| over_quota(e, quota, self.config.max_blob_bytes))?;
             let actual = hasher.finish();
             if &actual != digest {
                 return Err(StoreError::DigestMismatch {

@@ -121,6 +121,29 @@ impl Auth {
     }
 }
 
+/// Names the registry itself uses for callers without an account (audit records, token
+/// subjects); an account by one of these names would be confused with them.
+pub const RESERVED_NAMES: [&str; 3] = ["anonymous", "unknown", "-"];
+
+/// Whether `name` may name an account: 1 to 64 of `A-Za-z0-9._-@`, not reserved.
+pub fn check_account_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    if !ok {
+        return Err(format!(
+            "invalid account name {:?} (1 to 64 of A-Z a-z 0-9 . _ - @)",
+            name.chars().take(80).collect::<String>()
+        ));
+    }
+    if RESERVED_NAMES.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(format!("the account name {name:?} is reserved"));
+    }
+    Ok(())
+}
+
 /// Who made a request.
 #[derive(Debug, Clone)]
 pub enum Principal {

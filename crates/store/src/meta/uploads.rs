@@ -65,6 +65,43 @@ impl Metadata {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Open upload sessions of a repository.
+    pub async fn upload_count(&self, repo: RepoId) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE repo_id = $1")
+            .bind(repo)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(to_u64(n))
+    }
+
+    /// Bytes staged by the open uploads of the repositories in `scope` (a project).
+    pub async fn staged_bytes(&self, scope: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(u.received), 0) AS BIGINT) FROM uploads u \
+             JOIN repositories r ON r.id = u.repo_id \
+             WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/'",
+        )
+        .bind(scope)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(to_u64(n))
+    }
+
+    /// Bytes of the distinct live blobs linked into the repositories in `scope`, referenced
+    /// by a manifest or not (yet).
+    pub async fn linked_bytes(&self, scope: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+             WHERE b.state = 'live' AND b.digest IN (SELECT rb.digest FROM repo_blobs rb \
+                 JOIN repositories r ON r.id = rb.repo_id \
+                 WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')",
+        )
+        .bind(scope)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(to_u64(n))
+    }
+
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)

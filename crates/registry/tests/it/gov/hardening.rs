@@ -611,3 +611,107 @@ async fn webhooks_do_not_reach_internal_addresses() {
         "nothing reached loopback"
     );
 }
+
+/// Finding 12: staged upload bytes (and blobs pushed without a manifest) did not count
+/// against the project's byte quota, and a repository could have any number of open
+/// upload sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_and_unreferenced_bytes_count_against_the_quota() {
+    let reg = registry().await;
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "q"})),
+    )
+    .await;
+    super::admin_api(
+        &reg,
+        "PUT",
+        "/projects/q/quota",
+        Some(serde_json::json!({"max_bytes": 1000})),
+    )
+    .await;
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let h = [("authorization", auth.as_str())];
+    let session = |repo: &'static str| {
+        let reg = &reg;
+        let h = h;
+        async move {
+            let r = reg
+                .call(
+                    "POST",
+                    &format!("/v2/{repo}/blobs/uploads/"),
+                    &h,
+                    Body::empty(),
+                )
+                .await;
+            assert_eq!(r.status, 202);
+            r.header("location").to_owned()
+        }
+    };
+    // 800 bytes staged by an unfinished upload...
+    let first = session("q/a").await;
+    let r = reg.call("PATCH", &first, &h, vec![1u8; 800]).await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    // ... leave room for 200 more in the project, whichever way they come.
+    let second = session("q/b").await;
+    let r = reg.call("PATCH", &second, &h, vec![2u8; 300]).await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "DENIED");
+    let big = vec![3u8; 300];
+    let d = zoll_oci::Digest::sha256(&big);
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/q/c/blobs/uploads/?digest={d}"),
+            &h,
+            big,
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    // A chunk that would take the staged session past the quota is refused too.
+    let r = reg.call("PATCH", &first, &h, vec![1u8; 300]).await;
+    assert_eq!(r.status, 403);
+    let small = vec![4u8; 150];
+    let d = zoll_oci::Digest::sha256(&small);
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/q/c/blobs/uploads/?digest={d}"),
+            &h,
+            small,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // Cancelling frees the staged bytes; the linked (unreferenced) 150 still count.
+    assert_eq!(
+        reg.call("DELETE", &first, &h, Body::empty()).await.status,
+        204
+    );
+    let r = reg.call("PATCH", &second, &h, vec![2u8; 800]).await;
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let r = reg.call("PATCH", &second, &h, vec![2u8; 100]).await;
+    assert_eq!(r.status, 403, "150 linked + 800 staged + 100 > 1000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_upload_sessions_per_repository_are_bounded() {
+    let reg = TestRegistry::with(|c, _| c.max_upload_sessions = 3).await;
+    for _ in 0..3 {
+        let r = reg
+            .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    let r = reg
+        .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+        .await;
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "TOOMANYREQUESTS");
+    // Another repository has its own.
+    let r = reg
+        .call("POST", "/v2/team/other/blobs/uploads/", &[], Body::empty())
+        .await;
+    assert_eq!(r.status, 202);
+}

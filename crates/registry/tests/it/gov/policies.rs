@@ -137,6 +137,11 @@ async fn quotas_deny_pushes_over_the_limit_and_stay_exact_after_delete_and_gc() 
     let (d1, _) = push_as_admin(&reg, "q/app", "v1", &big).await;
     let used = reg.store.usage("q").await.unwrap().bytes();
     assert!(used > 10_000 && used < 11_000, "{used}");
+    // Two blobs pushed before the quota exists, no manifest referencing them yet.
+    let small = vec![2u8; 4_000];
+    assert_eq!(blob(&reg, "q/app", &small).await.status, 201);
+    let more = vec![3u8; 4_000];
+    assert_eq!(blob(&reg, "q/app", &more).await.status, 201);
     admin_api(
         &reg,
         "PUT",
@@ -144,18 +149,14 @@ async fn quotas_deny_pushes_over_the_limit_and_stay_exact_after_delete_and_gc() 
         Some(json!({"max_bytes": used + 5_000, "max_artifacts": 3})),
     )
     .await;
-    // A blob that cannot fit is refused at upload commit.
-    let r = blob(&reg, "q/app", &vec![1u8; 6_000]).await;
+    // Uploads count the linked blobs too (8,000 bytes over a room of 5,000): refused.
+    let r = blob(&reg, "q/app", &vec![1u8; 600]).await;
     assert_eq!((r.status, r.code().as_str()), (403, "DENIED"));
     assert!(r.json()["errors"][0]["message"]
         .as_str()
         .unwrap()
         .contains("quota of project q exceeded"));
-    // A small blob is taken; a manifest pushing usage over the limit is refused, exactly.
-    let small = vec![2u8; 4_000];
-    assert_eq!(blob(&reg, "q/app", &small).await.status, 201);
-    let more = vec![3u8; 4_000];
-    assert_eq!(blob(&reg, "q/app", &more).await.status, 201);
+    // A manifest pushing usage over the limit is refused, exactly.
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let cfg = zoll_oci::Digest::sha256(config);
     let two = image_manifest(
