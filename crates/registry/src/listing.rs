@@ -56,19 +56,74 @@ pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> Ap
     ))
 }
 
-/// The repositories the caller may pull from, page by page: rows it may not see are
-/// skipped, and further rows fetched until the page is full.
+/// The projects whose repositories `id` may list: `None` for all (administrators, no
+/// authentication), else its memberships and the public projects (a robot: its own).
+async fn visible_projects(app: &App, id: &Identity) -> ApiResult<Option<Vec<String>>> {
+    use crate::auth::Principal;
+    let account = match &id.principal {
+        Principal::Unrestricted => return Ok(None),
+        Principal::Anonymous => None,
+        Principal::Account(a) if a.admin => return Ok(None),
+        Principal::Account(a) => Some(a),
+    };
+    if let Some(robot) = account.filter(|a| a.kind == zoll_store::AccountKind::Robot) {
+        return Ok(Some(robot.project.iter().cloned().collect()));
+    }
+    let mut projects: Vec<String> = match account {
+        Some(a) => app
+            .store
+            .memberships(&a.name)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect(),
+        None => Vec::new(),
+    };
+    projects.extend(
+        app.store
+            .projects()
+            .await?
+            .into_iter()
+            .filter(|p| p.public)
+            .map(|p| p.name),
+    );
+    projects.sort();
+    projects.dedup();
+    Ok(Some(projects))
+}
+
+/// The repositories the caller may pull from, page by page. Only the projects it can see
+/// are queried, so a caller who sees few repositories never walks all of them; a robot's
+/// rows are filtered by its repository patterns.
 pub async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page(app, q)?;
+    let visible = visible_projects(app, id).await?;
+    let is_robot = id
+        .account()
+        .is_some_and(|a| a.kind == zoll_store::AccountKind::Robot);
     let mut items = Vec::new();
     let mut after = last;
     loop {
         let want = n + 1 - items.len() as u64;
-        let rows = app.store.catalog(after.as_deref(), want).await?;
+        let rows = match &visible {
+            None => Some(app.store.catalog(after.as_deref(), want).await?),
+            Some(projects) => {
+                app.store
+                    .catalog_in(projects, after.as_deref(), want)
+                    .await?
+            }
+        };
+        // More visible projects than one query names: the whole catalog, filtered.
+        let (rows, filter) = match rows {
+            Some(rows) => (rows, is_robot),
+            None => (app.store.catalog(after.as_deref(), want).await?, true),
+        };
         let exhausted = (rows.len() as u64) < want;
         after = rows.last().cloned();
         for r in rows {
-            if crate::access::allowed(&app.store, id, crate::access::Action::Pull, &r).await? {
+            if !filter
+                || crate::access::allowed(&app.store, id, crate::access::Action::Pull, &r).await?
+            {
                 items.push(r);
             }
         }

@@ -278,6 +278,20 @@ impl Store {
         self.meta.catalog(last, n).await
     }
 
+    /// The catalog of the repositories in `projects` only (`None` when there are more than
+    /// one query takes: ask [`Store::catalog`] and filter).
+    pub async fn catalog_in(
+        &self,
+        projects: &[String],
+        last: Option<&str>,
+        n: u64,
+    ) -> Result<Option<Vec<String>>> {
+        if projects.len() > meta::MAX_CATALOG_PROJECTS {
+            return Ok(None);
+        }
+        self.meta.catalog_in(projects, last, n).await.map(Some)
+    }
+
     /// Manifests in `repo` that reference the manifest `child` (the indexes containing it),
     /// newest first, at most `limit`.
     pub async fn parents(

@@ -14,6 +14,9 @@ fn unknown_reference(digest: &str) -> StoreError {
 }
 use crate::now_ms;
 
+/// Most projects one restricted catalog query names.
+pub const MAX_CATALOG_PROJECTS: usize = 1000;
+
 impl Metadata {
     pub async fn manifest(&self, repo: RepoId, digest: &str) -> Result<Option<ManifestRow>> {
         let row: Option<AnyRow> = sqlx::query(
@@ -234,6 +237,39 @@ impl Metadata {
         .bind(to_i64(n))
         .fetch_all(&self.reader)
         .await?)
+    }
+
+    /// The catalog restricted to the repositories of `projects` (at most
+    /// [`MAX_CATALOG_PROJECTS`]), so that a caller who sees few projects costs what they
+    /// see, not every repository.
+    pub async fn catalog_in(
+        &self,
+        projects: &[String],
+        last: Option<&str>,
+        n: u64,
+    ) -> Result<Vec<String>> {
+        if projects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scopes: Vec<String> = (0..projects.len())
+            .map(|i| {
+                let k = i + 3;
+                format!("r.name = ${k} OR substr(r.name, 1, length(${k}) + 1) = ${k} || '/'")
+            })
+            .collect();
+        let sql = format!(
+            "SELECT r.name FROM repositories r WHERE r.name > $1 AND ({}) \
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) \
+             ORDER BY r.name LIMIT $2",
+            scopes.join(" OR ")
+        );
+        let mut q = sqlx::query_scalar(&sql)
+            .bind(last.unwrap_or("").to_owned())
+            .bind(to_i64(n));
+        for p in projects.iter().take(MAX_CATALOG_PROJECTS) {
+            q = q.bind(p.clone());
+        }
+        Ok(q.fetch_all(&self.reader).await?)
     }
 
     /// Manifests in `repo` that list `child` among their references (indexes containing a

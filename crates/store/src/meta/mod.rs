@@ -10,6 +10,7 @@ mod scans;
 mod uploads;
 
 pub use blobs::{BlobRow, Unlink};
+pub use manifests::MAX_CATALOG_PROJECTS;
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;

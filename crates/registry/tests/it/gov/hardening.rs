@@ -715,3 +715,107 @@ async fn open_upload_sessions_per_repository_are_bounded() {
         .await;
     assert_eq!(r.status, 202);
 }
+
+/// Finding 12: the account name `anonymous` could be created (and be confused with callers
+/// without credentials in the audit trail and token subjects).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_account_names_are_refused() {
+    let reg = registry().await;
+    for name in ["anonymous", "Anonymous", "unknown", "-"] {
+        let r = api(
+            &reg,
+            "POST",
+            "/users",
+            ADMIN,
+            Some(serde_json::json!({"name": name, "password": "long-enough-password"})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{name}");
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("reserved"),
+            "{name}"
+        );
+    }
+}
+
+/// Finding 12: the catalog walked every repository of the registry for a caller who sees
+/// few (one permission check each). It now asks only for the projects the caller can see;
+/// what it lists, and its pages, are unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_lists_what_the_caller_sees_page_by_page() {
+    let reg = registry().await;
+    for (p, public) in [
+        ("team", false),
+        ("team-b", false),
+        ("pub", true),
+        ("zzz", false),
+    ] {
+        super::admin_api(
+            &reg,
+            "POST",
+            "/projects",
+            Some(serde_json::json!({"name": p, "public": public})),
+        )
+        .await;
+    }
+    // '-' sorts between "team" and "team/...": the restricted query must keep the order.
+    for repo in [
+        "team/a", "team/b/c", "team-b/x", "pub/p", "zzz/1", "zzz/2", "team",
+    ] {
+        super::push_as_admin(&reg, repo, "v1", repo.as_bytes()).await;
+    }
+    add_user(&reg, "dev", "dev-password").await;
+    super::admin_api(
+        &reg,
+        "PUT",
+        "/projects/team/members/dev",
+        Some(serde_json::json!({"role": "guest"})),
+    )
+    .await;
+    let list = |who: (&'static str, &'static str), query: &'static str| {
+        let reg = &reg;
+        async move {
+            let r = reg.get_as(&format!("/v2/_catalog{query}"), who).await;
+            assert_eq!(r.status, 200);
+            let names: Vec<String> = r.json()["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+            (
+                names,
+                r.headers
+                    .get("link")
+                    .map(|l| l.to_str().unwrap().to_owned()),
+            )
+        }
+    };
+    let (all, _) = list(ADMIN, "").await;
+    assert_eq!(
+        all,
+        ["pub/p", "team", "team-b/x", "team/a", "team/b/c", "zzz/1", "zzz/2"]
+    );
+    let (mine, _) = list(("dev", "dev-password"), "").await;
+    assert_eq!(mine, ["pub/p", "team", "team/a", "team/b/c"]);
+    let (page1, link) = list(("dev", "dev-password"), "?n=2").await;
+    assert_eq!(page1, ["pub/p", "team"]);
+    assert!(link.unwrap().contains("last=team"));
+    let (page2, link) = list(("dev", "dev-password"), "?n=2&last=team").await;
+    assert_eq!(page2, ["team/a", "team/b/c"]);
+    assert!(link.is_none(), "the last page links nowhere");
+    let (page3, link) = list(("dev", "dev-password"), "?n=2&last=team/b/c").await;
+    assert!(page3.is_empty() && link.is_none(), "{page3:?}");
+    // A robot sees its own project, narrowed by its patterns.
+    let robot = super::admin_api(
+        &reg,
+        "POST",
+        "/projects/team/robots",
+        Some(serde_json::json!({"name": "ci", "permissions": [{"repositories": "b/*", "actions": ["pull"]}]})),
+    )
+    .await;
+    let name = robot["name"].as_str().unwrap().to_owned();
+    let secret = robot["secret"].as_str().unwrap().to_owned();
+    let r = reg.get_as("/v2/_catalog", (&name, &secret)).await;
+    assert_eq!(r.json()["repositories"], serde_json::json!(["team/b/c"]));
+}
