@@ -62,6 +62,7 @@ pub async fn get(
     let size = app.store.blob_size(repo, digest).await?;
     let range = byte_range(h, size)?;
     let mut resp = if head {
+        app.store.check_blob_bytes(digest, size).await?;
         Response::new(Body::empty())
     } else {
         let stream = app.store.read_blob(digest, size, range).await?;

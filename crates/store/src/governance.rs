@@ -457,12 +457,13 @@ impl Store {
     }
 
     /// Deletes a manifest by digest with its tags (retention; the caller checked policy).
+    /// `false` when it is gone already or an index of the repository lists it (it stays).
     pub async fn delete_manifest_row(&self, repo: &str, digest: &str) -> Result<bool> {
         let Some(id) = self.meta.repo_id(repo).await? else {
             return Ok(false);
         };
         let done = self.meta.delete_manifest(id, digest).await?;
         self.cache.invalidate_repo(id);
-        Ok(done)
+        Ok(done == crate::meta::Removal::Done)
     }
 }

@@ -193,10 +193,7 @@ impl Store {
         size: u64,
         range: Option<(u64, u64)>,
     ) -> Result<ByteStream> {
-        if self.blobs.stat(digest).await? != Some(size) {
-            tracing::error!(%digest, "blob bytes are missing or have the wrong size");
-            return Err(StoreError::Corrupt(digest.clone()));
-        }
+        self.check_blob_bytes(digest, size).await?;
         match range {
             Some((start, len)) => self.blobs.open(digest, start, len, false).await,
             None => {
@@ -206,15 +203,25 @@ impl Store {
         }
     }
 
+    /// Whether the bytes of a blob of `size` are there (a `HEAD` answers from this; a
+    /// missing or truncated file is `Corrupt`, never a 200).
+    pub async fn check_blob_bytes(&self, digest: &Digest, size: u64) -> Result<()> {
+        if self.blobs.stat(digest).await? != Some(size) {
+            tracing::error!(%digest, "blob bytes are missing or have the wrong size");
+            return Err(StoreError::Corrupt(digest.clone()));
+        }
+        Ok(())
+    }
+
     /// Removes the blob's link from `repo`, unless a manifest of `repo` references it (an
     /// image, immutable or not, must keep pulling). The bytes stay until garbage collection.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let unknown = || StoreError::BlobUnknown(digest.clone());
         let id = self.repo(repo).await?.ok_or_else(unknown)?;
         match self.meta.unlink_blob(id, digest.as_str()).await? {
-            meta::Unlink::Done => Ok(()),
-            meta::Unlink::NotLinked => Err(unknown()),
-            meta::Unlink::Referenced(manifest) => Err(StoreError::Referenced(format!(
+            meta::Removal::Done => Ok(()),
+            meta::Removal::Absent => Err(unknown()),
+            meta::Removal::Referenced(manifest) => Err(StoreError::Referenced(format!(
                 "blob {digest} is referenced by manifest {manifest} of {repo}; delete the \
                  manifest first"
             ))),

@@ -8,6 +8,7 @@ use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, 
 
 use crate::error::{Result, StoreError};
 use crate::meta::NewManifest;
+use crate::meta::Removal;
 use crate::Store;
 
 /// An image manifest whose config is a container image configuration: what scanning is
@@ -214,7 +215,16 @@ impl Store {
         let unknown = || StoreError::ManifestUnknown(reference.to_string());
         let repo_id = self.repo(repo).await?.ok_or_else(unknown)?;
         let deleted = match reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo_id, d.as_str()).await?,
+            Reference::Digest(d) => match self.meta.delete_manifest(repo_id, d.as_str()).await? {
+                Removal::Done => true,
+                Removal::Absent => false,
+                Removal::Referenced(index) => {
+                    return Err(StoreError::Referenced(format!(
+                        "manifest {d} is listed by index {index} of {repo}; delete the index \
+                         first"
+                    )))
+                }
+            },
             Reference::Tag(t) => self.meta.delete_tag(repo_id, t.as_str()).await?,
         };
         self.cache.invalidate_repo(repo_id);

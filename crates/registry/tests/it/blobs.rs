@@ -225,6 +225,16 @@ async fn damaged_blob_is_never_served_as_valid() {
     stored::overwrite(&reg, &d, bytes[..1000].to_vec()).await;
     let r = reg.get(&format!("/v2/r/blobs/{d}")).await;
     assert_eq!((r.status, r.code().as_str()), (404, "BLOB_UNKNOWN"));
+    // HEAD tells the truth about missing bytes too (it answered 200 before).
+    let r = reg
+        .call(
+            "HEAD",
+            &format!("/v2/r/blobs/{d}"),
+            &[],
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 404);
 
     // Pushing the blob again heals it.
     reg.push_blob("r", &content).await;

@@ -115,7 +115,7 @@ impl Metadata {
     /// share-locks it too), so a push that references the blob either committed before the
     /// check sees it, or waits until the link is gone and fails as referencing an unknown
     /// blob.
-    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<Unlink> {
+    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<Removal> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "SELECT digest FROM blobs WHERE digest = $1{}",
@@ -134,7 +134,7 @@ impl Metadata {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(manifest) = referenced {
-            return Ok(Unlink::Referenced(manifest));
+            return Ok(Removal::Referenced(manifest));
         }
         let done = sqlx::query("DELETE FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
             .bind(repo)
@@ -143,9 +143,9 @@ impl Metadata {
             .await?;
         tx.commit().await?;
         Ok(if done.rows_affected() > 0 {
-            Unlink::Done
+            Removal::Done
         } else {
-            Unlink::NotLinked
+            Removal::Absent
         })
     }
 
@@ -252,11 +252,11 @@ impl Metadata {
     }
 }
 
-/// What removing a blob's link from a repository did.
+/// What removing a blob's link or a manifest from a repository did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unlink {
+pub enum Removal {
     Done,
-    NotLinked,
-    /// A manifest of the repository (this digest) references the blob: the link stays.
+    Absent,
+    /// A manifest of the repository (this digest) references it: it stays.
     Referenced(String),
 }

@@ -173,8 +173,35 @@ impl Metadata {
     }
 
     /// Deletes a manifest and every tag pointing at it.
-    pub async fn delete_manifest(&self, repo: RepoId, digest: &str) -> Result<bool> {
+    /// Deletes a manifest unless an index of the repository lists it (the index would
+    /// dangle). The row is locked first, as a push of an index share-locks its children, so
+    /// an index committed before the check is seen and one pushed after it fails as
+    /// referencing an unknown manifest.
+    pub async fn delete_manifest(&self, repo: RepoId, digest: &str) -> Result<super::Removal> {
         let mut tx = self.writer.begin().await?;
+        let sql = format!(
+            "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2{}",
+            self.lock(" FOR UPDATE")
+        );
+        let exists: Option<String> = sqlx::query_scalar(&sql)
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Ok(super::Removal::Absent);
+        }
+        let parent: Option<String> = sqlx::query_scalar(
+            "SELECT manifest_digest FROM manifest_refs WHERE repo_id = $1 AND child_digest = $2 \
+             ORDER BY manifest_digest LIMIT 1",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(parent) = parent {
+            return Ok(super::Removal::Referenced(parent));
+        }
         let done = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
             .bind(repo)
             .bind(digest)
@@ -192,7 +219,11 @@ impl Metadata {
         }
         self.forget_scan(&mut tx, repo, digest).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(if done.rows_affected() > 0 {
+            super::Removal::Done
+        } else {
+            super::Removal::Absent
+        })
     }
 
     pub async fn tags_of(&self, repo: RepoId, digest: &str) -> Result<Vec<String>> {

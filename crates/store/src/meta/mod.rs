@@ -9,7 +9,7 @@ mod migrate;
 mod scans;
 mod uploads;
 
-pub use blobs::{BlobRow, Unlink};
+pub use blobs::{BlobRow, Removal};
 pub use manifests::MAX_CATALOG_PROJECTS;
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
