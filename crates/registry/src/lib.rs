@@ -271,56 +271,10 @@ async fn v2(
     body: Body,
     source: &str,
 ) -> Response {
-    let h = &parts.headers;
-    let need = requirement(&route, &parts.method);
-    let wanted_scope = need.map(|(a, n)| scope(a, n));
-    let identity = match app.auth.authenticate(&app.store, h, source).await {
-        Ok(i) => i,
-        Err(refused) => {
-            let who = auth::basic_credentials(h)
-                .and_then(Result::ok)
-                .map(|(u, _)| u)
-                .unwrap_or_else(|| "unknown".into());
-            let target = audit::v2_target(&route, parts.uri.query());
-            audit::record(app, &who, source, "login", &target, "denied", refused.why()).await;
-            return app
-                .auth
-                .refusal(h, wanted_scope.as_deref(), refused)
-                .into_response();
-        }
+    let identity = match admit(app, &route, parts, source).await {
+        Ok(identity) => identity,
+        Err(refusal) => return drain_then(refusal, &parts.headers, body).await,
     };
-    let anonymous = matches!(identity.principal, auth::Principal::Anonymous);
-    match need {
-        None if anonymous => {
-            return app
-                .auth
-                .unauthorized(h, None, "authentication required")
-                .into_response()
-        }
-        None => {}
-        Some((action, name)) => match access::decide(&app.store, &identity, action, name).await {
-            Ok(Decision::Allow) => {}
-            Ok(Decision::NeedScope) => {
-                return app
-                    .auth
-                    .unauthorized(h, wanted_scope.as_deref(), "the token does not grant this")
-                    .into_response()
-            }
-            Ok(Decision::Deny) if anonymous => {
-                return app
-                    .auth
-                    .unauthorized(h, wanted_scope.as_deref(), "authentication required")
-                    .into_response()
-            }
-            Ok(Decision::Deny) => {
-                let target = audit::v2_target(&route, parts.uri.query());
-                let why = format!("{} may not {} {name}", identity.name(), action.as_str());
-                audit::denied(app, identity.name(), source, action, &target, &why).await;
-                return ApiError::new(StatusCode::FORBIDDEN, "DENIED", why).into_response();
-            }
-            Err(e) => return ApiError::from(e).into_response(),
-        },
-    }
     let resp = handle(app, &identity, route.clone(), parts, body, source)
         .await
         .unwrap_or_else(IntoResponse::into_response);
@@ -335,6 +289,125 @@ async fn v2(
     )
     .await;
     resp
+}
+
+/// The scope a 401 asks for: the route's, and for a cross-repository mount the source's
+/// pull too (a client following a challenge that named only the target would never get a
+/// token that allows the mount).
+fn challenge_scope(
+    app: &App,
+    route: &Route<'_>,
+    need: Option<(Action, &str)>,
+    uri: &axum::http::Uri,
+) -> Option<String> {
+    let (action, name) = need?;
+    let mut s = scope(action, name);
+    if matches!(route, Route::UploadStart { .. }) {
+        let q = query(uri);
+        if let (Some(_), Some(from)) = (q.get("mount"), q.get("from")) {
+            if app.repo(from).is_ok() && from != name {
+                s.push(' ');
+                s.push_str(&scope(Action::Pull, from));
+            }
+        }
+    }
+    Some(s)
+}
+
+/// Who is asking, if they may do what the route needs; otherwise the refusal (401 with a
+/// challenge, 403, 429).
+async fn admit(
+    app: &App,
+    route: &Route<'_>,
+    parts: &axum::http::request::Parts,
+    source: &str,
+) -> Result<Identity, Response> {
+    let h = &parts.headers;
+    let need = requirement(route, &parts.method);
+    let wanted_scope = challenge_scope(app, route, need, &parts.uri);
+    let identity = match app.auth.authenticate(&app.store, h, source).await {
+        Ok(i) => i,
+        Err(refused) => {
+            let who = auth::basic_credentials(h)
+                .and_then(Result::ok)
+                .map(|(u, _)| u)
+                .unwrap_or_else(|| "unknown".into());
+            let target = audit::v2_target(route, parts.uri.query());
+            audit::record(app, &who, source, "login", &target, "denied", refused.why()).await;
+            return Err(app
+                .auth
+                .refusal(h, wanted_scope.as_deref(), refused)
+                .into_response());
+        }
+    };
+    let anonymous = matches!(identity.principal, auth::Principal::Anonymous);
+    let unauthorized = |why: &str| {
+        app.auth
+            .unauthorized(h, wanted_scope.as_deref(), why)
+            .into_response()
+    };
+    match need {
+        None if anonymous => return Err(unauthorized("authentication required")),
+        None => {}
+        Some((action, name)) => match access::decide(&app.store, &identity, action, name).await {
+            Ok(Decision::Allow) => {}
+            Ok(Decision::NeedScope) => return Err(unauthorized("the token does not grant this")),
+            Ok(Decision::Deny) if anonymous => return Err(unauthorized("authentication required")),
+            Ok(Decision::Deny) => {
+                let target = audit::v2_target(route, parts.uri.query());
+                let why = format!("{} may not {} {name}", identity.name(), action.as_str());
+                audit::denied(app, identity.name(), source, action, &target, &why).await;
+                return Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why).into_response());
+            }
+            Err(e) => return Err(ApiError::from(e).into_response()),
+        },
+    }
+    Ok(identity)
+}
+
+/// Most request body read and discarded before a refusal is sent.
+const DRAIN_LIMIT: u64 = 64 << 20;
+
+/// Reads `body` to its end, dropping each piece as it comes (nothing is kept); `false` if
+/// it fails or carries more than `limit` bytes.
+async fn discard(body: Body, limit: u64) -> bool {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut seen = 0u64;
+    while let Some(piece) = stream.next().await {
+        match piece {
+            Ok(b) => {
+                seen += b.len() as u64;
+                if seen > limit {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Sends a refusal of a request whose body was not read, after reading (and discarding) the
+/// body: a server that answers and closes while the client still sends makes the client see
+/// a broken pipe instead of the 401, and it never retries with a token. Bounded: past
+/// [`DRAIN_LIMIT`] the connection is closed. A client that sent `Expect: 100-continue`
+/// has not sent its body and is answered at once.
+async fn drain_then(mut refusal: Response, h: &HeaderMap, body: Body) -> Response {
+    let expects = header_str(h, header::EXPECT)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+    let announced = content_length(h);
+    let chunked = h.contains_key(header::TRANSFER_ENCODING);
+    if expects || (announced == 0 && !chunked) {
+        return refusal;
+    }
+    let drained = announced <= DRAIN_LIMIT && discard(body, DRAIN_LIMIT).await;
+    if !drained {
+        refusal
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    refusal
 }
 
 /// Audit record and event of a finished Distribution API request.

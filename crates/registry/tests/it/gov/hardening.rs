@@ -878,3 +878,65 @@ async fn a_manifest_an_index_lists_cannot_be_deleted() {
         .await;
     assert_eq!(r.status, 202);
 }
+
+/// Finding 12: a 401 to a large unauthenticated upload closed the connection while the
+/// client was still sending, so the client saw a broken pipe instead of the 401 and never
+/// retried with a token (the conformance suite without cached auth failed 7 checks). Over
+/// a real socket, the client now reads the 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unauthenticated_large_upload_reads_its_401() {
+    let reg = registry().await;
+    let addr = reg.listen().await;
+    let http = reqwest::Client::new();
+    let body = vec![5u8; 16 << 20];
+    let d = zoll_oci::Digest::sha256(&body);
+    for _ in 0..3 {
+        let r = http
+            .post(format!(
+                "http://{addr}/v2/team/app/blobs/uploads/?digest={d}"
+            ))
+            .header("content-type", "application/octet-stream")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("the client reads the refusal instead of a broken pipe");
+        assert_eq!(r.status(), 401);
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("repository:team/app:pull,push"));
+    }
+}
+
+/// Finding 12: the 401 challenge for a cross-repository mount asked only for the target,
+/// so a client following it never got a token that allows the mount (the conformance
+/// suite fell back to uploads for 2 checks).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_challenge_asks_for_the_source_too() {
+    let reg = registry().await;
+    let d = zoll_oci::Digest::sha256(b"x");
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/team/target/blobs/uploads/?mount={d}&from=other/source"),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate");
+    assert!(
+        challenge
+            .contains("scope=\"repository:team/target:pull,push repository:other/source:pull\""),
+        "{challenge}"
+    );
+    // The token endpoint grants both in one token (space-separated scopes).
+    let t = super::token(
+        &reg,
+        Some(ADMIN),
+        "repository:team/target:pull,push%20repository:other/source:pull",
+    )
+    .await;
+    let access = super::token_access(&t);
+    assert_eq!(access.as_array().unwrap().len(), 2, "{access}");
+}
