@@ -93,6 +93,28 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let auth = c.auth_settings(tls.is_some())?;
     let connections = c.connection_limits()?;
+    let limits = zoll_registry::Limits {
+        max_manifest_bytes: c.limits.max_manifest_bytes,
+        max_name_len: c.limits.max_name_len,
+        max_page: c.limits.max_page,
+        body_timeout: Duration::from_secs(c.server.body_timeout_secs),
+        max_json_depth: c.limits.max_json_depth,
+    };
+    if !(1..=zoll_oci::json::MAX_DEPTH).contains(&limits.max_json_depth) {
+        bail!(
+            "limits.max_json_depth must be 1 to {}, not {}",
+            zoll_oci::json::MAX_DEPTH,
+            limits.max_json_depth
+        );
+    }
+    let allowed = c
+        .webhooks
+        .allowed_networks
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!("webhooks.allowed_networks: {e}"))?;
+
     let store = Arc::new(crate::maintain::open_store(&c).await?);
     let mut background = vec![
         tokio::spawn(expire_uploads(store.clone())),
@@ -115,32 +137,11 @@ async fn serve(
             );
         }
     }
-    let limits = zoll_registry::Limits {
-        max_manifest_bytes: c.limits.max_manifest_bytes,
-        max_name_len: c.limits.max_name_len,
-        max_page: c.limits.max_page,
-        body_timeout: Duration::from_secs(c.server.body_timeout_secs),
-        max_json_depth: c.limits.max_json_depth,
-    };
-    if !(1..=zoll_oci::json::MAX_DEPTH).contains(&limits.max_json_depth) {
-        bail!(
-            "limits.max_json_depth must be 1 to {}, not {}",
-            zoll_oci::json::MAX_DEPTH,
-            limits.max_json_depth
-        );
-    }
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
     app.scanner = zoll_registry::scanner::Scanner::new(c.scan_settings());
-    let allowed = c
-        .webhooks
-        .allowed_networks
-        .iter()
-        .map(|n| n.parse())
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|e| anyhow::anyhow!("webhooks.allowed_networks: {e}"))?;
     app.hooks = zoll_registry::HookSettings {
         retry_base: Duration::from_secs(c.webhooks.retry_base_secs),
         max_attempts: c.webhooks.max_attempts,

@@ -197,6 +197,27 @@ async fn refuses_plain_http_off_loopback_and_bad_config() {
         ),
         (&["--tls-cert", "/nonexistent"], &[], "TLS needs both"),
         (&[], &[("ZOLL_LOG_FORMAT", "xml")], "unknown log format"),
+        // A token lifetime that overflowed `exp` into the past, and other unbounded knobs.
+        (
+            &[],
+            &[("ZOLL_AUTH_TOKEN_TTL_SECS", "9223372036854775807")],
+            "auth.token_ttl_secs must be 1 to 86400",
+        ),
+        (
+            &[],
+            &[("ZOLL_SERVER_HEADER_TIMEOUT_SECS", "0")],
+            "server.header_timeout_secs must be 1 to 3600",
+        ),
+        (
+            &[],
+            &[("ZOLL_LIMITS_MAX_JSON_DEPTH", "100000")],
+            "limits.max_json_depth must be 1 to 128",
+        ),
+        (
+            &[],
+            &[("ZOLL_AUTH_PASSWORD_CHECKS", "100000")],
+            "auth.password_checks must be",
+        ),
     ];
     for (args, env, expect) in cases {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
@@ -216,6 +237,51 @@ async fn refuses_plain_http_off_loopback_and_bad_config() {
             1,
             "one-line error expected: {stderr}"
         );
+    }
+}
+
+/// Bad input to the administration commands is one line and a non-zero exit, never a
+/// panic (exit 101): `--expires-in-days 4294967295` overflowed, reserved names were taken.
+#[test]
+fn administration_commands_refuse_out_of_range_input_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "robot",
+                "create",
+                "team",
+                "ci",
+                "--action",
+                "pull",
+                "--expires-in-days",
+                "4294967295",
+                "--registry",
+                "http://127.0.0.1:9",
+                "--user",
+                "admin",
+            ],
+            "4294967295 is not in 1..=36500",
+        ),
+        (&["user", "add", "anonymous"], "reserved"),
+        (&["user", "add", "bad name"], "invalid account name"),
+    ];
+    for (args, expect) in cases {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(*args)
+            .arg("--data")
+            .arg(dir.path())
+            .env("ZOLL_PASSWORD", "long-enough-password")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(1) | Some(2)),
+            "{args:?}: exit {code:?}: {stderr}"
+        );
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
     }
 }
 
