@@ -38,6 +38,17 @@ pub use wrap::{
 };
 
 /// Annotation keys of the key-wrapping schemes.
+/// Parsers of attacker-supplied input, for the fuzz targets (`cargo afl build` sets
+/// `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    pub use crate::jwe::{recipient_kids as jwe_recipient_kids, unwrap as jwe_unwrap};
+    pub use crate::keys::{parse_certificate, parse_private_key, parse_public_key};
+    pub use crate::pem::blocks as pem_blocks;
+    pub use crate::pkcs11::uri::parse_key_file as pkcs11_key_file;
+    pub use crate::pkcs7::unwrap as pkcs7_unwrap;
+}
+
 pub mod annotations {
     pub use crate::jwe::ANNOTATION as JWE;
     pub use crate::keyprovider::ANNOTATION_PREFIX as PROVIDER_PREFIX;

@@ -10,7 +10,7 @@ use crate::{header_str, hv, App};
 
 /// A satisfiable byte range `(start, len)`, or why not. `Ok(None)`: serve the whole blob
 /// (no Range header, or a form we are allowed to ignore such as multiple ranges).
-fn byte_range(h: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64)>> {
+pub(crate) fn byte_range(h: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64)>> {
     let Some(spec) = header_str(h, header::RANGE) else {
         return Ok(None);
     };

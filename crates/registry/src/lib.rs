@@ -55,6 +55,21 @@ pub use metrics::{ConnectionStats, Metrics};
 pub use serve::{serve, ServeOptions, TlsFiles};
 
 use access::{Action, Decision};
+
+/// Parsers of request input the fuzz targets drive (`cargo afl build` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use axum::http::HeaderMap;
+
+    /// Every header parser a request reaches before a handler: the route of the path, Basic
+    /// credentials, `Range` for a blob of `size` and an upload's `Content-Range`.
+    pub fn request(path: &str, headers: &HeaderMap, size: u64) {
+        let _ = crate::route::Route::parse(path);
+        let _ = crate::auth::basic_credentials(headers);
+        let _ = crate::blobs::byte_range(headers, size);
+        let _ = crate::uploads::content_range(headers);
+    }
+}
 use route::Route;
 
 /// Limits on what clients may send; all configurable.

@@ -132,7 +132,7 @@ pub async fn start(
 
 /// Parses `Content-Range` of an upload chunk: `start-end`, also accepting the `bytes ` /
 /// `bytes=` prefixes and a `/total` suffix that some clients send. Returns `(start, len)`.
-fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
+pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
     let Some(raw) = header_str(h, header::CONTENT_RANGE) else {
         return Ok(None);
     };

@@ -123,6 +123,50 @@ fn db_packages(path: &str, node: &Node, distro: Option<&Distro>) -> Vec<Package>
     }
 }
 
+/// The package parsers, for the fuzz targets (`cargo afl build` sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    use super::*;
+
+    /// The packages a file at `path` holding `bytes` yields, through whichever cataloger
+    /// claims the path (binaries and Java archives through a temporary file, as the walker
+    /// spools them), and the distribution an os-release text names.
+    pub fn packages(path: &str, bytes: &[u8], limits: &Limits) -> Vec<Package> {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let _ = os::parse_os_release(&String::from_utf8_lossy(bytes));
+        if dpkg::wants(path) {
+            return dpkg::parse(bytes, path, None);
+        }
+        if apk::wants(path) {
+            return apk::parse(bytes, path, None);
+        }
+        if lang::wants(path, file) {
+            return lang::parse(path, file, bytes);
+        }
+        let Ok(mut spool) = tempfile::NamedTempFile::new() else {
+            return Vec::new();
+        };
+        if std::io::Write::write_all(&mut spool, bytes).is_err() {
+            return Vec::new();
+        }
+        if java::wants(file) {
+            java::read(spool.path(), path, limits)
+        } else {
+            binary::read(spool.path(), path, limits)
+        }
+    }
+
+    /// An rpm header blob as rpmdb.sqlite stores it.
+    pub fn rpm_header(blob: &[u8]) {
+        if let Ok(h) = rpm_header::RpmHeader::parse(blob) {
+            for tag in [1000, 1001, 1002, 1022, 1044, 1014] {
+                let _ = h.string(tag);
+                let _ = h.int(tag);
+            }
+        }
+    }
+}
+
 /// The identity used for layer attribution.
 fn key(p: &Package) -> String {
     format!("{:?}|{}|{}|{}", p.kind, p.location, p.name, p.version)

@@ -18,6 +18,14 @@ pub use suppress::{AllowEntry, Suppression, Suppressions};
 
 use serde_json::Value;
 
+/// An OSV record's JSON as the importer reads it, for the fuzz targets.
+#[cfg(fuzzing)]
+pub fn fuzz_osv_record(bytes: &[u8]) -> Option<Advisory> {
+    serde_json::from_slice::<osv::OsvRecord>(bytes)
+        .ok()
+        .map(osv::OsvRecord::normalize)
+}
+
 use crate::error::ScanError;
 use crate::sbom::{self, Subject};
 
