@@ -29,23 +29,67 @@ struct RunningHash {
 type SessionSlot = Arc<tokio::sync::Mutex<Option<RunningHash>>>;
 
 /// Per-session locks (so two requests never write one session at once) and running hashes.
+/// A slot leaves the table only when no request holds or waits for it: removing one that a
+/// waiting request had already cloned would let the next request take a fresh lock and
+/// write the session at the same time (a request for a made-up id or the wrong repository
+/// must not be able to do that to a real session).
 #[derive(Default)]
 pub(crate) struct Sessions {
     slots: Mutex<HashMap<String, SessionSlot>>,
 }
 
-impl Sessions {
-    fn slot(&self, id: &str) -> SessionSlot {
-        self.slots
-            .lock()
-            .expect("poisoned")
-            .entry(id.to_owned())
-            .or_default()
-            .clone()
+/// A request's hold on a session's slot; its drop removes the slot once nobody else uses it.
+struct Held<'a> {
+    sessions: &'a Sessions,
+    id: String,
+    slot: Option<SessionSlot>,
+}
+
+impl Held<'_> {
+    async fn lock(&self) -> tokio::sync::MutexGuard<'_, Option<RunningHash>> {
+        self.slot.as_ref().expect("held until dropped").lock().await
     }
 
-    fn forget(&self, id: &str) {
-        self.slots.lock().expect("poisoned").remove(id);
+    fn try_lock(&self) -> Option<tokio::sync::MutexGuard<'_, Option<RunningHash>>> {
+        self.slot
+            .as_ref()
+            .expect("held until dropped")
+            .try_lock()
+            .ok()
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.slot.take());
+        let mut slots = self
+            .sessions
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if slots
+            .get(&self.id)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            slots.remove(&self.id);
+        }
+    }
+}
+
+impl Sessions {
+    fn hold(&self, id: &str) -> Held<'_> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_owned())
+            .or_default()
+            .clone();
+        Held {
+            sessions: self,
+            id: id.to_owned(),
+            slot: Some(slot),
+        }
     }
 }
 
@@ -90,16 +134,6 @@ impl Store {
         Ok(row)
     }
 
-    /// Like `session`, but drops the lock slot of an id that names no session, so that
-    /// requests for made-up ids leave nothing behind.
-    async fn known_session(&self, repo: &RepoName, id: &str) -> Result<UploadRow> {
-        let found = self.session(repo, id).await;
-        if matches!(found, Err(StoreError::UploadUnknown(_))) {
-            self.sessions.forget(id);
-        }
-        found
-    }
-
     /// Bytes received so far by the session.
     pub async fn upload_status(&self, repo: &RepoName, id: &str) -> Result<u64> {
         Ok(self.session(repo, id).await?.received)
@@ -122,9 +156,9 @@ impl Store {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let slot = self.sessions.slot(id);
-        let mut running = slot.lock().await;
-        let mut row = self.known_session(repo, id).await?;
+        let held = self.sessions.hold(id);
+        let mut running = held.lock().await;
+        let mut row = self.session(repo, id).await?;
         self.append_locked(&mut running, id, &mut row, range, body, quota)
             .await?;
         Ok(row.received)
@@ -205,9 +239,9 @@ impl Store {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let slot = self.sessions.slot(id);
-        let mut running = slot.lock().await;
-        let mut row = self.known_session(repo, id).await?;
+        let held = self.sessions.hold(id);
+        let mut running = held.lock().await;
+        let mut row = self.session(repo, id).await?;
         self.append_locked(&mut running, id, &mut row, range, body, quota)
             .await?;
         let size = row.received;
@@ -226,8 +260,6 @@ impl Store {
         }
         self.publish(row.repo_id, id, &row.parts, digest, size, true)
             .await?;
-        drop(running);
-        self.sessions.forget(id);
         Ok(size)
     }
 
@@ -332,12 +364,11 @@ impl Store {
 
     /// Cancels a session and drops what it received.
     pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
-        let slot = self.sessions.slot(id);
-        let _guard = slot.lock().await;
-        self.known_session(repo, id).await?;
+        let held = self.sessions.hold(id);
+        let _guard = held.lock().await;
+        self.session(repo, id).await?;
         self.meta.delete_upload(id).await?;
         self.blobs.delete_upload(id).await?;
-        self.sessions.forget(id);
         Ok(())
     }
 
@@ -348,13 +379,12 @@ impl Store {
         let cutoff = now_ms() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let mut removed = 0;
         for id in self.meta.uploads_idle_since(Some(cutoff)).await? {
-            let slot = self.sessions.slot(&id);
-            let Ok(_guard) = slot.try_lock() else {
+            let held = self.sessions.hold(&id);
+            let Some(_guard) = held.try_lock() else {
                 continue; // in use right now: not idle
             };
             self.meta.delete_upload(&id).await?;
             self.blobs.delete_upload(&id).await?;
-            self.sessions.forget(&id);
             removed += 1;
         }
         removed += self.remove_staging_without_session(Some(ttl)).await?;

@@ -247,3 +247,95 @@ async fn a_dropped_patch_then_a_retry_stores_exactly_the_retry() {
         );
     }
 }
+
+/// A request body fed by the test: send `Some(bytes)` pieces, drop the sender to end it.
+fn fed_body() -> (
+    tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    axum::body::Body,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::io::Error>(bytes::Bytes::from(b)), rx))
+    });
+    (tx, axum::body::Body::from_stream(stream))
+}
+
+/// Review finding: a request for a session in the wrong repository dropped the session's
+/// lock slot while another request waited on it, so a third request took a fresh lock and
+/// rewrote the staged bytes after the finishing request had verified their digest: any
+/// pusher could publish other bytes under a digest it knows. Now the waiting requests keep
+/// the one lock, and what is published is exactly what was verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_lock_cannot_be_split_to_publish_other_bytes() {
+    let reg = std::sync::Arc::new(TestRegistry::new().await);
+    let loc = start(&reg, "team/a").await;
+    let id = loc.rsplit('/').next().unwrap().to_owned();
+    let head = b"first chunk ".to_vec();
+    let x = vec![b'x'; 300_000];
+    let y = vec![b'y'; 300_000];
+    let mut whole = head.clone();
+    whole.extend_from_slice(&x);
+    let d = Digest::of(Algorithm::Sha256, &whole);
+
+    // R0: a slow PATCH holding the session.
+    let (r0_tx, r0_body) = fed_body();
+    let r0 = tokio::spawn({
+        let (reg, loc) = (reg.clone(), loc.clone());
+        async move { reg.call("PATCH", &loc, &[], r0_body).await }
+    });
+    r0_tx.send(head.clone()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Ra: the same session id in another repository, queued behind R0.
+    let ra = tokio::spawn({
+        let (reg, id) = (reg.clone(), id.clone());
+        async move {
+            reg.call(
+                "DELETE",
+                &format!("/v2/team/b/blobs/uploads/{id}"),
+                &[],
+                axum::body::Body::empty(),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // P1: the finishing PUT with the right bytes, queued behind Ra.
+    let (p1_tx, p1_body) = fed_body();
+    let p1 = tokio::spawn({
+        let (reg, loc, d) = (reg.clone(), loc.clone(), d.clone());
+        async move {
+            reg.call("PUT", &format!("{loc}?digest={d}"), &[], p1_body)
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    drop(r0_tx);
+    assert_eq!(r0.await.unwrap().status, 202);
+    assert_eq!(ra.await.unwrap().status, 404);
+    // P1 streams half of X; P3 arrives with Y meanwhile.
+    p1_tx.send(x[..150_000].to_vec()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let p3 = tokio::spawn({
+        let (reg, loc, y) = (reg.clone(), loc.clone(), y.clone());
+        async move { reg.call("PATCH", &loc, &[], y).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    p1_tx.send(x[150_000..].to_vec()).unwrap();
+    drop(p1_tx);
+    let p1 = p1.await.unwrap();
+    assert_eq!(p1.status, 201, "{}", String::from_utf8_lossy(&p1.body));
+    let p3 = p3.await.unwrap();
+    assert_ne!(
+        p3.status, 202,
+        "the session was finished; nothing more is appended"
+    );
+    // What is served under D is exactly what was verified.
+    let got = reg.get(&format!("/v2/team/a/blobs/{d}")).await;
+    assert_eq!(got.status, 200);
+    assert!(
+        got.body.as_ref() == whole.as_slice(),
+        "other bytes published under {d}"
+    );
+}

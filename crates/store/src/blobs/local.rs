@@ -88,6 +88,11 @@ impl LocalBlobs {
             // dropped (client gone, shutdown) leaves its writer draining what was queued; the
             // next append of the session waits here for it instead of truncating under it.
             file.lock()?;
+            // The staging file may have been published (renamed into the blob store) or
+            // removed while this request waited for the lock: it must not touch that inode.
+            if !same_file(&file, &path) {
+                return Err(StoreError::UploadUnknown(String::new()));
+            }
             let on_disk = file.metadata()?.len();
             if on_disk < offset {
                 // Metadata acknowledged bytes the disk no longer has (e.g. power loss before
@@ -141,11 +146,29 @@ impl LocalBlobs {
         Ok(())
     }
 
-    /// Moves synced staged bytes into place atomically and makes the rename durable.
-    pub async fn publish(&self, id: &str, d: &Digest) -> Result<()> {
+    /// Moves synced staged bytes into place atomically and makes the rename durable. The
+    /// staging file is locked from the length check through the rename, so no writer of the
+    /// session can change what was verified before it is published.
+    pub async fn publish(&self, id: &str, d: &Digest, len: u64) -> Result<()> {
         let src = self.upload_path(id);
         let dst = self.blob_path(d);
-        move_durably(src, dst).await
+        let dir = dst.parent().expect("blob path has a parent").to_owned();
+        let digest = d.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let file = std::fs::File::open(&src)?;
+            file.lock()?;
+            if !same_file(&file, &src) || file.metadata()?.len() != len {
+                return Err(StoreError::UploadInvalid(format!(
+                    "staged bytes of {digest} changed before publishing"
+                )));
+            }
+            std::fs::create_dir_all(&dir)?;
+            std::fs::rename(&src, &dst)?;
+            sync_dir(&dir)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
     }
 
     /// Removes a blob's bytes (garbage collection); absent bytes are not an error.
@@ -186,6 +209,15 @@ impl LocalBlobs {
             out.push((name, modified));
         }
         Ok(out)
+    }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

@@ -118,7 +118,7 @@ impl Blobs {
     /// Makes synced upload bytes visible under `digest`, atomically.
     pub async fn publish(&self, id: &str, parts: &str, digest: &Digest, len: u64) -> Result<()> {
         match self {
-            Blobs::Local(l) => l.publish(id, digest).await,
+            Blobs::Local(l) => l.publish(id, digest, len).await,
             Blobs::S3(s) => s.publish(id, parts, digest, len).await,
         }
     }
