@@ -92,6 +92,14 @@ struct Conn {
     phase: Mutex<Phase>,
     killed: AtomicBool,
     waker: AtomicWaker,
+    /// Response bodies being sent, and when the server last asked one of them for its next
+    /// frame. HTTP/2 flow control stalls a response without any socket write blocking: the
+    /// server simply stops asking while the client's window stays shut.
+    bodies: AtomicU64,
+    body_polled: Mutex<Instant>,
+    /// Response bodies whose next frame the server itself has yet to produce (a slow
+    /// backend is not the client's stall).
+    bodies_producing: AtomicU64,
 }
 
 impl Conn {
@@ -102,6 +110,12 @@ impl Conn {
     fn set(&self, f: impl FnOnce(Phase) -> Phase) {
         let mut p = self.phase.lock().unwrap_or_else(|p| p.into_inner());
         *p = f(*p);
+    }
+
+    fn body_stalled_since(&self) -> Option<Instant> {
+        (self.bodies.load(Ordering::SeqCst) > 0
+            && self.bodies_producing.load(Ordering::SeqCst) == 0)
+            .then(|| *self.body_polled.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Waiting for the client since, or `None` while a request is in flight.
@@ -159,6 +173,9 @@ impl Connections {
             phase: Mutex::new(Phase::Fresh(now)),
             killed: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            bodies: AtomicU64::new(0),
+            body_polled: Mutex::new(now),
+            bodies_producing: AtomicU64::new(0),
         });
         open.insert(conn.id, conn.clone());
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
@@ -285,7 +302,10 @@ impl<I> Guarded<I> {
             Phase::Idle(t) => Some(t + l.keepalive_timeout),
             Phase::Busy(_) => None,
         };
-        let write = self.write_blocked.map(|t| t + l.send_timeout);
+        let write = self
+            .write_blocked
+            .or_else(|| self.slot.conn.body_stalled_since())
+            .map(|t| t + l.send_timeout);
         match (read, write) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -458,9 +478,13 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;
+            let conn = busy.0.clone();
+            conn.bodies.fetch_add(1, Ordering::SeqCst);
+            *conn.body_polled.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
             Ok(resp.map(|body| BusyBody {
                 inner: body,
-                _busy: busy,
+                busy,
+                producing: false,
             }))
         })
     }
@@ -469,7 +493,30 @@ where
 /// A response body that keeps its connection busy until it is done.
 pub struct BusyBody<B> {
     inner: B,
-    _busy: Busy,
+    busy: Busy,
+    /// The last poll found the server's side not ready.
+    producing: bool,
+}
+
+impl<B> BusyBody<B> {
+    fn set_producing(&mut self, producing: bool) {
+        if producing != self.producing {
+            let c = &self.busy.0.bodies_producing;
+            if producing {
+                c.fetch_add(1, Ordering::SeqCst);
+            } else {
+                c.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.producing = producing;
+        }
+    }
+}
+
+impl<B> Drop for BusyBody<B> {
+    fn drop(&mut self) {
+        self.set_producing(false);
+        self.busy.0.bodies.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl<B> axum::body::HttpBody for BusyBody<B>
@@ -483,7 +530,17 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, B::Error>>> {
-        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+        let this = self.get_mut();
+        // Asked for a frame: the client is taking the response.
+        *this
+            .busy
+            .0
+            .body_polled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        this.set_producing(polled.is_pending());
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -516,14 +573,14 @@ mod tests {
         let a = conns.admit(t0).unwrap();
         let b = conns.admit(t0 + Duration::from_secs(1)).unwrap();
         let c = conns.admit(t0 + Duration::from_secs(2)).unwrap();
-        let _busy_a = Busy::new(a.clone());
+        let busy_a = Busy::new(a.clone());
         // a is busy, b waited longest: b is shed.
         let d = conns.admit(t0 + Duration::from_secs(3)).unwrap();
         assert!(!a.killed.load(Ordering::SeqCst));
         assert!(b.killed.load(Ordering::SeqCst));
         assert!(!c.killed.load(Ordering::SeqCst));
-        let _busy_c = Busy::new(c.clone());
-        let _busy_d = Busy::new(d.clone());
+        let busy_c = Busy::new(c.clone());
+        let busy_d = Busy::new(d.clone());
         // Everyone busy: refused.
         assert!(conns.admit(t0 + Duration::from_secs(4)).is_none());
         assert_eq!(conns.stats.shed.load(Ordering::Relaxed), 1);

@@ -71,22 +71,35 @@ pub async fn serve(
             let reload = tokio::spawn(reload_tls(config.clone(), tls, stamp, opts.tls_reload));
             let tls = RustlsAcceptor::new(config).acceptor(NoDelayAcceptor::new());
             let acceptor = Limited::new(tls, conns, false);
-            let served = axum_server::bind(opts.listen)
-                .acceptor(acceptor)
-                .handle(handle)
-                .serve(service)
-                .await;
+            let mut server = axum_server::bind(opts.listen).acceptor(acceptor);
+            limit_protocols(server.http_builder());
+            let served = server.handle(handle).serve(service).await;
             reload.abort();
             served
         }
         None => {
-            axum_server::bind(opts.listen)
-                .acceptor(Limited::new(NoDelayAcceptor::new(), conns, true))
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::bind(opts.listen).acceptor(Limited::new(
+                NoDelayAcceptor::new(),
+                conns,
+                true,
+            ));
+            limit_protocols(server.http_builder());
+            server.handle(handle).serve(service).await
         }
     }
+}
+
+/// Bounds on what one connection may ask of the server: HTTP/2 streams at once (each is a
+/// request in flight), the size of a header block, and pings that close a connection whose
+/// peer stopped answering.
+fn limit_protocols(b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    b.http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(16)
+        .max_header_list_size(64 << 10)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    b.http1().max_headers(100);
 }
 
 /// What identifies a version of the certificate and key files (followed through symlinks,

@@ -214,3 +214,59 @@ async fn idle_keepalive_connections_are_closed() {
         waited
     );
 }
+
+/// Review finding: an HTTP/2 response stalled by flow control (the client never opens its
+/// window) never blocks a socket write, so it held its connection busy forever; connections
+/// full of such responses shut every real client out. Now a response the server cannot send
+/// for the send timeout ends its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_stalled_by_http2_flow_control_end() {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = crate::server::command(data.path(), &[]);
+    cmd.env("ZOLL_SERVER_SEND_TIMEOUT_SECS", "2")
+        .env("ZOLL_SERVER_MAX_CONNECTIONS", "3");
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let h2 = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .http2_initial_stream_window_size(0)
+            .build()
+            .unwrap();
+        let r = h2
+            .get(format!("{}/v2/", zoll.base))
+            .send()
+            .await
+            .expect("headers arrive; the body cannot");
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        stalled.push((h2, r));
+    }
+    // Every slot is busy: a new connection is turned away...
+    let plain = || reqwest::Client::builder().http1_only().build().unwrap();
+    let refused = plain()
+        .get(format!("{}/v2/", zoll.base))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    assert!(matches!(refused, Ok(503) | Err(_)), "{refused:?}");
+    // ... until the stalled responses time out and their connections close.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = plain().get(format!("{}/v2/", zoll.base)).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stalled HTTP/2 responses kept every connection busy"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (_, r) in stalled {
+        assert!(
+            r.bytes().await.is_err(),
+            "a stalled response was ended, not completed"
+        );
+    }
+}

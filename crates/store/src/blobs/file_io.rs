@@ -3,7 +3,7 @@
 //! overlaps with writing (on the blocking side), and memory stays bounded by the channel.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -102,41 +102,51 @@ where
     outcome.map(|()| written)
 }
 
-/// Streams `len` bytes of `file` from `start`, read on a blocking thread.
+/// Chunks read ahead of the one being sent.
+const READ_AHEAD: usize = 2;
+
+/// Streams `len` bytes of `file` from `start`. Each chunk is read on a blocking thread that
+/// is given back as soon as the chunk is read (positioned reads, no shared cursor), so a
+/// client that reads slowly holds no thread while it dawdles: a parked reader thread per
+/// slow download could otherwise take every blocking thread the server has.
 pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
-    let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let send = |item: std::io::Result<Bytes>| tx.blocking_send(item).is_ok();
-        let mut file = file;
-        if let Err(e) = file.seek(SeekFrom::Start(start)) {
-            send(Err(e));
-            return;
-        }
-        let mut left = len;
-        while left > 0 {
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(READ_CHUNK);
-            let mut buf = BytesMut::zeroed(want);
-            let n = match file.read(&mut buf) {
-                Ok(0) => {
-                    let eof = std::io::ErrorKind::UnexpectedEof;
-                    send(Err(std::io::Error::new(eof, "blob file ended early")));
-                    return;
+    let file = std::sync::Arc::new(file);
+    let end = start.saturating_add(len);
+    let offsets = (0..)
+        .map(move |i: u64| start.saturating_add(i.saturating_mul(READ_CHUNK as u64)))
+        .take_while(move |off| *off < end);
+    Box::pin(
+        futures_util::stream::iter(offsets)
+            .map(move |off| {
+                let file = file.clone();
+                let want = usize::try_from(end - off)
+                    .unwrap_or(usize::MAX)
+                    .min(READ_CHUNK);
+                async move {
+                    tokio::task::spawn_blocking(move || read_exact_at(&file, off, want))
+                        .await
+                        .map_err(join_error)?
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    send(Err(e));
-                    return;
-                }
-            };
-            buf.truncate(n);
-            left -= n as u64;
-            if !send(Ok(buf.freeze())) {
-                return; // the client went away
+            })
+            .buffered(READ_AHEAD),
+    )
+}
+
+/// `want` bytes of `file` at `offset`; a file that ends first is an error.
+fn read_exact_at(file: &File, offset: u64, want: usize) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = BytesMut::zeroed(want);
+    let mut got = 0;
+    while got < want {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => {
+                let eof = std::io::ErrorKind::UnexpectedEof;
+                return Err(std::io::Error::new(eof, "blob file ended early"));
             }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-    });
-    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }))
+    }
+    Ok(buf.freeze())
 }
