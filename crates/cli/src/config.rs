@@ -172,6 +172,8 @@ pub struct Webhooks {
     /// Internal networks (CIDR, e.g. `10.20.0.0/16`) webhooks may be delivered to; public
     /// addresses always may, loopback, link-local and private ones only when listed.
     pub allowed_networks: Vec<String>,
+    /// Days settled deliveries and their attempt logs are kept.
+    pub history_days: u64,
 }
 
 impl Default for Webhooks {
@@ -182,6 +184,7 @@ impl Default for Webhooks {
             max_attempts: d.max_attempts,
             timeout_secs: d.timeout.as_secs(),
             allowed_networks: Vec::new(),
+            history_days: d.history.as_secs() / 86_400,
         }
     }
 }

@@ -147,6 +147,7 @@ async fn serve(
         max_attempts: c.webhooks.max_attempts,
         timeout: Duration::from_secs(c.webhooks.timeout_secs),
         destinations: zoll_registry::outbound::Destinations { allowed },
+        history: Duration::from_secs(c.webhooks.history_days.saturating_mul(86_400)),
     };
     if let Some(file) = &c.policy.file {
         let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;

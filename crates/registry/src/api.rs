@@ -877,6 +877,15 @@ async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         .await?;
     let h: NewHook = json_body(body).await?;
     c.project(project).await?;
+    if c.app.store.webhook_count(project).await? >= crate::events::MAX_WEBHOOKS_PER_PROJECT {
+        return Err(bad(format!(
+            "project {project} has {} webhooks, the most allowed",
+            crate::events::MAX_WEBHOOKS_PER_PROJECT
+        )));
+    }
+    if h.events.len() > crate::events::EVENT_TYPES.len() {
+        return Err(bad("too many event types"));
+    }
     let url = reqwest::Url::parse(&h.url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && h.url.len() <= 2048)

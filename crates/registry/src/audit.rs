@@ -177,7 +177,22 @@ impl Writer {
     }
 }
 
+/// Longest field kept in a record (names and details a client chose are cut here).
+const MAX_FIELD: usize = 1024;
+
+fn field(s: &str) -> String {
+    if s.len() <= MAX_FIELD {
+        return s.to_owned();
+    }
+    let mut end = MAX_FIELD;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// Appends one record; a failure to audit is logged loudly (the action already happened).
+/// `false`: a refusal over its client's budget, counted into a summary instead.
 pub async fn record(
     app: &App,
     actor: &str,
@@ -186,31 +201,33 @@ pub async fn record(
     target: &str,
     outcome: &str,
     detail: &str,
-) {
+) -> bool {
     let entry = AuditEntry {
-        actor: actor.to_owned(),
-        source: source.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        outcome: outcome.to_owned(),
-        detail: detail.to_owned(),
+        actor: field(actor),
+        source: field(source),
+        action: field(action),
+        target: field(target),
+        outcome: field(outcome),
+        detail: field(detail),
     };
     if outcome == "denied" && !app.audit_log.denials.admit(&entry, crate::now_ms()) {
-        return;
+        return false;
     }
     // Err: the writing task is gone (the runtime is shutting down): write directly.
     let Err(entry) = app.audit_log.append(entry).await else {
-        return;
+        return true;
     };
     if let Err(e) = app.store.audit(&entry).await {
-        tracing::error!(error = %e, action, target, "could not write the audit record");
+        tracing::error!(error = %e, action, "could not write the audit record");
     }
+    true
 }
 
 /// A refused attempt to do `action` on `target`; a refused pull is also a webhook event.
 pub async fn denied(app: &App, actor: &str, source: &str, action: Action, target: &str, why: &str) {
-    record(app, actor, source, action.as_str(), target, "denied", why).await;
-    if action == Action::Pull {
+    let recorded = record(app, actor, source, action.as_str(), target, "denied", why).await;
+    // A refusal counted into a summary (a flood) queues no webhook deliveries either.
+    if recorded && action == Action::Pull {
         crate::events::emit(
             app,
             crate::events::Event::new(crate::events::PULL_DENIED, target)

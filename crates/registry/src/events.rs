@@ -54,7 +54,16 @@ pub struct HookSettings {
     pub timeout: Duration,
     /// Internal networks deliveries may reach (public addresses always may).
     pub destinations: crate::outbound::Destinations,
+    /// How long settled deliveries and their attempts are kept.
+    pub history: Duration,
 }
+
+/// Deliveries in flight at once (per replica).
+const CONCURRENT_DELIVERIES: usize = 8;
+/// How often settled deliveries older than the history are removed.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Webhooks one project may have.
+pub const MAX_WEBHOOKS_PER_PROJECT: u64 = 32;
 
 impl Default for HookSettings {
     fn default() -> Self {
@@ -63,6 +72,7 @@ impl Default for HookSettings {
             max_attempts: 8,
             timeout: Duration::from_secs(10),
             destinations: Default::default(),
+            history: Duration::from_secs(14 * 86_400),
         }
     }
 }
@@ -169,9 +179,13 @@ pub async fn deliver_due(app: &App, http: &reqwest::Client) -> usize {
         }
     };
     let n = due.len();
-    for d in due {
-        deliver(app, http, d).await;
-    }
+    // Concurrently, so that one slow receiver does not hold every project's deliveries.
+    futures_util::StreamExt::for_each_concurrent(
+        futures_util::stream::iter(due),
+        CONCURRENT_DELIVERIES,
+        |d| deliver(app, http, d),
+    )
+    .await;
     n
 }
 
@@ -256,8 +270,22 @@ pub async fn run_deliveries(app: std::sync::Arc<App>) {
             return;
         }
     };
+    let mut pruned_at = tokio::time::Instant::now();
     loop {
         while deliver_due(&app, &http).await > 0 {}
+        if pruned_at.elapsed() >= PRUNE_EVERY {
+            pruned_at = tokio::time::Instant::now();
+            let keep = i64::try_from(app.hooks.history.as_millis()).unwrap_or(i64::MAX);
+            match app
+                .store
+                .prune_deliveries(crate::now_ms().saturating_sub(keep))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned old webhook deliveries"),
+                Err(e) => tracing::warn!(error = %e, "cannot prune webhook deliveries"),
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(1), app.hook_wakeup.notified()).await;
     }
 }

@@ -339,6 +339,11 @@ async fn admit(
 ) -> Result<Identity, Response> {
     let h = &parts.headers;
     let need = requirement(route, &parts.method);
+    // A name outside the grammar is refused before anything is looked up, recorded or
+    // announced with it.
+    if let Some((_, name)) = need {
+        app.repo(name).map_err(IntoResponse::into_response)?;
+    }
     let wanted_scope = challenge_scope(app, route, need, &parts.uri);
     let identity = match app.auth.authenticate(&app.store, h, source).await {
         Ok(i) => i,

@@ -8,6 +8,9 @@ use sqlx::Row;
 use crate::error::Result;
 use crate::{now_ms, random_id, Store};
 
+/// Deliveries waiting per webhook at most; further events are not queued for it.
+pub const MAX_PENDING_PER_HOOK: u64 = 1000;
+
 #[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Webhook {
     pub id: String,
@@ -162,6 +165,22 @@ impl Store {
         for h in hooks.iter().filter(|h| {
             h.enabled && (h.events.is_empty() || h.events.iter().any(|e| e == event_type))
         }) {
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = $1 AND state = 'pending'",
+            )
+            .bind(&h.id)
+            .fetch_one(self.meta.writer())
+            .await?;
+            if crate::meta::to_u64(pending) >= MAX_PENDING_PER_HOOK {
+                // A receiver that is down (or a flood of events) must not grow the outbox
+                // without end: the event is dropped for this hook, and said so.
+                tracing::warn!(
+                    webhook = %h.id,
+                    event_type,
+                    "webhook has {MAX_PENDING_PER_HOOK} deliveries waiting; event not queued"
+                );
+                continue;
+            }
             let sql = format!(
                 "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
                  VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)"
@@ -177,6 +196,36 @@ impl Store {
             queued += 1;
         }
         Ok(queued)
+    }
+
+    /// Webhooks a project has.
+    pub async fn webhook_count(&self, project: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks WHERE project = $1")
+            .bind(project)
+            .fetch_one(self.meta.reader())
+            .await?;
+        Ok(crate::meta::to_u64(n))
+    }
+
+    /// Removes settled deliveries (delivered or failed) created before `before_ms`, with their
+    /// attempts; returns how many deliveries went.
+    pub async fn prune_deliveries(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.meta.begin().await?;
+        sqlx::query(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries \
+             WHERE state <> 'pending' AND created_ms < $1)",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND created_ms < $1",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// Claims up to `n` due deliveries for `lease_ms`: no other replica takes them meanwhile.

@@ -34,7 +34,7 @@ pub use backup::{backed_up_tables, BackupReport, NOT_BACKED_UP};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use governance::{Account, AccountKind, ArtifactRow, Project};
-pub use hooks::{Attempt, Delivery, Webhook};
+pub use hooks::{Attempt, Delivery, Webhook, MAX_PENDING_PER_HOOK};
 pub use maintenance::{
     Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
 };

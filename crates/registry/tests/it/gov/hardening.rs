@@ -940,3 +940,69 @@ async fn a_mount_challenge_asks_for_the_source_too() {
     let access = super::token_access(&t);
     assert_eq!(access.as_array().unwrap().len(), 2, "{access}");
 }
+
+/// Review finding: every refused pull queued a webhook delivery (with the raw, unbounded
+/// path in it) for every webhook of the project, with no budget: any account could fill the
+/// database and flood another project's receiver. Refusals over the client's audit budget
+/// queue nothing, names outside the grammar are refused before anything is recorded, and a
+/// webhook's waiting deliveries are bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_pull_floods_do_not_flood_webhooks() {
+    let reg = registry().await;
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "victim"})),
+    )
+    .await;
+    let hook = super::admin_api(
+        &reg,
+        "POST",
+        "/projects/victim/webhooks",
+        Some(
+            serde_json::json!({"url": "https://hooks.example/zoll", "secret": "0123456789abcdef"}),
+        ),
+    )
+    .await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    add_user(&reg, "mallory", "mallory-password").await;
+    let long = "a".repeat(5000);
+    let r = reg
+        .get_as(
+            &format!("/v2/victim/{long}/manifests/v1"),
+            ("mallory", "mallory-password"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "a name outside the grammar");
+    assert_eq!(r.code(), "NAME_INVALID");
+    for i in 0..300 {
+        let r = reg
+            .get_as(
+                &format!("/v2/victim/app{i}/manifests/v1"),
+                ("mallory", "mallory-password"),
+            )
+            .await;
+        assert_eq!(r.status, 403);
+    }
+    let queued = reg.store.deliveries(&hook_id, 100_000).await.unwrap().len();
+    assert!(queued <= 100, "{queued} deliveries queued for 300 refusals");
+    assert!(queued > 0, "refusals within the budget are still announced");
+    let records = reg.store.audit_records(0, 1_000_000).await.unwrap();
+    assert!(records.iter().all(|r| r.entry.target.len() <= 1100));
+    // However many events come, a webhook holds at most its bound of waiting deliveries,
+    // and settled ones are pruned.
+    for _ in 0..1100 {
+        reg.store
+            .enqueue_event("victim", "io.zoll.artifact.pushed", "{}")
+            .await
+            .unwrap();
+    }
+    let waiting = reg.store.deliveries(&hook_id, 100_000).await.unwrap().len() as u64;
+    assert_eq!(waiting, zoll_store::MAX_PENDING_PER_HOOK);
+    assert_eq!(
+        reg.store.prune_deliveries(i64::MAX).await.unwrap(),
+        0,
+        "pending ones stay"
+    );
+}
