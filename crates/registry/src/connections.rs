@@ -573,14 +573,14 @@ mod tests {
         let a = conns.admit(t0).unwrap();
         let b = conns.admit(t0 + Duration::from_secs(1)).unwrap();
         let c = conns.admit(t0 + Duration::from_secs(2)).unwrap();
-        let busy_a = Busy::new(a.clone());
+        let _busy_a = Busy::new(a.clone());
         // a is busy, b waited longest: b is shed.
         let d = conns.admit(t0 + Duration::from_secs(3)).unwrap();
         assert!(!a.killed.load(Ordering::SeqCst));
         assert!(b.killed.load(Ordering::SeqCst));
         assert!(!c.killed.load(Ordering::SeqCst));
-        let busy_c = Busy::new(c.clone());
-        let busy_d = Busy::new(d.clone());
+        let _busy_c = Busy::new(c.clone());
+        let _busy_d = Busy::new(d.clone());
         // Everyone busy: refused.
         assert!(conns.admit(t0 + Duration::from_secs(4)).is_none());
         assert_eq!(conns.stats.shed.load(Ordering::Relaxed), 1);

@@ -139,6 +139,9 @@ fn descriptor(row: ReferrerRow) -> Option<Descriptor> {
     })
 }
 
+/// Referrers of one image the gate reads at most.
+const MAX_GATED_REFERRERS: u64 = 1000;
+
 /// Signatures and images read straight from the store (no HTTP, no authorization: the
 /// gate's own evidence).
 #[derive(Clone)]
@@ -182,14 +185,25 @@ impl SignatureSource for StoreSource {
         Box::pin(async move {
             let what = || format!("signatures of {repository}@{}", subject.digest);
             let repo = repo_name(repository)?;
-            let referrers: Vec<Descriptor> = self
+            let page = zoll_store::ReferrerPage {
+                limit: MAX_GATED_REFERRERS + 1,
+                ..Default::default()
+            };
+            let rows = self
                 .store
-                .referrers(&repo, &subject.digest)
+                .referrers(&repo, &subject.digest, &page)
                 .await
-                .map_err(|e| source_error(what(), e))?
-                .into_iter()
-                .filter_map(descriptor)
-                .collect();
+                .map_err(|e| source_error(what(), e))?;
+            if rows.len() as u64 > MAX_GATED_REFERRERS {
+                // Evidence beyond what the gate reads is not evidence it may ignore.
+                return Err(PolicyError::Source {
+                    what: what(),
+                    reason: format!(
+                        "more than {MAX_GATED_REFERRERS} referrers; the gate does not judge it"
+                    ),
+                });
+            }
+            let referrers: Vec<Descriptor> = rows.into_iter().filter_map(descriptor).collect();
             let tag = Tag::parse(&simple_signing::signature_tag(&subject.digest)).map_err(|e| {
                 PolicyError::Source {
                     what: what(),

@@ -135,37 +135,85 @@ pub async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> A
     Ok(with_link(json!({ "repositories": repos }), link))
 }
 
+/// Most referrers one page of the referrers API lists, and the most annotation bytes it
+/// carries (a referrer's annotations can be megabytes; the next page follows the `Link`).
+const REFERRERS_PAGE: u64 = 1000;
+const REFERRERS_PAGE_BYTES: usize = 4 << 20;
+
 pub async fn referrers(
     app: &App,
     repo: &RepoName,
     subject: &Digest,
     q: &HashMap<String, String>,
 ) -> ApiResult {
-    let filter = q.get("artifactType");
-    let rows = app.store.referrers(repo, subject).await?;
-    let manifests: Vec<serde_json::Value> = rows
-        .into_iter()
-        .filter(|r| filter.is_none_or(|f| r.artifact_type.as_deref() == Some(f.as_str())))
-        .map(|r| {
-            let mut d = json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
-            if let Some(t) = r.artifact_type {
-                d["artifactType"] = json!(t);
-            }
-            if let Some(a) = r
-                .annotations
-                .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
-            {
-                d["annotations"] = a;
-            }
-            d
-        })
-        .collect();
+    let filter = q.get("artifactType").map(String::as_str);
+    let (n, last) = page(app, q)?;
+    let n = n.min(REFERRERS_PAGE);
+    let page = zoll_store::ReferrerPage {
+        artifact_type: filter,
+        after: last.as_deref(),
+        limit: n + 1,
+        annotations: true,
+    };
+    let rows = app.store.referrers(repo, subject, &page).await?;
+    let mut manifests = Vec::new();
+    let mut bytes = 0;
+    let mut next = None;
+    for (i, r) in rows.into_iter().enumerate() {
+        let size = r.annotations.as_deref().map_or(0, str::len);
+        if i as u64 == n || (!manifests.is_empty() && bytes + size > REFERRERS_PAGE_BYTES) {
+            next = manifests
+                .last()
+                .and_then(|m: &serde_json::Value| m["digest"].as_str().map(str::to_owned));
+            break;
+        }
+        bytes += size;
+        let mut d = json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
+        if let Some(t) = r.artifact_type {
+            d["artifactType"] = json!(t);
+        }
+        if let Some(a) = r
+            .annotations
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+        {
+            d["annotations"] = a;
+        }
+        manifests.push(d);
+    }
     let body = json!({ "schemaVersion": 2, "mediaType": mt::OCI_INDEX, "manifests": manifests });
     let mut resp = axum::Json(body).into_response();
     let hdrs = resp.headers_mut();
     hdrs.insert(header::CONTENT_TYPE, hv(mt::OCI_INDEX));
-    if filter.is_some() {
+    if let Some(f) = filter {
         hdrs.insert("OCI-Filters-Applied", hv("artifactType"));
+        if let Some(last) = &next {
+            let filter = form_urlencoded(f);
+            hdrs.insert(
+                header::LINK,
+                hv(&format!(
+                    "</v2/{repo}/referrers/{subject}?n={n}&last={last}&artifactType={filter}>; rel=\"next\""
+                )),
+            );
+        }
+    } else if let Some(last) = &next {
+        hdrs.insert(
+            header::LINK,
+            hv(&format!(
+                "</v2/{repo}/referrers/{subject}?n={n}&last={last}>; rel=\"next\""
+            )),
+        );
     }
     Ok(resp)
+}
+
+/// A query value with everything but unreserved characters percent-encoded.
+fn form_urlencoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

@@ -39,7 +39,7 @@ pub use maintenance::{
     Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
-pub use meta::{AffectedImage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
+pub use meta::{AffectedImage, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
 pub use scans::ScanCursor;
 
 use blobs::Blobs;
@@ -317,10 +317,15 @@ impl Store {
         }
     }
 
-    /// Manifests in `repo` whose subject is `subject`.
-    pub async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ReferrerRow>> {
+    /// Manifests in `repo` whose subject is `subject`, a page of them (digest order).
+    pub async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        page: &ReferrerPage<'_>,
+    ) -> Result<Vec<ReferrerRow>> {
         match self.repo(repo).await? {
-            Some(id) => self.meta.referrers(id, subject.as_str()).await,
+            Some(id) => self.meta.referrers(id, subject.as_str(), page).await,
             None => Ok(Vec::new()),
         }
     }

@@ -84,7 +84,7 @@ async fn setup() -> Setup {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("12 added"),
+        String::from_utf8_lossy(&out.stdout).contains("14 added"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -84,10 +84,12 @@ async fn referrers_with_artifact_type_filter() {
         "application/vnd.oci.image.index.v1+json"
     );
     assert!(r.headers.get("oci-filters-applied").is_none());
-    let expect: Vec<_> = pushed
+    // Listed in digest order (the order pages follow).
+    let mut expect: Vec<_> = pushed
         .iter()
         .map(|(d, n, t, note)| json!({"mediaType": OCI_MANIFEST, "digest": d, "size": n, "artifactType": t, "annotations": {"note": note}}))
         .collect();
+    expect.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
     assert_eq!(r.json()["manifests"], json!(expect));
 
     let r = reg
@@ -96,7 +98,27 @@ async fn referrers_with_artifact_type_filter() {
         ))
         .await;
     assert_eq!(r.header("oci-filters-applied"), "artifactType");
-    assert_eq!(r.json()["manifests"], json!([expect[1]]));
+    let sig: Vec<_> = expect
+        .iter()
+        .filter(|e| e["artifactType"] == "application/vnd.example.sig")
+        .cloned()
+        .collect();
+    assert_eq!(r.json()["manifests"], json!(sig));
+
+    // Pages of one, linked: together they are the whole list.
+    let mut seen = Vec::new();
+    let mut next = Some(format!("/v2/r/referrers/{subject}?n=1"));
+    while let Some(url) = next.take() {
+        let r = reg.get(&url).await;
+        assert_eq!(r.status, 200);
+        seen.extend(r.json()["manifests"].as_array().unwrap().clone());
+        next = r.headers.get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            l[l.find('<').unwrap() + 1..l.find('>').unwrap()].to_owned()
+        });
+        assert!(seen.len() <= expect.len());
+    }
+    assert_eq!(json!(seen), json!(expect));
 
     // Unknown subject: an empty index, not an error. Bad digest: DIGEST_INVALID.
     let r = reg

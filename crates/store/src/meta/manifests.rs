@@ -321,17 +321,44 @@ impl Metadata {
         rows.into_iter().map(referrer_row).collect()
     }
 
-    pub async fn referrers(&self, repo: RepoId, subject: &str) -> Result<Vec<ReferrerRow>> {
-        let rows: Vec<AnyRow> = sqlx::query(
-            "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
-             WHERE repo_id = $1 AND subject = $2 ORDER BY created_ms, digest",
-        )
-        .bind(repo)
-        .bind(subject)
-        .fetch_all(&self.reader)
-        .await?;
+    /// Referrers of `subject` in digest order after `after`, at most `limit`, optionally only
+    /// of one artifact type; without `annotations` that column is not read (the gate never
+    /// needs it, and a referrer's annotations can be large).
+    pub async fn referrers(
+        &self,
+        repo: RepoId,
+        subject: &str,
+        page: &ReferrerPage<'_>,
+    ) -> Result<Vec<ReferrerRow>> {
+        let annotations = if page.annotations {
+            "annotations"
+        } else {
+            "NULL"
+        };
+        let sql = format!(
+            "SELECT digest, media_type, size, artifact_type, {annotations} FROM manifests \
+             WHERE repo_id = $1 AND subject = $2 AND digest > $3 \
+             AND ($4 = '' OR artifact_type = $4) ORDER BY digest LIMIT $5"
+        );
+        let rows: Vec<AnyRow> = sqlx::query(&sql)
+            .bind(repo)
+            .bind(subject)
+            .bind(page.after.unwrap_or("").to_owned())
+            .bind(page.artifact_type.unwrap_or("").to_owned())
+            .bind(to_i64(page.limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.into_iter().map(referrer_row).collect()
     }
+}
+
+/// Which referrers to read (see [`Metadata::referrers`]).
+#[derive(Debug, Clone, Default)]
+pub struct ReferrerPage<'a> {
+    pub artifact_type: Option<&'a str>,
+    pub after: Option<&'a str>,
+    pub limit: u64,
+    pub annotations: bool,
 }
 
 /// A row of `digest, media_type, size, artifact_type, annotations`.

@@ -10,7 +10,7 @@ mod scans;
 mod uploads;
 
 pub use blobs::{BlobRow, Removal};
-pub use manifests::MAX_CATALOG_PROJECTS;
+pub use manifests::{ReferrerPage, MAX_CATALOG_PROJECTS};
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;
