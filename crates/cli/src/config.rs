@@ -38,6 +38,10 @@ pub struct PolicySection {
     /// Seconds between checks of the file for a change; a changed file that does not parse
     /// is logged and the previous policy stays in force.
     pub reload_secs: u64,
+    /// This registry's name as clients write it (`registry.example.com[:port]`): Notation
+    /// trust-policy scopes are matched against `<registry>/<repository>`. Required when one
+    /// names scopes; the client's Host header is never used.
+    pub registry: Option<String>,
 }
 
 impl Default for PolicySection {
@@ -46,6 +50,7 @@ impl Default for PolicySection {
             file: None,
             cache_ttl_secs: 30,
             reload_secs: 5,
+            registry: None,
         }
     }
 }

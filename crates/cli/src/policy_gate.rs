@@ -17,6 +17,13 @@ use crate::config::PolicySection;
 pub fn engine(c: &PolicySection, file: &Path, store: Arc<Store>) -> anyhow::Result<Arc<Engine>> {
     let set = PolicySet::load(file)
         .with_context(|| format!("cannot load the trust policy {}", file.display()))?;
+    if c.registry.is_none() && set.has_named_notation_scopes() {
+        anyhow::bail!(
+            "the trust policy {} uses a Notation trust policy with named scopes: set [policy] \
+             registry to this registry's name so that the pull gate can match them",
+            file.display()
+        );
+    }
     tracing::info!(file = %file.display(), "trust policy loaded: manifest pulls are gated");
     let scans = Arc::new(zoll_registry::scan_gate::StoreScanGate::new(store));
     Ok(Arc::new(Engine::with(

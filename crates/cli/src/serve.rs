@@ -157,6 +157,7 @@ async fn serve(
             Duration::from_secs(c.policy.reload_secs.max(1)),
         )));
         app.pull_gate = Some(engine);
+        app.pull_gate_registry = c.policy.registry.clone().unwrap_or_default();
     }
     let pull_gate = c.policy.file.clone().zip(app.pull_gate.clone());
     let app = match &c.approvals.keys {

@@ -190,6 +190,17 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
+    /// Whether a Notation trust policy in it names scopes (`registry/repository`), which
+    /// the pull gate can match only if it knows the registry's own name.
+    pub fn has_named_notation_scopes(&self) -> bool {
+        let named = |n: &NotationTrust| n.policies.has_named_scopes();
+        self.roots.notation.as_ref().is_some_and(named)
+            || self
+                .policies
+                .iter()
+                .any(|p| p.notation.as_ref().is_some_and(named))
+    }
+
     /// Reads and validates a policy file; paths in it are relative to its directory.
     pub fn load(path: &Path) -> Result<PolicySet, PolicyError> {
         let text = read_bounded(path)?;

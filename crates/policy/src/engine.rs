@@ -161,6 +161,16 @@ impl Engine {
         if policies.is_empty() {
             return Ok(by_default(set, q));
         }
+        // A Notation scope names a registry; without the registry's name the exact scope
+        // could never match and the `*` policy (perhaps `skip`) would decide instead.
+        if target.registry.is_empty() && set.has_named_notation_scopes() {
+            return Err(PolicyError::Invalid {
+                path: "[policy]".into(),
+                reason: "a Notation trust policy names scopes, but the gate does not know this \
+                         registry's name: set [policy] registry"
+                    .into(),
+            });
+        }
         let needs_signatures = policies.iter().any(|p| p.needs_signatures());
         // Scan conditions need the referrer list too, though no signature is loaded: a
         // finished scan attaches its reports as referrers, and the cached decision must end

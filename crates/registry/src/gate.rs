@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::StatusCode;
 use futures_util::StreamExt;
 use zoll_oci::{Descriptor, Digest, Manifest, Reference, RepoName, Tag};
 use zoll_policy::scan::BoxFuture;
@@ -23,7 +23,7 @@ use zoll_trust::verify::{SignatureArtifact, MAX_SIGNATURE_BLOB};
 use crate::access::{self, Action};
 use crate::auth::{Identity, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::{audit, header_str, App};
+use crate::{audit, App};
 
 /// Indexes consulted for a platform manifest.
 const MAX_PARENTS: u32 = 16;
@@ -56,7 +56,6 @@ pub async fn check(
     id: &Identity,
     repo: &RepoName,
     reference: &Reference,
-    parts: &Parts,
     source: &str,
 ) -> ApiResult<()> {
     let Some(engine) = &app.pull_gate else {
@@ -84,7 +83,9 @@ pub async fn check(
         annotations: None,
         urls: None,
     };
-    let host = header_str(&parts.headers, header::HOST).unwrap_or("");
+    // The registry's configured name, never the client's Host header: a client chose that,
+    // and with it the Notation scope and the decision cache key.
+    let host = app.pull_gate_registry.as_str();
     let store_source = StoreSource::new(app.store.clone());
     let decision = engine
         .decide(

@@ -113,6 +113,8 @@ pub struct App {
     pub hook_wakeup: tokio::sync::Notify,
     /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
     pub pull_gate: Option<Arc<zoll_policy::Engine>>,
+    /// This registry's name as Notation trust-policy scopes write it (`[policy] registry`).
+    pub pull_gate_registry: String,
     /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
     pub approvals: Option<Arc<zoll_approval::Approvals>>,
     pub scanner: scanner::Scanner,
@@ -137,6 +139,7 @@ impl App {
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
+            pull_gate_registry: String::new(),
             approvals: None,
             scanner: scanner::Scanner::default(),
         })
@@ -517,7 +520,7 @@ async fn handle(
             let reference = zoll_oci::Reference::parse(reference).map_err(reference_error)?;
             match *m {
                 Method::GET | Method::HEAD => {
-                    gate::check(app, id, &repo, &reference, parts, source).await?;
+                    gate::check(app, id, &repo, &reference, source).await?;
                     manifests::get(app, &repo, &reference, h, *m == Method::HEAD).await
                 }
                 Method::PUT => {

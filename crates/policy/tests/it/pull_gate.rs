@@ -377,3 +377,63 @@ async fn admin_ungated(server: &GatedServer) -> Repository {
     }
     server.repo("prod/multi", name, "pw")
 }
+
+/// Review finding: the pull gate took the registry's name from the client's Host header, so
+/// a client could pick which Notation trust-policy scope judged an image (an exact, strict
+/// scope or the `*` one at `skip`) and grow the decision cache with every Host it sent. The
+/// gate uses the configured name; without one, a policy with named scopes is refused.
+#[tokio::test]
+async fn the_host_header_does_not_choose_the_notation_scope() {
+    let w = World::new().await;
+    std::fs::write(
+        w.path("trustpolicy.json"),
+        r#"{"version":"1.0","trustPolicies":[
+            {"name":"prod","registryScopes":["registry.example/prod/app"],
+             "signatureVerification":{"level":"strict"},"trustStores":["ca:corp"],
+             "trustedIdentities":["x509.subject: C=DE, ST=BE, O=zoll test, OU=Release"]},
+            {"name":"rest","registryScopes":["*"],"signatureVerification":{"level":"skip"}}]}"#,
+    )
+    .unwrap();
+    let text = r#"
+version = 1
+trust_store = "truststore"
+[[policy]]
+name = "notation"
+repositories = ["prod/**"]
+gates = ["pull"]
+notation = "trustpolicy.json"
+"#;
+    let server = GatedServer::start_named(w.policy(text), "registry.example").await;
+    let admin = server.repo("prod/app", "admin", ADMIN_PASSWORD);
+    TestImage::new()
+        .layer(&[TarEntry::file("bin/app", b"unsigned".to_vec())])
+        .push(&admin, Some("v1"))
+        .await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/v2/prod/app/manifests/v1", server.addr);
+    for host in ["registry.example", "elsewhere", "x", ""] {
+        let r = http
+            .get(&url)
+            .header("host", host)
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "Host: {host:?}");
+    }
+    // Without the registry's name the strict scope could never match: refused (503).
+    let unnamed = GatedServer::start(w.policy(text)).await;
+    let admin = unnamed.repo("prod/app", "admin", ADMIN_PASSWORD);
+    TestImage::new()
+        .layer(&[TarEntry::file("bin/app", b"unsigned".to_vec())])
+        .push(&admin, Some("v1"))
+        .await;
+    let r = http
+        .get(format!("http://{}/v2/prod/app/manifests/v1", unnamed.addr))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("[policy] registry"));
+}

@@ -168,6 +168,11 @@ pub const ADMIN_PASSWORD: &str = "admin-password";
 
 impl GatedServer {
     pub async fn start(set: PolicySet) -> GatedServer {
+        Self::start_named(set, "").await
+    }
+
+    /// With the gate's registry name (`[policy] registry`) set to `registry`.
+    pub async fn start_named(set: PolicySet, registry: &str) -> GatedServer {
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
@@ -187,6 +192,7 @@ impl GatedServer {
         .unwrap();
         let engine = Arc::new(Engine::new(set));
         app.pull_gate = Some(engine);
+        app.pull_gate_registry = registry.to_owned();
         let router = zoll_registry::router(Arc::new(app));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();

@@ -275,6 +275,11 @@ impl PolicySet {
         Ok(set)
     }
 
+    /// Whether any policy names a scope (`registry/repository`) rather than `*`.
+    pub fn has_named_scopes(&self) -> bool {
+        !self.scoped.is_empty()
+    }
+
     /// The policy for `scope` (`registry/repository`): an exact scope wins over `*`.
     pub fn for_scope(&self, scope: &str) -> Option<&ResolvedPolicy> {
         self.scoped
