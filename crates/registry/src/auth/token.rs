@@ -20,6 +20,8 @@ use crate::App;
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Most scopes one token request may ask for.
 const MAX_SCOPES: usize = 64;
+/// Most actions one scope may list (`pull,push,delete,*` and the management actions).
+const MAX_ACTIONS: usize = 8;
 
 fn unauthorized(why: String) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", why).with_header(
@@ -116,12 +118,25 @@ pub async fn token_endpoint(
             "at most {MAX_SCOPES} scopes per token request"
         )));
     }
-    let mut access = Vec::new();
+    let mut access: Vec<Access> = Vec::new();
     let mut denied = Vec::new();
     for scope in scopes {
         let scope = Scope::parse(scope, app.limits.max_name_len)?;
         if let Some(a) = grant(app, &identity, &scope, &mut denied).await? {
-            access.push(a);
+            // The same repository in several scopes: one entry with every granted action.
+            match access
+                .iter_mut()
+                .find(|x| x.kind == a.kind && x.name == a.name)
+            {
+                Some(x) => {
+                    for action in a.actions {
+                        if !x.actions.contains(&action) {
+                            x.actions.push(action);
+                        }
+                    }
+                }
+                None => access.push(a),
+            }
         }
     }
     if !denied.is_empty() {
@@ -208,15 +223,28 @@ impl Scope {
         }
         zoll_oci::RepoName::parse(name, max_name_len)
             .map_err(|e| invalid(format!("scope {:?}: {e}", truncated(raw))))?;
-        let actions: Vec<String> = actions.split(',').map(str::to_owned).collect();
-        if let Some(a) = actions
+        let listed: Vec<&str> = actions.split(',').collect();
+        if listed.len() > MAX_ACTIONS {
+            return Err(invalid(format!(
+                "scope {:?}: at most {MAX_ACTIONS} actions",
+                truncated(raw)
+            )));
+        }
+        if let Some(a) = listed
             .iter()
-            .find(|a| *a != "*" && Action::parse(a).is_none())
+            .find(|a| **a != "*" && Action::parse(a).is_none())
         {
             return Err(invalid(format!(
                 "scope {:?}: unknown action {a:?}",
                 truncated(raw)
             )));
+        }
+        // Each action once: a scope repeating one would cost a permission check each time.
+        let mut actions: Vec<String> = Vec::new();
+        for a in listed {
+            if !actions.iter().any(|x| x == a) {
+                actions.push(a.to_owned());
+            }
         }
         Ok(Scope::Repository {
             name: name.to_owned(),
