@@ -293,8 +293,10 @@ pub struct Limits {
     pub max_name_len: usize,
     pub max_blob_bytes: u64,
     pub max_page: u64,
-    /// Open upload sessions per repository.
+    /// Open upload sessions per project.
     pub max_upload_sessions: u64,
+    /// Repositories per project.
+    pub max_repositories: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -383,6 +385,7 @@ impl Default for Limits {
             max_blob_bytes: zoll_store::StoreConfig::new(".").max_blob_bytes,
             max_page: http.max_page,
             max_upload_sessions: zoll_store::StoreConfig::new(".").max_upload_sessions,
+            max_repositories: zoll_store::StoreConfig::new(".").max_repositories,
         }
     }
 }
@@ -550,6 +553,7 @@ impl Config {
         let mut s = zoll_store::StoreConfig::new(&self.storage.data_dir);
         s.max_blob_bytes = self.limits.max_blob_bytes;
         s.max_upload_sessions = self.limits.max_upload_sessions;
+        s.max_repositories = self.limits.max_repositories;
         s.upload_ttl = std::time::Duration::from_secs(self.storage.upload_ttl_secs);
         s.verify_reads = self.storage.verify_reads;
         s.cache_bytes = self.storage.cache_bytes;

@@ -113,6 +113,23 @@ pub async fn upload_room(
     Ok(Some(max.saturating_sub(taken)))
 }
 
+/// The project byte quota an upload into `repo` of `incoming` bytes (when the request says)
+/// must respect, for the store to reserve room under; `None` without one.
+pub async fn byte_quota(
+    store: &Store,
+    repo: &str,
+    incoming: Option<u64>,
+) -> Result<Option<zoll_store::ByteQuota>, StoreError> {
+    let Some(project) = store.project(project_of(repo)).await? else {
+        return Ok(None);
+    };
+    Ok(project.quota_bytes.map(|max| zoll_store::ByteQuota {
+        scope: project.name.clone(),
+        max,
+        incoming,
+    }))
+}
+
 /// Refuses an upload of `incoming` more bytes when `room` (from [`upload_room`]) cannot
 /// take them.
 pub fn check_room(repo: &str, room: Option<u64>, incoming: u64) -> Result<(), StoreError> {

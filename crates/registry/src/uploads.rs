@@ -116,18 +116,20 @@ pub async fn start(
         // ordinary upload session.
     } else if let Some(d) = q.get("digest") {
         let digest = parse_digest(d)?;
-        let incoming = header_str(h, header::CONTENT_LENGTH)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        let room = policy::upload_room(&app.store, repo.as_str(), 0).await?;
-        policy::check_room(repo.as_str(), room, incoming)?;
+        let incoming = header_str(h, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok());
+        let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
         app.store
-            .put_blob(repo, &digest, body.into_data_stream(), room)
+            .put_blob(repo, &digest, body.into_data_stream(), quota.as_ref())
             .await?;
         return Ok(blob_created(repo, &digest));
     }
     let id = app.store.start_upload(repo).await?;
     Ok(session_response(StatusCode::ACCEPTED, repo, &id, 0))
+}
+
+/// The request's `Content-Length`, when it has a valid one.
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    header_str(h, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
 }
 
 /// Parses `Content-Range` of an upload chunk: `start-end`, also accepting the `bytes ` /
@@ -162,13 +164,11 @@ pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
 
 pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
     let range = content_range(h)?;
-    let staged = app.store.upload_status(repo, id).await?;
-    let room = policy::upload_room(&app.store, repo.as_str(), staged).await?;
-    let incoming = range.map_or(1, |(_, len)| len);
-    policy::check_room(repo.as_str(), room, staged.saturating_add(incoming))?;
+    let incoming = range.map(|(_, len)| len).or_else(|| content_length(h));
+    let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
     let received = app
         .store
-        .append_upload(repo, id, range, body.into_data_stream(), room)
+        .append_upload(repo, id, range, body.into_data_stream(), quota.as_ref())
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(session_response(StatusCode::ACCEPTED, repo, id, received))
@@ -204,14 +204,17 @@ pub async fn finish(
         })
         .and_then(|d| parse_digest(d))?;
     let range = content_range(h)?;
-    let last_chunk: u64 = header_str(h, header::CONTENT_LENGTH)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let received = app.store.upload_status(repo, id).await?;
-    let room = policy::upload_room(&app.store, repo.as_str(), received).await?;
-    policy::check_room(repo.as_str(), room, received.saturating_add(last_chunk))?;
+    let incoming = range.map(|(_, len)| len).or_else(|| content_length(h));
+    let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
     app.store
-        .finish_upload(repo, id, &digest, range, body.into_data_stream(), room)
+        .finish_upload(
+            repo,
+            id,
+            &digest,
+            range,
+            body.into_data_stream(),
+            quota.as_ref(),
+        )
         .await
         .map_err(|e| with_upload_range(e.into(), repo, id))?;
     Ok(blob_created(repo, &digest))

@@ -41,6 +41,7 @@ pub use maintenance::{
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{AffectedImage, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
 pub use scans::ScanCursor;
+pub use uploads::ByteQuota;
 
 use blobs::Blobs;
 use cache::Cache;
@@ -70,8 +71,10 @@ pub struct StoreConfig {
     pub migrate: bool,
     /// Queue a scan of every pushed container image (in the push transaction).
     pub scan_on_push: bool,
-    /// Open upload sessions per repository at most.
+    /// Open upload sessions per project at most.
     pub max_upload_sessions: u64,
+    /// Repositories per project at most.
+    pub max_repositories: u64,
 }
 
 impl StoreConfig {
@@ -87,6 +90,7 @@ impl StoreConfig {
             migrate: true,
             scan_on_push: true,
             max_upload_sessions: 1000,
+            max_repositories: 100_000,
         }
     }
 }
@@ -172,6 +176,25 @@ impl Store {
 
     async fn repo(&self, name: &RepoName) -> Result<Option<RepoId>> {
         self.meta.repo_id(name.as_str()).await
+    }
+
+    /// The repository to write into, created if new — unless its project has
+    /// `max_repositories` already (names are free to invent; rows are not).
+    async fn repo_for_write(&self, name: &RepoName) -> Result<RepoId> {
+        if let Some(id) = self.repo(name).await? {
+            return Ok(id);
+        }
+        let project = name.as_str().split('/').next().unwrap_or(name.as_str());
+        let n = self
+            .meta
+            .repository_count(project, self.config.max_repositories)
+            .await?;
+        if n >= self.config.max_repositories {
+            return Err(StoreError::Busy(format!(
+                "project {project} has {n} repositories, the most allowed"
+            )));
+        }
+        self.meta.ensure_repo(name.as_str()).await
     }
 
     /// Size of a blob linked into `repo`.
@@ -263,7 +286,7 @@ impl Store {
         if self.blobs.stat(digest).await? != Some(size) {
             return Ok(None);
         }
-        let id = self.meta.ensure_repo(repo.as_str()).await?;
+        let id = self.repo_for_write(repo).await?;
         let mut tx = self.meta.begin().await?;
         if !self.meta.link_blob(&mut tx, id, digest.as_str()).await? {
             return Ok(None); // garbage-collected meanwhile

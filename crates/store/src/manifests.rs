@@ -100,7 +100,7 @@ impl Store {
             }
             Reference::Tag(_) => Digest::sha256(content),
         };
-        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
+        let repo_id = self.repo_for_write(repo).await?;
 
         let children: Vec<&str> = manifest
             .config

@@ -93,31 +93,124 @@ impl Sessions {
     }
 }
 
-/// A size limit that was the quota's, not the blob limit's, is the quota refusing.
-fn over_quota(e: StoreError, quota: Option<u64>, max_blob: u64) -> StoreError {
-    match (e, quota) {
-        (StoreError::TooLarge { .. }, Some(q)) if q < max_blob => StoreError::Denied(format!(
-            "the project's byte quota leaves room for {q} bytes in this blob"
-        )),
-        (e, _) => e,
-    }
+/// A project's byte quota as an upload meets it: the repositories it covers (`scope`), the
+/// limit, and how many bytes this request brings when it says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteQuota {
+    pub scope: String,
+    pub max: u64,
+    pub incoming: Option<u64>,
 }
 
+/// Room reserved at a time for a body of undeclared size: concurrent uploads of one project
+/// each hold at most this much more than they received.
+const RESERVE_STEP: u64 = 64 << 20;
+
+/// The message a body over its project's quota ends with (the store makes it `Denied`).
+const OVER_QUOTA: &str = "over the project's byte quota";
+
+type Chunks<'a> =
+    std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, String>> + Send + 'a>>;
+
 impl Store {
-    fn blob_limit(&self, quota: Option<u64>) -> u64 {
-        self.config.max_blob_bytes.min(quota.unwrap_or(u64::MAX))
+    /// Reserves room under `quota` for upload `id` (which staged `received` bytes) to reach
+    /// `want` bytes; `Denied` when not even `need` fit.
+    async fn reserve_room(&self, q: &ByteQuota, id: &str, want: u64, need: u64) -> Result<u64> {
+        let room = self.meta.reserve_upload(&q.scope, id, want, q.max).await?;
+        if room < need {
+            self.meta.release_upload(id).await?;
+            return Err(StoreError::Denied(format!(
+                "quota of project {} exceeded: this upload needs room for {need} bytes, the \
+                 project has room for {room}",
+                q.scope
+            )));
+        }
+        Ok(room)
+    }
+
+    /// `body` under `quota`: room for a declared size is reserved before the first byte
+    /// (refused at once when it does not fit); an undeclared body reserves room step by step
+    /// as it arrives, so several uploads of a project run at once but never together pass
+    /// its quota. Without a quota, `body` as it is.
+    async fn within_quota<'a, S, E>(
+        &'a self,
+        id: &'a str,
+        received: u64,
+        quota: Option<&'a ByteQuota>,
+        body: S,
+    ) -> Result<Chunks<'a>>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'a,
+        E: std::fmt::Display,
+    {
+        let body = body.map(|c| c.map_err(|e| e.to_string()));
+        let Some(q) = quota else {
+            return Ok(Box::pin(body));
+        };
+        let reserved = match q.incoming {
+            Some(n) => {
+                let want = received.saturating_add(n);
+                self.reserve_room(q, id, want, want).await?
+            }
+            None => {
+                let want = received.saturating_add(RESERVE_STEP);
+                self.reserve_room(q, id, want, received.saturating_add(1))
+                    .await?
+            }
+        };
+        let state = (Box::pin(body), received, reserved, false);
+        Ok(Box::pin(futures_util::stream::unfold(
+            state,
+            move |(mut body, mut seen, mut reserved, done)| async move {
+                if done {
+                    return None;
+                }
+                let chunk = match body.next().await? {
+                    Ok(c) => c,
+                    Err(e) => return Some((Err(e), (body, seen, reserved, true))),
+                };
+                seen = seen.saturating_add(chunk.len() as u64);
+                if seen > reserved {
+                    let want = seen.saturating_add(RESERVE_STEP);
+                    match self.meta.reserve_upload(&q.scope, id, want, q.max).await {
+                        Ok(room) if room >= seen => reserved = room,
+                        Ok(_) => {
+                            return Some((Err(OVER_QUOTA.to_owned()), (body, seen, reserved, true)))
+                        }
+                        Err(e) => return Some((Err(e.to_string()), (body, seen, reserved, true))),
+                    }
+                }
+                Some((Ok(chunk), (body, seen, reserved, false)))
+            },
+        )))
+    }
+
+    /// Ends a request's reservation; a body that ran out of quota becomes `Denied`.
+    async fn quota_done<T>(&self, id: &str, quota: Option<&ByteQuota>, r: Result<T>) -> Result<T> {
+        let Some(q) = quota else { return r };
+        if let Err(e) = self.meta.release_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "could not release a quota reservation");
+        }
+        match r {
+            Err(StoreError::Body(m)) if m.contains(OVER_QUOTA) => Err(StoreError::Denied(format!(
+                "quota of project {} exceeded while the upload arrived",
+                q.scope
+            ))),
+            other => other,
+        }
     }
 
     /// Opens a new upload session in `repo` and returns its id.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<String> {
-        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
-        let open = self.meta.upload_count(repo_id).await?;
+        let project = repo.as_str().split('/').next().unwrap_or(repo.as_str());
+        let open = self.meta.upload_count(project).await?;
         if open >= self.config.max_upload_sessions {
             return Err(StoreError::Busy(format!(
-                "{repo} has {open} open upload sessions, the most allowed; finish or cancel \
-                 some (idle ones expire)"
+                "project {project} has {open} open upload sessions, the most allowed; finish \
+                 or cancel some (idle ones expire)"
             )));
         }
+        let repo_id = self.repo_for_write(repo).await?;
         let id = random_id();
         self.blobs.create_upload(&id).await?;
         self.meta.create_upload(&id, repo_id).await?;
@@ -142,15 +235,15 @@ impl Store {
     /// Appends `body` to the session. With `range` (`Content-Range` as start and length),
     /// the chunk must begin exactly at the current offset and carry exactly that many bytes;
     /// without, it is appended wherever the session is.
-    /// `quota`: the size the whole blob may reach under the project's quota (`None`: no
-    /// quota); more is refused as `Denied`.
+    /// `quota`: the project's byte quota (`None`: none); bytes beyond the room reserved
+    /// under it are refused as `Denied`.
     pub async fn append_upload<S, E>(
         &self,
         repo: &RepoName,
         id: &str,
         range: Option<(u64, u64)>,
         body: S,
-        quota: Option<u64>,
+        quota: Option<&ByteQuota>,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -172,7 +265,7 @@ impl Store {
         row: &mut UploadRow,
         range: Option<(u64, u64)>,
         body: S,
-        quota: Option<u64>,
+        quota: Option<&ByteQuota>,
     ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -192,16 +285,17 @@ impl Store {
             _ if received == 0 => Some(Hasher::new(Algorithm::Sha256)),
             _ => None,
         };
-        let limit = self.blob_limit(quota);
-        let (total, part) = self
+        let body = self.within_quota(id, received, quota, body).await?;
+        let limit = self.config.max_blob_bytes;
+        let appended = self
             .blobs
             .append(id, received, body, limit, &mut |b: &[u8]| {
                 if let Some(h) = hasher.as_mut() {
                     h.update(b)
                 }
             })
-            .await
-            .map_err(|e| over_quota(e, quota, self.config.max_blob_bytes))?;
+            .await;
+        let (total, part) = self.quota_done(id, quota, appended).await?;
         if let Some((_, declared)) = range {
             if total - received != declared {
                 // Not recorded: the next append truncates the staged bytes back to `received`.
@@ -233,7 +327,7 @@ impl Store {
         digest: &Digest,
         range: Option<(u64, u64)>,
         body: S,
-        quota: Option<u64>,
+        quota: Option<&ByteQuota>,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -325,25 +419,30 @@ impl Store {
         repo: &RepoName,
         digest: &Digest,
         body: S,
-        quota: Option<u64>,
+        quota: Option<&ByteQuota>,
     ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
-        let repo_id = self.meta.ensure_repo(repo.as_str()).await?;
-        // Staged without a session row: a crash leaves an orphan file, removed at start-up.
+        let repo_id = self.repo_for_write(repo).await?;
+        // Under a quota the upload needs a session row to hold its reservation; without,
+        // it is staged with no row (a crash leaves an orphan file, removed at start-up).
         let id = random_id();
         self.blobs.create_upload(&id).await?;
+        let session_row = quota.is_some();
+        if session_row {
+            self.meta.create_upload(&id, repo_id).await?;
+        }
         let result = async {
+            let body = self.within_quota(&id, 0, quota, body).await?;
             let mut hasher = Hasher::new(digest.algorithm());
-            let (size, parts) = self
+            let limit = self.config.max_blob_bytes;
+            let appended = self
                 .blobs
-                .append(&id, 0, body, self.blob_limit(quota), &mut |b: &[u8]| {
-                    hasher.update(b)
-                })
-                .await
-                .map_err(|e| over_quota(e, quota, self.config.max_blob_bytes))?;
+                .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
+                .await;
+            let (size, parts) = self.quota_done(&id, quota, appended).await?;
             let actual = hasher.finish();
             if &actual != digest {
                 return Err(StoreError::DigestMismatch {
@@ -351,12 +450,15 @@ impl Store {
                     actual,
                 });
             }
-            self.publish(repo_id, &id, &parts, digest, size, false)
+            self.publish(repo_id, &id, &parts, digest, size, session_row)
                 .await?;
             Ok(size)
         }
         .await;
         if result.is_err() {
+            if session_row {
+                self.meta.delete_upload(&id).await?;
+            }
             self.blobs.delete_upload(&id).await?;
         }
         result

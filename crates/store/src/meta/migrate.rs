@@ -20,6 +20,7 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
             (3, include_str!("v3_governance.sql")),
             (4, include_str!("v4_scans.sql")),
             (5, include_str!("v5_approvals.sql")),
+            (6, include_str!("v6_upload_reservations.sql")),
         ],
         Dialect::Postgres => &[
             (1, include_str!("schema_postgres.sql")),
@@ -27,6 +28,7 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
             (3, include_str!("v3_governance.sql")),
             (4, include_str!("v4_scans.sql")),
             (5, include_str!("v5_approvals.sql")),
+            (6, include_str!("v6_upload_reservations.sql")),
         ],
     }
 }

@@ -65,19 +65,104 @@ impl Metadata {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Open upload sessions of a repository.
-    pub async fn upload_count(&self, repo: RepoId) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads WHERE repo_id = $1")
-            .bind(repo)
-            .fetch_one(&self.writer)
+    /// Reserves room for upload `id` to reach `want` bytes in all under a byte limit of
+    /// `max` for the repositories in `scope`, counting the scope's manifests, its linked
+    /// blobs and what its other uploads staged or reserved. Serialized per project (its row
+    /// is locked; the embedded database has one writer), so two uploads never both take the
+    /// same room. Returns the size the upload may reach (never less than it staged).
+    pub async fn reserve_upload(&self, scope: &str, id: &str, want: u64, max: u64) -> Result<u64> {
+        const IN_SCOPE: &str = "(r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
+        let mut tx = self.begin().await?;
+        let lock = format!(
+            "SELECT name FROM projects WHERE name = $1{}",
+            self.lock(" FOR UPDATE")
+        );
+        sqlx::query(&lock)
+            .bind(scope)
+            .fetch_optional(&mut *tx)
             .await?;
+        let manifests: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m \
+             JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}"
+        ))
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        let linked: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+             WHERE b.state = 'live' AND b.digest IN (SELECT rb.digest FROM repo_blobs rb \
+                 JOIN repositories r ON r.id = rb.repo_id WHERE {IN_SCOPE})"
+        ))
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        let others: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN u.reserved > u.received THEN u.reserved \
+                 ELSE u.received END), 0) AS BIGINT) \
+             FROM uploads u JOIN repositories r ON r.id = u.repo_id \
+             WHERE {IN_SCOPE} AND u.id <> $2"
+        ))
+        .bind(scope)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let received: i64 = sqlx::query_scalar("SELECT received FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or(0);
+        let taken = to_u64(manifests)
+            .saturating_add(to_u64(linked))
+            .saturating_add(to_u64(others));
+        let granted = want.min(max.saturating_sub(taken)).max(to_u64(received));
+        sqlx::query("UPDATE uploads SET reserved = $1 WHERE id = $2")
+            .bind(to_i64(granted))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(granted)
+    }
+
+    /// Gives back what an upload reserved (its request ended).
+    pub async fn release_upload(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET reserved = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Open upload sessions of the repositories in `scope` (a project).
+    pub async fn upload_count(&self, scope: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM uploads u JOIN repositories r ON r.id = u.repo_id \
+             WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/'",
+        )
+        .bind(scope)
+        .fetch_one(&self.writer)
+        .await?;
         Ok(to_u64(n))
     }
 
-    /// Bytes staged by the open uploads of the repositories in `scope` (a project).
+    /// Repositories in `scope` (a project), counted up to `cap`.
+    pub async fn repository_count(&self, scope: &str, cap: u64) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM repositories r \
+             WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/' LIMIT $2) x",
+        )
+        .bind(scope)
+        .bind(to_i64(cap))
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(to_u64(n))
+    }
+
+    /// Bytes staged (or reserved) by the open uploads of the repositories in `scope`.
     pub async fn staged_bytes(&self, scope: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(u.received), 0) AS BIGINT) FROM uploads u \
+            "SELECT CAST(COALESCE(SUM(CASE WHEN u.reserved > u.received THEN u.reserved \
+                 ELSE u.received END), 0) AS BIGINT) FROM uploads u \
              JOIN repositories r ON r.id = u.repo_id \
              WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/'",
         )

@@ -698,24 +698,46 @@ async fn staged_and_unreferenced_bytes_count_against_the_quota() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_upload_sessions_per_repository_are_bounded() {
-    let reg = TestRegistry::with(|c, _| c.max_upload_sessions = 3).await;
-    for _ in 0..3 {
+async fn open_upload_sessions_and_repositories_per_project_are_bounded() {
+    let reg = TestRegistry::with(|c, _| {
+        c.max_upload_sessions = 3;
+        c.max_repositories = 4;
+    })
+    .await;
+    for i in 0..3 {
         let r = reg
-            .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+            .call(
+                "POST",
+                &format!("/v2/team/app{i}/blobs/uploads/"),
+                &[],
+                Body::empty(),
+            )
             .await;
         assert_eq!(r.status, 202);
     }
+    // New repository names do not buy new sessions: the bound is the project's.
     let r = reg
-        .call("POST", "/v2/team/app/blobs/uploads/", &[], Body::empty())
+        .call("POST", "/v2/team/app9/blobs/uploads/", &[], Body::empty())
         .await;
     assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.code(), "TOOMANYREQUESTS");
-    // Another repository has its own.
+    // Another project has its own.
     let r = reg
-        .call("POST", "/v2/team/other/blobs/uploads/", &[], Body::empty())
+        .call("POST", "/v2/other/app/blobs/uploads/", &[], Body::empty())
         .await;
     assert_eq!(r.status, 202);
+    // Repository rows are bounded too: invented names cannot grow the table for ever.
+    reg.push_blob("team/app3", b"one").await;
+    let d = zoll_oci::Digest::sha256(b"two");
+    let r = reg
+        .call(
+            "POST",
+            &format!("/v2/team/app4/blobs/uploads/?digest={d}"),
+            &[],
+            b"two".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
 }
 
 /// Finding 12: the account name `anonymous` could be created (and be confused with callers
@@ -1006,5 +1028,66 @@ async fn refused_pull_floods_do_not_flood_webhooks() {
         reg.store.prune_deliveries(i64::MAX).await.unwrap(),
         0,
         "pending ones stay"
+    );
+}
+
+/// Review finding: concurrent uploads each saw the same free room under the project's
+/// quota (a snapshot), so a hundred of them could each store the whole quota. Room is now
+/// reserved before and while bytes arrive, serialized per project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uploads_cannot_share_the_same_quota_room() {
+    let reg = std::sync::Arc::new(registry().await);
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "q"})),
+    )
+    .await;
+    super::admin_api(
+        &reg,
+        "PUT",
+        "/projects/q/quota",
+        Some(serde_json::json!({"max_bytes": 1000})),
+    )
+    .await;
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let uploads = (0..6u8).map(|i| {
+        let reg = reg.clone();
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            let content = vec![i; 400];
+            let d = zoll_oci::Digest::sha256(&content);
+            // Streamed, no Content-Length: the size is known only as it arrives.
+            let body = Body::from_stream(futures_util::stream::iter(
+                content
+                    .chunks(100)
+                    .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+                    .collect::<Vec<_>>(),
+            ));
+            reg.call(
+                "POST",
+                &format!("/v2/q/app{i}/blobs/uploads/?digest={d}"),
+                &[("authorization", auth.as_str())],
+                body,
+            )
+            .await
+            .status
+        })
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stored = statuses.iter().filter(|s| **s == 201).count();
+    assert!(stored >= 1, "{statuses:?}");
+    assert!(
+        stored * 400 <= 1000,
+        "{stored} uploads of 400 bytes under a 1000-byte quota: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 403),
+        "{statuses:?}"
     );
 }
