@@ -106,8 +106,12 @@ fn check_flow(dir: &Path, reference: &str) {
         "--trust-policy",
         "trustpolicy.json",
     ]));
+    // The JWS and the COSE signature are by the same signer: one is accepted, the other
+    // reported as its duplicate (which comes first follows the referrers' digest order).
     assert!(
-        text.contains("OK NotationJws") && text.contains("CN=ci"),
+        (text.contains("OK NotationJws") || text.contains("OK NotationCose"))
+            && text.contains("CN=ci")
+            && text.contains("duplicate: the same signer already signed"),
         "{text}"
     );
     let json = ok(&d(&[
