@@ -404,10 +404,13 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ("PUT", ["projects", p, "retention"]) => {
             c.require(Action::ManagePolicies, p, "retention.set")
                 .await?;
+            // A retention policy deletes on schedule: setting one is deleting.
+            c.require(Action::Delete, p, "retention.set").await?;
             let policy: RetentionPolicy = json_body(body).await?;
             if !policy.is_valid() {
                 return Err(bad(
-                    "a retention policy needs keep_last, keep_tags or keep_days",
+                    "a retention policy needs keep_last or keep_days above 0, or keep_tags \
+                     patterns (none empty)",
                 ));
             }
             let mut project = c.project(p).await?;
@@ -435,6 +438,9 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
             let dry_run = c.query.get("dry_run").is_none_or(|v| v != "false");
             c.require(Action::ManagePolicies, p, "retention.run")
                 .await?;
+            if !dry_run {
+                c.require(Action::Delete, p, "retention.run").await?;
+            }
             c.project(p).await?;
             let report = crate::retention::run(c.app, p, dry_run).await?;
             if !dry_run {

@@ -27,7 +27,15 @@ impl RetentionPolicy {
     /// A policy must keep something by rule; one that names nothing would delete everything
     /// unsigned and is refused.
     pub fn is_valid(&self) -> bool {
-        self.keep_last.is_some() || !self.keep_tags.is_empty() || self.keep_days.is_some()
+        // A rule that keeps nothing (`keep_last: 0`, `keep_days: 0`, an empty pattern) is no
+        // rule: alone it would delete everything unsigned.
+        let last = self.keep_last.is_some_and(|n| n > 0);
+        let days = self.keep_days.is_some_and(|d| d > 0);
+        let tags = !self.keep_tags.is_empty() && self.keep_tags.iter().all(|t| !t.is_empty());
+        let no_empty = self.keep_last != Some(0)
+            && self.keep_days != Some(0)
+            && self.keep_tags.iter().all(|t| !t.is_empty());
+        no_empty && (last || days || tags)
     }
 }
 

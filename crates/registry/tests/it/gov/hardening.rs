@@ -1091,3 +1091,70 @@ async fn concurrent_uploads_cannot_share_the_same_quota_room() {
         "{statuses:?}"
     );
 }
+
+/// Review finding: `manage-policies` was delete in disguise — a robot holding only it set
+/// `{"keep_last": 0}` and ran retention, deleting every unsigned artifact. Setting a policy
+/// or running one for real now needs delete too, and rules that keep nothing are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manage_policies_alone_cannot_delete_through_retention() {
+    let reg = registry().await;
+    super::admin_api(
+        &reg,
+        "POST",
+        "/projects",
+        Some(serde_json::json!({"name": "p"})),
+    )
+    .await;
+    super::push_as_admin(&reg, "p/app", "v1", b"layer").await;
+    let robot = super::admin_api(
+        &reg,
+        "POST",
+        "/projects/p/robots",
+        Some(serde_json::json!({"name": "policy", "permissions": [{"repositories": "*", "actions": ["manage-policies"]}]})),
+    )
+    .await;
+    let who = (
+        robot["name"].as_str().unwrap(),
+        robot["secret"].as_str().unwrap(),
+    );
+    let r = api(
+        &reg,
+        "PUT",
+        "/projects/p/retention",
+        who,
+        Some(serde_json::json!({"keep_days": 30})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = api(
+        &reg,
+        "POST",
+        "/projects/p/retention/run?dry_run=false",
+        who,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = api(&reg, "POST", "/projects/p/retention/run", who, None).await;
+    assert_eq!(r.status, 200, "a dry run deletes nothing");
+    for policy in [
+        serde_json::json!({"keep_last": 0}),
+        serde_json::json!({"keep_days": 0}),
+        serde_json::json!({"keep_tags": [""]}),
+        serde_json::json!({"keep_last": 0, "keep_days": 7}),
+    ] {
+        let r = api(
+            &reg,
+            "PUT",
+            "/projects/p/retention",
+            ADMIN,
+            Some(policy.clone()),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{policy}");
+    }
+    assert_eq!(
+        reg.get_as("/v2/p/app/manifests/v1", ADMIN).await.status,
+        200
+    );
+}
