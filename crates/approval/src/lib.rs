@@ -47,6 +47,9 @@ pub enum ApprovalError {
     Target(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The requester has as many open requests as it may.
+    #[error("{0}")]
+    TooMany(String),
     #[error("signing failed: {0}")]
     Sign(String),
     #[error(transparent)]

@@ -122,6 +122,10 @@ pub struct RequestView {
 
 /// Most requests listed or examined per tick.
 const MAX_LIST: u32 = 1000;
+/// States in which a request is still open.
+const OPEN: [State; 3] = [State::Pending, State::Approved, State::Signing];
+/// Open requests one requester may have for one key.
+const MAX_OPEN_PER_REQUESTER: u64 = 10;
 /// A request left in `signing` this long (a replica died mid-way) is taken up again.
 const SIGNING_STALE_MS: i64 = 120_000;
 
@@ -222,6 +226,17 @@ impl Approvals {
                 key: req.key.clone(),
                 repository: req.repository.clone(),
             });
+        }
+        let open = self
+            .store
+            .approvals_by(&OPEN.map(State::as_str), &req.requester, &key.name)
+            .await?;
+        if open >= MAX_OPEN_PER_REQUESTER {
+            return Err(ApprovalError::TooMany(format!(
+                "{} has {open} open signing requests for key {}, the most allowed; let them \
+                 end or reject them",
+                req.requester, key.name
+            )));
         }
         let repo = repo_name(&req.repository)?;
         let m = self
@@ -547,13 +562,27 @@ impl Approvals {
     /// Expires, and signs what is due, across all open requests (the background task of
     /// `zoll serve` calls this every second).
     pub async fn tick(&self) -> Result<(), ApprovalError> {
-        let open = [State::Pending, State::Approved, State::Signing].map(State::as_str);
-        for row in self.store.approvals(&open, MAX_LIST).await? {
-            if let Err(e) = self.advance(&row.id).await {
-                tracing::warn!(request = %row.id, error = %e, "could not advance a signing request");
+        let open = OPEN.map(State::as_str);
+        // Every open request, oldest first, page by page: the newest cannot crowd out older
+        // requests that are due.
+        let mut after = (i64::MIN, String::new());
+        loop {
+            let page = self
+                .store
+                .approvals_oldest(&open, (after.0, &after.1), MAX_LIST)
+                .await?;
+            for row in &page {
+                if let Err(e) = self.advance(&row.id).await {
+                    tracing::warn!(request = %row.id, error = %e, "could not advance a signing request");
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as u32 == MAX_LIST => {
+                    after = (last.created_ms, last.id.clone());
+                }
+                _ => return Ok(()),
             }
         }
-        Ok(())
     }
 
     async fn sign(&self, row: ApprovalRow) -> Result<(), ApprovalError> {

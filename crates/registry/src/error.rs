@@ -61,6 +61,7 @@ impl From<zoll_approval::ApprovalError> for ApiError {
             E::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
             E::Target(_) => (S::NOT_FOUND, "MANIFEST_UNKNOWN"),
             E::Closed { .. } | E::Expired(_) | E::AlreadyVoted { .. } => (S::CONFLICT, "CONFLICT"),
+            E::TooMany(_) => (S::TOO_MANY_REQUESTS, "TOOMANYREQUESTS"),
             E::Store(_) | E::Config { .. } | E::Sign(_) | E::Api(_) => {
                 tracing::error!(error = %e, "approvals failure");
                 return ApiError::new(S::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal error");

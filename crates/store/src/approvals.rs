@@ -51,6 +51,23 @@ impl Store {
         self.meta.approvals(states, i64::from(limit)).await
     }
 
+    /// Requests in any of `states` created after `after` (`(created_ms, id)`), oldest first.
+    pub async fn approvals_oldest(
+        &self,
+        states: &[&str],
+        after: (i64, &str),
+        limit: u32,
+    ) -> Result<Vec<ApprovalRow>> {
+        self.meta
+            .approvals_oldest(states, after, i64::from(limit))
+            .await
+    }
+
+    /// How many requests in any of `states` `requester` made for `key`.
+    pub async fn approvals_by(&self, states: &[&str], requester: &str, key: &str) -> Result<u64> {
+        self.meta.approvals_by(states, requester, key).await
+    }
+
     /// Compare-and-set on the request's version; false if it moved meanwhile.
     pub async fn approval_transition(
         &self,

@@ -492,3 +492,21 @@ async fn expired_withdrawn_and_moved_requests_never_sign() {
     .unwrap();
     assert!(status(stranger.list(true).await).starts_with("401"));
 }
+
+/// Review finding: any pusher could file signing requests without end; the tick (and the
+/// list) only saw the newest thousand, so older requests that reached quorum were never
+/// signed. One requester may hold ten open requests per key; the tick walks them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_requests_per_requester_and_key_are_bounded() {
+    let w = World::new().await;
+    w.push("v9", "nine").await;
+    for _ in 0..10 {
+        w.request("prod-release", "v9").await;
+    }
+    let claims = [("stage".to_owned(), "release".to_owned())].into();
+    let refused = w
+        .api
+        .request("prod-release", &w.server.addr, "prod/app", "v9", &claims)
+        .await;
+    assert!(status(refused).starts_with("429"));
+}

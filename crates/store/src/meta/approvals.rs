@@ -86,6 +86,54 @@ impl Metadata {
         Ok(out)
     }
 
+    /// Requests in any of `states` created after `after` (`(created_ms, id)`), oldest
+    /// first, at most `limit`: every open request is reached, page by page.
+    pub async fn approvals_oldest(
+        &self,
+        states: &[&str],
+        after: (i64, &str),
+        limit: i64,
+    ) -> Result<Vec<ApprovalRow>> {
+        let mut out = Vec::new();
+        for state in states {
+            let rows: Vec<AnyRow> = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM approval_requests WHERE state = $1 \
+                 AND (created_ms > $2 OR (created_ms = $2 AND id > $3)) \
+                 ORDER BY created_ms, id LIMIT $4"
+            ))
+            .bind(*state)
+            .bind(after.0)
+            .bind(after.1.to_owned())
+            .bind(limit)
+            .fetch_all(&self.writer)
+            .await?;
+            for r in rows {
+                out.push(row(r)?);
+            }
+        }
+        out.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        out.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(out)
+    }
+
+    /// Requests in any of `states` by `requester` for `key`.
+    pub async fn approvals_by(&self, states: &[&str], requester: &str, key: &str) -> Result<u64> {
+        let mut n = 0;
+        for state in states {
+            let c: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM approval_requests WHERE state = $1 AND requester = $2 \
+                 AND key_name = $3",
+            )
+            .bind(*state)
+            .bind(requester)
+            .bind(key)
+            .fetch_one(&self.writer)
+            .await?;
+            n += super::to_u64(c);
+        }
+        Ok(n)
+    }
+
     /// Moves a request from `version` to a new state; false when another writer moved it
     /// first (the caller re-reads and decides again).
     pub async fn approval_transition(
