@@ -255,6 +255,8 @@ pub(crate) fn basic_credentials(h: &HeaderMap) -> Option<Result<(String, String)
 /// names a robot secret's hash).
 const UNKNOWN_USER_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+/// Longest name a login may give (robot names are `robot$<project>+<name>`).
+const MAX_LOGIN_NAME: usize = 200;
 const UNKNOWN_ROBOT_HASH: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -280,6 +282,11 @@ impl Auth {
         source: &str,
         now_ms: i64,
     ) -> Result<Account, Refused> {
+        // No account has a name this long or with control characters: refused before any
+        // lookup, hash or throttle entry (which a client would otherwise size).
+        if user.is_empty() || user.len() > MAX_LOGIN_NAME || user.chars().any(char::is_control) {
+            return Err(Refused::Credentials("invalid credentials".into()));
+        }
         let refused = || Refused::Credentials(format!("invalid credentials for {user}"));
         let account = store
             .account(user)
@@ -314,12 +321,12 @@ impl Auth {
                 }
             })?;
         let Some(account) = account else {
-            self.throttle.failed(source, user, now_ms);
+            self.throttle.failed(source, None, now_ms);
             return Err(refused());
         };
         match verdict {
             password::Verdict::Wrong => {
-                self.throttle.failed(source, user, now_ms);
+                self.throttle.failed(source, Some(user), now_ms);
                 return Err(refused());
             }
             password::Verdict::RightRehash => {

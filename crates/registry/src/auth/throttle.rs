@@ -5,8 +5,9 @@
 //! before an attack keeps working while an attacker hammers its account.
 //!
 //! Kept per process (each replica throttles what it sees). The number of keys is bounded:
-//! when the table is full and nothing in it has expired, a new key is not tracked (the
-//! bounded password hashing still limits what its attempts cost).
+//! when the table is full and nothing in it has expired, the oldest window makes room.
+//! Account keys are only ever names of accounts that exist (the caller checks), so only
+//! sources can crowd the table.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -95,21 +96,32 @@ impl Throttle {
             .max()
     }
 
-    /// Counts a failed login.
-    pub fn failed(&self, source: &str, account: &str, now_ms: i64) {
+    /// Counts a failed login: against the source, and against the account when it exists.
+    pub fn failed(&self, source: &str, account: Option<&str>, now_ms: i64) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let window_ms = self.window_ms();
-        for key in Self::keys(source, account) {
+        let keys = Self::keys(source, account.unwrap_or(""));
+        let keys = if account.is_some() {
+            &keys[..]
+        } else {
+            &keys[..1]
+        };
+        for key in keys.iter().cloned() {
             if self.limit(&key) == 0 {
                 continue;
             }
             if !windows.contains_key(&key) && windows.len() >= MAX_KEYS {
                 windows.retain(|_, w| now_ms < w.start_ms.saturating_add(window_ms));
                 if windows.len() >= MAX_KEYS {
-                    tracing::warn!(
-                        "failed-login table full; a new source or account is not throttled"
-                    );
-                    continue;
+                    // Still full of live windows: the oldest goes, so that a new key is
+                    // always tracked (filling the table must not switch throttling off).
+                    let oldest = windows
+                        .iter()
+                        .min_by_key(|(_, w)| w.start_ms)
+                        .map(|(k, _)| k.clone());
+                    if let Some(k) = oldest {
+                        windows.remove(&k);
+                    }
                 }
             }
             let w = windows.entry(key).or_insert(Window {
@@ -149,19 +161,19 @@ mod tests {
         });
         for i in 0..3 {
             assert_eq!(t.check("10.0.0.1", "alice", i), None);
-            t.failed("10.0.0.1", "alice", i);
+            t.failed("10.0.0.1", Some("alice"), i);
         }
         // The account is used up; another account from the same source is not, yet.
         assert_eq!(t.check("10.0.0.9", "alice", 10), Some(60));
         assert_eq!(t.check("10.0.0.1", "bob", 10), None);
-        t.failed("10.0.0.1", "bob", 10);
-        t.failed("10.0.0.1", "bob", 10);
+        t.failed("10.0.0.1", Some("bob"), 10);
+        t.failed("10.0.0.1", Some("bob"), 10);
         assert_eq!(t.check("10.0.0.1", "carol", 10_000), Some(50));
         // Windows end; a success clears the account only.
         assert_eq!(t.check("10.0.0.2", "alice", 60_000), None);
-        t.failed("10.0.0.2", "dave", 1);
-        t.failed("10.0.0.2", "dave", 1);
-        t.failed("10.0.0.2", "dave", 1);
+        t.failed("10.0.0.2", Some("dave"), 1);
+        t.failed("10.0.0.2", Some("dave"), 1);
+        t.failed("10.0.0.2", Some("dave"), 1);
         t.succeeded("dave");
         assert_eq!(t.check("10.0.0.3", "dave", 2), None);
     }
@@ -173,15 +185,17 @@ mod tests {
             per_source: 0,
             per_account: 1,
         });
-        t.failed("s", "a", 0);
+        t.failed("s", Some("a"), 0);
         assert_eq!(t.check("other", "a", 1), Some(60));
         assert_eq!(t.check("s", "b", 1), None);
         for i in 0..(MAX_KEYS + 10) {
-            t.failed("s", &format!("user{i}"), 0);
+            t.failed("s", Some(&format!("user{i}")), 0);
         }
         assert!(t.windows.lock().unwrap().len() <= MAX_KEYS);
+        // A full table still tracks a new key (the oldest window made room).
+        assert_eq!(t.check("s", &format!("user{}", MAX_KEYS + 9), 1), Some(60));
         // Expired windows make room again.
-        t.failed("s", "late", 61_000);
+        t.failed("s", Some("late"), 61_000);
         assert_eq!(t.check("s", "late", 61_001), Some(60));
     }
 }
