@@ -68,22 +68,60 @@ pub async fn rescan(c: &Ctx<'_>, body: Body) -> ApiResult {
     ok(json!({"repository": repo.as_str(), "digest": digest, "state": "queued"}))
 }
 
+/// Images listed per page of `/vulnerabilities/{id}` at most.
+const AFFECTED_PAGE: u64 = 1000;
+
+/// `GET /api/v1/vulnerabilities/{id}?last=REPO@DIGEST`: the images the caller may pull whose
+/// findings name the advisory, a page at a time (`next` names the following page). Only
+/// the caller's visible projects are looked at row by row.
 pub async fn affected(c: &Ctx<'_>, ident: &str) -> ApiResult {
     if ident.is_empty() || ident.len() > 128 {
         return Err(bad("an advisory id is 1 to 128 characters"));
     }
+    let last = c.query.get("last").map(String::as_str).unwrap_or("");
+    let (after_repo, after_digest) = last.split_once('@').unwrap_or((last, ""));
+    let visible = crate::listing::visible_projects(c.app, c.id).await?;
+    let is_robot =
+        c.id.account()
+            .is_some_and(|a| a.kind == zoll_store::AccountKind::Robot);
+    let rows = c
+        .app
+        .store
+        .images_affected_by(ident, (after_repo, after_digest), AFFECTED_PAGE)
+        .await?;
+    let next = (rows.len() as u64 == AFFECTED_PAGE)
+        .then(|| rows.last().map(|r| format!("{}@{}", r.repo, r.digest)))
+        .flatten();
     let mut images = Vec::new();
-    for img in c.app.store.images_affected_by(ident).await? {
-        if !allowed(&c.app.store, c.id, Action::Pull, &img.repo).await? {
+    let mut robot_may: std::collections::HashMap<String, bool> = Default::default();
+    for img in rows {
+        let project = project_of(&img.repo);
+        let visible_here = visible
+            .as_ref()
+            .is_none_or(|v| v.binary_search_by(|p| p.as_str().cmp(project)).is_ok());
+        if !visible_here {
             continue;
+        }
+        if is_robot {
+            let may = match robot_may.get(&img.repo) {
+                Some(m) => *m,
+                None => {
+                    let m = allowed(&c.app.store, c.id, Action::Pull, &img.repo).await?;
+                    robot_may.insert(img.repo.clone(), m);
+                    m
+                }
+            };
+            if !may {
+                continue;
+            }
         }
         images.push(json!({
             "repository": img.repo,
-            "project": project_of(&img.repo),
+            "project": project,
             "digest": img.digest,
             "severity": img.severity,
             "suppressed": img.suppressed,
         }));
     }
-    ok(json!({"id": ident, "images": images}))
+    ok(json!({"id": ident, "images": images, "next": next}))
 }

@@ -58,7 +58,7 @@ pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> Ap
 
 /// The projects whose repositories `id` may list: `None` for all (administrators, no
 /// authentication), else its memberships and the public projects (a robot: its own).
-async fn visible_projects(app: &App, id: &Identity) -> ApiResult<Option<Vec<String>>> {
+pub(crate) async fn visible_projects(app: &App, id: &Identity) -> ApiResult<Option<Vec<String>>> {
     use crate::auth::Principal;
     let account = match &id.principal {
         Principal::Unrestricted => return Ok(None),

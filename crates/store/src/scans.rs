@@ -78,8 +78,13 @@ impl Store {
     }
 
     /// Images present whose findings name `ident` (an advisory id or alias).
-    pub async fn images_affected_by(&self, ident: &str) -> Result<Vec<AffectedImage>> {
-        self.meta.images_affected_by(ident).await
+    pub async fn images_affected_by(
+        &self,
+        ident: &str,
+        after: (&str, &str),
+        limit: u64,
+    ) -> Result<Vec<AffectedImage>> {
+        self.meta.images_affected_by(ident, after, limit).await
     }
 
     pub async fn scan_db_version(&self) -> Result<Option<String>> {

@@ -296,15 +296,25 @@ impl Metadata {
     }
 
     /// Images (still present) whose findings include `ident` as an id or alias.
-    pub async fn images_affected_by(&self, ident: &str) -> Result<Vec<AffectedImage>> {
+    /// A page of them: after `(repository, digest)`, at most `limit`.
+    pub async fn images_affected_by(
+        &self,
+        ident: &str,
+        after: (&str, &str),
+        limit: u64,
+    ) -> Result<Vec<AffectedImage>> {
         let rows: Vec<AnyRow> = sqlx::query(
             "SELECT r.name, i.digest, i.severity, i.suppressed FROM scan_ids i \
              JOIN repositories r ON r.id = i.repo_id \
-             WHERE i.ident = $1 AND EXISTS (SELECT 1 FROM manifests m \
+             WHERE i.ident = $1 AND (r.name > $2 OR (r.name = $2 AND i.digest > $3)) \
+             AND EXISTS (SELECT 1 FROM manifests m \
                  WHERE m.repo_id = i.repo_id AND m.digest = i.digest) \
-             ORDER BY r.name, i.digest",
+             ORDER BY r.name, i.digest LIMIT $4",
         )
         .bind(ident)
+        .bind(after.0.to_owned())
+        .bind(after.1.to_owned())
+        .bind(super::to_i64(limit))
         .fetch_all(&self.reader)
         .await?;
         rows.iter()
