@@ -151,7 +151,8 @@ pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
     if end < start {
         return Err(bad());
     }
-    let len = end - start + 1;
+    // `0-18446744073709551615` would overflow: such a chunk is malformed.
+    let len = (end - start).checked_add(1).ok_or_else(bad)?;
     if let Some(cl) = header_str(h, header::CONTENT_LENGTH) {
         if cl.trim().parse::<u64>().ok() != Some(len) {
             return Err(ApiError::range_invalid(format!(

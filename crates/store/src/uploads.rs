@@ -102,6 +102,9 @@ pub struct ByteQuota {
     pub incoming: Option<u64>,
 }
 
+/// Chunks one upload session may have (each is an object on S3, listed in the row).
+const MAX_PARTS: usize = 10_000;
+
 /// Room reserved at a time for a body of undeclared size: concurrent uploads of one project
 /// each hold at most this much more than they received.
 const RESERVE_STEP: u64 = 64 << 20;
@@ -285,6 +288,11 @@ impl Store {
             _ if received == 0 => Some(Hasher::new(Algorithm::Sha256)),
             _ => None,
         };
+        if row.parts.matches(';').count() >= MAX_PARTS {
+            return Err(StoreError::UploadInvalid(format!(
+                "{id} has {MAX_PARTS} chunks, the most a session may have; finish it"
+            )));
+        }
         let body = self.within_quota(id, received, quota, body).await?;
         let limit = self.config.max_blob_bytes;
         let appended = self
@@ -304,6 +312,11 @@ impl Store {
                     actual: total - received,
                 });
             }
+        }
+        if total == received {
+            // Nothing arrived: nothing to record (and no part for the S3 backend to list).
+            *running = hasher.map(|hasher| RunningHash { received, hasher });
+            return Ok(());
         }
         let parts = format!("{}{part}", row.parts);
         if !self.meta.record_append(id, received, total, &parts).await? {

@@ -188,6 +188,9 @@ impl S3Blobs {
             (Ok(()), Some(w)) => {
                 w.finish().await.map_err(io)?;
             }
+            // An empty chunk stores nothing and records no part: a session's part list must
+            // not grow with requests that bring no bytes.
+            (Ok(()), None) if buffered == 0 => return Ok((total, String::new())),
             (Ok(()), None) => {
                 let payload: PutPayload = head.into_iter().collect();
                 self.store.put(&key, payload).await.map_err(io)?;
