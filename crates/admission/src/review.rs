@@ -88,35 +88,6 @@ pub struct Request {
     pub object: Option<Value>,
 }
 
-/// Deepest nesting of arrays and objects in `bytes` (strings skipped), stopping early
-/// once `max` is exceeded.
-fn depth_exceeds(bytes: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Parses a review body. The uid is the first thing checked after the envelope, so every
 /// later problem can be answered inside a review.
 pub fn parse(body: &[u8], limits: &Limits) -> Result<Request, BadReview> {
@@ -125,7 +96,7 @@ pub fn parse(body: &[u8], limits: &Limits) -> Result<Request, BadReview> {
             max: limits.max_body,
         });
     }
-    if depth_exceeds(body, limits.max_depth) {
+    if zoll_oci::json::too_deep(body, limits.max_depth) {
         return Err(BadReview::TooDeep {
             max: limits.max_depth,
         });
@@ -290,13 +261,6 @@ impl BadReview {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn depth_counts_structure_not_strings() {
-        assert!(!depth_exceeds(br#"{"a":"[[[[[[[[[[[[","b":[1]}"#, 2));
-        assert!(depth_exceeds(br#"{"a":[[1]]}"#, 2));
-        assert!(!depth_exceeds(br#"{"a":"\"[[[[["}"#, 1));
-    }
 
     #[test]
     fn clip_respects_char_boundaries() {

@@ -55,6 +55,7 @@ mod tests {
         check(r#"{"a":"\"[[[[[[[[[["}"#, 1, false);
         check(r#"{"a":"\\","b":[[]]}"#, 2, true);
         check("[[]][[]][[]]", 2, false);
+        check(r#"{"a":"[[[[[[[[[[[[","b":[1]}"#, 2, false);
         let deep = "[".repeat(2_000_000);
         assert!(too_deep(deep.as_bytes(), MAX_DEPTH));
     }
