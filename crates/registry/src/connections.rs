@@ -365,6 +365,36 @@ impl<I: AsyncRead + Unpin> AsyncRead for Guarded<I> {
     }
 }
 
+impl<I: AsyncWrite + Unpin> Guarded<I> {
+    /// One write: refused on a shed connection; a write the client's window blocks starts
+    /// (or keeps) the send clock, one that goes through stops it.
+    fn write(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnOnce(&mut I, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if self.slot.conn.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection shed at the connection limit",
+            )));
+        }
+        match op(&mut self.io, cx) {
+            Poll::Pending => {
+                self.write_blocked.get_or_insert_with(Instant::now);
+                match self.check(cx) {
+                    Ok(()) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            }
+            done => {
+                self.write_blocked = None;
+                done
+            }
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -372,25 +402,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.slot.conn.killed.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection shed at the connection limit",
-            )));
-        }
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => {
-                this.write_blocked.get_or_insert_with(Instant::now);
-                match this.check(cx) {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                }
-            }
-            done => {
-                this.write_blocked = None;
-                done
-            }
-        }
+        this.write(cx, |io, cx| Pin::new(io).poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -407,19 +419,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Guarded<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => {
-                this.write_blocked.get_or_insert_with(Instant::now);
-                match this.check(cx) {
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                }
-            }
-            done => {
-                this.write_blocked = None;
-                done
-            }
-        }
+        this.write(cx, |io, cx| Pin::new(io).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -614,26 +614,21 @@ async fn webhooks_do_not_reach_internal_addresses() {
     );
 }
 
+/// Creates project `name` with a byte quota of `max`.
+async fn quota_project(reg: &TestRegistry, name: &str, max: u64) {
+    let project = serde_json::json!({"name": name});
+    super::admin_api(reg, "POST", "/projects", Some(project)).await;
+    let quota = serde_json::json!({"max_bytes": max});
+    super::admin_api(reg, "PUT", &format!("/projects/{name}/quota"), Some(quota)).await;
+}
+
 /// Finding 12: staged upload bytes (and blobs pushed without a manifest) did not count
 /// against the project's byte quota, and a repository could have any number of open
 /// upload sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staged_and_unreferenced_bytes_count_against_the_quota() {
     let reg = registry().await;
-    super::admin_api(
-        &reg,
-        "POST",
-        "/projects",
-        Some(serde_json::json!({"name": "q"})),
-    )
-    .await;
-    super::admin_api(
-        &reg,
-        "PUT",
-        "/projects/q/quota",
-        Some(serde_json::json!({"max_bytes": 1000})),
-    )
-    .await;
+    quota_project(&reg, "q", 1000).await;
     let auth = basic(ADMIN.0, ADMIN.1);
     let h = [("authorization", auth.as_str())];
     let session = |repo: &'static str| {
@@ -1037,20 +1032,7 @@ async fn refused_pull_floods_do_not_flood_webhooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_uploads_cannot_share_the_same_quota_room() {
     let reg = std::sync::Arc::new(registry().await);
-    super::admin_api(
-        &reg,
-        "POST",
-        "/projects",
-        Some(serde_json::json!({"name": "q"})),
-    )
-    .await;
-    super::admin_api(
-        &reg,
-        "PUT",
-        "/projects/q/quota",
-        Some(serde_json::json!({"max_bytes": 1000})),
-    )
-    .await;
+    quota_project(&reg, "q", 1000).await;
     let auth = basic(ADMIN.0, ADMIN.1);
     let uploads = (0..6u8).map(|i| {
         let reg = reg.clone();
