@@ -31,11 +31,11 @@ ZOLL_TEST_S3_ENDPOINT=$(scripts/s3.sh start "$s3dir" "$(free_port)")
 { df -h . "${TMPDIR:-/tmp}" 2>&1 || true; } | sed 's/^/disk: /'
 
 echo "== backends: local disk + sqlite (embedded)"
-cargo test --workspace --locked "$@" 2>&1 | tee -a "$log" || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee -a "$log" || status=$?
 
 echo "== backends: s3 + postgres"
 ZOLL_TEST_METADATA=postgres ZOLL_TEST_BLOBS=s3 \
-  cargo test --locked -p zoll-registry -p zoll-client -p zoll -p zoll-policy -p zoll-approval \
+  cargo test --locked --no-fail-fast -p zoll-registry -p zoll-client -p zoll -p zoll-policy -p zoll-approval \
     -p zoll-admission --test it "$@" 2>&1 \
   | tee -a "$log" || status=$?
 
