@@ -188,12 +188,9 @@ impl Store {
         )))
     }
 
-    /// Ends a request's reservation; a body that ran out of quota becomes `Denied`.
-    async fn quota_done<T>(&self, id: &str, quota: Option<&ByteQuota>, r: Result<T>) -> Result<T> {
+    /// A body that ran out of quota becomes `Denied`.
+    fn over_quota<T>(quota: Option<&ByteQuota>, r: Result<T>) -> Result<T> {
         let Some(q) = quota else { return r };
-        if let Err(e) = self.meta.release_upload(id).await {
-            tracing::warn!(upload = id, error = %e, "could not release a quota reservation");
-        }
         match r {
             Err(StoreError::Body(m)) if m.contains(OVER_QUOTA) => Err(StoreError::Denied(format!(
                 "quota of project {} exceeded while the upload arrived",
@@ -274,6 +271,32 @@ impl Store {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
+        let result = self
+            .append_reserved(running, id, row, range, body, quota)
+            .await;
+        // Released only now: until the append is recorded, its reservation is what keeps
+        // its bytes counted against the quota.
+        if quota.is_some() {
+            if let Err(e) = self.meta.release_upload(id).await {
+                tracing::warn!(upload = id, error = %e, "could not release a quota reservation");
+            }
+        }
+        result
+    }
+
+    async fn append_reserved<S, E>(
+        &self,
+        running: &mut Option<RunningHash>,
+        id: &str,
+        row: &mut UploadRow,
+        range: Option<(u64, u64)>,
+        body: S,
+        quota: Option<&ByteQuota>,
+    ) -> Result<()>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
         let received = row.received;
         if let Some((start, _)) = range {
             if start != received {
@@ -303,7 +326,7 @@ impl Store {
                 }
             })
             .await;
-        let (total, part) = self.quota_done(id, quota, appended).await?;
+        let (total, part) = Self::over_quota(quota, appended)?;
         if let Some((_, declared)) = range {
             if total - received != declared {
                 // Not recorded: the next append truncates the staged bytes back to `received`.
@@ -455,7 +478,7 @@ impl Store {
                 .blobs
                 .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
                 .await;
-            let (size, parts) = self.quota_done(&id, quota, appended).await?;
+            let (size, parts) = Self::over_quota(quota, appended)?;
             let actual = hasher.finish();
             if &actual != digest {
                 return Err(StoreError::DigestMismatch {
