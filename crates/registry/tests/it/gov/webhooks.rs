@@ -88,6 +88,23 @@ async fn signed_cloudevents_are_delivered_with_retries_after_a_failing_receiver(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The receiver answers before the sender records the attempt: wait for the log too.
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut recorded = 0;
+        for d in reg.store.deliveries(&hook_id, 100).await.unwrap() {
+            recorded += reg.store.attempts(&d.id).await.unwrap().len();
+        }
+        if recorded >= 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "attempts were not recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     deliveries.abort();
     let (attempts, delivered) = {
         let got = seen.lock().unwrap();
