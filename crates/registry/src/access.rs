@@ -241,10 +241,10 @@ pub fn holds(
     role: Option<Role>,
 ) -> bool {
     match &id.principal {
-        Principal::Unrestricted => return true,
-        Principal::Anonymous => return false,
-        Principal::Account(a) if a.admin && a.kind != AccountKind::Robot => return true,
-        Principal::Account(_) if action == Action::PullUngated => return false,
+        Principal::Unrestricted => true,
+        Principal::Anonymous => false,
+        Principal::Account(a) if a.admin && a.kind != AccountKind::Robot => true,
+        Principal::Account(_) if action == Action::PullUngated => false,
         Principal::Account(a) if a.kind == AccountKind::Robot => {
             if a.project.as_deref() != Some(project) {
                 return false;

@@ -235,7 +235,7 @@ pub async fn render(app: &App) -> String {
             &mut now,
             "webhook_queue_depth",
             "Webhook deliveries waiting",
-            u64::try_from(n).unwrap_or(0),
+            n,
         );
     }
     if let Ok(projects) = app.store.projects().await {

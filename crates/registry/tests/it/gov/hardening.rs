@@ -284,7 +284,7 @@ async fn token_floods_do_not_flood_the_audit_trail() {
         "repository:team/app:pull,fly".into(),
         "nonsense".into(),
         // Review finding: repeating an action cost a permission check each time.
-        format!("repository:team/app:{}", vec!["*"; 9].join(",")),
+        format!("repository:team/app:{}", ["*"; 9].join(",")),
     ] {
         let r = reg
             .call("GET", &format!("/token?scope={scope}"), &[], Body::empty())
@@ -633,7 +633,6 @@ async fn staged_and_unreferenced_bytes_count_against_the_quota() {
     let h = [("authorization", auth.as_str())];
     let session = |repo: &'static str| {
         let reg = &reg;
-        let h = h;
         async move {
             let r = reg
                 .call(
