@@ -10,7 +10,9 @@ fn keys() -> &'static KeySet {
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {
-        let Ok(token) = std::str::from_utf8(data) else { return };
+        let Ok(token) = std::str::from_utf8(data) else {
+            return;
+        };
         let expect = Expect {
             issuer: "zoll",
             audience: "zoll-registry",

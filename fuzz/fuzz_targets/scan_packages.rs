@@ -17,7 +17,9 @@ const PATHS: [&str; 12] = [
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {
-        let Some((&which, file)) = data.split_first() else { return };
+        let Some((&which, file)) = data.split_first() else {
+            return;
+        };
         let path = PATHS[usize::from(which) % PATHS.len()];
         let limits = zoll_scan::Limits::default();
         let _ = zoll_scan::catalog::fuzzing::packages(path, file, &limits);
