@@ -101,14 +101,26 @@ pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
         for digest in &report.quarantined {
             println!("quarantined {digest}");
         }
+        for digest in &report.unreadable {
+            println!("unreadable {digest}");
+        }
         println!(
-            "scrub: checked {} blobs ({} bytes), quarantined {}",
+            "scrub: checked {} blobs ({} bytes), quarantined {}, unreadable {}, chunk tables \
+             recorded {}",
             report.checked,
             report.bytes,
-            report.quarantined.len()
+            report.quarantined.len(),
+            report.unreadable.len(),
+            report.tables_recorded
         );
         if !report.quarantined.is_empty() {
             bail!("{} damaged blobs quarantined", report.quarantined.len());
+        }
+        if !report.unreadable.is_empty() {
+            bail!(
+                "{} blobs could not be read; run scrub again",
+                report.unreadable.len()
+            );
         }
         Ok(())
     })
@@ -141,6 +153,8 @@ pub async fn scheduled_scrub(store: Arc<Store>, scrub: config::Scrub) {
             Ok(r) => tracing::info!(
                 checked = r.checked,
                 quarantined = r.quarantined.len(),
+                unreadable = r.unreadable.len(),
+                tables_recorded = r.tables_recorded,
                 "scrub finished"
             ),
             Err(e) => tracing::warn!(error = %e, "scheduled scrub failed"),

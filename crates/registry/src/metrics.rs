@@ -230,6 +230,32 @@ pub async fn render(app: &App) -> String {
         "Login attempts refused without a password check (too many failures or checks waiting)",
         app.auth.throttled(),
     );
+    let integrity = app.store.integrity_counts();
+    counter(
+        &mut now,
+        "blob_reads_damaged",
+        "Blob reads stopped before sending a chunk that failed its checksum, or bytes that \
+         were missing or short",
+        integrity.damaged_reads,
+    );
+    counter(
+        &mut now,
+        "blob_reads_unreadable",
+        "Blob reads stopped because the storage backend failed to deliver the bytes",
+        integrity.unreadable_reads,
+    );
+    counter(
+        &mut now,
+        "blobs_quarantined",
+        "Blobs whose stored bytes failed verification and were moved aside (reads and scrub)",
+        integrity.quarantined,
+    );
+    counter(
+        &mut now,
+        "blob_chunk_tables_built",
+        "Chunk tables computed on first read for blobs stored without one",
+        integrity.tables_built,
+    );
     if let Ok(n) = app.store.pending_deliveries().await {
         gauge(
             &mut now,

@@ -506,7 +506,11 @@ pub async fn refresh_db(app: &App) -> Result<usize, String> {
 /// Largest stored SBOM or report read back for a re-match.
 const MAX_STORED_DOC: u64 = 256 << 20;
 
-async fn read_doc(store: &Store, repo: &RepoName, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+async fn read_doc(
+    store: &Arc<Store>,
+    repo: &RepoName,
+    digest: &Digest,
+) -> Result<Vec<u8>, StoreError> {
     let size = store.blob_size(repo, digest).await?;
     if size > MAX_STORED_DOC {
         return Err(StoreError::TooLarge {

@@ -43,6 +43,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("size", Int),
             ("created_ms", Int),
             ("state", Text),
+            ("crc32_1mib", Text),
         ],
     ),
     (

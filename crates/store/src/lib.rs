@@ -16,9 +16,11 @@ mod cache;
 mod error;
 mod governance;
 mod hooks;
+mod integrity;
 mod maintenance;
 mod manifests;
 mod meta;
+mod reads;
 mod scans;
 mod uploads;
 
@@ -40,12 +42,14 @@ pub use maintenance::{
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{AffectedImage, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
+pub use reads::IntegrityCounts;
 pub use scans::ScanCursor;
 pub use uploads::ByteQuota;
 
 use blobs::Blobs;
 use cache::Cache;
 use meta::{Metadata, RepoId};
+use reads::Integrity;
 use uploads::Sessions;
 
 /// What the store needs to know; the binary fills it from flags, environment and config file.
@@ -56,7 +60,8 @@ pub struct StoreConfig {
     pub max_blob_bytes: u64,
     /// Upload sessions idle for longer are removed.
     pub upload_ttl: Duration,
-    /// Re-hash whole-blob reads while serving them and fail the transfer on mismatch.
+    /// Check every chunk a read serves against the blob's chunk table before sending it,
+    /// and stop the transfer on a mismatch.
     pub verify_reads: bool,
     /// Memory for recently served manifests and tag lookups (used only with the embedded
     /// database, where this process sees every write).
@@ -100,6 +105,7 @@ pub struct Store {
     meta: Metadata,
     cache: Cache,
     sessions: Sessions,
+    integrity: Integrity,
     config: StoreConfig,
     /// Held for the life of a store on the embedded database: one process owns it.
     _lock: Option<File>,
@@ -153,6 +159,7 @@ impl Store {
             meta,
             cache: Cache::new(cache_bytes),
             sessions: Sessions::default(),
+            integrity: Integrity::default(),
             config,
             _lock: lock,
         };
@@ -205,35 +212,6 @@ impl Store {
             .repo_blob_size(id, digest.as_str())
             .await?
             .ok_or_else(unknown)
-    }
-
-    /// Streams a blob whose size `blob_size` just reported, whole or a `(start, len)` range
-    /// of it. A whole read is verified against the digest while it is sent (when
-    /// `verify_reads` is on); a file of the wrong size is refused before any byte is sent.
-    pub async fn read_blob(
-        &self,
-        digest: &Digest,
-        size: u64,
-        range: Option<(u64, u64)>,
-    ) -> Result<ByteStream> {
-        self.check_blob_bytes(digest, size).await?;
-        match range {
-            Some((start, len)) => self.blobs.open(digest, start, len, false).await,
-            None => {
-                let verify = self.config.verify_reads;
-                self.blobs.open(digest, 0, size, verify).await
-            }
-        }
-    }
-
-    /// Whether the bytes of a blob of `size` are there (a `HEAD` answers from this; a
-    /// missing or truncated file is `Corrupt`, never a 200).
-    pub async fn check_blob_bytes(&self, digest: &Digest, size: u64) -> Result<()> {
-        if self.blobs.stat(digest).await? != Some(size) {
-            tracing::error!(%digest, "blob bytes are missing or have the wrong size");
-            return Err(StoreError::Corrupt(digest.clone()));
-        }
-        Ok(())
     }
 
     /// Removes the blob's link from `repo`, unless a manifest of `repo` references it (an

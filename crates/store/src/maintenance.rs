@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use zoll_oci::{Digest, Hasher};
+use zoll_oci::Digest;
 
 use crate::error::Result;
+use crate::integrity::Verdict;
 use crate::meta::BlobRow;
 use crate::{now_ms, Store};
 
@@ -83,6 +83,10 @@ pub struct ScrubReport {
     pub bytes: u64,
     /// Blobs whose bytes did not match their digest (or were missing), now quarantined.
     pub quarantined: Vec<String>,
+    /// Blobs whose bytes could not be read (I/O or network errors): no verdict.
+    pub unreadable: Vec<String>,
+    /// Chunk tables recorded (blobs stored before there were any, or whose table was wrong).
+    pub tables_recorded: usize,
 }
 
 const SCRUB_PAGE: u64 = 256;
@@ -197,7 +201,8 @@ impl Store {
         self.meta.gc_forget(&row.digest).await
     }
 
-    /// Re-hashes every live blob; quarantines those whose bytes no longer match.
+    /// Re-hashes every live blob; quarantines those whose bytes no longer match, and records
+    /// the chunk table of those stored without one (or with a wrong one).
     pub async fn scrub(&self) -> Result<ScrubReport> {
         let mut report = ScrubReport::default();
         let mut after = String::new();
@@ -212,33 +217,29 @@ impl Store {
                 };
                 report.checked += 1;
                 report.bytes += row.size;
-                if self.bytes_match(&digest, row.size).await? {
-                    continue;
-                }
-                let mut tx = self.meta.begin().await?;
-                if self.meta.quarantine(&mut tx, &row).await? {
-                    self.blobs.quarantine(&digest).await?;
-                    tx.commit().await?;
-                    tracing::error!(%digest, "scrub: stored bytes do not match the digest; quarantined");
-                    report.quarantined.push(row.digest);
+                match self.judge_stored(&digest, row.size).await {
+                    Verdict::Intact(table) => {
+                        let text = table.to_text();
+                        let stored = self.meta.full_chunk_table(&row.digest).await?;
+                        if stored.as_deref() != Some(text.as_str()) {
+                            self.meta
+                                .record_chunk_table(&row.digest, row.size, &text)
+                                .await?;
+                            report.tables_recorded += 1;
+                        }
+                    }
+                    Verdict::Damaged(why) => {
+                        if self.quarantine_row(&row, &why).await? {
+                            report.quarantined.push(row.digest);
+                        }
+                    }
+                    Verdict::Unreadable(e) => {
+                        tracing::warn!(%digest, error = %e, "scrub: cannot read a blob");
+                        report.unreadable.push(row.digest);
+                    }
                 }
             }
         }
         Ok(report)
-    }
-
-    async fn bytes_match(&self, digest: &Digest, size: u64) -> Result<bool> {
-        if self.blobs.stat(digest).await? != Some(size) {
-            return Ok(false);
-        }
-        let mut hasher = Hasher::new(digest.algorithm());
-        let mut stream = self.blobs.open(digest, 0, size, false).await?;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => hasher.update(&c),
-                Err(_) => return Ok(false),
-            }
-        }
-        Ok(&hasher.finish() == digest)
     }
 }

@@ -1,9 +1,10 @@
 //! Blob upload sessions: start, append chunks, finish with a digest, cancel, expire; and the
 //! monolithic single-request upload.
 //!
-//! The offset of a session lives in metadata. The running hash lives in this process only as
-//! an optimisation: when it is missing (restart, another replica took the previous chunk, or
-//! a different digest algorithm is asked for at the end) the staged bytes are hashed again.
+//! The offset of a session lives in metadata. The running hash (digest and chunk table) lives
+//! in this process only as an optimisation, kept between the requests of a session: when it is
+//! missing (restart, another replica took the previous chunk, it was evicted, or a different
+//! digest algorithm is asked for at the end) the staged bytes are hashed again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,9 +12,10 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use zoll_oci::{Algorithm, Digest, Hasher, RepoName};
+use zoll_oci::{Algorithm, Digest, RepoName};
 
 use crate::error::{Result, StoreError};
+use crate::integrity::{ChunkTable, ContentHash};
 use crate::meta::{RepoId, UploadRow};
 use crate::{now_ms, random_id, Store};
 
@@ -23,8 +25,13 @@ const PUBLISH_ATTEMPTS: usize = 100;
 /// Running hash of a session: valid for exactly `received` bytes.
 struct RunningHash {
     received: u64,
-    hasher: Hasher,
+    hash: ContentHash,
 }
+
+/// Running hashes kept between the requests of sessions at most (each is a few hundred bytes
+/// plus 4 bytes per MiB received); beyond, an arbitrary one is dropped and its session hashes
+/// its staged bytes again when it finishes.
+const MAX_PARKED_HASHES: usize = 4096;
 
 type SessionSlot = Arc<tokio::sync::Mutex<Option<RunningHash>>>;
 
@@ -32,10 +39,17 @@ type SessionSlot = Arc<tokio::sync::Mutex<Option<RunningHash>>>;
 /// A slot leaves the table only when no request holds or waits for it: removing one that a
 /// waiting request had already cloned would let the next request take a fresh lock and
 /// write the session at the same time (a request for a made-up id or the wrong repository
-/// must not be able to do that to a real session).
+/// must not be able to do that to a real session). The running hash of a slot that leaves
+/// is parked until the session's next request.
 #[derive(Default)]
 pub(crate) struct Sessions {
-    slots: Mutex<HashMap<String, SessionSlot>>,
+    table: Mutex<SessionTable>,
+}
+
+#[derive(Default)]
+struct SessionTable {
+    slots: HashMap<String, SessionSlot>,
+    parked: HashMap<String, RunningHash>,
 }
 
 /// A request's hold on a session's slot; its drop removes the slot once nobody else uses it.
@@ -62,28 +76,50 @@ impl Held<'_> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         drop(self.slot.take());
-        let mut slots = self
+        let mut table = self
             .sessions
-            .slots
+            .table
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if slots
+        if table
+            .slots
             .get(&self.id)
-            .is_some_and(|s| Arc::strong_count(s) == 1)
+            .is_none_or(|s| Arc::strong_count(s) != 1)
         {
-            slots.remove(&self.id);
+            return;
+        }
+        let Some(slot) = table.slots.remove(&self.id) else {
+            return;
+        };
+        // Nobody else holds the slot, so its lock is free.
+        let running = slot.try_lock().ok().and_then(|mut r| r.take());
+        if let Some(running) = running {
+            if table.parked.len() >= MAX_PARKED_HASHES {
+                let evict = table.parked.keys().next().cloned();
+                if let Some(k) = evict {
+                    table.parked.remove(&k);
+                }
+            }
+            table.parked.insert(self.id.clone(), running);
         }
     }
 }
 
+/// The bytes of an upload as staged: its id, its part list and their total length.
+struct Staged<'a> {
+    id: &'a str,
+    parts: &'a str,
+    size: u64,
+}
+
 impl Sessions {
     fn hold(&self, id: &str) -> Held<'_> {
-        let slot = self
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        let table = &mut *table;
+        let slot = table
             .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .entry(id.to_owned())
-            .or_default()
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(table.parked.remove(id))))
             .clone();
         Held {
             sessions: self,
@@ -307,8 +343,8 @@ impl Store {
             }
         }
         let mut hasher = match running.take() {
-            Some(r) if r.received == received => Some(r.hasher),
-            _ if received == 0 => Some(Hasher::new(Algorithm::Sha256)),
+            Some(r) if r.received == received => Some(r.hash),
+            _ if received == 0 => Some(ContentHash::new(Algorithm::Sha256)),
             _ => None,
         };
         if row.parts.matches(';').count() >= MAX_PARTS {
@@ -338,16 +374,16 @@ impl Store {
         }
         if total == received {
             // Nothing arrived: nothing to record (and no part for the S3 backend to list).
-            *running = hasher.map(|hasher| RunningHash { received, hasher });
+            *running = hasher.map(|hash| RunningHash { received, hash });
             return Ok(());
         }
         let parts = format!("{}{part}", row.parts);
         if !self.meta.record_append(id, received, total, &parts).await? {
             return Err(StoreError::UploadRace(id.to_owned()));
         }
-        *running = hasher.map(|hasher| RunningHash {
+        *running = hasher.map(|hash| RunningHash {
             received: total,
-            hasher,
+            hash,
         });
         row.received = total;
         row.parts = parts;
@@ -375,8 +411,8 @@ impl Store {
         self.append_locked(&mut running, id, &mut row, range, body, quota)
             .await?;
         let size = row.received;
-        let actual = match running.take() {
-            Some(r) if r.hasher.algorithm() == digest.algorithm() => r.hasher.finish(),
+        let (actual, table) = match running.take() {
+            Some(r) if r.hash.algorithm() == digest.algorithm() => r.hash.finish(),
             _ => {
                 self.rehash_upload(id, &row.parts, size, digest.algorithm())
                     .await?
@@ -388,7 +424,12 @@ impl Store {
                 actual,
             });
         }
-        self.publish(row.repo_id, id, &row.parts, digest, size, true)
+        let staged = Staged {
+            id,
+            parts: &row.parts,
+            size,
+        };
+        self.publish(row.repo_id, staged, digest, &table, true)
             .await?;
         Ok(size)
     }
@@ -399,8 +440,8 @@ impl Store {
         parts: &str,
         len: u64,
         alg: Algorithm,
-    ) -> Result<Digest> {
-        let mut h = Hasher::new(alg);
+    ) -> Result<(Digest, ChunkTable)> {
+        let mut h = ContentHash::new(alg);
         let mut s = self.blobs.read_upload(id, parts, len).await?;
         while let Some(chunk) = s.next().await {
             h.update(&chunk?);
@@ -416,16 +457,21 @@ impl Store {
     async fn publish(
         &self,
         repo_id: RepoId,
-        id: &str,
-        parts: &str,
+        staged: Staged<'_>,
         digest: &Digest,
-        size: u64,
+        table: &ChunkTable,
         session_row: bool,
     ) -> Result<()> {
+        let Staged { id, parts, size } = staged;
+        let table = table.to_text();
         self.blobs.sync_upload(id, parts, size).await?;
         for _ in 0..PUBLISH_ATTEMPTS {
             let mut tx = self.meta.begin().await?;
-            if !self.meta.claim_blob(&mut tx, digest.as_str(), size).await? {
+            let claimed = self
+                .meta
+                .claim_blob(&mut tx, digest.as_str(), size, &table)
+                .await?;
+            if !claimed {
                 drop(tx);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
@@ -472,21 +518,26 @@ impl Store {
         }
         let result = async {
             let body = self.within_quota(&id, 0, quota, body).await?;
-            let mut hasher = Hasher::new(digest.algorithm());
+            let mut hasher = ContentHash::new(digest.algorithm());
             let limit = self.config.max_blob_bytes;
             let appended = self
                 .blobs
                 .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
                 .await;
             let (size, parts) = Self::over_quota(quota, appended)?;
-            let actual = hasher.finish();
+            let (actual, table) = hasher.finish();
             if &actual != digest {
                 return Err(StoreError::DigestMismatch {
                     expected: digest.clone(),
                     actual,
                 });
             }
-            self.publish(repo_id, &id, &parts, digest, size, session_row)
+            let staged = Staged {
+                id: &id,
+                parts: &parts,
+                size,
+            };
+            self.publish(repo_id, staged, digest, &table, session_row)
                 .await?;
             Ok(size)
         }
@@ -503,8 +554,9 @@ impl Store {
     /// Cancels a session and drops what it received.
     pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<()> {
         let held = self.sessions.hold(id);
-        let _guard = held.lock().await;
+        let mut running = held.lock().await;
         self.session(repo, id).await?;
+        *running = None; // nothing to park: the session ends
         self.meta.delete_upload(id).await?;
         self.blobs.delete_upload(id).await?;
         Ok(())
@@ -518,9 +570,10 @@ impl Store {
         let mut removed = 0;
         for id in self.meta.uploads_idle_since(Some(cutoff)).await? {
             let held = self.sessions.hold(&id);
-            let Some(_guard) = held.try_lock() else {
+            let Some(mut running) = held.try_lock() else {
                 continue; // in use right now: not idle
             };
+            *running = None;
             self.meta.delete_upload(&id).await?;
             self.blobs.delete_upload(&id).await?;
             removed += 1;

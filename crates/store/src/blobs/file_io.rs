@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -20,7 +20,9 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches queued; with the one being written and the one being filled, an upload holds
 /// about 4 MiB of buffers.
 const CHANNEL_BATCHES: usize = 2;
-const READ_CHUNK: usize = 256 << 10;
+/// Pieces of reads: one chunk of the chunk table, so that a verified read checks each piece
+/// as it is, without assembling it.
+const READ_CHUNK: u64 = crate::integrity::CHUNK;
 /// Start writing dirty pages back after this many bytes, so that the fsync at publish time
 /// only has the tail left to flush. Measured with skopeo pushing 200 MiB: every 4-16 MiB
 /// ~0.85 s, 32 MiB ~0.89 s, 64 MiB ~0.90 s, never (one fsync of everything at the end) 1.07 s.
@@ -102,51 +104,73 @@ where
     outcome.map(|()| written)
 }
 
-/// Chunks read ahead of the one being sent.
-const READ_AHEAD: usize = 2;
-
-/// Streams `len` bytes of `file` from `start`. Each chunk is read on a blocking thread that
-/// is given back as soon as the chunk is read (positioned reads, no shared cursor), so a
-/// client that reads slowly holds no thread while it dawdles: a parked reader thread per
-/// slow download could otherwise take every blocking thread the server has.
+/// Streams `len` bytes of `file` from `start`, in pieces of [`READ_CHUNK`] (the last one
+/// shorter): aligned with the chunk table when `start` is. Each piece is read on a blocking
+/// thread that is given back as soon as the piece is read, one piece ahead of the one being
+/// sent, so a client that reads slowly holds no thread while it dawdles (a parked reader
+/// thread per slow download could otherwise take every blocking thread the server has).
+/// Buffers are filled by `read`, never zeroed first.
 pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
-    let file = std::sync::Arc::new(file);
-    let end = start.saturating_add(len);
-    let offsets = (0..)
-        .map(move |i: u64| start.saturating_add(i.saturating_mul(READ_CHUNK as u64)))
-        .take_while(move |off| *off < end);
-    Box::pin(
-        futures_util::stream::iter(offsets)
-            .map(move |off| {
-                let file = file.clone();
-                let want = usize::try_from(end - off)
-                    .unwrap_or(usize::MAX)
-                    .min(READ_CHUNK);
-                async move {
-                    tokio::task::spawn_blocking(move || read_exact_at(&file, off, want))
-                        .await
-                        .map_err(join_error)?
-                }
-            })
-            .buffered(READ_AHEAD),
-    )
-}
-
-/// `want` bytes of `file` at `offset`; a file that ends first is an error.
-fn read_exact_at(file: &File, offset: u64, want: usize) -> std::io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = BytesMut::zeroed(want);
-    let mut got = 0;
-    while got < want {
-        match file.read_at(&mut buf[got..], offset + got as u64) {
-            Ok(0) => {
-                let eof = std::io::ErrorKind::UnexpectedEof;
-                return Err(std::io::Error::new(eof, "blob file ended early"));
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    struct Ahead {
+        read: Option<JoinHandle<(File, std::io::Result<Bytes>)>>,
+        left: u64,
+    }
+    fn spawn(file: File, seek_to: Option<u64>, left: u64) -> Ahead {
+        let want = left.min(READ_CHUNK);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let got = read_piece(&mut file, seek_to, want);
+            (file, got)
+        });
+        Ahead {
+            read: Some(read),
+            left: left - want,
         }
     }
-    Ok(buf.freeze())
+    let first = if len == 0 {
+        Ahead {
+            read: None,
+            left: 0,
+        }
+    } else {
+        spawn(file, Some(start), len)
+    };
+    Box::pin(futures_util::stream::unfold(first, |ahead| async move {
+        let (file, got) = match ahead.read?.await {
+            Ok(done) => done,
+            Err(e) => {
+                return Some((
+                    Err(join_error(e)),
+                    Ahead {
+                        read: None,
+                        left: 0,
+                    },
+                ))
+            }
+        };
+        let next = match &got {
+            Ok(_) if ahead.left > 0 => spawn(file, None, ahead.left),
+            _ => Ahead {
+                read: None,
+                left: 0,
+            },
+        };
+        Some((got, next))
+    }))
+}
+
+/// The next `want` bytes of `file` (after seeking to `seek_to`, if given); a file that ends
+/// first is an `UnexpectedEof` error.
+fn read_piece(file: &mut File, seek_to: Option<u64>, want: u64) -> std::io::Result<Bytes> {
+    use std::io::{Read, Seek};
+    if let Some(at) = seek_to {
+        file.seek(std::io::SeekFrom::Start(at))?;
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(usize::MAX));
+    file.take(want).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < want {
+        let eof = std::io::ErrorKind::UnexpectedEof;
+        return Err(std::io::Error::new(eof, "blob file ended early"));
+    }
+    Ok(Bytes::from(buf))
 }

@@ -71,15 +71,24 @@ impl Metadata {
     /// Claims the row of a blob about to be published: creates it, or revives a live or
     /// quarantined one, restarting its grace window. `false` while garbage collection is
     /// deleting it: the caller waits and tries again.
-    pub async fn claim_blob(&self, tx: &mut Tx, digest: &str, size: u64) -> Result<bool> {
+    /// `chunk_table` is the chunk table of the bytes being published (stored form).
+    pub async fn claim_blob(
+        &self,
+        tx: &mut Tx,
+        digest: &str,
+        size: u64,
+        chunk_table: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO blobs (digest, size, created_ms, state) VALUES ($1, $2, $3, 'live') \
-             ON CONFLICT (digest) DO UPDATE SET size = $2, created_ms = $3, state = 'live' \
-             WHERE blobs.state <> 'deleting'",
+            "INSERT INTO blobs (digest, size, created_ms, state, crc32_1mib) \
+             VALUES ($1, $2, $3, 'live', $4) \
+             ON CONFLICT (digest) DO UPDATE SET size = $2, created_ms = $3, state = 'live', \
+             crc32_1mib = $4 WHERE blobs.state <> 'deleting'",
         )
         .bind(digest)
         .bind(to_i64(size))
         .bind(now_ms())
+        .bind(chunk_table)
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -201,6 +210,57 @@ impl Metadata {
             .bind(digest)
             .execute(&self.writer)
             .await?;
+        Ok(())
+    }
+
+    /// The live blob `digest`, as scrub sees it.
+    pub async fn live_blob(&self, digest: &str) -> Result<Option<BlobRow>> {
+        let sql = "SELECT digest, size, created_ms FROM blobs WHERE digest = $1 AND state = 'live'";
+        Ok(self.blob_rows(sqlx::query(sql).bind(digest)).await?.pop())
+    }
+
+    /// Entries `first..first + count` of the chunk table of live blob `digest`, in stored
+    /// form. `None`: no such live blob; `Some(None)`: it has no chunk table yet.
+    pub async fn chunk_table(
+        &self,
+        digest: &str,
+        first: u64,
+        count: u64,
+    ) -> Result<Option<Option<String>>> {
+        use crate::integrity::ChunkTable;
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT substr(crc32_1mib, CAST($2 AS INTEGER), CAST($3 AS INTEGER)) FROM blobs \
+             WHERE digest = $1 AND state = 'live'",
+        )
+        .bind(digest)
+        .bind(to_i64(ChunkTable::text_position(first)))
+        .bind(to_i64(ChunkTable::text_len(count)))
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(t,)| t))
+    }
+
+    /// The whole chunk table of live blob `digest` (stored form), if it has one.
+    pub async fn full_chunk_table(&self, digest: &str) -> Result<Option<String>> {
+        let t: Option<Option<String>> =
+            sqlx::query_scalar("SELECT crc32_1mib FROM blobs WHERE digest = $1 AND state = 'live'")
+                .bind(digest)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(t.flatten())
+    }
+
+    /// Records the chunk table of live blob `digest` of `size` bytes, computed from bytes
+    /// that matched its digest.
+    pub async fn record_chunk_table(&self, digest: &str, size: u64, table: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE blobs SET crc32_1mib = $1 WHERE digest = $2 AND size = $3 AND state = 'live'",
+        )
+        .bind(table)
+        .bind(digest)
+        .bind(to_i64(size))
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 

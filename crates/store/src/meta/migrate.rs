@@ -21,6 +21,7 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
             (4, include_str!("v4_scans.sql")),
             (5, include_str!("v5_approvals.sql")),
             (6, include_str!("v6_upload_reservations.sql")),
+            (7, include_str!("v7_chunk_tables.sql")),
         ],
         Dialect::Postgres => &[
             (1, include_str!("schema_postgres.sql")),
@@ -29,6 +30,7 @@ fn migrations(d: Dialect) -> &'static [(i64, &'static str)] {
             (4, include_str!("v4_scans.sql")),
             (5, include_str!("v5_approvals.sql")),
             (6, include_str!("v6_upload_reservations.sql")),
+            (7, include_str!("v7_chunk_tables.sql")),
         ],
     }
 }
