@@ -4,6 +4,7 @@
 mod blobs;
 mod gov;
 mod harness;
+mod integrity;
 mod layout;
 mod listing;
 mod maintenance;

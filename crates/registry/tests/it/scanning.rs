@@ -449,17 +449,8 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
     }
 }
 
-async fn scans_db(reg: &TestRegistry) -> sqlx::AnyPool {
-    sqlx::any::install_default_drivers();
-    let url = match &reg.config.metadata_url {
-        Some(u) => u.clone(),
-        None => format!("sqlite://{}", reg.dir.path().join("metadata.db").display()),
-    };
-    sqlx::AnyPool::connect(&url).await.unwrap()
-}
-
 async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {
-    let pool = scans_db(reg).await;
+    let pool = crate::stored::metadata_db(reg).await;
     let v: String = sqlx::query_scalar(&format!("SELECT {column} FROM scans WHERE digest = $1"))
         .bind(d.as_str())
         .fetch_one(&pool)
@@ -470,7 +461,7 @@ async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {
 }
 
 async fn set_column(reg: &TestRegistry, column: &str, value: Option<&str>, d: &Digest) {
-    let pool = scans_db(reg).await;
+    let pool = crate::stored::metadata_db(reg).await;
     sqlx::query(&format!("UPDATE scans SET {column} = $1 WHERE digest = $2"))
         .bind(value)
         .bind(d.as_str())

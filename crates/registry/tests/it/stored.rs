@@ -127,3 +127,13 @@ pub async fn staged_uploads(reg: &TestRegistry) -> usize {
         }
     }
 }
+
+/// The test registry's metadata database, for tests that change rows behind zoll's back.
+pub async fn metadata_db(reg: &TestRegistry) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match &reg.config.metadata_url {
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}", reg.dir.path().join("metadata.db").display()),
+    };
+    sqlx::AnyPool::connect(&url).await.unwrap()
+}
