@@ -102,7 +102,7 @@ def push(base, path, digest):
         location = base + location
     sep = "&" if "?" in location else "?"
     curl("-X", "PUT", "-H", "Content-Type: application/octet-stream",
-         "--data-binary", f"@{path}", "-o", "/dev/null",
+         "-T", path, "-o", "/dev/null",
          f"{location}{sep}digest={digest}")
 
 

@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use zoll_oci::{Algorithm, Digest, Hasher};
 
-use crate::blobs::ByteStream;
+use crate::blobs::{ByteStream, Piece, PieceStream};
 
 /// Bytes per chunk-table entry.
 pub const CHUNK: u64 = 1 << 20;
@@ -197,10 +197,11 @@ impl ReadPlan {
 }
 
 /// Serves `plan` from `whole_chunks`, a stream of the plan's `read_span` bytes (in pieces of
-/// any size; pieces of exactly one chunk pass without a copy). Each chunk is checked against
-/// its CRC before any byte of it is yielded; the first fault ends the stream with an error
-/// and is reported once.
-pub fn verified(plan: ReadPlan, whole_chunks: ByteStream, report: FaultReport) -> ByteStream {
+/// any size; pieces of exactly one chunk pass without a copy, and their CRC is taken from
+/// the piece when the backend computed it). Each chunk is checked against its recorded CRC
+/// before any byte of it is yielded; the first fault ends the stream with an error and is
+/// reported once.
+pub fn verified(plan: ReadPlan, whole_chunks: PieceStream, report: FaultReport) -> ByteStream {
     let state = Verifier {
         inner: whole_chunks,
         carry: Bytes::new(),
@@ -227,7 +228,7 @@ pub fn verified(plan: ReadPlan, whole_chunks: ByteStream, report: FaultReport) -
 }
 
 struct Verifier {
-    inner: ByteStream,
+    inner: PieceStream,
     /// Bytes of the next chunk that arrived with the previous one.
     carry: Bytes,
     /// Chunks checked so far (relative to the plan's first chunk).
@@ -241,9 +242,9 @@ impl Verifier {
         let index = self.plan.first_chunk() + self.next;
         let chunk_start = index * CHUNK;
         let want = usize::try_from((self.plan.size - chunk_start).min(CHUNK)).unwrap_or(0);
-        let chunk = self.assemble(want).await?;
+        let (chunk, crc) = self.assemble(want).await?;
         let expected = self.plan.sums.0[usize::try_from(self.next).unwrap_or(usize::MAX)];
-        if crc32fast::hash(&chunk) != expected {
+        if crc.unwrap_or_else(|| crc32fast::hash(&chunk)) != expected {
             let why = format!(
                 "blob {} failed verification: chunk {index} (bytes {chunk_start}..{}) does not \
                  match its checksum",
@@ -261,17 +262,22 @@ impl Verifier {
         Ok(chunk.slice(usize::try_from(from).unwrap_or(0)..usize::try_from(to).unwrap_or(0)))
     }
 
-    /// The next `want` bytes of the stream, as one buffer.
+    /// The next `want` bytes of the stream, as one buffer, with their CRC when the backend
+    /// delivered them as one piece with it.
     async fn assemble(
         &mut self,
         want: usize,
-    ) -> std::result::Result<Bytes, (ReadFault, std::io::Error)> {
+    ) -> std::result::Result<(Bytes, Option<u32>), (ReadFault, std::io::Error)> {
         let mut piece = std::mem::take(&mut self.carry);
         if piece.is_empty() {
-            piece = self.pull().await?;
+            let whole = self.pull_piece().await?;
+            if whole.bytes.len() == want {
+                return Ok((whole.bytes, whole.crc32));
+            }
+            piece = whole.bytes;
         }
         if piece.len() == want {
-            return Ok(piece);
+            return Ok((piece, None));
         }
         let mut buf = BytesMut::with_capacity(want);
         loop {
@@ -279,13 +285,13 @@ impl Verifier {
             buf.extend_from_slice(&piece[..take]);
             if buf.len() == want {
                 self.carry = piece.slice(take..);
-                return Ok(buf.freeze());
+                return Ok((buf.freeze(), None));
             }
-            piece = self.pull().await?;
+            piece = self.pull_piece().await?.bytes;
         }
     }
 
-    async fn pull(&mut self) -> std::result::Result<Bytes, (ReadFault, std::io::Error)> {
+    async fn pull_piece(&mut self) -> std::result::Result<Piece, (ReadFault, std::io::Error)> {
         match Pin::new(&mut self.inner).next().await {
             Some(Ok(piece)) => Ok(piece),
             Some(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -387,13 +393,23 @@ mod tests {
         };
         let end = (from + n).min(stored.len() as u64) as usize;
         let slice = stored[from as usize..end].to_vec();
-        let pieces = slice.chunks(piece).map(|c| c.to_vec()).collect();
+        // Pieces of one chunk carry their CRC, as the local backend delivers them.
+        let pieces: Vec<_> = slice
+            .chunks(piece)
+            .map(|c| {
+                let crc32 = (piece == CHUNK as usize).then(|| crc32fast::hash(c));
+                Ok(Piece {
+                    bytes: Bytes::copy_from_slice(c),
+                    crc32,
+                })
+            })
+            .collect();
         let fault = Arc::new(std::sync::Mutex::new(None));
         let f = fault.clone();
         let report: FaultReport = Arc::new(move |x| *f.lock().unwrap() = Some(x));
         let mut out = Vec::new();
         let mut failed = false;
-        let mut s = verified(plan, stream_of(pieces), report);
+        let mut s = verified(plan, Box::pin(futures_util::stream::iter(pieces)), report);
         while let Some(p) = s.next().await {
             match p {
                 Ok(b) => out.extend_from_slice(&b),
@@ -443,8 +459,12 @@ mod tests {
             let mut bad = data.clone();
             bad[flip] ^= 0x01;
             let damaged = chunk_of(flip as u64);
-            for (start, len) in [(0, size), (flip as u64, 1), (0, CHUNK), (size - 10, 10)] {
-                let (out, fault, failed) = read(&data, &bad, start, len, 65536).await;
+            let reads = [(0, size), (flip as u64, 1), (0, CHUNK), (size - 10, 10)];
+            for ((start, len), piece) in reads
+                .into_iter()
+                .flat_map(|r| [(r, 65536), (r, CHUNK as usize)])
+            {
+                let (out, fault, failed) = read(&data, &bad, start, len, piece).await;
                 let touches = chunk_of(start) <= damaged && damaged <= chunk_of(start + len - 1);
                 if touches {
                     assert!(failed, "flip at {flip}, range {start}+{len}");

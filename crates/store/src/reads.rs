@@ -104,7 +104,7 @@ impl Store {
         let sums = self.chunk_sums(&probe).await?;
         let plan = ReadPlan { sums, ..probe };
         let (from, n) = plan.read_span();
-        let whole_chunks = self.blobs.open(digest, from, n, false).await?;
+        let whole_chunks = self.blobs.open_pieces(digest, from, n).await?;
         let store = self.clone();
         let d = digest.clone();
         let report: FaultReport = Arc::new(move |fault| store.read_fault(&d, size, fault));

@@ -12,7 +12,7 @@ use futures_util::Stream;
 use tokio::fs;
 use zoll_oci::Digest;
 
-use super::{file_io, ByteStream};
+use super::{file_io, ByteStream, PieceStream};
 use crate::error::{Result, StoreError};
 
 pub struct LocalBlobs {
@@ -48,14 +48,21 @@ impl LocalBlobs {
     }
 
     pub async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
-        let file = match std::fs::File::open(self.blob_path(d)) {
-            Ok(f) => f,
+        Ok(file_io::read_stream(self.open_file(d)?, start, len))
+    }
+
+    pub fn open_pieces(&self, d: &Digest, start: u64, len: u64) -> Result<PieceStream> {
+        Ok(file_io::read_pieces(self.open_file(d)?, start, len, true))
+    }
+
+    fn open_file(&self, d: &Digest) -> Result<std::fs::File> {
+        match std::fs::File::open(self.blob_path(d)) {
+            Ok(f) => Ok(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::BlobUnknown(d.clone()))
+                Err(StoreError::BlobUnknown(d.clone()))
             }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(file_io::read_stream(file, start, len))
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn create_upload(&self, id: &str) -> Result<()> {

@@ -21,6 +21,16 @@ use crate::error::Result;
 /// A stream of blob bytes as read from the backend.
 pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
+/// Bytes read for a verified read, with their CRC32 when the backend computed it while the
+/// bytes were still in the reading core's cache (local disk does, per 1 MiB piece).
+pub struct Piece {
+    pub bytes: Bytes,
+    pub crc32: Option<u32>,
+}
+
+/// A stream of [`Piece`]s.
+pub type PieceStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Piece>> + Send>>;
+
 pub enum Blobs {
     Local(LocalBlobs),
     S3(S3Blobs),
@@ -62,6 +72,19 @@ impl Blobs {
             )
         } else {
             stream
+        })
+    }
+
+    /// Streams `len` bytes of the blob from `start` for [`crate::integrity::verified`]: in
+    /// pieces of one chunk with their CRC32 on local disk, as they arrive from S3.
+    pub async fn open_pieces(&self, digest: &Digest, start: u64, len: u64) -> Result<PieceStream> {
+        Ok(match self {
+            Blobs::Local(l) => l.open_pieces(digest, start, len)?,
+            Blobs::S3(s) => Box::pin(
+                s.open(digest, start, len)
+                    .await?
+                    .map_ok(|bytes| Piece { bytes, crc32: None }),
+            ),
         })
     }
 
