@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-peers.sh
+# The fuzz targets have their own lock file and CI builds them with --locked after the
+# tests: a dependency change that did not reach it fails here, in seconds, not at the end.
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
 # Console scripts of the PyPI peers (syft, pyspdxtools, ...) live here; pyenv shims for
 # them only appear after a rehash, so do not depend on those.
 PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"

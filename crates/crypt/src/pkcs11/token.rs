@@ -1,22 +1,18 @@
 //! RSA-OAEP inside a PKCS#11 token through `cryptoki`. The private key never leaves the
-//! token. A module is initialized once per process and never finalized (C_Initialize and
-//! C_Finalize are process-wide: finalizing a module another part of the process still uses
-//! would pull its sessions away). A key file's `module.env` is not applied here: changing
+//! token. Modules are loaded and tokens logged in to through `zoll_pkcs11`, once per
+//! process for both signing and decryption. A key file's `module.env` is not applied here: changing
 //! the environment while threads run is unsound, so it must already be the process's
 //! environment (the `zoll` binary applies it at start, before any thread exists); a
 //! mismatch is an error that says so.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::collections::BTreeMap;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::context::{Function, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 
 use super::uri::Pkcs11Uri;
 use super::OaepHash;
@@ -40,24 +36,11 @@ pub fn env_mismatches(env: &BTreeMap<String, String>) -> Vec<(String, String, Op
         .collect()
 }
 
-/// The initialized module at `path`, loaded on first use.
-fn module(path: &PathBuf) -> Result<Pkcs11> {
-    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut modules = MODULES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(ctx) = modules.get(path) {
-        return Ok(ctx.clone());
+fn module_error(e: zoll_pkcs11::Error) -> CryptError {
+    match e {
+        zoll_pkcs11::Error::Call { function, error } => p11(function, error),
+        other => CryptError::Pkcs11(other.to_string()),
     }
-    let ctx = Pkcs11::new(path)
-        .map_err(|e| CryptError::Pkcs11(format!("loading {}: {e}", path.display())))?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(p11("C_Initialize", e)),
-    }
-    modules.insert(path.clone(), ctx.clone());
-    Ok(ctx)
 }
 
 /// Runs `f` with a logged-in session on the token the URI names.
@@ -73,7 +56,8 @@ fn with_session<T>(
             have.unwrap_or_else(|| "(unset)".into())
         )));
     }
-    let ctx = module(&uri.module()?)?;
+    let module_path = uri.module()?;
+    let ctx = zoll_pkcs11::module(&module_path).map_err(module_error)?;
     let slot = find_slot(&ctx, uri)?;
     let session = ctx
         .open_ro_session(slot)
@@ -82,13 +66,7 @@ fn with_session<T>(
         let pin = uri.pin()?.ok_or_else(|| {
             CryptError::Pkcs11("the key's URI has no PIN (pin-value= or pin-source=)".into())
         })?;
-        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
-                return Err(CryptError::Pkcs11("the token rejected the PIN".into()))
-            }
-            Err(e) => return Err(p11("C_Login", e)),
-        }
+        zoll_pkcs11::login(&module_path, slot, &session, &pin).map_err(module_error)?;
     }
     f(&session)
 }

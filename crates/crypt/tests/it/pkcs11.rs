@@ -324,9 +324,27 @@ fn sha256_is_refused_by_softhsm_with_a_clear_error() {
     assert!(!dir.path().join("dec").exists());
 }
 
+/// A session of this process that holds the test token logged in with the right PIN: the
+/// token then answers "already logged in" to any PIN, and zoll must still refuse a wrong one.
+/// The module by another spelling than the key files' `module-name=softhsm2`.
+fn logged_in_session() -> cryptoki::session::Session {
+    let path = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    let ctx = zoll_pkcs11::module(path).unwrap();
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim() == TOKEN)
+        .unwrap();
+    let session = ctx.open_ro_session(slot).unwrap();
+    zoll_pkcs11::login(path, slot, &session, PIN).unwrap();
+    session
+}
+
 #[test]
 fn wrong_pin_and_wrong_key() {
     hsm();
+    let _held = logged_in_session();
     let dir = tempfile::tempdir().unwrap();
     let (_, enc, _, result) = encrypt_with(dir.path(), &public_uri("rsa3072"), OaepHash::Sha1);
     result.unwrap();

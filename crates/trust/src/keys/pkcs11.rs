@@ -3,17 +3,15 @@
 //! hash, `CKM_RSA_PKCS_PSS` over the hash, `CKM_RSA_PKCS` over a DigestInfo), which every
 //! token supports, SoftHSM2 included (it has no `CKM_ECDSA_SHA256`).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::context::Pkcs11;
+use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 
 use super::{
     check_fits, HashAlgorithm, KeyError, KeyKind, KeySource, Pkcs11Uri, PublicKey,
@@ -24,25 +22,11 @@ use crate::encoding::{der_sequence, der_tlv, der_uint};
 /// The module loaded when the URI names none: Debian's SoftHSM2.
 pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
-/// A PKCS#11 module can be initialized once per process; every key opened from the same
-/// module shares one context.
-fn context(module: &Path) -> Result<Pkcs11, KeyError> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut map = CONTEXTS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(ctx) = map.get(module) {
-        return Ok(ctx.clone());
+fn module_error(e: zoll_pkcs11::Error) -> KeyError {
+    match e {
+        zoll_pkcs11::Error::Call { function, error } => ck(function, error),
+        other => KeyError::Pkcs11(other.to_string()),
     }
-    let ctx = Pkcs11::new(module)
-        .map_err(|e| KeyError::Pkcs11(format!("cannot load module {}: {e}", module.display())))?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(ck("C_Initialize", e)),
-    }
-    map.insert(module.to_owned(), ctx.clone());
-    Ok(ctx)
 }
 
 fn ck(what: &str, e: CkError) -> KeyError {
@@ -70,17 +54,14 @@ impl Pkcs11Key {
             .module_path
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE));
-        let ctx = context(&module)?;
+        let ctx = zoll_pkcs11::module(&module).map_err(module_error)?;
         let slot = find_slot(&ctx, uri)?;
         let session = ctx
             .open_ro_session(slot)
             .map_err(|e| ck("C_OpenSession", e))?;
         if let Some(pin) = &uri.pin {
             let pin = pin.read()?;
-            match session.login(UserType::User, Some(&AuthPin::from(pin.as_str()))) {
-                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-                Err(e) => return Err(ck("C_Login", e)),
-            }
+            zoll_pkcs11::login(&module, slot, &session, &pin).map_err(module_error)?;
         }
         let key = find_one(&session, ObjectClass::PRIVATE_KEY, uri)?;
         let public = public_key(&session, key, uri)?;

@@ -286,6 +286,9 @@ fn softhsm_keys_sign_inside_the_token() {
 fn softhsm_errors_are_typed() {
     support::softhsm();
     let m = support::SOFTHSM_MODULE;
+    // An open key holds the token logged in, so the token itself would take any PIN: the
+    // wrong one below must still be refused.
+    let _held = open_key(&hsm_uri("ec256")).unwrap();
     for uri in [
         format!("pkcs11:token=no-such-token;object=ec256?module-path={m}&pin-value=1234"),
         format!(
