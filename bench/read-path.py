@@ -57,6 +57,27 @@ def cpu_seconds(pid):
     return sum(int(x) for x in fields[11:15]) / TICK
 
 
+def thread_cpu_ns(pid):
+    """{tid: nanoseconds on a CPU} of every live thread of `pid` (schedstat), exact where
+    /proc/<pid>/stat counts in ticks of 10 ms."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                out[tid] = int(f.read().split()[0])
+        except OSError:
+            pass  # the thread ended
+    return out
+
+
+def cpu_ns_since(pid, before):
+    """CPU seconds of `pid` since the `thread_cpu_ns` snapshot `before`. A thread that ended
+    in between is not counted: threads end only after idling (tokio: 10 s, Go: never), so
+    none of them ran in a window of a few seconds."""
+    after = thread_cpu_ns(pid)
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
+
+
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -78,10 +99,11 @@ def wait_ready(url, proc, name, log_path):
 
 
 def measured(pid, fn):
-    """(wall seconds, server CPU seconds) of fn()."""
-    c0, t0 = cpu_seconds(pid), time.monotonic()
+    """(wall seconds, server CPU seconds from /proc/<pid>/stat, the same from schedstat in
+    nanoseconds) of fn()."""
+    c0, n0, t0 = cpu_seconds(pid), thread_cpu_ns(pid), time.monotonic()
     fn()
-    return time.monotonic() - t0, cpu_seconds(pid) - c0
+    return time.monotonic() - t0, cpu_seconds(pid) - c0, cpu_ns_since(pid, n0)
 
 
 def curl(*args):
@@ -118,16 +140,19 @@ def get_many(url, n, size):
 
 def bench_server(name, base, pid, blob, digest, size, result):
     log(f"{name}: upload of {MIB} MiB")
-    result[f"{name}.push"] = measured(pid, lambda: push(base, blob, digest))
+    w, c, _ = measured(pid, lambda: push(base, blob, digest))
+    result[f"{name}.push"] = (w, c)
     url = f"{base}/v2/{REPO}/blobs/{digest}"
     get_many(url, 1, size)  # warm-up: page cache and connections
     for n in (1, 8):
         runs = [measured(pid, lambda: get_many(url, n, size)) for _ in range(RUNS)]
-        log(f"{name}: GET x{n}: " + ", ".join(f"{w:.2f} s/{c:.2f} cpu" for w, c in runs))
+        log(f"{name}: GET x{n}: "
+            + ", ".join(f"{w:.2f} s/{c:.2f} cpu ({ns:.3f})" for w, c, ns in runs))
         result[f"{name}.get{n}"] = (
-            statistics.median(w for w, _ in runs),
-            statistics.median(c for _, c in runs),
+            statistics.median(w for w, _, _ in runs),
+            statistics.median(c for _, c, _ in runs),
         )
+        result[f"{name}.get{n}.ns"] = statistics.median(ns for _, _, ns in runs)
     result[f"{name}.rss"] = peak_rss_mib(pid)
 
 
@@ -147,8 +172,8 @@ def floor(work, blob, size, result):
         for n in (1, 8):
             runs = [measured(srv.pid, lambda: get_many(url, n, size)) for _ in range(RUNS)]
             result[f"http.server.get{n}"] = (
-                statistics.median(w for w, _ in runs),
-                statistics.median(c for _, c in runs),
+                statistics.median(w for w, _, _ in runs),
+                statistics.median(c for _, c, _ in runs),
             )
     finally:
         srv.terminate()
@@ -208,6 +233,12 @@ def table(servers, result):
             zw, zc = result[f"zoll.{key}"]
             parts.append(f"zoll vs http.server {zw / fw:.2f}x / {zc / max(fc, 1e-9):.2f}x")
         print(f"  {label:14}" + "; ".join(parts))
+    print("CPU ratios of the GETs from schedstat (ns, per thread; the table's ticks are 10 ms):")
+    for label, key in rows[1:]:
+        ref_ns = result[f"{ref}.{key}.ns"]
+        print(f"  {label:14}" + "; ".join(
+            f"{s} {result[f'{s}.{key}.ns']:.3f} s = {result[f'{s}.{key}.ns'] / ref_ns:.2f}x"
+            for s in servers))
     print("peak RSS (VmHWM, MiB): " + ", ".join(f"{s} {result[f'{s}.rss']:.0f}" for s in servers))
 
 
