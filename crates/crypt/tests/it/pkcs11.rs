@@ -328,7 +328,7 @@ fn sha256_is_refused_by_softhsm_with_a_clear_error() {
 /// token then answers "already logged in" to any PIN, and zoll must still refuse a wrong one.
 /// The module by another spelling than the key files' `module-name=softhsm2`.
 fn logged_in_session() -> cryptoki::session::Session {
-    let path = std::path::Path::new("/usr/lib/softhsm/libsofthsm2.so");
+    let path = std::path::Path::new(zoll_testkit::SOFTHSM_MODULE);
     let ctx = zoll_pkcs11::module(path).unwrap();
     let slot = ctx
         .get_slots_with_token()

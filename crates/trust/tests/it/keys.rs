@@ -305,6 +305,9 @@ fn softhsm_errors_are_typed() {
         ),
     ] {
         match open_key(&uri) {
+            Err(KeyError::Pkcs11(msg)) if uri.contains("pin-value=0000") => {
+                assert!(msg.contains("PIN"), "{uri}: {msg}")
+            }
             Err(KeyError::Pkcs11(msg)) => assert!(!msg.is_empty()),
             Err(other) => panic!("{uri}: {other:?}"),
             Ok(key) => panic!("{uri}: opened {}", key.describe()),
