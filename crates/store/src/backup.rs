@@ -14,10 +14,12 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use zoll_oci::{Digest, Hasher};
+use zoll_oci::Digest;
 
 use crate::audit::hex;
 use crate::error::{Result, StoreError};
+use crate::hash_ahead::hash_ahead;
+use crate::integrity::ContentHash;
 use crate::{now_ms, random_id, Store};
 
 #[derive(Clone, Copy)]
@@ -447,15 +449,13 @@ impl Store {
     async fn restore_blob(&self, dir: &Path, d: &Digest, size: u64) -> Result<()> {
         let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
         let file = tokio::fs::File::open(&path).await?;
-        let stream = tokio_util::io::ReaderStream::new(file);
+        let stream = tokio_util::io::ReaderStream::new(file).map(|r| r.map_err(|e| e.to_string()));
         let id = random_id();
         self.blobs.create_upload(&id).await?;
-        let mut hasher = Hasher::new(d.algorithm());
-        let (got, parts) = self
-            .blobs
-            .append(&id, 0, stream, size, &mut |b: &[u8]| hasher.update(b))
-            .await?;
-        if got != size || &hasher.finish() != d {
+        let (stream, hashed) = hash_ahead(Box::pin(stream), ContentHash::new(d.algorithm()));
+        let (got, parts) = self.blobs.append(&id, 0, stream, size).await?;
+        let actual = hashed.await.ok().map(|h| h.finish().0);
+        if got != size || actual.as_ref() != Some(d) {
             self.blobs.delete_upload(&id).await?;
             return Err(invalid(format!("backup copy of {d} is damaged")));
         }

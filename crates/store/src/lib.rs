@@ -15,6 +15,7 @@ mod blobs;
 mod cache;
 mod error;
 mod governance;
+mod hash_ahead;
 mod hooks;
 mod integrity;
 mod maintenance;

@@ -15,6 +15,7 @@ use futures_util::{Stream, StreamExt};
 use zoll_oci::{Algorithm, Digest, RepoName};
 
 use crate::error::{Result, StoreError};
+use crate::hash_ahead::hash_ahead;
 use crate::integrity::{ChunkTable, ContentHash};
 use crate::meta::{RepoId, UploadRow};
 use crate::{now_ms, random_id, Store};
@@ -148,8 +149,7 @@ const RESERVE_STEP: u64 = 64 << 20;
 /// The message a body over its project's quota ends with (the store makes it `Denied`).
 const OVER_QUOTA: &str = "over the project's byte quota";
 
-type Chunks<'a> =
-    std::pin::Pin<Box<dyn Stream<Item = std::result::Result<Bytes, String>> + Send + 'a>>;
+type Chunks<'a> = crate::hash_ahead::Body<'a>;
 
 impl Store {
     /// Reserves room under `quota` for upload `id` (which staged `received` bytes) to reach
@@ -342,7 +342,7 @@ impl Store {
                 });
             }
         }
-        let mut hasher = match running.take() {
+        let hasher = match running.take() {
             Some(r) if r.received == received => Some(r.hash),
             _ if received == 0 => Some(ContentHash::new(Algorithm::Sha256)),
             _ => None,
@@ -353,16 +353,20 @@ impl Store {
             )));
         }
         let body = self.within_quota(id, received, quota, body).await?;
+        let (body, hashed) = match hasher {
+            Some(hash) => {
+                let (body, hashed) = hash_ahead(body, hash);
+                (body, Some(hashed))
+            }
+            None => (body, None),
+        };
         let limit = self.config.max_blob_bytes;
-        let appended = self
-            .blobs
-            .append(id, received, body, limit, &mut |b: &[u8]| {
-                if let Some(h) = hasher.as_mut() {
-                    h.update(b)
-                }
-            })
-            .await;
+        let appended = self.blobs.append(id, received, body, limit).await;
         let (total, part) = Self::over_quota(quota, appended)?;
+        let hasher = match hashed {
+            Some(hashed) => hashed.await.ok(),
+            None => None,
+        };
         if let Some((_, declared)) = range {
             if total - received != declared {
                 // Not recorded: the next append truncates the staged bytes back to `received`.
@@ -518,14 +522,17 @@ impl Store {
         }
         let result = async {
             let body = self.within_quota(&id, 0, quota, body).await?;
-            let mut hasher = ContentHash::new(digest.algorithm());
+            let (body, hashed) = hash_ahead(body, ContentHash::new(digest.algorithm()));
             let limit = self.config.max_blob_bytes;
-            let appended = self
-                .blobs
-                .append(&id, 0, body, limit, &mut |b: &[u8]| hasher.update(b))
-                .await;
+            let appended = self.blobs.append(&id, 0, body, limit).await;
             let (size, parts) = Self::over_quota(quota, appended)?;
-            let (actual, table) = hasher.finish();
+            let (actual, table) = match hashed.await {
+                Ok(hash) => hash.finish(),
+                Err(_) => {
+                    self.rehash_upload(&id, &parts, size, digest.algorithm())
+                        .await?
+                }
+            };
             if &actual != digest {
                 return Err(StoreError::DigestMismatch {
                     expected: digest.clone(),

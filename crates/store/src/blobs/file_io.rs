@@ -1,5 +1,5 @@
 //! Streaming file I/O on blocking threads. Chunks cross a bounded channel as `Bytes`, so a
-//! request body is written to disk without intermediate copies, hashing (on the async side)
+//! request body is written to disk without intermediate copies, receiving (on the async side)
 //! overlaps with writing (on the blocking side), and memory stays bounded by the channel.
 
 use std::fs::File;
@@ -32,14 +32,9 @@ fn join_error(e: tokio::task::JoinError) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-/// Writes `body` to `file` (positioned by the caller). `inspect` sees every byte in order.
+/// Writes `body` to `file` (positioned by the caller).
 /// Returns the number of bytes written; fails with `TooLarge` once more than `room` arrive.
-pub async fn write_stream<S, E>(
-    file: File,
-    body: S,
-    room: u64,
-    inspect: &mut (dyn FnMut(&[u8]) + Send),
-) -> Result<u64>
+pub async fn write_stream<S, E>(file: File, body: S, room: u64) -> Result<u64>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -86,7 +81,6 @@ where
             });
             break;
         }
-        inspect(&chunk);
         batch_len += chunk.len();
         batch.push(chunk);
         if batch_len >= BATCH_BYTES {

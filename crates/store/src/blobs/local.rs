@@ -70,14 +70,7 @@ impl LocalBlobs {
         Ok(())
     }
 
-    pub async fn append<S, E>(
-        &self,
-        id: &str,
-        offset: u64,
-        body: S,
-        limit: u64,
-        inspect: &mut (dyn FnMut(&[u8]) + Send),
-    ) -> Result<u64>
+    pub async fn append<S, E>(&self, id: &str, offset: u64, body: S, limit: u64) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -120,7 +113,7 @@ impl LocalBlobs {
             other => other,
         })?;
         let room = limit.saturating_sub(offset);
-        let written = file_io::write_stream(file, body, room, inspect)
+        let written = file_io::write_stream(file, body, room)
             .await
             .map_err(|e| match e {
                 StoreError::TooLarge { what, .. } => StoreError::TooLarge { what, limit },

@@ -96,7 +96,7 @@ impl Blobs {
     }
 
     /// Appends a chunk at `offset` (bytes beyond `offset` left by a crashed append are dropped).
-    /// `inspect` sees every byte written, in order. Returns the new length and what the
+    /// Returns the new length and what the
     /// caller must add to the session's `parts` record (the S3 chunk object; nothing on
     /// disk), which later calls get back.
     pub async fn append<S, E>(
@@ -105,18 +105,14 @@ impl Blobs {
         offset: u64,
         body: S,
         limit: u64,
-        inspect: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(u64, String)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
     {
         match self {
-            Blobs::Local(l) => Ok((
-                l.append(id, offset, body, limit, inspect).await?,
-                String::new(),
-            )),
-            Blobs::S3(s) => s.append(id, offset, body, limit, inspect).await,
+            Blobs::Local(l) => Ok((l.append(id, offset, body, limit).await?, String::new())),
+            Blobs::S3(s) => s.append(id, offset, body, limit).await,
         }
     }
 

@@ -133,7 +133,6 @@ impl S3Blobs {
         offset: u64,
         body: S,
         limit: u64,
-        inspect: &mut (dyn FnMut(&[u8]) + Send),
     ) -> Result<(u64, String)>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
@@ -159,7 +158,6 @@ impl S3Blobs {
                         limit,
                     });
                 }
-                inspect(&chunk);
                 if let Some(w) = out.as_mut() {
                     w.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(io)?;
                     w.put(chunk);
