@@ -5,8 +5,8 @@ Not a test and not run in CI (bench/read-path.sh builds zoll and runs this). Sta
 only. For each server, in one run on 127.0.0.1:
 
   - a monolithic upload of a BENCH_READ_MIB MiB blob of random bytes (POST, then one PUT
-    with the whole body and ?digest=), BENCH_RUNS times (the same blob again each time;
-    median reported);
+    with the whole body and ?digest=), BENCH_RUNS times (the same blob again each time; the
+    servers take turns; medians and the median of the per-round ratios reported);
   - GET of the whole blob by 1 and by 8 concurrent curl processes writing to /dev/null,
     BENCH_RUNS times each (median reported), after one untimed warm-up GET, so every server
     reads from the page cache;
@@ -139,15 +139,36 @@ def get_many(url, n, size):
         list(pool.map(one, range(n)))
 
 
-def bench_server(name, base, pid, blob, digest, size, result):
-    # The same blob pushed RUNS times (each a whole upload, verified and published again).
-    pushes = [measured(pid, lambda: push(base, blob, digest)) for _ in range(RUNS)]
-    log(f"{name}: push of {MIB} MiB: "
-        + ", ".join(f"{w:.2f} s/{c:.2f} cpu ({ns:.3f})" for w, c, ns in pushes))
-    result[f"{name}.push"] = (
-        statistics.median(w for w, _, _ in pushes),
-        statistics.median(c for _, c, _ in pushes),
-    )
+def bench_pushes(servers, blob, digest, result):
+    """The same blob pushed RUNS times to every server (each a whole upload, verified and
+    published again), the servers taking turns: a push's time depends on the disk's write-back,
+    which drifts during a run, and taking turns exposes every server to the same drift. Also
+    records the median of the per-round ratios to docker-registry."""
+    pushes = {name: [] for name in servers}
+    for _ in range(RUNS):
+        for name, (base, p, _) in servers.items():
+            # Untimed: write back what earlier steps left dirty. zoll fsyncs what it stores
+            # before publishing, and on ext4 (data=ordered) that fsync would also wait for
+            # other files' dirty pages: the blob file written just before the first push and
+            # docker-registry's uploads (it never syncs). Each push pays for its own bytes.
+            os.sync()
+            pushes[name].append(measured(p.pid, lambda: push(base, blob, digest)))
+    for name, runs in pushes.items():
+        log(f"{name}: push of {MIB} MiB: "
+            + ", ".join(f"{w:.2f} s/{c:.2f} cpu ({ns:.3f})" for w, c, ns in runs))
+        result[f"{name}.push"] = (
+            statistics.median(w for w, _, _ in runs),
+            statistics.median(c for _, c, _ in runs),
+        )
+    ref = pushes["registry"]
+    for name, runs in pushes.items():
+        result[f"{name}.push.round_ratio"] = (
+            statistics.median(w / rw for (w, _, _), (rw, _, _) in zip(runs, ref)),
+            statistics.median(c / max(rc, 1e-9) for (_, c, _), (_, rc, _) in zip(runs, ref)),
+        )
+
+
+def bench_reads(name, base, pid, size, digest, result):
     url = f"{base}/v2/{REPO}/blobs/{digest}"
     get_many(url, 1, size)  # warm-up: page cache and connections
     for n in (1, 8):
@@ -239,6 +260,9 @@ def table(servers, result):
             zw, zc = result[f"zoll.{key}"]
             parts.append(f"zoll vs http.server {zw / fw:.2f}x / {zc / max(fc, 1e-9):.2f}x")
         print(f"  {label:14}" + "; ".join(parts))
+    print("  push, median of the per-round ratios (the servers took turns): " + "; ".join(
+        f"{s} {result[f'{s}.push.round_ratio'][0]:.2f}x / {result[f'{s}.push.round_ratio'][1]:.2f}x"
+        for s in servers if s != ref))
     print("CPU ratios of the GETs from schedstat (ns, per thread; the table's ticks are 10 ms):")
     for label, key in rows[1:]:
         ref_ns = result[f"{ref}.{key}.ns"]
@@ -324,8 +348,9 @@ http:
         for name, (base, p, lg) in servers.items():
             wait_ready(f"{base}/v2/", p, name, lg)
         result = {}
+        bench_pushes(servers, blob, digest, result)
         for name, (base, p, _) in servers.items():
-            bench_server(name, base, p.pid, blob, digest, size, result)
+            bench_reads(name, base, p.pid, size, digest, result)
         log("floor: http.server and cat")
         floor(work, blob, size, result)
         table(list(servers), result)
