@@ -323,8 +323,9 @@ pub enum RobotCmd {
         /// pull, push, delete, pull-ungated (repeatable).
         #[arg(long = "action", required = true)]
         actions: Vec<String>,
-        /// Repositories of the project it may act on (relative pattern).
-        #[arg(long, default_value = "*")]
+        /// Repositories of the project it may act on (relative pattern: `**` all, `app/*` one
+        /// level below app, `app/**` any depth).
+        #[arg(long, default_value = "**")]
         repositories: String,
         /// 1 to 36500.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
@@ -458,7 +459,7 @@ pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
                 .iter()
                 .map(|p| match p.split_once(':') {
                     Some((repos, tags)) => json!({"repositories": repos, "tags": tags}),
-                    None => json!({"repositories": "*", "tags": p}),
+                    None => json!({"repositories": "**", "tags": p}),
                 })
                 .collect();
             call(

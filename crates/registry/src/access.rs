@@ -10,6 +10,7 @@
 //! lists.
 
 use serde::{Deserialize, Serialize};
+use zoll_glob::Glob;
 use zoll_store::{AccountKind, Store, StoreError};
 
 use crate::auth::{Identity, Principal};
@@ -100,40 +101,34 @@ impl Role {
 }
 
 /// One permission of a robot: actions on the repositories of its project matching a
-/// pattern (relative to the project: `*`, `app`, `app/*`).
+/// pattern relative to the project, in zoll's one dialect (`zoll-glob`): `**` (all), `app`,
+/// `app/*` (one level below `app`), `app/**` (any depth); the empty pattern means the
+/// project itself only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RobotPermission {
     pub repositories: String,
     pub actions: Vec<Action>,
 }
 
+/// The pattern that matches every repository of a project (and the project itself).
+pub const ALL_REPOSITORIES: &str = "**";
+
 /// The project of a repository name: its first path component.
 pub fn project_of(repo: &str) -> &str {
     repo.split('/').next().unwrap_or(repo)
 }
 
-/// `*` matches any run of characters (slashes included), `?` one character.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+/// Whether the project-relative name `rel` (`""` for the project itself) matches `pattern`
+/// (see [`RobotPermission`]). A stored pattern that does not parse matches nothing.
+pub fn matches_relative(pattern: &str, rel: &str) -> bool {
+    Glob::parse_relative(pattern).is_ok_and(|g| g.matches(rel))
+}
+
+/// The name of `repo` relative to its project (`""` for the project itself).
+pub fn relative_name(repo: &str) -> &str {
+    repo.strip_prefix(project_of(repo))
+        .unwrap_or("")
+        .trim_start_matches('/')
 }
 
 /// The answer for one request.
@@ -192,13 +187,10 @@ pub async fn allowed(
             return Ok(false);
         }
         let perms = robot_permissions(account);
-        let rel = repo
-            .strip_prefix(project)
-            .unwrap_or("")
-            .trim_start_matches('/');
+        let rel = relative_name(repo);
         return Ok(perms
             .iter()
-            .any(|p| p.actions.contains(&action) && glob(&p.repositories, rel)));
+            .any(|p| p.actions.contains(&action) && matches_relative(&p.repositories, rel)));
     }
     if account.admin {
         return Ok(action != Action::PullUngated);
@@ -217,14 +209,11 @@ pub async fn allowed(
 }
 
 /// Whether every repository `inner` matches is also matched by `outer` (both relative to a
-/// project, in the dialect of [`glob`]). Conservative: only the shapes robots use are
-/// recognised — the same pattern, `*`, or a literal prefix followed by one `*`.
+/// project; see [`Glob::covers`], which proves only the shapes grants use and refuses the
+/// rest). Patterns that do not parse cover and are covered by nothing.
 pub fn covers(outer: &str, inner: &str) -> bool {
-    if outer == inner || outer == "*" {
-        return true;
-    }
-    match outer.strip_suffix('*') {
-        Some(prefix) if !prefix.contains(['*', '?']) => inner.starts_with(prefix),
+    match (Glob::parse_relative(outer), Glob::parse_relative(inner)) {
+        (Ok(outer), Ok(inner)) => outer.covers(&inner),
         _ => false,
     }
 }
@@ -297,7 +286,7 @@ pub fn missing_for_role(
 ) -> Option<Action> {
     role_actions(role)
         .into_iter()
-        .find(|a| !holds(id, project, "*", *a, own))
+        .find(|a| !holds(id, project, ALL_REPOSITORIES, *a, own))
 }
 
 /// The first (pattern, action) of `perms` that `id` does not hold in `project`.
@@ -332,19 +321,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globs() {
-        let check = |p: &str, t: &str, expect: bool| assert_eq!(glob(p, t), expect, "{p} {t}");
-        check("*", "", true);
-        check("*", "a/b", true);
-        check("v*", "v1.2", true);
-        check("v*", "latest", false);
-        check("release-?", "release-1", true);
-        check("release-?", "release-10", false);
-        check("app/*", "app/x/y", true);
+    fn relative_patterns() {
+        let check =
+            |p: &str, t: &str, expect: bool| assert_eq!(matches_relative(p, t), expect, "{p} {t}");
+        check("**", "", true);
+        check("**", "a/b", true);
+        check("*", "a/b", false);
+        check("app/*", "app/x", true);
+        check("app/*", "app/x/y", false);
+        check("app/**", "app/x/y", true);
         check("app", "app/x", false);
-        check("*-rc*", "1.0-rc2", true);
-        check("a*b*c", "aXbYbZc", true);
-        check("a*b*c", "aXbYbZ", false);
+        check("", "", true);
+        check("", "app", false);
+        check("a/***", "a/b", false); // does not parse: matches nothing
+        assert_eq!(relative_name("proj/app/x"), "app/x");
+        assert_eq!(relative_name("proj"), "");
     }
 
     #[test]
@@ -352,16 +343,17 @@ mod tests {
         let check = |outer: &str, inner: &str, expect: bool| {
             assert_eq!(covers(outer, inner), expect, "{outer} covers {inner}")
         };
-        check("*", "anything/*", true);
+        check("**", "anything/**", true);
         check("app", "app", true);
         check("app/*", "app/x", true);
         check("app/*", "app/x*", true);
-        check("app*", "app-2", true);
-        check("app/*", "*", false);
+        check("app/**", "app/x/**", true);
+        check("app**", "app-2", true);
+        check("app/*", "**", false);
+        check("app/*", "app/**", false);
         check("app", "app/*", false);
-        check("app*", "ap*", false);
-        check("a*p", "a-p", false); // not a shape we recognise: refused
-        check("a?", "ab", false);
+        check("app**", "ap**", false);
+        check("a/***", "a/***", false); // does not parse
     }
 
     #[test]

@@ -384,6 +384,9 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
             c.require(Action::ManagePolicies, p, "immutable.set")
                 .await?;
             let rules: Vec<ImmutableRule> = json_body(body).await?;
+            if let Some(why) = rules.iter().find_map(ImmutableRule::invalid) {
+                return Err(bad(format!("immutable-tag rule: {why}")));
+            }
             let mut project = c.project(p).await?;
             project.immutable_rules = serde_json::to_string(&rules).expect("serializes");
             c.app.store.update_project(&project).await?;
@@ -410,7 +413,7 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
             if !policy.is_valid() {
                 return Err(bad(
                     "a retention policy needs keep_last or keep_days above 0, or keep_tags \
-                     patterns (none empty)",
+                     patterns (each a valid pattern: * within a tag, ? one character)",
                 ));
             }
             let mut project = c.project(p).await?;
@@ -769,6 +772,11 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         return Err(bad(
             "at most 64 permissions, each pattern at most 255 bytes",
         ));
+    }
+    for p in &r.permissions {
+        if let Err(e) = zoll_glob::Glob::parse_relative(&p.repositories) {
+            return Err(bad(format!("permission on {:?}: {e}", p.repositories)));
+        }
     }
     let name = robot_name(project, &r.name);
     c.require_grantable_robot(project, &r.permissions, "robot.create", &name)

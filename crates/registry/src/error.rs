@@ -100,6 +100,7 @@ impl From<StoreError> for ApiError {
             StoreError::Locked(_)
             | StoreError::Unreadable(_)
             | StoreError::Outdated(_)
+            | StoreError::TooNew { .. }
             | StoreError::Io(_)
             | StoreError::Db(_) => {
                 tracing::error!(error = %e, "storage failure");

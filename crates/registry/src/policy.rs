@@ -5,10 +5,13 @@
 use serde::{Deserialize, Serialize};
 use zoll_store::{Project, PushPolicy, Quota, Store, StoreError};
 
-use crate::access::{glob, project_of};
+use zoll_glob::Glob;
+
+use crate::access::{project_of, relative_name, ALL_REPOSITORIES};
 
 /// Tags matching `tags` in repositories matching `repositories` (relative to the project,
-/// `*` for all) cannot be moved or deleted once pushed.
+/// `**` for all; zoll's one pattern dialect, `zoll-glob`) cannot be moved or deleted once
+/// pushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImmutableRule {
     #[serde(default = "all")]
@@ -17,7 +20,17 @@ pub struct ImmutableRule {
 }
 
 fn all() -> String {
-    "*".into()
+    ALL_REPOSITORIES.into()
+}
+
+impl ImmutableRule {
+    /// Why the rule's patterns cannot be used, if they cannot.
+    pub fn invalid(&self) -> Option<String> {
+        let repos = Glob::parse_relative(&self.repositories)
+            .map_err(|e| format!("repositories {:?}: {e}", self.repositories));
+        let tags = Glob::parse(&self.tags).map_err(|e| format!("tags {:?}: {e}", self.tags));
+        repos.and(tags).err()
+    }
 }
 
 /// Tags that clients move as they add signatures, attestations, SBOMs and referrers to an
@@ -35,15 +48,21 @@ pub fn is_supplement_tag(tag: &str) -> bool {
         || base.strip_prefix("sha512-").is_some_and(|h| hex_of(h, 128))
 }
 
-/// The project's immutable-tag rules. Rules that do not parse are an error, never "no
-/// rules": that would let immutable tags move.
+/// The project's immutable-tag rules. Rules that do not parse (their JSON or a pattern) are
+/// an error, never "no rules": that would let immutable tags move.
 pub fn rules(project: &Project) -> Result<Vec<ImmutableRule>, StoreError> {
-    serde_json::from_str(&project.immutable_rules).map_err(|e| {
+    let unreadable = |e: String| {
         StoreError::Unreadable(format!(
             "the immutable-tag rules of project {}: {e}",
             project.name
         ))
-    })
+    };
+    let rules: Vec<ImmutableRule> =
+        serde_json::from_str(&project.immutable_rules).map_err(|e| unreadable(e.to_string()))?;
+    match rules.iter().find_map(ImmutableRule::invalid) {
+        Some(why) => Err(unreadable(why)),
+        None => Ok(rules),
+    }
 }
 
 /// Whether `tag` in `repo` is immutable under `rules`.
@@ -51,13 +70,12 @@ pub fn is_immutable(rules: &[ImmutableRule], repo: &str, tag: &str) -> bool {
     if is_supplement_tag(tag) {
         return false;
     }
-    let rel = repo
-        .strip_prefix(project_of(repo))
-        .unwrap_or("")
-        .trim_start_matches('/');
-    rules
-        .iter()
-        .any(|r| glob(&r.repositories, rel) && glob(&r.tags, tag))
+    let rel = relative_name(repo);
+    rules.iter().any(|r| {
+        // Checked by `rules`; a pattern that does not parse counts as matching (immutable).
+        let repos = Glob::parse_relative(&r.repositories).map_or(true, |g| g.matches(rel));
+        repos && Glob::parse(&r.tags).map_or(true, |g| g.matches(tag))
+    })
 }
 
 /// The push policy for `tags` pushed to `repo`.
@@ -164,7 +182,7 @@ mod tests {
     fn supplement_tags_are_never_immutable() {
         let h = "a".repeat(64);
         let rules = vec![ImmutableRule {
-            repositories: "*".into(),
+            repositories: "**".into(),
             tags: "*".into(),
         }];
         for tag in [

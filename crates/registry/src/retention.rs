@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use zoll_store::{AuditEntry, StoreError};
 
-use crate::access::glob;
+use zoll_glob::Glob;
+
 use crate::policy::{is_immutable, is_supplement_tag, rules};
 use crate::App;
 
@@ -31,10 +32,10 @@ impl RetentionPolicy {
         // rule: alone it would delete everything unsigned.
         let last = self.keep_last.is_some_and(|n| n > 0);
         let days = self.keep_days.is_some_and(|d| d > 0);
-        let tags = !self.keep_tags.is_empty() && self.keep_tags.iter().all(|t| !t.is_empty());
+        let tags = !self.keep_tags.is_empty();
         let no_empty = self.keep_last != Some(0)
             && self.keep_days != Some(0)
-            && self.keep_tags.iter().all(|t| !t.is_empty());
+            && self.keep_tags.iter().all(|t| Glob::parse(t).is_ok());
         no_empty && (last || days || tags)
     }
 }
@@ -79,6 +80,12 @@ pub async fn run(app: &App, project: &str, dry_run: bool) -> Result<RetentionRep
         return Ok(report);
     };
     let immutable = rules(&p)?;
+    // All parse: `is_valid` checked them.
+    let keep_tags: Vec<Glob> = policy
+        .keep_tags
+        .iter()
+        .filter_map(|t| Glob::parse(t).ok())
+        .collect();
     let now = crate::now_ms();
     for repo in app.store.project_repositories(project).await? {
         let mut artifacts = app.store.tagged_artifacts(&repo).await?;
@@ -93,7 +100,7 @@ pub async fn run(app: &App, project: &str, dry_run: bool) -> Result<RetentionRep
             let keep = policy.keep_last.is_some_and(|n| rank < n as usize)
                 || a.tags
                     .iter()
-                    .any(|t| policy.keep_tags.iter().any(|pat| glob(pat, t)))
+                    .any(|t| keep_tags.iter().any(|pat| pat.matches(t)))
                 || policy
                     .keep_days
                     .is_some_and(|d| now - a.pushed_ms < i64::from(d) * 86_400_000)

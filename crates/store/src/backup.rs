@@ -237,6 +237,31 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
 ];
 
 /// Tables deliberately not in a backup.
+/// The format backups are written in: since schema version 8, patterns in zoll's one glob
+/// dialect.
+const FORMAT: &str = "zoll-backup-2";
+/// Backups from before schema version 8 (patterns in the registry's old dialect).
+const FORMAT_BEFORE_GLOB_DIALECT: &str = "zoll-backup-1";
+
+/// The pattern columns of a row of a pre-version-8 backup, rewritten as the migration does.
+fn rewrite_old_patterns(table: &str, row: &mut Value) {
+    use crate::meta::v8_glob_dialect as v8;
+    type Rewrite = fn(&str) -> Option<String>;
+    let columns: &[(&str, Rewrite)] = match table {
+        "accounts" => &[("permissions", v8::robot_permissions)],
+        "projects" => &[
+            ("immutable_rules", v8::immutable_rules),
+            ("retention", v8::retention),
+        ],
+        _ => return,
+    };
+    for (column, rewrite) in columns {
+        if let Some(new) = row[*column].as_str().and_then(rewrite) {
+            row[*column] = Value::String(new);
+        }
+    }
+}
+
 pub const NOT_BACKED_UP: &[&str] = &["uploads", "schema_migrations"];
 
 /// The table names a backup holds.
@@ -334,7 +359,7 @@ impl Store {
         }
         list.flush()?;
         let manifest = json!({
-            "format": "zoll-backup-1",
+            "format": FORMAT,
             "created_ms": now_ms(),
             "rows": report.rows,
             "blobs": report.blobs,
@@ -362,9 +387,18 @@ impl Store {
     pub async fn restore(&self, dir: &Path) -> Result<BackupReport> {
         let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("backup.json"))?)
             .map_err(|e| invalid(format!("backup.json: {e}")))?;
-        if manifest["format"] != "zoll-backup-1" {
-            return Err(invalid("not a zoll backup (format zoll-backup-1)"));
-        }
+        // A backup from before schema version 8 holds patterns in the registry's old dialect:
+        // they are rewritten as the migration rewrote the live ones.
+        let old_patterns = match manifest["format"].as_str() {
+            Some(FORMAT) => false,
+            Some(FORMAT_BEFORE_GLOB_DIALECT) => true,
+            _ => {
+                return Err(invalid(format!(
+                    "not a zoll backup this build can read (formats {FORMAT_BEFORE_GLOB_DIALECT}, \
+                     {FORMAT})"
+                )))
+            }
+        };
         let existing: i64 = sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM repositories) + (SELECT COUNT(*) FROM accounts)",
         )
@@ -419,8 +453,11 @@ impl Store {
             );
             let path = dir.join("metadata").join(format!("{table}.jsonl"));
             for line in std::io::BufReader::new(std::fs::File::open(&path)?).lines() {
-                let row: Value = serde_json::from_str(&line?)
+                let mut row: Value = serde_json::from_str(&line?)
                     .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                if old_patterns {
+                    rewrite_old_patterns(table, &mut row);
+                }
                 let mut q = sqlx::query(&sql);
                 for (c, k) in columns.iter() {
                     let v = &row[*c];

@@ -48,6 +48,11 @@ pub enum StoreError {
     Locked(String),
     #[error("the metadata schema lacks migrations {0:?}: run `zoll migrate` first")]
     Outdated(Vec<i64>),
+    #[error(
+        "the metadata database is at schema version {found}, newer than this build knows \
+         ({known}): run the newer zoll, or restore a backup taken before the upgrade"
+    )]
+    TooNew { found: i64, known: i64 },
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
     #[error("metadata database failed: {0}")]

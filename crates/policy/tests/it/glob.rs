@@ -1,4 +1,5 @@
-//! Repository patterns.
+//! Repository patterns as policies read them: the one dialect of `zoll-glob` (whose own
+//! tests hold the full table, the step bound and the legacy rewrite).
 
 use zoll_policy::glob::Glob;
 
@@ -35,16 +36,6 @@ fn segment_and_deep_wildcards() {
     ] {
         check(p, t, e);
     }
-}
-
-#[test]
-fn pathological_patterns_stay_linear() {
-    let pattern = "*a".repeat(200);
-    let text = "a".repeat(250) + "b";
-    let g = Glob::parse(&pattern).unwrap();
-    let started = std::time::Instant::now();
-    assert!(!g.matches(&text));
-    assert!(started.elapsed() < std::time::Duration::from_secs(1));
 }
 
 #[test]

@@ -184,7 +184,7 @@ async fn three_stages_gate_pulls_until_all_signed() {
     robot.kind = zoll_store::AccountKind::Robot;
     robot.project = Some("prod".into());
     robot.permissions = Some(
-        serde_json::json!([{"repositories": "*", "actions": ["pull", "push", "pull-ungated"]}])
+        serde_json::json!([{"repositories": "**", "actions": ["pull", "push", "pull-ungated"]}])
             .to_string(),
     );
     assert!(server.store.put_account(&robot, false).await.unwrap());
@@ -370,7 +370,7 @@ async fn admin_ungated(server: &GatedServer) -> Repository {
         robot.kind = zoll_store::AccountKind::Robot;
         robot.project = Some("prod".into());
         robot.permissions = Some(
-            serde_json::json!([{"repositories": "*", "actions": ["pull", "push", "pull-ungated"]}])
+            serde_json::json!([{"repositories": "**", "actions": ["pull", "push", "pull-ungated"]}])
                 .to_string(),
         );
         server.store.put_account(&robot, false).await.unwrap();

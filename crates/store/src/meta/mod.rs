@@ -8,6 +8,7 @@ mod manifests;
 mod migrate;
 mod scans;
 mod uploads;
+pub(crate) mod v8_glob_dialect;
 
 pub use blobs::{BlobRow, Removal};
 pub use manifests::{ReferrerPage, MAX_CATALOG_PROJECTS};

@@ -1,7 +1,7 @@
 //! Backups hold every metadata table: a table added by a later migration and forgotten in
 //! the backup list fails here.
 
-use super::registry;
+use super::{admin_api, registry};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_schema_table_is_backed_up_or_deliberately_left_out() {
@@ -28,4 +28,77 @@ async fn every_schema_table_is_backed_up_or_deliberately_left_out() {
         .collect();
     covered.sort();
     assert_eq!(tables, covered);
+}
+
+/// A backup written before schema version 8 holds patterns of the registry's old dialect
+/// (`*` crossing `/`): restoring it rewrites them as the migration rewrites live ones, so
+/// that a restored robot or rule matches what it matched when it was backed up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_from_before_the_one_glob_dialect_is_restored_in_it() {
+    use serde_json::{json, Value};
+    let reg = registry().await;
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "own"}))).await;
+    let robot =
+        json!({"name": "ci", "permissions": [{"repositories": "app/**", "actions": ["pull"]}]});
+    admin_api(&reg, "POST", "/projects/own/robots", Some(robot)).await;
+    let rules = json!([{"repositories": "**", "tags": "v*"}]);
+    admin_api(&reg, "PUT", "/projects/own/immutable", Some(rules)).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("backup");
+    reg.store.backup(&dir).await.unwrap();
+
+    // Turn it into a backup as a version-7 server wrote it: old format, old patterns.
+    let edit = |file: &str, f: &dyn Fn(&mut Value)| {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).unwrap();
+                f(&mut v);
+                v.to_string()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    };
+    let manifest = std::fs::read_to_string(dir.join("backup.json")).unwrap();
+    assert!(manifest.contains("\"zoll-backup-2\""), "{manifest}");
+    std::fs::write(
+        dir.join("backup.json"),
+        manifest.replace("zoll-backup-2", "zoll-backup-1"),
+    )
+    .unwrap();
+    edit("metadata/accounts.jsonl", &|row| {
+        if row["kind"] == "robot" {
+            row["permissions"] = json!(r#"[{"repositories":"app/*","actions":["pull"]}]"#);
+        }
+    });
+    edit("metadata/projects.jsonl", &|row| {
+        if row["name"] == "own" {
+            row["immutable_rules"] = json!(r#"[{"tags":"v**"}]"#);
+        }
+    });
+
+    let fresh = crate::harness::TestRegistry::with_auth().await;
+    fresh.store.restore(&dir).await.unwrap();
+    let robot = fresh.store.account("robot$own+ci").await.unwrap().unwrap();
+    let perms: Value = serde_json::from_str(robot.permissions.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        perms,
+        json!([{"repositories": "app/**", "actions": ["pull"]}])
+    );
+    let project = fresh.store.project("own").await.unwrap().unwrap();
+    let rules: Value = serde_json::from_str(&project.immutable_rules).unwrap();
+    assert_eq!(rules, json!([{"repositories": "**", "tags": "v*"}]));
+
+    // A format this build does not know is refused.
+    let manifest = std::fs::read_to_string(dir.join("backup.json")).unwrap();
+    std::fs::write(
+        dir.join("backup.json"),
+        manifest.replace("zoll-backup-1", "zoll-backup-9"),
+    )
+    .unwrap();
+    let other = crate::harness::TestRegistry::with_auth().await;
+    let err = other.store.restore(&dir).await.unwrap_err().to_string();
+    assert!(err.contains("zoll-backup-2"), "{err}");
 }

@@ -598,14 +598,14 @@ async fn forged_expired_misdirected_and_unsigned_tokens_are_refused() {
 
 /// Robots a caller asks to create, with what each holds: `(pattern, actions)`.
 const GRANTS: [(&str, &[&str]); 8] = [
-    ("*", &["pull"]),
-    ("*", &["pull", "push"]),
-    ("*", &["delete"]),
-    ("*", &["pull-ungated"]),
-    ("*", &["manage-policies"]),
-    ("*", &["manage-members"]),
-    ("app/*", &["push"]),
-    ("app/*", &["delete"]),
+    ("**", &["pull"]),
+    ("**", &["pull", "push"]),
+    ("**", &["delete"]),
+    ("**", &["pull-ungated"]),
+    ("**", &["manage-policies"]),
+    ("**", &["manage-members"]),
+    ("app/**", &["push"]),
+    ("app/**", &["delete"]),
 ];
 
 /// Nobody grants what they do not hold (written out per caller, not computed): `true`
@@ -617,7 +617,7 @@ fn may_grant(caller: &str, grant: usize) -> bool {
         "project-admin" => &[true, true, true, false, true, true, true, true],
         // Holds pull, push and manage-members on every repository of its project.
         "robot-members" => &[true, true, false, false, false, true, true, false],
-        // Holds manage-members on app/* only, and managing robots is project-wide.
+        // Holds manage-members on app/** only, and managing robots is project-wide.
         "robot-app" => &[false; 8],
         // maintainer, developer, guest: no manage-members at all.
         _ => &[false; 8],
@@ -641,11 +641,11 @@ async fn grants_of_roles_and_robot_permissions_need_what_they_grant() {
     for (name, perms) in [
         (
             "members",
-            json!([{"repositories": "*", "actions": ["pull", "push", "manage-members"]}]),
+            json!([{"repositories": "**", "actions": ["pull", "push", "manage-members"]}]),
         ),
         (
             "app",
-            json!([{"repositories": "app/*", "actions": ["pull", "push", "delete", "manage-members"]}]),
+            json!([{"repositories": "app/**", "actions": ["pull", "push", "delete", "manage-members"]}]),
         ),
     ] {
         let r = admin_api(

@@ -332,3 +332,90 @@ async fn retention_dry_run_reports_what_a_real_run_deletes() {
         2
     );
 }
+
+/// One dialect on one server: `app/*` is one level below `app` for a robot and for an
+/// immutable-tag rule alike (as in trust policies), `app/**` any depth; patterns that do not
+/// parse are refused when they are set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_means_one_thing_for_robots_and_rules() {
+    let reg = registry().await;
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "own"}))).await;
+    push_as_admin(&reg, "own/app/x", "v1", b"one level").await;
+    push_as_admin(&reg, "own/app/x/y", "v1", b"two levels").await;
+    let mut robots = Vec::new();
+    for (name, pattern) in [("one", "app/*"), ("deep", "app/**")] {
+        let robot =
+            json!({"name": name, "permissions": [{"repositories": pattern, "actions": ["pull"]}]});
+        let r = admin_api(&reg, "POST", "/projects/own/robots", Some(robot)).await;
+        robots.push((
+            r["name"].as_str().unwrap().to_owned(),
+            r["secret"].as_str().unwrap().to_owned(),
+        ));
+    }
+    for (repo, one, deep) in [("own/app/x", 200, 200), ("own/app/x/y", 401, 200)] {
+        for ((name, secret), want) in robots.iter().zip([one, deep]) {
+            let r = reg
+                .get_as(&format!("/v2/{repo}/manifests/v1"), (name, secret))
+                .await;
+            let got = if r.status == 403 { 401 } else { r.status };
+            assert_eq!(got, want, "{name} pulling {repo}");
+        }
+    }
+
+    let rules = json!([{"repositories": "app/*", "tags": "v*"}]);
+    admin_api(&reg, "PUT", "/projects/own/immutable", Some(rules)).await;
+    // Moving v1 to another manifest: refused one level below app, allowed two levels down.
+    let auth = basic(ADMIN.0, ADMIN.1);
+    for (repo, refused) in [("own/app/x", true), ("own/app/x/y", false)] {
+        push_as_admin(&reg, repo, "v2", b"another image").await;
+        let other = reg.get_as(&format!("/v2/{repo}/manifests/v2"), ADMIN).await;
+        assert_eq!(other.status, 200);
+        let r = reg
+            .call(
+                "PUT",
+                &format!("/v2/{repo}/manifests/v1"),
+                &[("authorization", &auth), ("content-type", OCI_MANIFEST)],
+                other.body.to_vec(),
+            )
+            .await;
+        if refused {
+            assert_eq!(
+                (r.status, r.code().as_str()),
+                (403, "DENIED"),
+                "v1 of {repo} moved"
+            );
+        } else {
+            assert_eq!(
+                r.status,
+                201,
+                "{repo}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+
+    for (path, body) in [
+        (
+            "/projects/own/robots",
+            json!({"name": "bad", "permissions": [{"repositories": "app/***", "actions": ["pull"]}]}),
+        ),
+        (
+            "/projects/own/immutable",
+            json!([{"repositories": "**", "tags": ""}]),
+        ),
+        ("/projects/own/retention", json!({"keep_tags": ["v***"]})),
+    ] {
+        let method = if path.ends_with("robots") {
+            "POST"
+        } else {
+            "PUT"
+        };
+        let r = super::api(&reg, method, path, ADMIN, Some(body)).await;
+        assert_eq!(
+            r.status,
+            400,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}
