@@ -81,36 +81,27 @@ impl Metadata {
             .bind(scope)
             .fetch_optional(&mut *tx)
             .await?;
-        let manifests: i64 = sqlx::query_scalar(&format!(
-            "SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m \
-             JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}"
-        ))
-        .bind(scope)
-        .fetch_one(&mut *tx)
-        .await?;
-        let linked: i64 = sqlx::query_scalar(&format!(
-            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
-             WHERE b.state = 'live' AND b.digest IN (SELECT rb.digest FROM repo_blobs rb \
-                 JOIN repositories r ON r.id = rb.repo_id WHERE {IN_SCOPE})"
-        ))
-        .bind(scope)
-        .fetch_one(&mut *tx)
-        .await?;
-        let others: i64 = sqlx::query_scalar(&format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN u.reserved > u.received THEN u.reserved \
-                 ELSE u.received END), 0) AS BIGINT) \
-             FROM uploads u JOIN repositories r ON r.id = u.repo_id \
-             WHERE {IN_SCOPE} AND u.id <> $2"
+        // One statement, so one snapshot: as separate statements under PostgreSQL's READ
+        // COMMITTED, an upload that published in between (its bytes moving from `uploads` to
+        // `repo_blobs` in one commit) was counted in neither sum, and concurrent uploads
+        // shared its room (seen as three 400-byte uploads under a 1000-byte quota).
+        let (manifests, linked, others, received): (i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT \
+                 (SELECT CAST(COALESCE(SUM(m.size), 0) AS BIGINT) FROM manifests m \
+                  JOIN repositories r ON r.id = m.repo_id WHERE {IN_SCOPE}), \
+                 (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
+                  WHERE b.state = 'live' AND b.digest IN (SELECT rb.digest FROM repo_blobs rb \
+                  JOIN repositories r ON r.id = rb.repo_id WHERE {IN_SCOPE})), \
+                 (SELECT CAST(COALESCE(SUM(CASE WHEN u.reserved > u.received THEN u.reserved \
+                  ELSE u.received END), 0) AS BIGINT) \
+                  FROM uploads u JOIN repositories r ON r.id = u.repo_id \
+                  WHERE {IN_SCOPE} AND u.id <> $2), \
+                 (SELECT CAST(COALESCE(MAX(received), 0) AS BIGINT) FROM uploads WHERE id = $2)"
         ))
         .bind(scope)
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        let received: i64 = sqlx::query_scalar("SELECT received FROM uploads WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or(0);
         let taken = to_u64(manifests)
             .saturating_add(to_u64(linked))
             .saturating_add(to_u64(others));
