@@ -270,10 +270,38 @@ mod tests {
         (robot, rules, keep)
     }
 
+    /// A fresh database on the test PostgreSQL server, when the run has one
+    /// (`scripts/test.sh` starts it and sets `ZOLL_TEST_POSTGRES_URL`).
+    async fn postgres() -> Option<AnyPool> {
+        let admin = std::env::var("ZOLL_TEST_POSTGRES_URL").ok()?;
+        sqlx::any::install_default_drivers();
+        let name = format!("zoll_migrate_{}", crate::random_id());
+        let server = sqlx::AnyPool::connect(&admin).await.unwrap();
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&server)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        Some(
+            sqlx::AnyPool::connect(&format!("{base}/{name}"))
+                .await
+                .unwrap(),
+        )
+    }
+
     #[tokio::test]
     async fn version_8_keeps_what_every_stored_pattern_matches() {
         let (pool, _dir) = sqlite().await;
-        apply_through(&pool, Dialect::Sqlite, 7).await.unwrap();
+        version_8_on(&pool, Dialect::Sqlite).await;
+        match postgres().await {
+            Some(pool) => version_8_on(&pool, Dialect::Postgres).await,
+            None => eprintln!("ZOLL_TEST_POSTGRES_URL unset: version 8 checked on SQLite only"),
+        }
+    }
+
+    async fn version_8_on(pool: &AnyPool, dialect: Dialect) {
+        let pool = pool.clone();
+        apply_through(&pool, dialect, 7).await.unwrap();
         let perms: Vec<serde_json::Value> = ROBOT_PATTERNS
             .iter()
             .enumerate()
@@ -302,7 +330,7 @@ mod tests {
         let (robot, rules, keep) = stored(&pool).await;
         let before = decisions(&robot, &rules, &keep, &legacy::matches, &legacy::matches);
 
-        assert_eq!(apply(&pool, Dialect::Sqlite).await.unwrap(), [8]);
+        assert_eq!(apply(&pool, dialect).await.unwrap(), [8]);
         let (robot, rules, keep) = stored(&pool).await;
         let new = |p: &str, n: &str| Glob::parse_relative(p).unwrap().matches(n);
         let new_tag = |p: &str, t: &str| Glob::parse(p).unwrap().matches(t);
@@ -313,7 +341,7 @@ mod tests {
         assert!(rules.iter().any(|(r, _)| r == "team/**"), "{rules:?}");
         assert_eq!(keep, ["v1.*", "latest"]);
         // Applied once: a second run changes nothing.
-        assert!(apply(&pool, Dialect::Sqlite).await.unwrap().is_empty());
+        assert!(apply(&pool, dialect).await.unwrap().is_empty());
     }
 
     #[tokio::test]
