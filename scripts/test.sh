@@ -38,7 +38,7 @@ cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee -a "$log" || stat
 
 echo "== backends: s3 + postgres"
 ZOLL_TEST_METADATA=postgres ZOLL_TEST_BLOBS=s3 \
-  cargo test --locked --no-fail-fast -p zoll-registry -p zoll-client -p zoll -p zoll-policy -p zoll-approval \
+  cargo test --locked --no-fail-fast -p zoll-store -p zoll-registry -p zoll-client -p zoll -p zoll-policy -p zoll-approval \
     -p zoll-admission --test it "$@" 2>&1 \
   | tee -a "$log" || status=$?
 
