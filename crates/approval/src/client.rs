@@ -77,10 +77,9 @@ impl ApprovalsClient {
         }
         let resp = req.send().await.map_err(api_error)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(api_error)?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(api_error("response too large"));
-        }
+        let bytes = zoll_client::read_limited(resp, MAX_RESPONSE)
+            .await
+            .map_err(api_error)?;
         let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
             let msg = v["errors"][0]["message"]

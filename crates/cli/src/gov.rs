@@ -372,6 +372,10 @@ pub enum WebhookCmd {
     },
 }
 
+/// Largest management-API response read (the audit export pages, listings): a server that
+/// sends more is refused, not buffered.
+const MAX_RESPONSE: usize = 64 << 20;
+
 fn call(remote: &Remote, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
     let password = read_password()?;
     let url = format!("{}/api/v1{path}", remote.registry.trim_end_matches('/'));
@@ -389,7 +393,10 @@ fn call(remote: &Remote, method: &str, path: &str, body: Option<Value>) -> anyho
             .await
             .with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
+        let body = zoll_client::read_limited(resp, MAX_RESPONSE)
+            .await
+            .with_context(|| format!("{url}: reading the response"))?;
+        let text = String::from_utf8_lossy(&body).into_owned();
         let v: Value = if text.is_empty() {
             Value::Null
         } else {

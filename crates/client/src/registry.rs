@@ -45,7 +45,9 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Reads at most `limit` bytes of a response body; more is an error.
-pub(crate) async fn read_limited(resp: Response, limit: usize) -> Result<Bytes> {
+/// The body of `resp`, refused once it exceeds `limit` bytes (announced or as it arrives):
+/// every response zoll reads from a server it does not control goes through this.
+pub async fn read_limited(resp: Response, limit: usize) -> Result<Bytes> {
     if let Some(n) = resp.content_length() {
         if n > limit as u64 {
             return Err(ClientError::TooLarge {

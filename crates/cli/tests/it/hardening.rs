@@ -270,3 +270,51 @@ async fn responses_stalled_by_http2_flow_control_end() {
         );
     }
 }
+
+/// A management-API server that answers with more than anyone needs (a hostile or broken
+/// `--registry`): the CLI reads at most its bound, then fails with one line, instead of
+/// buffering whatever the server sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_reads_a_bounded_response_from_the_management_api() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let _ = sock.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                            Transfer-Encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                // 80 MiB of JSON whitespace, over the CLI's 64 MiB bound (a client without
+                // a bound reads it all and succeeds).
+                let chunk = format!("{:x}\r\n{}\r\n", 1 << 20, " ".repeat(1 << 20));
+                for _ in 0..80 {
+                    if sock.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sock.write_all(b"4\r\nnull\r\n0\r\n\r\n").await;
+            });
+        }
+    });
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(["project", "list", "--registry", &format!("http://{addr}")])
+            .args(["--user", "admin"])
+            .env("ZOLL_PASSWORD", "whatever")
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the CLI stopped reading within 2 minutes")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("larger than the limit"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
