@@ -15,7 +15,7 @@ use zoll_store::{Account, AccountKind, Project};
 use crate::access::{self, allowed, Action, RobotPermission, Role};
 use crate::auth::{password, Identity, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::policy::ImmutableRule;
+use crate::push_rules::ImmutableRule;
 use crate::retention::RetentionPolicy;
 use crate::App;
 
@@ -378,7 +378,7 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ("PUT", ["projects", p, "quota"]) => set_quota(c, p, body).await,
         ("GET", ["projects", p, "immutable"]) => {
             c.require(Action::Pull, p, "immutable.read").await?;
-            ok(json!(crate::policy::rules(&c.project(p).await?)?))
+            ok(json!(crate::push_rules::rules(&c.project(p).await?)?))
         }
         ("PUT", ["projects", p, "immutable"]) => {
             c.require(Action::ManagePolicies, p, "immutable.set")
@@ -526,7 +526,7 @@ fn project_json(p: &Project) -> Value {
         "name": p.name,
         "public": p.public,
         "quota": {"max_bytes": p.quota_bytes, "max_artifacts": p.quota_artifacts},
-        "immutable": crate::policy::rules(p).ok(),
+        "immutable": crate::push_rules::rules(p).ok(),
         "retention": p.retention.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
         "created_ms": p.created_ms,
     })

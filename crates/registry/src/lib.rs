@@ -25,7 +25,7 @@ mod listing;
 mod manifests;
 mod metrics;
 pub mod outbound;
-pub mod policy;
+pub mod push_rules;
 mod ratelimit;
 pub mod retention;
 mod route;

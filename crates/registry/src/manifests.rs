@@ -118,7 +118,7 @@ pub async fn put(
     .into_iter()
     .chain(also_tag.iter().map(Tag::as_str))
     .collect();
-    let policy = crate::policy::push_policy(&app.store, repo.as_str(), &tags).await?;
+    let policy = crate::push_rules::push_policy(&app.store, repo.as_str(), &tags).await?;
     let put = app
         .store
         .put_manifest_with(repo, reference, &also_tag, content_type, &bytes, &policy)
@@ -151,7 +151,7 @@ pub async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiRes
         Reference::Tag(t) => vec![t.as_str().to_owned()],
         Reference::Digest(d) => app.store.tags_of(repo, d).await?,
     };
-    crate::policy::check_delete(&app.store, repo.as_str(), &tags).await?;
+    crate::push_rules::check_delete(&app.store, repo.as_str(), &tags).await?;
     app.store.delete_manifest(repo, reference).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

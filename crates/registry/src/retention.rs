@@ -10,7 +10,7 @@ use zoll_store::{AuditEntry, StoreError};
 
 use zoll_glob::Glob;
 
-use crate::policy::{is_immutable, is_supplement_tag, rules};
+use crate::push_rules::{is_immutable, is_supplement_tag, rules};
 use crate::App;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

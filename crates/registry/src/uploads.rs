@@ -10,7 +10,7 @@ use zoll_oci::RepoName;
 
 use crate::access::{self, Action, Decision};
 use crate::error::{ApiError, ApiResult};
-use crate::{header_str, hv, parse_digest, policy, App, Identity};
+use crate::{header_str, hv, parse_digest, push_rules, App, Identity};
 
 fn session_response(status: StatusCode, repo: &RepoName, id: &str, received: u64) -> Response {
     // Range is inclusive; distribution reports "0-0" for an empty session and clients rely on
@@ -100,8 +100,8 @@ pub async fn start(
         };
         if may_mount_from(app, id, from.as_ref(), &digest, source).await? {
             if let Some(size) = app.store.blob_size_anywhere(&digest, from.as_ref()).await? {
-                let room = policy::upload_room(&app.store, repo.as_str(), 0).await?;
-                policy::check_room(repo.as_str(), room, size)?;
+                let room = push_rules::upload_room(&app.store, repo.as_str(), 0).await?;
+                push_rules::check_room(repo.as_str(), room, size)?;
             }
             if app
                 .store
@@ -117,7 +117,7 @@ pub async fn start(
     } else if let Some(d) = q.get("digest") {
         let digest = parse_digest(d)?;
         let incoming = header_str(h, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok());
-        let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
+        let quota = push_rules::byte_quota(&app.store, repo.as_str(), incoming).await?;
         app.store
             .put_blob(repo, &digest, body.into_data_stream(), quota.as_ref())
             .await?;
@@ -166,7 +166,7 @@ pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
 pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
     let range = content_range(h)?;
     let incoming = range.map(|(_, len)| len).or_else(|| content_length(h));
-    let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
+    let quota = push_rules::byte_quota(&app.store, repo.as_str(), incoming).await?;
     let received = app
         .store
         .append_upload(repo, id, range, body.into_data_stream(), quota.as_ref())
@@ -206,7 +206,7 @@ pub async fn finish(
         .and_then(|d| parse_digest(d))?;
     let range = content_range(h)?;
     let incoming = range.map(|(_, len)| len).or_else(|| content_length(h));
-    let quota = policy::byte_quota(&app.store, repo.as_str(), incoming).await?;
+    let quota = push_rules::byte_quota(&app.store, repo.as_str(), incoming).await?;
     app.store
         .finish_upload(
             repo,

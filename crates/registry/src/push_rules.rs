@@ -1,4 +1,4 @@
-//! Project policies as the push and delete paths apply them: immutable-tag rules and
+//! Push rules: what the push and delete paths apply per project — immutable-tag rules and
 //! quotas. The rules are JSON in the project row; the store enforces them inside its
 //! transactions (a moved immutable tag or an exceeded quota writes nothing).
 
