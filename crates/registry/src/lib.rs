@@ -11,7 +11,6 @@
 
 pub mod access;
 mod api;
-mod api_scans;
 pub mod approvals;
 mod audit;
 pub mod auth;

@@ -13,6 +13,15 @@ use crate::access::{allowed, project_of, Action};
 use crate::api::{bad, json_body, not_found, ok, Ctx};
 use crate::error::ApiResult;
 
+pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
+    match (m, segs) {
+        ("GET", ["scans"]) => get(c).await,
+        ("POST", ["scans"]) => rescan(c, body).await,
+        ("GET", ["vulnerabilities", id]) => affected(c, id).await,
+        _ => Err(not_found("endpoint")),
+    }
+}
+
 fn target(repository: &str, digest: &str) -> ApiResult<(RepoName, Digest)> {
     let repo = RepoName::parse(repository, 255).map_err(|e| bad(e.to_string()))?;
     let digest: Digest = digest.parse().map_err(|e| bad(format!("{e}")))?;

@@ -1,0 +1,52 @@
+//! The audit trail: export and verification (system administrators only).
+
+use axum::body::Body;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::{bad, not_found, ok, Ctx};
+use crate::error::ApiResult;
+
+pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> ApiResult {
+    match (m, segs) {
+        ("GET", ["audit"]) => audit_export(c).await,
+        ("GET", ["audit", "verify"]) => {
+            c.require_admin("audit.verify", "audit").await?;
+            let r = c.app.store.audit_verify().await?;
+            ok(json!({
+                "records": r.records,
+                "head_seq": r.head_seq,
+                "head_hash": r.head_hash,
+                "intact": r.intact(),
+                "findings": r.findings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }))
+        }
+        _ => Err(not_found("endpoint")),
+    }
+}
+
+/// `GET /api/v1/audit?after=SEQ&limit=N&format=jsonl|csv|json`
+async fn audit_export(c: &Ctx<'_>) -> ApiResult {
+    c.require_admin("audit.read", "audit").await?;
+    let after: i64 = c
+        .query
+        .get("after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let limit: u64 = c
+        .query
+        .get("limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .min(10_000);
+    let records = c.app.store.audit_records(after, limit).await?;
+    let format = c.query.get("format").map(String::as_str).unwrap_or("json");
+    let (body, ctype) = match format {
+        "jsonl" => (crate::export::jsonl(&records), "application/x-ndjson"),
+        "csv" => (crate::export::csv(&records), "text/csv; charset=utf-8"),
+        "json" => return ok(json!(records)),
+        other => return Err(bad(format!("unknown format {other} (json, jsonl, csv)"))),
+    };
+    Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
+}

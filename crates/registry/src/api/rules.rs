@@ -1,0 +1,97 @@
+//! A project's rules: immutable-tag rules and retention.
+
+use axum::body::Body;
+use serde_json::{json, Value};
+
+use super::{bad, json_body, no_content, not_found, ok, Ctx};
+use crate::access::Action;
+use crate::error::ApiResult;
+use crate::push_rules::ImmutableRule;
+use crate::retention::RetentionPolicy;
+
+pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
+    match (m, segs) {
+        ("GET", ["projects", p, "immutable"]) => {
+            c.require(Action::Pull, p, "immutable.read").await?;
+            ok(json!(crate::push_rules::rules(&c.project(p).await?)?))
+        }
+        ("PUT", ["projects", p, "immutable"]) => {
+            c.require(Action::ManagePolicies, p, "immutable.set")
+                .await?;
+            let rules: Vec<ImmutableRule> = json_body(body).await?;
+            if let Some(why) = rules.iter().find_map(ImmutableRule::invalid) {
+                return Err(bad(format!("immutable-tag rule: {why}")));
+            }
+            let mut project = c.project(p).await?;
+            project.immutable_rules = serde_json::to_string(&rules).expect("serializes");
+            c.app.store.update_project(&project).await?;
+            c.audit("immutable.set", p, "ok", &project.immutable_rules)
+                .await;
+            ok(json!(rules))
+        }
+        ("GET", ["projects", p, "retention"]) => {
+            c.require(Action::Pull, p, "retention.read").await?;
+            let project = c.project(p).await?;
+            let policy: Value = project
+                .retention
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or(Value::Null);
+            ok(policy)
+        }
+        ("PUT", ["projects", p, "retention"]) => {
+            c.require(Action::ManagePolicies, p, "retention.set")
+                .await?;
+            // A retention policy deletes on schedule: setting one is deleting.
+            c.require(Action::Delete, p, "retention.set").await?;
+            let policy: RetentionPolicy = json_body(body).await?;
+            if !policy.is_valid() {
+                return Err(bad(
+                    "a retention policy needs keep_last or keep_days above 0, or keep_tags \
+                     patterns (each a valid pattern: * within a tag, ? one character)",
+                ));
+            }
+            let mut project = c.project(p).await?;
+            project.retention = Some(serde_json::to_string(&policy).expect("serializes"));
+            c.app.store.update_project(&project).await?;
+            c.audit(
+                "retention.set",
+                p,
+                "ok",
+                project.retention.as_deref().unwrap_or(""),
+            )
+            .await;
+            ok(json!(policy))
+        }
+        ("DELETE", ["projects", p, "retention"]) => {
+            c.require(Action::ManagePolicies, p, "retention.set")
+                .await?;
+            let mut project = c.project(p).await?;
+            project.retention = None;
+            c.app.store.update_project(&project).await?;
+            c.audit("retention.set", p, "ok", "removed").await;
+            no_content()
+        }
+        ("POST", ["projects", p, "retention", "run"]) => {
+            let dry_run = c.query.get("dry_run").is_none_or(|v| v != "false");
+            c.require(Action::ManagePolicies, p, "retention.run")
+                .await?;
+            if !dry_run {
+                c.require(Action::Delete, p, "retention.run").await?;
+            }
+            c.project(p).await?;
+            let report = crate::retention::run(c.app, p, dry_run).await?;
+            if !dry_run {
+                c.audit(
+                    "retention.run",
+                    p,
+                    "ok",
+                    &format!("{} deleted", report.deleted.len()),
+                )
+                .await;
+            }
+            ok(serde_json::to_value(report).expect("serializes"))
+        }
+        _ => Err(not_found("endpoint")),
+    }
+}
