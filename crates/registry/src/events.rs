@@ -163,8 +163,7 @@ pub async fn emit(app: &App, event: Event) {
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", zoll_stdx::hex::encode(tag.as_ref()))
 }
 
 /// Delivers what is due now; returns how many deliveries were attempted.

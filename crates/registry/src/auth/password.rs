@@ -61,9 +61,7 @@ pub fn robot_secret() -> (String, String) {
 }
 
 fn robot_hash(secret: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    let hex: String = d.as_ref().iter().map(|x| format!("{x:02x}")).collect();
-    format!("sha256:{hex}")
+    zoll_oci::Digest::sha256(secret.as_bytes()).to_string()
 }
 
 /// Compares without an early exit, so timing does not tell how much matched.
