@@ -58,9 +58,4 @@ pub enum ApprovalError {
     Api(String),
 }
 
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use zoll_stdx::time::now_ms;

@@ -218,10 +218,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     } else {
         (Vec::new(), None)
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = zoll_stdx::time::now_secs();
     for e in suppressions.expired(now) {
         eprintln!(
             "zoll: allowlist entry {} ({}) expired on {}: it suppresses nothing",

@@ -154,12 +154,7 @@ impl App {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+pub(crate) use zoll_stdx::time::now_ms;
 
 /// `n` random bytes as hex.
 pub(crate) fn random_hex(n: usize) -> String {

@@ -9,7 +9,7 @@ pub(crate) mod time;
 pub(crate) use cyclonedx::kind_name as kind_label;
 pub use cyclonedx::{from_cyclonedx, to_cyclonedx};
 pub use spdx::to_spdx;
-pub use time::rfc3339_now;
+pub use zoll_stdx::time::rfc3339_now;
 
 use serde::{Deserialize, Serialize};
 
