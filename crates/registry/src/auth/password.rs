@@ -64,14 +64,6 @@ fn robot_hash(secret: &str) -> String {
     zoll_oci::Digest::sha256(secret.as_bytes()).to_string()
 }
 
-/// Compares without an early exit, so timing does not tell how much matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// What checking a password against a stored hash found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -113,7 +105,7 @@ fn verify_in(password: &str, stored: &str, mem: &mut Vec<Block>) -> Verdict {
             _ => Verdict::Wrong,
         };
     } else if stored.starts_with("sha256:") {
-        constant_time_eq(robot_hash(password).as_bytes(), stored.as_bytes())
+        zoll_stdx::ct::eq(robot_hash(password).as_bytes(), stored.as_bytes())
     } else {
         false
     };
@@ -166,7 +158,7 @@ fn verify_argon2(password: &str, rest: &str, mem: &mut Vec<Block>) -> bool {
     {
         return false;
     }
-    constant_time_eq(&out, &expected)
+    zoll_stdx::ct::eq(&out, &expected)
 }
 
 /// The server's password hashing, bounded: at most `permits` argon2id/bcrypt computations
