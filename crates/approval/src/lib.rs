@@ -22,6 +22,7 @@ pub mod service;
 pub use config::{Approver, QuorumKey, QuorumKeys};
 pub use request::{Canonical, State, Vote, APPROVE, REJECT};
 pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView};
+pub(crate) use zoll_stdx::time::now_ms;
 
 /// Errors at the crate boundary; each maps to one HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
@@ -57,5 +58,3 @@ pub enum ApprovalError {
     #[error("approvals API: {0}")]
     Api(String),
 }
-
-pub(crate) use zoll_stdx::time::now_ms;

@@ -129,7 +129,7 @@ impl Event {
         data["actor"] = json!(self.actor);
         json!({
             "specversion": "1.0",
-            "id": crate::random_hex(16),
+            "id": zoll_stdx::rand::hex_id(16),
             "source": format!("/zoll/{service}"),
             "type": self.kind,
             "subject": self.subject,

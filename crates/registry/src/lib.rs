@@ -53,6 +53,7 @@ pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
 pub use metrics::{ConnectionStats, Metrics};
 pub use serve::{serve, ServeOptions, TlsFiles};
+pub(crate) use zoll_stdx::time::now_ms;
 
 use access::{Action, Decision};
 
@@ -152,15 +153,6 @@ impl App {
     pub async fn write_denial_summaries(&self) {
         self.audit_log.summarize_denials().await;
     }
-}
-
-pub(crate) use zoll_stdx::time::now_ms;
-
-/// `n` random bytes as hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 const API_VERSION: &str = "registry/2.0";

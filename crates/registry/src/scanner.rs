@@ -72,7 +72,7 @@ impl Scanner {
     pub fn new(settings: ScanSettings) -> Scanner {
         Scanner {
             settings,
-            owner: format!("scanner-{}", crate::random_hex(8)),
+            owner: format!("scanner-{}", zoll_stdx::rand::hex_id(8)),
             db: RwLock::new(None),
             loaded: Mutex::new(None),
             wakeup: tokio::sync::Notify::new(),

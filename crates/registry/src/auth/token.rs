@@ -177,7 +177,7 @@ pub async fn token_endpoint(
         exp: now.saturating_add(ttl),
         nbf: now,
         iat: now,
-        jti: crate::random_hex(16),
+        jti: zoll_stdx::rand::hex_id(16),
         access,
     };
     let token = app.auth.keys.signer().sign(&claims);
