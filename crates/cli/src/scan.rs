@@ -297,10 +297,7 @@ fn inspect(
         .parse()
         .with_context(|| format!("bad target {target:?}"))?;
     let (os, arch) = platform.split_once('/').context("--platform is OS/ARCH")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = zoll_stdx::rt::single_worker()?;
     let inspection = runtime.block_on(async {
         let repo = Arc::new(Repository::open(&image, &ClientConfig::default())?);
         let desc = repo.resolve(image.reference.as_ref()).await?;

@@ -8,9 +8,10 @@ pub fn multi_thread() -> std::io::Result<Runtime> {
     Builder::new_multi_thread().enable_all().build()
 }
 
-/// A multi-thread runtime with one worker. Unlike a current-thread runtime it runs spawned
-/// tasks while no thread is inside `block_on`, and its handle's `block_on` may be called from
-/// other threads (the blocking image pipelines of `crypt` and `scan`).
+/// A multi-thread runtime with one worker. Unlike a current-thread runtime, its worker runs
+/// spawned tasks, I/O and timers while no thread is inside `Runtime::block_on`, so
+/// `Handle::block_on` works from any thread (the blocking image pipelines of `crypt` and
+/// `scan`).
 pub fn single_worker() -> std::io::Result<Runtime> {
     Builder::new_multi_thread()
         .worker_threads(1)
