@@ -22,6 +22,7 @@ pub mod service;
 pub use config::{Approver, QuorumKey, QuorumKeys};
 pub use request::{Canonical, State, Vote, APPROVE, REJECT};
 pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView};
+pub(crate) use zoll_stdx::time::now_ms;
 
 /// Errors at the crate boundary; each maps to one HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +57,4 @@ pub enum ApprovalError {
     Store(#[from] zoll_store::StoreError),
     #[error("approvals API: {0}")]
     Api(String),
-}
-
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -135,12 +135,6 @@ pub struct Approvals {
     recorder: Arc<dyn Recorder>,
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn repo_name(s: &str) -> Result<RepoName, ApprovalError> {
     RepoName::parse(s, 255).map_err(|e| ApprovalError::Invalid(e.to_string()))
 }
@@ -255,7 +249,8 @@ impl Approvals {
         let now = now_ms();
         let not_before = now + i64::try_from(key.timelock.as_millis()).unwrap_or(i64::MAX / 4);
         let expires = now + i64::try_from(key.expiry.as_millis()).unwrap_or(i64::MAX / 4);
-        let id = random_id();
+        // 128 random bits: request ids cannot be guessed.
+        let id = zoll_stdx::rand::hex_id(16);
         let canonical = Canonical {
             doc_type: CANONICAL_TYPE.to_owned(),
             id: id.clone(),

@@ -162,10 +162,7 @@ pub fn run(args: AdmissionArgs) -> anyhow::Result<()> {
     let engine = engine(&args.policy, args.cache_ttl_secs, Arc::new(NoScanner))?;
     let settings = Settings::new(hosts, unknown(&args.unknown_registries)?);
     let webhook = Webhook::new(engine.clone(), Arc::new(endpoint), settings);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = zoll_stdx::rt::multi_thread().context("cannot start the async runtime")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async move {
         let watcher = tokio::spawn(zoll_admission::watch_policy(

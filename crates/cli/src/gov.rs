@@ -14,7 +14,7 @@ use zoll_registry::auth::password;
 use zoll_store::Account;
 
 use crate::config;
-use crate::maintain::open_store;
+use crate::maintain::{open_store, runtime};
 use crate::StoreArgs;
 
 #[derive(Subcommand)]
@@ -50,13 +50,6 @@ pub enum AuditCmd {
         #[command(flatten)]
         store: StoreArgs,
     },
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
 }
 
 pub(crate) fn read_password() -> anyhow::Result<String> {

@@ -18,11 +18,9 @@ pub async fn open_store(c: &Config) -> anyhow::Result<Store> {
     })
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+/// The runtime of the store commands (`gc`, `scrub`, `migrate` and the `gov` ones).
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    zoll_stdx::rt::multi_thread().context("cannot start the async runtime")
 }
 
 pub fn gc(args: GcArgs) -> anyhow::Result<()> {

@@ -218,10 +218,7 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     } else {
         (Vec::new(), None)
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = zoll_stdx::time::now_secs();
     for e in suppressions.expired(now) {
         eprintln!(
             "zoll: allowlist entry {} ({}) expired on {}: it suppresses nothing",
@@ -300,10 +297,7 @@ fn inspect(
         .parse()
         .with_context(|| format!("bad target {target:?}"))?;
     let (os, arch) = platform.split_once('/').context("--platform is OS/ARCH")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let runtime = zoll_stdx::rt::single_worker()?;
     let inspection = runtime.block_on(async {
         let repo = Arc::new(Repository::open(&image, &ClientConfig::default())?);
         let desc = repo.resolve(image.reference.as_ref()).await?;

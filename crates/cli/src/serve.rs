@@ -79,10 +79,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
              delete; never use this outside local experiments"
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = zoll_stdx::rt::multi_thread().context("cannot start the async runtime")?;
     runtime.block_on(serve(c, listen, tls))
 }
 

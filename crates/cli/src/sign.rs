@@ -65,10 +65,7 @@ pub struct AttestArgs {
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    zoll_stdx::rt::current_thread().context("cannot start the async runtime")
 }
 
 /// Opens the repository of a reference.

@@ -10,7 +10,7 @@
 //! A192GCM, A256GCM, A128CBC-HS256, A192CBC-HS384, A256CBC-HS512.
 
 use aws_lc_rs::key_wrap::KeyWrap;
-use aws_lc_rs::{aead, agreement, cipher, constant_time, digest, hmac, key_wrap, rand, rsa};
+use aws_lc_rs::{aead, agreement, cipher, digest, hmac, key_wrap, rand, rsa};
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
@@ -482,7 +482,9 @@ fn decrypt_cbc_hs(cek: &[u8], iv: &[u8], ct: &[u8], tag: &[u8], aad: &[u8]) -> O
     ctx.update(ct);
     ctx.update(&((aad.len() as u64) * 8).to_be_bytes());
     let full = ctx.sign();
-    constant_time::verify_slices_are_equal(&full.as_ref()[..half], tag).ok()?;
+    if !zoll_stdx::ct::eq(&full.as_ref()[..half], tag) {
+        return None;
+    }
     let iv: [u8; 16] = iv.try_into().ok()?;
     let key = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(
         cipher::UnboundCipherKey::new(aes, &cek[half..]).ok()?,

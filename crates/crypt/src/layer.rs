@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use aws_lc_rs::{cipher, constant_time, hmac, rand};
+use aws_lc_rs::{cipher, hmac, rand};
 use zoll_oci::{Algorithm, Digest, Hasher};
 
 use crate::error::{CryptError, Result};
@@ -105,7 +105,7 @@ pub(crate) fn decrypt_unstaged(
         |offset, chunk| ctr.apply(offset, chunk),
         private.digest.algorithm(),
     )?;
-    if !constant_time_eq(&run.mac, &public.hmac) {
+    if !zoll_stdx::ct::eq(&run.mac, &public.hmac) {
         return Err(CryptError::HmacMismatch);
     }
     Ok(run.output_digest)
@@ -151,10 +151,6 @@ pub fn decrypt_to_staging(
         digest,
         size: cipher_size,
     })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
 /// AES-256-CTR where any chunk can be processed given its byte offset (the counter is the

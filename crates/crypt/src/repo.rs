@@ -223,10 +223,9 @@ pub fn run(
         (None, Some(Reference::Tag(t))) => Some(t.to_string()),
         (None, _) => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    // Not current-thread: the pipeline's threads call `handle.block_on`, which drives I/O
+    // and timers only where a worker thread runs them.
+    let runtime = zoll_stdx::rt::single_worker()?;
     let handle = runtime.handle().clone();
     let src_repo = Arc::new(Repository::open(src, config)?);
     let dst_repo = Arc::new(Repository::open(dst, config)?);

@@ -156,10 +156,7 @@ impl Hasher {
         let mut text = String::with_capacity(self.algorithm.as_str().len() + 1 + 128);
         text.push_str(self.algorithm.as_str());
         text.push(':');
-        for b in out.as_ref() {
-            text.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            text.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
-        }
+        zoll_stdx::hex::push(&mut text, out.as_ref());
         Digest {
             algorithm: self.algorithm,
             text,

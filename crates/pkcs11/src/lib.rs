@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use aws_lc_rs::{constant_time, digest};
+use aws_lc_rs::digest;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::session::{Session, UserType};
@@ -107,12 +107,7 @@ pub fn login(module_path: &Path, slot: Slot, session: &Session, pin: &str) -> Re
             Ok(())
         }
         Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => match accepted.get(&token) {
-            Some(known)
-                if constant_time::verify_slices_are_equal(known.as_ref(), hash.as_ref())
-                    .is_ok() =>
-            {
-                Ok(())
-            }
+            Some(known) if zoll_stdx::ct::eq(known.as_ref(), hash.as_ref()) => Ok(()),
             // No record: logged in by a path that bypassed this function; the PIN cannot
             // be checked, so it is not taken.
             _ => Err(Error::PinDiffers),

@@ -571,12 +571,12 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, PolicyError> {
 /// Loads what the document names, hashing everything into the policy version.
 struct Loader {
     base: PathBuf,
-    hasher: aws_lc_rs::digest::Context,
+    hasher: zoll_oci::Hasher,
 }
 
 impl Loader {
     fn new(base: &Path, text: &str) -> Loader {
-        let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut hasher = zoll_oci::Hasher::new(zoll_oci::Algorithm::Sha256);
         hasher.update(text.as_bytes());
         Loader {
             base: base.to_path_buf(),
@@ -656,8 +656,6 @@ impl Loader {
     }
 
     fn version(self) -> String {
-        let d = self.hasher.finish();
-        let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("sha256:{hex}")
+        self.hasher.finish().to_string()
     }
 }

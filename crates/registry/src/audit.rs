@@ -93,7 +93,7 @@ impl Denials {
                     "{} more refused attempts since {} (over the per-client budget; counted, \
                      not recorded one by one): actions {}; actors {}",
                     c.n,
-                    crate::events::rfc3339(c.since_ms),
+                    zoll_stdx::time::rfc3339_ms(c.since_ms),
                     c.actions.into_iter().collect::<Vec<_>>().join(", "),
                     c.actors.into_iter().collect::<Vec<_>>().join(", "),
                 ),

@@ -129,11 +129,11 @@ impl Event {
         data["actor"] = json!(self.actor);
         json!({
             "specversion": "1.0",
-            "id": crate::random_hex(16),
+            "id": zoll_stdx::rand::hex_id(16),
             "source": format!("/zoll/{service}"),
             "type": self.kind,
             "subject": self.subject,
-            "time": rfc3339(crate::now_ms()),
+            "time": zoll_stdx::time::rfc3339_ms(crate::now_ms()),
             "datacontenttype": "application/json",
             "data": data,
         })
@@ -163,8 +163,7 @@ pub async fn emit(app: &App, event: Event) {
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let tag = hmac::sign(&key, body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", zoll_stdx::hex::encode(tag.as_ref()))
 }
 
 /// Delivers what is due now; returns how many deliveries were attempted.
@@ -290,38 +289,12 @@ pub async fn run_deliveries(app: std::sync::Arc<App>) {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of milliseconds since the epoch.
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn times_and_signatures() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_827_696_789), "2000-02-29T12:34:56.789Z");
-        assert_eq!(rfc3339(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    fn signatures_and_repositories() {
         // RFC 4231 test case 2.
         assert_eq!(
             signature("Jefe", b"what do ya want for nothing?"),

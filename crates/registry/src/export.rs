@@ -8,7 +8,7 @@ pub fn jsonl(records: &[AuditRecord]) -> String {
     let mut out = String::new();
     for r in records {
         let mut v = serde_json::to_value(r).expect("serializes");
-        v["time"] = serde_json::json!(crate::events::rfc3339(r.at_ms));
+        v["time"] = serde_json::json!(zoll_stdx::time::rfc3339_ms(r.at_ms));
         out.push_str(&v.to_string());
         out.push('\n');
     }
@@ -42,7 +42,7 @@ pub fn csv_rows(records: &[AuditRecord], header: bool) -> String {
         let e = &r.entry;
         let cols = [
             r.seq.to_string(),
-            crate::events::rfc3339(r.at_ms),
+            zoll_stdx::time::rfc3339_ms(r.at_ms),
             field(&e.actor),
             field(&e.source),
             field(&e.action),

@@ -52,6 +52,7 @@ pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
 pub use metrics::{ConnectionStats, Metrics};
 pub use serve::{serve, ServeOptions, TlsFiles};
+pub(crate) use zoll_stdx::time::now_ms;
 
 use access::{Action, Decision};
 
@@ -151,20 +152,6 @@ impl App {
     pub async fn write_denial_summaries(&self) {
         self.audit_log.summarize_denials().await;
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// `n` random bytes as hex.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 const API_VERSION: &str = "registry/2.0";

@@ -72,7 +72,7 @@ impl Scanner {
     pub fn new(settings: ScanSettings) -> Scanner {
         Scanner {
             settings,
-            owner: format!("scanner-{}", crate::random_hex(8)),
+            owner: format!("scanner-{}", zoll_stdx::rand::hex_id(8)),
             db: RwLock::new(None),
             loaded: Mutex::new(None),
             wakeup: tokio::sync::Notify::new(),
@@ -121,13 +121,6 @@ impl Default for Scanner {
     fn default() -> Self {
         Scanner::new(ScanSettings::default())
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Blobs of the image being scanned, read from the store on the scanning thread.
@@ -316,7 +309,7 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
                 db: db.as_deref(),
                 suppressions: &suppressions,
                 limits: &limits,
-                now: now_secs(),
+                now: zoll_stdx::time::now_secs(),
             },
         )
         .map(|s| (s, db.map(|d| d.digest.clone())))
@@ -567,7 +560,12 @@ async fn rematch_one(
         .suppressions(crate::access::project_of(repo.as_str()));
     let db2 = db.clone();
     let findings = tokio::task::spawn_blocking(move || {
-        zoll_scan::registry::rematch_stored(&sbom_bytes, &db2, &suppressions, now_secs())
+        zoll_scan::registry::rematch_stored(
+            &sbom_bytes,
+            &db2,
+            &suppressions,
+            zoll_stdx::time::now_secs(),
+        )
     })
     .await
     .map_err(|e| JobError::Other(e.to_string()))??;

@@ -131,11 +131,7 @@ pub fn record_hash(prev_hash: &str, at_ms: i64, e: &AuditEntry) -> String {
     ctx.update(prev_hash.as_bytes());
     ctx.update(b"\n");
     ctx.update(fields.to_string().as_bytes());
-    hex(ctx.finish().as_ref())
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    zoll_stdx::hex::encode(ctx.finish().as_ref())
 }
 
 const PAGE: i64 = 1000;

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use zoll_oci::Digest;
+use zoll_stdx::hex;
 
-use crate::audit::hex;
 use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::ContentHash;
@@ -278,18 +278,22 @@ pub struct BackupReport {
     pub bytes_included: bool,
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
+/// A BLOB column as `value` wrote it: hex, or null. Hex that does not decode fails the
+/// restore: bound as an empty BLOB it would restore, say, a manifest without its bytes.
+fn blob_column(v: &Value, file: &Path, column: &str) -> Result<Option<Vec<u8>>> {
+    let Some(text) = v.as_str() else {
+        return Ok(None);
+    };
+    hex::decode(text)
+        .map(Some)
+        .ok_or_else(|| invalid(format!("{}: {column} is not hex", file.display())))
 }
 
 fn value(r: &AnyRow, i: usize, kind: Kind) -> Result<Value> {
     Ok(match kind {
         Int => json!(r.try_get::<Option<i64>, _>(i)?),
         Text => json!(r.try_get::<Option<String>, _>(i)?),
-        Bytes => json!(r.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| hex(&b))),
+        Bytes => json!(r.try_get::<Option<Vec<u8>>, _>(i)?.map(|b| hex::encode(&b))),
     })
 }
 
@@ -464,7 +468,7 @@ impl Store {
                     q = match k {
                         Int => q.bind(v.as_i64()),
                         Text => q.bind(v.as_str().map(str::to_owned)),
-                        Bytes => q.bind(v.as_str().map(|h| unhex(h).unwrap_or_default())),
+                        Bytes => q.bind(blob_column(v, &path, c)?),
                     };
                 }
                 q.execute(&mut *tx).await?;
@@ -499,5 +503,27 @@ impl Store {
         self.blobs.sync_upload(&id, &parts, size).await?;
         self.blobs.publish(&id, &parts, d, size).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_columns_are_hex_or_null() {
+        let file = Path::new("manifests.jsonl");
+        let col = |v: Value| blob_column(&v, file, "content");
+        assert_eq!(col(json!("00ff")).unwrap(), Some(vec![0, 0xff]));
+        assert_eq!(col(json!("")).unwrap(), Some(vec![]));
+        assert_eq!(col(Value::Null).unwrap(), None);
+        // Once restored as an empty BLOB; now the restore stops and says where.
+        for bad in ["+f", "abc", "zz", "0 "] {
+            let e = col(json!(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("manifests.jsonl: content is not hex"),
+                "{bad:?}: {e}"
+            );
+        }
     }
 }

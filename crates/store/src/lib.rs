@@ -46,6 +46,7 @@ pub use meta::{AffectedImage, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, S
 pub use reads::IntegrityCounts;
 pub use scans::ScanCursor;
 pub use uploads::ByteQuota;
+pub(crate) use zoll_stdx::time::now_ms;
 
 use blobs::Blobs;
 use cache::Cache;
@@ -112,18 +113,9 @@ pub struct Store {
     _lock: Option<File>,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// 128 random bits as hex: upload session ids that cannot be guessed.
 pub(crate) fn random_id() -> String {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).expect("system RNG available");
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    zoll_stdx::rand::hex_id(16)
 }
 
 impl Store {

@@ -23,15 +23,6 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 /// Serializes like Go's `json.Marshal`: compact, and `<`, `>`, `&`, U+2028, U+2029 escaped.
 /// Those characters can only occur inside strings, so escaping after serde is exact.
 pub fn go_json<T: serde::Serialize>(value: &T) -> Vec<u8> {

@@ -230,7 +230,7 @@ impl Certificate {
 
     /// Hex SHA-256 of the DER: the thumbprint Notation records.
     pub fn thumbprint(&self) -> String {
-        crate::encoding::hex(&crate::keys::HashAlgorithm::Sha256.digest(&self.der))
+        zoll_stdx::hex::encode(&crate::keys::HashAlgorithm::Sha256.digest(&self.der))
     }
 
     fn is_self_issued(&self) -> bool {

@@ -81,20 +81,6 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 impl SigningKey {
     pub fn generate() -> SigningKey {
         let doc =
@@ -108,17 +94,17 @@ impl SigningKey {
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_key().as_ref());
         Some(SigningKey {
-            kid: hex(&digest.as_ref()[..8]),
+            kid: zoll_stdx::hex::encode(&digest.as_ref()[..8]),
             pair,
         })
     }
 
     pub fn from_pkcs8_hex(s: &str) -> Option<SigningKey> {
-        SigningKey::from_pkcs8(&unhex(s)?)
+        SigningKey::from_pkcs8(&zoll_stdx::hex::decode(s)?)
     }
 
     pub fn pkcs8_hex(&self) -> String {
-        hex(self.pair.to_pkcs8v1().expect("PKCS#8 export").as_ref())
+        zoll_stdx::hex::encode(self.pair.to_pkcs8v1().expect("PKCS#8 export").as_ref())
     }
 
     /// Signs `claims` as a compact JWS.

@@ -225,13 +225,6 @@ impl Refused {
     }
 }
 
-pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// `user:password` of a Basic Authorization header.
 pub(crate) fn basic_credentials(h: &HeaderMap) -> Option<Result<(String, String), Refused>> {
     let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -61,17 +61,7 @@ pub fn robot_secret() -> (String, String) {
 }
 
 fn robot_hash(secret: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    let hex: String = d.as_ref().iter().map(|x| format!("{x:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-/// Compares without an early exit, so timing does not tell how much matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    zoll_oci::Digest::sha256(secret.as_bytes()).to_string()
 }
 
 /// What checking a password against a stored hash found.
@@ -115,7 +105,7 @@ fn verify_in(password: &str, stored: &str, mem: &mut Vec<Block>) -> Verdict {
             _ => Verdict::Wrong,
         };
     } else if stored.starts_with("sha256:") {
-        constant_time_eq(robot_hash(password).as_bytes(), stored.as_bytes())
+        zoll_stdx::ct::eq(robot_hash(password).as_bytes(), stored.as_bytes())
     } else {
         false
     };
@@ -168,7 +158,7 @@ fn verify_argon2(password: &str, rest: &str, mem: &mut Vec<Block>) -> bool {
     {
         return false;
     }
-    constant_time_eq(&out, &expected)
+    zoll_stdx::ct::eq(&out, &expected)
 }
 
 /// The server's password hashing, bounded: at most `permits` argon2id/bcrypt computations

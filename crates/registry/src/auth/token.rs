@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 
 use super::jwt::{Access, Claims};
-use super::{basic_credentials, now_secs, Identity, Principal};
+use super::{basic_credentials, Identity, Principal};
 use crate::access::{allowed, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::App;
@@ -157,7 +157,8 @@ pub async fn token_endpoint(
         )
         .await;
     }
-    let now = now_secs();
+    // The claims' times are i64 (`exp` is added to with saturation below).
+    let now = i64::try_from(zoll_stdx::time::now_secs()).unwrap_or(i64::MAX);
     // Bounded whatever the settings say: an `exp` that overflowed would be negative.
     let ttl = app
         .auth
@@ -176,7 +177,7 @@ pub async fn token_endpoint(
         exp: now.saturating_add(ttl),
         nbf: now,
         iat: now,
-        jti: crate::random_hex(16),
+        jti: zoll_stdx::rand::hex_id(16),
         access,
     };
     let token = app.auth.keys.signer().sign(&claims);

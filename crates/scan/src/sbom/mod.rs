@@ -9,7 +9,7 @@ pub(crate) mod time;
 pub(crate) use cyclonedx::kind_name as kind_label;
 pub use cyclonedx::{from_cyclonedx, to_cyclonedx};
 pub use spdx::to_spdx;
-pub use time::rfc3339_now;
+pub use zoll_stdx::time::rfc3339_now;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,7 +39,7 @@ pub(crate) fn content_uuid(parts: &[&str]) -> String {
     b.copy_from_slice(&d.as_ref()[..16]);
     b[6] = (b[6] & 0x0f) | 0x50; // version 5 layout (name-based)
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = zoll_stdx::hex::encode(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],

@@ -124,7 +124,10 @@ impl Db {
             advisories.push(a);
         }
         let mut db = Db::from_advisories(header.unwrap_or_default(), advisories);
-        db.digest = format!("sha256:{}", hex(hasher.finish().as_ref()));
+        db.digest = format!(
+            "sha256:{}",
+            zoll_stdx::hex::encode(hasher.finish().as_ref())
+        );
         Ok(db)
     }
 
@@ -345,9 +348,5 @@ fn file_sha256(file: &Path) -> Result<String, ScanError> {
         }
         ctx.update(&buf[..n]);
     }
-    Ok(hex(ctx.finish().as_ref()))
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    Ok(zoll_stdx::hex::encode(ctx.finish().as_ref()))
 }

@@ -33,13 +33,7 @@ impl BlobSource for MemBlobs {
 
 fn sha256(b: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b);
-    format!(
-        "sha256:{}",
-        d.as_ref()
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<String>()
-    )
+    format!("sha256:{}", zoll_stdx::hex::encode(d.as_ref()))
 }
 
 fn image() -> (String, Vec<u8>, MemBlobs) {

@@ -72,7 +72,7 @@ impl Pkcs11Key {
         if let Some(o) = &uri.object {
             label.push_str(&format!("object={o}"));
         } else if let Some(id) = &uri.id {
-            label.push_str(&format!("id={}", crate::encoding::hex(id)));
+            label.push_str(&format!("id={}", zoll_stdx::hex::encode(id)));
         }
         Ok(Pkcs11Key {
             label,

@@ -102,7 +102,7 @@ impl PublicKey {
 
     /// Hex SHA-256 of the DER SubjectPublicKeyInfo: the key's name in reports.
     pub fn fingerprint(&self) -> String {
-        crate::encoding::hex(&super::HashAlgorithm::Sha256.digest(&self.spki_der))
+        zoll_stdx::hex::encode(&super::HashAlgorithm::Sha256.digest(&self.spki_der))
     }
 
     /// Checks a signature whose ECDSA form is fixed-width `r || s` (JWS, COSE).

@@ -61,7 +61,7 @@ impl EnvelopeFormat {
 pub fn thumbprints(chain: &[Vec<u8>]) -> String {
     let prints: Vec<String> = chain
         .iter()
-        .map(|c| crate::encoding::hex(&crate::keys::HashAlgorithm::Sha256.digest(c)))
+        .map(|c| zoll_stdx::hex::encode(&crate::keys::HashAlgorithm::Sha256.digest(c)))
         .collect();
     serde_json::to_string(&prints).expect("strings serialize")
 }

@@ -132,10 +132,7 @@ fn jws_conformance_bytes() {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    zoll_stdx::hex::decode(s).unwrap()
 }
 
 #[test]

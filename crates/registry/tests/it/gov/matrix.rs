@@ -506,10 +506,7 @@ async fn forged_expired_misdirected_and_unsigned_tokens_are_refused() {
         .await;
     assert_eq!(ok.status, 200);
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = zoll_stdx::time::now_secs().cast_signed();
     let claims = |aud: &str, exp: i64, repo: &str| Claims {
         iss: "zoll".into(),
         sub: dev.user.clone(),
@@ -785,11 +782,7 @@ async fn grants_of_roles_and_robot_permissions_need_what_they_grant() {
     assert_eq!(r.status, 403);
     // A robot cannot outlive the robot that creates it.
     let mut short_lived = reg.store.account(&robot.user).await.unwrap().unwrap();
-    let soon = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 3_600_000;
+    let soon = zoll_stdx::time::now_ms() + 3_600_000;
     short_lived.expires_ms = Some(soon);
     reg.store.put_account(&short_lived, true).await.unwrap();
     let r = api(

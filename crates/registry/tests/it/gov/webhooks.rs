@@ -55,7 +55,7 @@ async fn registry() -> TestRegistry {
 fn hmac_hex(body: &[u8]) -> String {
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, SECRET.as_bytes());
     let tag = aws_lc_rs::hmac::sign(&key, body);
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    zoll_stdx::hex::encode(tag.as_ref())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
