@@ -226,7 +226,7 @@ async fn attach(
     app.store
         .put_blob(repo, &blob, one_chunk(Bytes::from(bytes)), None)
         .await?;
-    let manifest = zoll_scan::registry::artifact_manifest(
+    let manifest = zoll_scan::seam::artifact_manifest(
         &subject.media_type,
         subject.digest.as_str(),
         subject.content.len() as u64,
@@ -300,12 +300,12 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
     let (name, d, content) = (repo.to_string(), digest.to_string(), stored.content.clone());
     let scanned = tokio::task::spawn_blocking(move || {
         let mut blobs = blobs;
-        zoll_scan::registry::scan_pushed(
+        zoll_scan::seam::scan_pushed(
             &name,
             &d,
             &content,
             &mut blobs,
-            zoll_scan::registry::Context {
+            zoll_scan::seam::Context {
                 db: db.as_deref(),
                 suppressions: &suppressions,
                 limits: &limits,
@@ -560,7 +560,7 @@ async fn rematch_one(
         .suppressions(crate::access::project_of(repo.as_str()));
     let db2 = db.clone();
     let findings = tokio::task::spawn_blocking(move || {
-        zoll_scan::registry::rematch_stored(
+        zoll_scan::seam::rematch_stored(
             &sbom_bytes,
             &db2,
             &suppressions,
@@ -660,7 +660,7 @@ pub async fn gate_inputs(
         None => return Err(unreadable("findings", "missing".into())),
     };
     let lint = match row.lint.as_deref() {
-        Some(l) => zoll_scan::registry::lint_from_artifact(l.as_bytes())
+        Some(l) => zoll_scan::seam::lint_from_artifact(l.as_bytes())
             .map_err(|e| unreadable("lint report", e.to_string()))?,
         None => return Err(unreadable("lint report", "missing".into())),
     };
@@ -699,6 +699,6 @@ mod tests {
         assert_eq!(f[0].severity, Severity::High);
         let lint = r#"{"results":[{"code":"CIS-DI-0001","level":"PASS","title":"Create a user"},
             {"alerts":["no HEALTHCHECK"],"code":"CIS-DI-0006","level":"INFO","title":"HEALTHCHECK"}]}"#;
-        zoll_scan::registry::lint_from_artifact(lint.as_bytes()).unwrap();
+        zoll_scan::seam::lint_from_artifact(lint.as_bytes()).unwrap();
     }
 }

@@ -16,9 +16,9 @@ pub mod job;
 pub mod limits;
 pub mod lint;
 pub mod purl;
-pub mod registry;
 pub mod report;
 pub mod sbom;
+pub mod seam;
 pub mod vuln;
 pub mod walk;
 

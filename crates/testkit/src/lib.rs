@@ -4,15 +4,16 @@
 #![forbid(unsafe_code)]
 
 mod image;
+mod peers;
 mod server;
 mod softhsm;
 mod tar;
 
 pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST};
+pub use peers::require_peer;
 pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
 pub use softhsm::{
-    require_peer, softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN,
-    SOFTHSM_TOKEN,
+    softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN,
 };
 pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
 

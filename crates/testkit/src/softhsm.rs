@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use crate::require_peer;
+
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 pub const SOFTHSM_TOKEN: &str = "zoll-test";
 pub const SOFTHSM_PIN: &str = "1234";
@@ -20,19 +22,6 @@ pub const SOFTHSM_KEYS: &[(&str, &str, &str)] = &[
     ("quorum", "06", "EC:prime256v1"),
     ("approver", "07", "EC:prime256v1"),
 ];
-
-/// Fails (never skips) when the peer program is missing, naming the installer.
-pub fn require_peer(program: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "peer `{program}` is missing: run scripts/install-peers.sh"
-    );
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd

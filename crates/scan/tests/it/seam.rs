@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use zoll_scan::job::BlobSource;
-use zoll_scan::registry::{
+use zoll_scan::report;
+use zoll_scan::seam::{
     artifact_manifest, lint_from_artifact, rematch_stored, scan_pushed, Context,
 };
-use zoll_scan::report;
 use zoll_scan::vuln::{self, Condition, Severity, Suppressions, Verdict};
 use zoll_scan::{Limits, ScanError};
 
