@@ -4,6 +4,5 @@
 mod document;
 mod engine;
 mod evaluate;
-mod glob;
 mod pull_gate;
 mod support;

@@ -20,35 +20,29 @@ enum Step {
     GlobDialect,
 }
 
-fn migrations(d: Dialect) -> &'static [(i64, Step)] {
-    use Step::{GlobDialect, Sql};
-    match d {
-        Dialect::Sqlite => &[
-            (1, Sql(include_str!("schema_sqlite.sql"))),
-            (2, Sql(include_str!("v2_blob_state.sql"))),
-            (3, Sql(include_str!("v3_governance.sql"))),
-            (4, Sql(include_str!("v4_scans.sql"))),
-            (5, Sql(include_str!("v5_approvals.sql"))),
-            (6, Sql(include_str!("v6_upload_reservations.sql"))),
-            (7, Sql(include_str!("v7_chunk_tables.sql"))),
-            (8, GlobDialect),
-        ],
-        Dialect::Postgres => &[
-            (1, Sql(include_str!("schema_postgres.sql"))),
-            (2, Sql(include_str!("v2_blob_state.sql"))),
-            (3, Sql(include_str!("v3_governance.sql"))),
-            (4, Sql(include_str!("v4_scans.sql"))),
-            (5, Sql(include_str!("v5_approvals.sql"))),
-            (6, Sql(include_str!("v6_upload_reservations.sql"))),
-            (7, Sql(include_str!("v7_chunk_tables.sql"))),
-            (8, GlobDialect),
-        ],
-    }
+/// Migrations after the first: the same SQL (portable types only) for both dialects.
+const SHARED: [(i64, Step); 7] = [
+    (2, Step::Sql(include_str!("v2_blob_state.sql"))),
+    (3, Step::Sql(include_str!("v3_governance.sql"))),
+    (4, Step::Sql(include_str!("v4_scans.sql"))),
+    (5, Step::Sql(include_str!("v5_approvals.sql"))),
+    (6, Step::Sql(include_str!("v6_upload_reservations.sql"))),
+    (7, Step::Sql(include_str!("v7_chunk_tables.sql"))),
+    (8, Step::GlobDialect),
+];
+
+/// Every migration of `d` in order: the schema in the dialect's own SQL, then the shared ones.
+fn migrations(d: Dialect) -> impl Iterator<Item = (i64, Step)> {
+    let schema = match d {
+        Dialect::Sqlite => include_str!("schema_sqlite.sql"),
+        Dialect::Postgres => include_str!("schema_postgres.sql"),
+    };
+    std::iter::once((1, Step::Sql(schema))).chain(SHARED)
 }
 
 /// The newest schema version this build knows.
 pub fn latest_version(d: Dialect) -> i64 {
-    migrations(d).last().map_or(0, |(v, _)| *v)
+    migrations(d).last().map_or(0, |(v, _)| v)
 }
 
 /// On open: migrate, or check that nothing is pending.
@@ -116,8 +110,7 @@ pub async fn pending(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
         .fetch_all(pool)
         .await?;
     Ok(migrations(dialect)
-        .iter()
-        .map(|(v, _)| *v)
+        .map(|(v, _)| v)
         .filter(|v| !applied.contains(v))
         .collect())
 }
@@ -130,11 +123,11 @@ async fn apply(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
 async fn apply_through(pool: &AnyPool, dialect: Dialect, last: i64) -> Result<Vec<i64>> {
     ensure_table(pool).await?;
     let mut applied = Vec::new();
-    for (version, step) in migrations(dialect).iter().filter(|(v, _)| *v <= last) {
+    for (version, step) in migrations(dialect).filter(|(v, _)| *v <= last) {
         let mut tx = pool.begin().await?;
         let done: Option<i64> =
             sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(*version)
+                .bind(version)
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_some() {
@@ -147,13 +140,13 @@ async fn apply_through(pool: &AnyPool, dialect: Dialect, last: i64) -> Result<Ve
             Step::GlobDialect => super::v8_glob_dialect::migrate(&mut tx).await?,
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
-            .bind(*version)
+            .bind(version)
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         tracing::info!(version, "applied metadata schema migration");
-        applied.push(*version);
+        applied.push(version);
     }
     Ok(applied)
 }
