@@ -22,7 +22,6 @@ pub mod service;
 pub use config::{Approver, QuorumKey, QuorumKeys};
 pub use request::{Canonical, State, Vote, APPROVE, REJECT};
 pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView};
-pub(crate) use zoll_stdx::time::now_ms;
 
 /// Errors at the crate boundary; each maps to one HTTP status in the API.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,9 @@ use zoll_store::{ApprovalRow, ApprovalVote, Store, StoreError};
 
 use crate::config::{format_name, QuorumKey, QuorumKeys};
 use crate::request::{self, Canonical, State, Subject, Vote, APPROVE, CANONICAL_TYPE, REJECT};
-use crate::{now_ms, ApprovalError};
+use zoll_stdx::time::{Clock, SystemClock};
+
+use crate::ApprovalError;
 
 /// What happened, for the audit trail and webhooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -133,6 +135,8 @@ pub struct Approvals {
     store: Arc<Store>,
     keys: QuorumKeys,
     recorder: Arc<dyn Recorder>,
+    /// What timelocks and expiry are measured by (the wall clock but in tests).
+    clock: Arc<dyn Clock>,
 }
 
 fn repo_name(s: &str) -> Result<RepoName, ApprovalError> {
@@ -145,7 +149,14 @@ impl Approvals {
             store,
             keys,
             recorder,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same service measuring time by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Approvals {
+        self.clock = clock;
+        self
     }
 
     pub fn keys(&self) -> &QuorumKeys {
@@ -246,7 +257,7 @@ impl Approvals {
                 }
                 other => other.into(),
             })?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let not_before = now + i64::try_from(key.timelock.as_millis()).unwrap_or(i64::MAX / 4);
         let expires = now + i64::try_from(key.expiry.as_millis()).unwrap_or(i64::MAX / 4);
         // 128 random bits: request ids cannot be guessed.
@@ -362,7 +373,7 @@ impl Approvals {
             self.event(EventKind::Refused, row, actor, detail).await;
         };
         let state = State::parse(&row.state).unwrap_or(State::Failed);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if self.expire_if_due(row, now).await? {
             refuse(format!("{decision} after expiry")).await;
             return Err(ApprovalError::Expired(id.to_owned()));
@@ -484,7 +495,7 @@ impl Approvals {
     /// Moves one request as far as it can go now: expiry, quorum, timelock, signing.
     pub async fn advance(&self, id: &str) -> Result<(), ApprovalError> {
         let row = self.row(id).await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if self.expire_if_due(&row, now).await? {
             return Ok(());
         }
@@ -606,7 +617,7 @@ impl Approvals {
                 Ok::<(), ApprovalError>(())
             }
         };
-        if now_ms() >= claimed.expires_ms {
+        if self.clock.now_ms() >= claimed.expires_ms {
             return finish(
                 State::Expired,
                 "expired unsigned".into(),

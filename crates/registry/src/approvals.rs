@@ -101,13 +101,20 @@ impl Recorder for RegistryRecorder {
 
 /// Puts quorum-approved signing with `keys` into `app` and shares it; events of the
 /// approvals go to this registry's audit trail and webhooks.
-pub fn enable(mut app: App, keys: QuorumKeys) -> Arc<App> {
+pub fn enable(app: App, keys: QuorumKeys) -> Arc<App> {
+    enable_with_clock(app, keys, Arc::new(zoll_stdx::time::SystemClock))
+}
+
+/// [`enable`] with timelocks and expiry measured by `clock` (tests move it by hand).
+pub fn enable_with_clock(
+    mut app: App,
+    keys: QuorumKeys,
+    clock: Arc<dyn zoll_stdx::time::Clock>,
+) -> Arc<App> {
     let recorder = Arc::new(RegistryRecorder::default());
-    app.approvals = Some(Arc::new(Approvals::new(
-        app.store.clone(),
-        keys,
-        recorder.clone(),
-    )));
+    app.approvals = Some(Arc::new(
+        Approvals::new(app.store.clone(), keys, recorder.clone()).with_clock(clock),
+    ));
     let app = Arc::new(app);
     recorder.attach(&app);
     app

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,14 +19,16 @@ use zoll_approval::request::{message, sign_vote};
 use zoll_approval::{QuorumKeys, APPROVE, REJECT};
 use zoll_client::{ClientConfig, Credentials, ImageRef, Repository};
 use zoll_oci::{Descriptor, Manifest, Reference, Tag};
+use zoll_stdx::time::{Clock, ManualClock};
 use zoll_testkit::{
     require_peer, softhsm_key, TarEntry, TestImage, TestServer, TEST_ADMIN_PASSWORD,
 };
 use zoll_trust::cosign::simple_signing;
 use zoll_trust::keys::{generate_key, open_key, KeyKind, KeySource};
 
-/// Timelock of the 2-of-3 key: long enough for the steps before it on a loaded machine.
-const TIMELOCK_SECS: u64 = 4;
+/// Timelock of the 2-of-3 key. The server's clock is the test's (`ManualClock`): it moves
+/// only when the test moves it, so an hour costs nothing and a slow machine changes nothing.
+const TIMELOCK_SECS: u64 = 3600;
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
@@ -65,6 +68,8 @@ struct World {
     quorum_pub: String,
     bob: Box<dyn KeySource>,
     carol: Box<dyn KeySource>,
+    /// The server's clock for timelocks and expiry.
+    clock: Arc<ManualClock>,
     ticker: tokio::task::JoinHandle<()>,
 }
 
@@ -124,7 +129,7 @@ key = "{quorum_uri}"
 format = "cosign-legacy"
 quorum = 2
 timelock_secs = {TIMELOCK_SECS}
-expiry_secs = 120
+expiry_secs = 7200
 repositories = ["prod/**"]
 {approvers}
 [[key]]
@@ -139,8 +144,11 @@ repositories = ["prod/**"]
         );
         std::fs::write(d.join("approvals.toml"), config).unwrap();
         let keys = QuorumKeys::load(&d.join("approvals.toml")).unwrap();
-        let server =
-            TestServer::start_with_app(|app| zoll_registry::approvals::enable(app, keys)).await;
+        let clock = Arc::new(ManualClock::at(zoll_stdx::time::now_ms()));
+        let server = TestServer::start_with_app(|app| {
+            zoll_registry::approvals::enable_with_clock(app, keys, clock.clone())
+        })
+        .await;
         let ticker = tokio::spawn(zoll_registry::approvals::run(
             server.app.clone(),
             Duration::from_millis(200),
@@ -157,6 +165,7 @@ repositories = ["prod/**"]
             quorum_pub,
             bob: Box::new(bob),
             carol: open_key(&carol_uri).unwrap(),
+            clock,
             ticker,
         }
     }
@@ -193,6 +202,18 @@ repositories = ["prod/**"]
     async fn state(&self, id: &str) -> String {
         let v = self.api.get(id).await.unwrap();
         v["state"].as_str().unwrap().to_owned()
+    }
+
+    /// Moves the server's clock by `by`, then lets the approvals do what is due (as the
+    /// background tick would).
+    async fn pass(&self, by: Duration) {
+        self.clock.advance(by);
+        self.tick().await;
+    }
+
+    async fn tick(&self) {
+        let approvals = self.server.app.approvals.as_ref().expect("enabled");
+        approvals.tick().await.unwrap();
     }
 
     async fn wait_for(&self, id: &str, state: &str, within: Duration) -> Value {
@@ -245,7 +266,6 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
     let w = World::new().await;
     let v1 = w.push("v1", "one").await;
     let v2 = w.push("v2", "two").await;
-    let asked = Instant::now();
     let (a, a_bytes) = w.request("prod-release", "v1").await;
     let (b, b_bytes) = w.request("prod-release", "v2").await;
 
@@ -277,12 +297,10 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
     // approved, not signed.
     let carol_a = sign_vote(w.carol.as_ref(), APPROVE, &a_bytes).unwrap();
     let v = w.api.vote(&a, APPROVE, &carol_a).await.unwrap();
-    assert!(
-        asked.elapsed() < Duration::from_secs(TIMELOCK_SECS),
-        "the steps before the timelock took {:?}",
-        asked.elapsed()
-    );
     assert_eq!(v["state"], "approved", "{v}");
+    // A minute short of the timelock, a tick leaves it approved.
+    w.pass(Duration::from_secs(TIMELOCK_SECS - 60)).await;
+    assert_eq!(w.state(&a).await, "approved");
     assert!(
         w.signature(&v1).await.is_none(),
         "signed before the timelock"
@@ -296,20 +314,18 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
     assert!(status(w.api.vote(&b, APPROVE, &alice_b).await).starts_with("409"));
 
     // After the timelock the server signs A, once.
-    let v = w
-        .wait_for(&a, "signed", Duration::from_secs(TIMELOCK_SECS + 20))
-        .await;
-    // The server signed at or after the timelock (its own clock, from the audit trail).
-    let audit = w.server.store.audit_records(0, 10_000).await.unwrap();
-    let signed_at = audit
-        .iter()
-        .find(|r| r.entry.action == "approval.signed")
-        .expect("the signing is audited")
-        .at_ms;
+    w.pass(Duration::from_secs(60)).await;
+    let v = w.wait_for(&a, "signed", Duration::from_secs(20)).await;
     assert!(
-        signed_at >= v["not_before_ms"].as_i64().unwrap(),
-        "signed at {signed_at}, before the timelock: {v}"
+        w.clock.now_ms() >= v["not_before_ms"].as_i64().unwrap(),
+        "signed before the timelock: {v}"
     );
+    let audit = w.server.store.audit_records(0, 10_000).await.unwrap();
+    let signings = audit
+        .iter()
+        .filter(|r| r.entry.action == "approval.signed")
+        .count();
+    assert_eq!(signings, 1, "the signing is audited, once");
     let sig = w.signature(&v1).await.expect("the .sig tag exists");
     assert_eq!(sig.layers.len(), 1, "signed exactly once");
     assert_eq!(
@@ -430,10 +446,11 @@ async fn expired_withdrawn_and_moved_requests_never_sign() {
         w.api.vote(&c, APPROVE, &alice).await.unwrap()["state"],
         "pending"
     );
+    w.pass(Duration::from_secs(3)).await;
     w.wait_for(&c, "expired", Duration::from_secs(10)).await;
     let bob = sign_vote(w.bob.as_ref(), APPROVE, &c_bytes).unwrap();
     assert!(status(w.api.vote(&c, APPROVE, &bob).await).starts_with("409"));
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    w.tick().await;
     assert_eq!(w.state(&c).await, "expired");
     assert!(
         w.signature(&v3).await.is_none(),
@@ -466,7 +483,7 @@ async fn expired_withdrawn_and_moved_requests_never_sign() {
             .contains(moved.digest.as_str()),
         "{v}"
     );
-    tokio::time::sleep(Duration::from_secs(TIMELOCK_SECS + 1)).await;
+    w.pass(Duration::from_secs(TIMELOCK_SECS + 1)).await;
     assert_eq!(w.state(&m).await, "superseded");
     assert!(
         w.signature(&v3).await.is_none(),
