@@ -75,7 +75,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// Where code that decides by time (timelocks, expiry) reads it: the wall clock in the server,
 /// a clock the test moves in tests, so that an hour-long timelock is tested in milliseconds
 /// and nothing waits on a slow machine.
-pub trait Clock: Send + Sync {
+pub trait Clock: std::fmt::Debug + Send + Sync {
     /// Milliseconds since the epoch.
     fn now_ms(&self) -> i64;
 }

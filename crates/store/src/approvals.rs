@@ -77,7 +77,7 @@ impl Store {
         outcome: &str,
     ) -> Result<bool> {
         self.meta
-            .approval_transition(id, version, state, outcome, crate::now_ms())
+            .approval_transition(id, version, state, outcome, self.now_ms())
             .await
     }
 

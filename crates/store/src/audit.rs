@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::{now_ms, Store};
+use crate::Store;
 
 /// The hash a chain starts from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -173,7 +173,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(seq);
         }
-        let at_ms = now_ms();
+        let at_ms = self.now_ms();
         for entry in entries {
             seq += 1;
             let hash = record_hash(&prev, at_ms, entry);

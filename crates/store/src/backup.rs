@@ -20,7 +20,7 @@ use zoll_stdx::hex;
 use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::ContentHash;
-use crate::{now_ms, random_id, Store};
+use crate::{random_id, Store};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -364,7 +364,7 @@ impl Store {
         list.flush()?;
         let manifest = json!({
             "format": FORMAT,
-            "created_ms": now_ms(),
+            "created_ms": self.now_ms(),
             "rows": report.rows,
             "blobs": report.blobs,
             "blob_bytes": report.blob_bytes,

@@ -365,7 +365,7 @@ impl Store {
         )
         .bind(kid)
         .bind(pkcs8_hex)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(self.meta.writer())
         .await?;
         Ok(())

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::error::Result;
-use crate::{now_ms, random_id, Store};
+use crate::{random_id, Store};
 
 /// Deliveries waiting per webhook at most; further events are not queued for it.
 pub const MAX_PENDING_PER_HOOK: u64 = 1000;
@@ -102,7 +102,7 @@ impl Store {
             secret: secret.to_owned(),
             events: events.to_vec(),
             enabled: true,
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
         };
         let sql =
             format!("INSERT INTO webhooks ({HOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -160,7 +160,7 @@ impl Store {
         payload: &str,
     ) -> Result<usize> {
         let hooks = self.webhooks(project).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let mut queued = 0;
         for h in hooks.iter().filter(|h| {
             h.enabled && (h.events.is_empty() || h.events.iter().any(|e| e == event_type))
@@ -230,7 +230,7 @@ impl Store {
 
     /// Claims up to `n` due deliveries for `lease_ms`: no other replica takes them meanwhile.
     pub async fn claim_deliveries(&self, n: u64, lease_ms: i64) -> Result<Vec<Delivery>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE state = 'pending' \
              AND next_ms <= $1 AND claimed_until <= $1 ORDER BY next_ms LIMIT $2"

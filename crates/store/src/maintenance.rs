@@ -9,7 +9,7 @@ use zoll_oci::Digest;
 use crate::error::Result;
 use crate::integrity::Verdict;
 use crate::meta::BlobRow;
-use crate::{now_ms, Store};
+use crate::Store;
 
 #[derive(Debug, Clone)]
 pub struct GcOptions {
@@ -101,7 +101,7 @@ impl Store {
             }
         }
         let grace = i64::try_from(opts.grace.as_millis()).unwrap_or(i64::MAX);
-        let cutoff = now_ms().saturating_sub(grace);
+        let cutoff = self.now_ms().saturating_sub(grace);
         if opts.untagged {
             self.gc_untagged(opts, cutoff, &mut report).await?;
         }

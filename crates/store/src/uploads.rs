@@ -18,7 +18,7 @@ use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::{ChunkTable, ContentHash};
 use crate::meta::{RepoId, UploadRow};
-use crate::{now_ms, random_id, Store};
+use crate::{random_id, Store};
 
 /// How often a publish retries while garbage collection holds the blob (100 ms apart).
 const PUBLISH_ATTEMPTS: usize = 100;
@@ -573,7 +573,7 @@ impl Store {
     /// to no session and are as old. Returns how many were removed.
     pub async fn expire_uploads(&self) -> Result<usize> {
         let ttl = self.config.upload_ttl;
-        let cutoff = now_ms() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = self.now_ms() - i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let mut removed = 0;
         for id in self.meta.uploads_idle_since(Some(cutoff)).await? {
             let held = self.sessions.hold(&id);

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use zoll_oci::Digest;
+use zoll_stdx::time::{Clock, ManualClock};
 use zoll_store::GcOptions;
 
 use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
@@ -116,9 +117,10 @@ async fn a_push_racing_gc_fails_cleanly_then_succeeds() {
 
 /// Pushes (with retries when GC took an unreferenced layer first), deletes and GC run
 /// concurrently; every acknowledged manifest that was not deleted stays pullable with all its
-/// blobs, and a final GC leaves exactly the referenced blobs in storage. GC runs with a short
-/// grace window, and every fifth push waits longer than that window between uploading its
-/// layers and pushing its manifest, so GC does get to those layers first.
+/// blobs, and a final GC leaves exactly the referenced blobs in storage. GC runs with an
+/// hour's grace on the test's clock, and every fifth push lets the clock pass that window
+/// between uploading its layers and pushing its manifest, and a collection run, so GC does
+/// get to those layers first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gc_soak_with_concurrent_pushes_and_deletes() {
     const WORKERS: u64 = 4;
@@ -127,8 +129,12 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
         .ok()
         .and_then(|n| n.parse::<u64>().ok())
         .map_or(130, |n| n.div_ceil(WORKERS));
-    const GRACE: Duration = Duration::from_millis(300);
-    let reg = Arc::new(TestRegistry::new().await);
+    // The store's clock is the test's: the grace window is an hour that passes when the
+    // test says so, whatever the machine's speed.
+    const GRACE: Duration = Duration::from_secs(3600);
+    let clock = Arc::new(ManualClock::at(zoll_stdx::time::now_ms()));
+    let store_clock = clock.clone() as Arc<dyn Clock>;
+    let reg = Arc::new(TestRegistry::with(|config, _| config.clock = store_clock).await);
     /// (repository, manifest digest, its blobs) of pushes acknowledged and not deleted.
     type Live = Vec<(String, String, Vec<Digest>)>;
     let live: Arc<Mutex<Live>> = Arc::default();
@@ -154,7 +160,7 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
     };
     let mut workers = Vec::new();
     for w in 0..WORKERS {
-        let (reg, live) = (reg.clone(), live.clone());
+        let (reg, live, clock) = (reg.clone(), live.clone(), clock.clone());
         workers.push(tokio::spawn(async move {
             let mut retries = 0;
             for i in 0..pushes_per_worker {
@@ -168,7 +174,15 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
                     let s = reg.push_blob(&repo, &shared).await;
                     let o = reg.push_blob(&repo, &own).await;
                     if i % 5 == 0 && attempt == 0 {
-                        tokio::time::sleep(GRACE * 2).await; // a slow client
+                        // A slow client: the grace window passes before its manifest, and
+                        // a collection gets to its layers first.
+                        clock.advance(GRACE * 2);
+                        let opts = GcOptions {
+                            grace: GRACE,
+                            dry_run: false,
+                            untagged: false,
+                        };
+                        reg.store.gc(&opts).await.unwrap();
                     }
                     let m = image_manifest(
                         &c,
@@ -231,7 +245,7 @@ async fn gc_soak_with_concurrent_pushes_and_deletes() {
         }
     }
     // Past the grace window, everything unreferenced goes.
-    tokio::time::sleep(GRACE).await;
+    clock.advance(GRACE + Duration::from_millis(1));
     reg.store
         .gc(&GcOptions {
             grace: GRACE,

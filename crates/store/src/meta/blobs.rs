@@ -9,7 +9,6 @@
 
 use super::{to_i64, to_u64, Metadata, RepoId, Tx};
 use crate::error::Result;
-use crate::now_ms;
 
 /// A stored blob as garbage collection and scrub see it.
 #[derive(Debug, Clone)]
@@ -87,7 +86,7 @@ impl Metadata {
         )
         .bind(digest)
         .bind(to_i64(size))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(chunk_table)
         .execute(&mut **tx)
         .await?;
@@ -97,7 +96,7 @@ impl Metadata {
     /// Links a live blob into `repo` and restarts its grace window (a mount is followed by
     /// a manifest push just like an upload is). `false` if the blob is not live.
     pub async fn link_blob(&self, tx: &mut Tx, repo: RepoId, digest: &str) -> Result<bool> {
-        let now = now_ms();
+        let now = self.now_ms();
         let touched =
             sqlx::query("UPDATE blobs SET created_ms = $1 WHERE digest = $2 AND state = 'live'")
                 .bind(now)

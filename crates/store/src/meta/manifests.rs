@@ -12,7 +12,6 @@ fn unknown_reference(digest: &str) -> StoreError {
         Err(_) => StoreError::ManifestInvalid(format!("invalid reference {digest}")),
     }
 }
-use crate::now_ms;
 
 /// Most projects one restricted catalog query names.
 pub const MAX_CATALOG_PROJECTS: usize = 1000;
@@ -41,7 +40,7 @@ impl Metadata {
     /// locks and refreshes its row: it counts as pushed now for the untagged grace window,
     /// and a concurrent garbage collection waits and then sees the new tags.
     pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut tx = self.writer.begin().await?;
         if let Some(q) = m.quota {
             // Pushes into one project queue here, so each sees the others' usage.

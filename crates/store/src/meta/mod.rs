@@ -16,13 +16,13 @@ pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+use zoll_stdx::time::Clock;
 
 use crate::error::Result;
-use crate::now_ms;
 
 /// A repository's row id; stable for the life of the repository.
 pub type RepoId = i64;
@@ -35,6 +35,8 @@ pub struct Metadata {
     writer: AnyPool,
     repo_ids: Mutex<HashMap<String, RepoId>>,
     dialect: migrate::Dialect,
+    /// What the rows' times are read from (the store's clock).
+    clock: Arc<dyn Clock>,
 }
 
 /// A write transaction; the store does file operations inside one where they must not
@@ -102,7 +104,7 @@ impl Metadata {
     /// embedded default) or `postgres://...`.
     /// With `migrate`, pending schema migrations are applied; without, a database that has
     /// pending ones is refused.
-    pub async fn open(url: &str, migrate: bool) -> Result<Metadata> {
+    pub async fn open(url: &str, migrate: bool, clock: Arc<dyn Clock>) -> Result<Metadata> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
@@ -115,6 +117,7 @@ impl Metadata {
                 writer: pool,
                 repo_ids: Mutex::new(HashMap::new()),
                 dialect: migrate::Dialect::Postgres,
+                clock,
             });
         }
         const PRAGMAS: [&str; 4] = [
@@ -144,7 +147,13 @@ impl Metadata {
             writer,
             repo_ids: Mutex::new(HashMap::new()),
             dialect: migrate::Dialect::Sqlite,
+            clock,
         })
+    }
+
+    /// Now, by the store's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Applies pending migrations; returns the versions applied (empty: already current).
@@ -222,7 +231,7 @@ impl Metadata {
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(name)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.writer)
         .await?;
         let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")

@@ -7,7 +7,6 @@ use sqlx::Row;
 
 use super::{Metadata, RepoId, Tx};
 use crate::error::Result;
-use crate::now_ms;
 
 /// A claimed job.
 #[derive(Debug, Clone)]
@@ -91,7 +90,7 @@ impl Metadata {
         )
         .bind(repo)
         .bind(digest)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -106,7 +105,7 @@ impl Metadata {
         )
         .bind(repo)
         .bind(digest)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -115,7 +114,7 @@ impl Metadata {
     /// Claims the oldest queued job for `owner`, first returning jobs whose worker has not
     /// finished within `lease_ms` to the queue.
     pub async fn claim_scan(&self, owner: &str, lease_ms: i64) -> Result<Option<ScanJob>> {
-        let now = now_ms();
+        let now = self.now_ms();
         sqlx::query("UPDATE scans SET state = 'queued', owner = NULL WHERE state = 'running' AND started_ms < $1")
             .bind(now.saturating_sub(lease_ms))
             .execute(&self.writer)
@@ -162,7 +161,7 @@ impl Metadata {
              owner = NULL WHERE repo_id = $10 AND digest = $11 AND state = 'running' AND owner = $12",
         )
         .bind(&o.state)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(o.error.as_deref())
         .bind(o.db_version.as_deref())
         .bind(o.sbom_digest.as_deref())
@@ -199,7 +198,7 @@ impl Metadata {
         )
         .bind(state)
         .bind(error)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(job.repo_id)
         .bind(&job.digest)
         .bind(owner)
@@ -362,7 +361,7 @@ impl Metadata {
                      ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(new)
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .execute(&self.writer)
                 .await?
             }
@@ -370,7 +369,7 @@ impl Metadata {
                 "UPDATE scan_db SET version = $1, updated_ms = $2 WHERE id = 1 AND version = $3",
             )
             .bind(new)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(old)
             .execute(&self.writer)
             .await?,

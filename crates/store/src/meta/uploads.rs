@@ -5,7 +5,6 @@ use sqlx::Row;
 
 use super::{to_i64, to_u64, Metadata, RepoId, UploadRow};
 use crate::error::Result;
-use crate::now_ms;
 
 impl Metadata {
     /// Inside the publishing transaction: the session is complete.
@@ -18,7 +17,7 @@ impl Metadata {
     }
 
     pub async fn create_upload(&self, id: &str, repo: RepoId) -> Result<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         sqlx::query(
             "INSERT INTO uploads (id, repo_id, received, created_ms, updated_ms) \
              VALUES ($1, $2, 0, $3, $3)",
@@ -57,7 +56,7 @@ impl Metadata {
         )
         .bind(to_i64(to))
         .bind(parts)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(id)
         .bind(to_i64(from))
         .execute(&self.writer)
