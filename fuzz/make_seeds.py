@@ -138,6 +138,7 @@ def main():
         "crt.der": run("openssl", "x509", "-in", crt, "-outform", "DER"),
         "ec.pub": read(os.path.join(KEYS, "ec.pub")),
         "pkcs11-keyfile.yaml": b"pkcs11:\n  uri: pkcs11:token=t;object=k;type=private?module-name=softhsm2&pin-value=1234\nmodule:\n  env:\n    SOFTHSM2_CONF: /etc/softhsm2.conf\n",
+        "pkcs11-uri.txt": b"pkcs11:token=My%20Token;object=k;id=%01%a2;type=private;slot-id=0;library-version=2.6?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:///run/pin&x-vendor=1",
     }
     for name, data in keys.items():
         put("crypt_keys", name, data)

@@ -84,12 +84,10 @@ const ENV_APPLIED: &str = "ZOLL_PKCS11_MODULE_ENV_APPLIED";
 /// the process's own before the module initializes; changing it while threads run is
 /// unsound. When it differs, zoll runs itself again with it set and exits with that
 /// process's status; `Ok(())` means this process may go on.
-fn with_module_env<'a>(
-    uris: impl Iterator<Item = &'a zoll_crypt::Pkcs11Uri>,
-) -> anyhow::Result<()> {
+fn with_module_env<'a>(keys: impl Iterator<Item = &'a zoll_crypt::TokenKey>) -> anyhow::Result<()> {
     let mut wanted = std::collections::BTreeMap::new();
-    for uri in uris {
-        for (k, v) in &uri.env {
+    for key in keys {
+        for (k, v) in &key.env {
             if let Some(other) = wanted.insert(k.clone(), v.clone()).filter(|o| o != v) {
                 bail!("PKCS#11 key files disagree on {k}: {other} and {v}");
             }
@@ -114,9 +112,9 @@ fn with_module_env<'a>(
     std::process::exit(status.code().unwrap_or(1));
 }
 
-fn pkcs11_recipients(r: &[Recipient]) -> impl Iterator<Item = &zoll_crypt::Pkcs11Uri> {
+fn pkcs11_recipients(r: &[Recipient]) -> impl Iterator<Item = &zoll_crypt::TokenKey> {
     r.iter().filter_map(|r| match r {
-        Recipient::Pkcs11(zoll_crypt::Pkcs11Recipient::Token(uri)) => Some(uri),
+        Recipient::Pkcs11(zoll_crypt::Pkcs11Recipient::Token(key)) => Some(key),
         _ => None,
     })
 }

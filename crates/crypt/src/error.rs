@@ -90,6 +90,29 @@ pub enum CryptError {
 
 pub type Result<T, E = CryptError> = std::result::Result<T, E>;
 
+/// A URI that cannot be used is a bad `--recipient`/`--key` (its text arrives redacted);
+/// everything else is the token's answer.
+impl From<zoll_pkcs11::Error> for CryptError {
+    fn from(e: zoll_pkcs11::Error) -> CryptError {
+        match e {
+            zoll_pkcs11::Error::Uri { uri, reason } => {
+                CryptError::InvalidSpec { spec: uri, reason }
+            }
+            zoll_pkcs11::Error::Call { function, error } => pkcs11_call(function, error),
+            other => CryptError::Pkcs11(other.to_string()),
+        }
+    }
+}
+
+/// A failed PKCS#11 call `what`, with the function and return value the module named.
+pub(crate) fn pkcs11_call(what: &str, e: cryptoki::error::Error) -> CryptError {
+    let reason = match &e {
+        cryptoki::error::Error::Pkcs11(rv, function) => format!("{function:?} returned {rv:?}"),
+        other => format!("{other:?}"),
+    };
+    CryptError::Pkcs11(format!("{what}: {reason}"))
+}
+
 pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> CryptError {
     CryptError::Malformed {
         what,

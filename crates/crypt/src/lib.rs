@@ -29,7 +29,7 @@ pub use keys::{Certificate, Curve, PrivateKey, PublicKey};
 pub use layer::{decrypt_to_staging, encrypt, EncryptedLayer, VerifiedLayer};
 pub use options::{PrivateOptions, PublicOptions, AES_256_CTR_HMAC_SHA256};
 pub use pkcs11::token::env_mismatches as pkcs11_env_mismatches;
-pub use pkcs11::{OaepHash, Pkcs11Recipient, Pkcs11Uri};
+pub use pkcs11::{OaepHash, Pkcs11Recipient, TokenKey};
 pub use repo::run;
 pub use spec::{KeyRing, Recipient};
 pub use wrap::{
@@ -45,7 +45,7 @@ pub mod fuzzing {
     pub use crate::jwe::{recipient_kids as jwe_recipient_kids, unwrap as jwe_unwrap};
     pub use crate::keys::{parse_certificate, parse_private_key, parse_public_key};
     pub use crate::pem::blocks as pem_blocks;
-    pub use crate::pkcs11::uri::parse_key_file as pkcs11_key_file;
+    pub use crate::pkcs11::key_file::parse_key_file as pkcs11_key_file;
     pub use crate::pkcs7::unwrap as pkcs7_unwrap;
 }
 

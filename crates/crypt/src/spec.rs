@@ -12,14 +12,15 @@ use std::path::Path;
 use crate::error::{CryptError, Result};
 use crate::keyprovider::ProviderKey;
 use crate::keys::{self, Certificate, PrivateKey, PublicKey};
-use crate::pkcs11::{uri, Pkcs11Recipient, Pkcs11Uri};
+use crate::pkcs11::key_file::parse_key_file;
+use crate::pkcs11::{Pkcs11Recipient, TokenKey};
 
 /// Key files larger than this are refused.
 const MAX_KEY_FILE: u64 = 1 << 20;
 
 fn bad(spec: &str, reason: impl Into<String>) -> CryptError {
     CryptError::InvalidSpec {
-        spec: uri::redact(spec),
+        spec: zoll_pkcs11::redact(spec),
         reason: reason.into(),
     }
 }
@@ -63,13 +64,13 @@ impl Recipient {
             )?)),
             "pkcs11" => {
                 if !Path::new(value).exists() && value.contains('=') {
-                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(Pkcs11Uri::parse(
+                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(TokenKey::parse(
                         spec,
                     )?)));
                 }
                 let bytes = read_file(spec, value)?;
-                if let Some(uri) = uri::parse_key_file(&String::from_utf8_lossy(&bytes))? {
-                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(uri)));
+                if let Some(key) = parse_key_file(&String::from_utf8_lossy(&bytes))? {
+                    return Ok(Recipient::Pkcs11(Pkcs11Recipient::Token(key)));
                 }
                 Ok(Recipient::Pkcs11(Pkcs11Recipient::PublicKey(
                     keys::parse_public_key(&bytes, value)?,
@@ -99,7 +100,7 @@ impl Recipient {
 pub struct KeyRing {
     pub private: Vec<PrivateKey>,
     pub certificates: Vec<Certificate>,
-    pub pkcs11: Vec<Pkcs11Uri>,
+    pub pkcs11: Vec<TokenKey>,
     pub providers: Vec<ProviderKey>,
 }
 
@@ -123,13 +124,13 @@ impl KeyRing {
         }
         if let Some(value) = spec.strip_prefix("pkcs11:") {
             if !Path::new(value).exists() {
-                self.pkcs11.push(Pkcs11Uri::parse(spec)?);
+                self.pkcs11.push(TokenKey::parse(spec)?);
                 return Ok(());
             }
             let bytes = read_file(spec, value)?;
-            let uri = uri::parse_key_file(&String::from_utf8_lossy(&bytes))?
+            let key = parse_key_file(&String::from_utf8_lossy(&bytes))?
                 .ok_or_else(|| bad(spec, "not an ocicrypt PKCS#11 key file"))?;
-            self.pkcs11.push(uri);
+            self.pkcs11.push(key);
             return Ok(());
         }
         let (path, password) = if Path::new(spec).exists() {
@@ -147,8 +148,8 @@ impl KeyRing {
         } else if keys::is_certificate(&bytes) {
             self.certificates
                 .push(keys::parse_certificate(&bytes, path)?);
-        } else if let Some(uri) = uri::parse_key_file(&String::from_utf8_lossy(&bytes))? {
-            self.pkcs11.push(uri);
+        } else if let Some(key) = parse_key_file(&String::from_utf8_lossy(&bytes))? {
+            self.pkcs11.push(key);
         } else {
             // A DER PKCS#8 key.
             self.private

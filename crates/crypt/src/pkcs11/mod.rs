@@ -5,8 +5,8 @@
 //! the token); decryption always happens inside the token. zoll adds a `kid` (RFC 7638
 //! thumbprint) to each recipient; Go ignores unknown fields.
 
+pub mod key_file;
 pub mod token;
-pub mod uri;
 
 use aws_lc_rs::rsa;
 use base64::Engine;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::der;
 use crate::error::{malformed, unsupported, CryptError, Result};
 use crate::keys::PublicKey;
-pub use uri::Pkcs11Uri;
+pub use key_file::TokenKey;
 
 pub const ANNOTATION: &str = "org.opencontainers.image.enc.keys.pkcs11";
 
@@ -59,7 +59,7 @@ pub enum Pkcs11Recipient {
     /// An RSA public key from a file (the HSM key's public half).
     PublicKey(PublicKey),
     /// A public key object on a token.
-    Token(Pkcs11Uri),
+    Token(TokenKey),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,8 +101,8 @@ fn check_capacity(modulus_len: usize, hash: OaepHash, len: usize) -> Result<()> 
 }
 
 /// The public key of a token key, as zoll names recipients.
-pub fn token_public_key(uri: &Pkcs11Uri) -> Result<PublicKey> {
-    let (n, e) = token::public_components(uri)?;
+pub fn token_public_key(key: &TokenKey) -> Result<PublicKey> {
+    let (n, e) = token::public_components(key)?;
     let n_int = if n.first().is_some_and(|b| b & 0x80 != 0) {
         [&[0u8][..], &n].concat()
     } else {
@@ -195,7 +195,7 @@ fn parse(input: &[u8]) -> Result<Blob> {
 }
 
 /// Tries each recipient blob with each token key. `Ok(None)`: no key opens any blob.
-pub fn unwrap(input: &[u8], keys: &[Pkcs11Uri]) -> Result<Option<Vec<u8>>> {
+pub fn unwrap(input: &[u8], keys: &[TokenKey]) -> Result<Option<Vec<u8>>> {
     let blob = parse(input)?;
     for entry in &blob.recipients {
         if entry.version != 0 {

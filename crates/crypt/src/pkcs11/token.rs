@@ -7,24 +7,16 @@
 
 use std::collections::BTreeMap;
 
-use cryptoki::context::{Function, Pkcs11};
+use cryptoki::context::Function;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::object::ObjectClass;
 use cryptoki::session::Session;
 
-use super::uri::Pkcs11Uri;
+use super::key_file::TokenKey;
 use super::OaepHash;
-use crate::error::{CryptError, Result};
-
-fn p11(what: &str, e: CkError) -> CryptError {
-    let reason = match &e {
-        CkError::Pkcs11(rv, function) => format!("{function:?} returned {rv:?}"),
-        other => format!("{other:?}"),
-    };
-    CryptError::Pkcs11(format!("{what}: {reason}"))
-}
+use crate::error::{pkcs11_call as p11, CryptError, Result};
 
 /// Variables of `env` whose value in this process differs: `(name, wanted, have)`.
 pub fn env_mismatches(env: &BTreeMap<String, String>) -> Vec<(String, String, Option<String>)> {
@@ -36,100 +28,33 @@ pub fn env_mismatches(env: &BTreeMap<String, String>) -> Vec<(String, String, Op
         .collect()
 }
 
-fn module_error(e: zoll_pkcs11::Error) -> CryptError {
-    match e {
-        zoll_pkcs11::Error::Call { function, error } => p11(function, error),
-        other => CryptError::Pkcs11(other.to_string()),
-    }
-}
-
-/// Runs `f` with a logged-in session on the token the URI names.
+/// Runs `f` with a session on the token the key names, logged in when `login` (decryption
+/// needs the private key; encryption and the public key need no PIN).
 fn with_session<T>(
-    uri: &Pkcs11Uri,
+    key: &TokenKey,
     login: bool,
     f: impl FnOnce(&Session) -> Result<T>,
 ) -> Result<T> {
-    if let Some((k, v, have)) = env_mismatches(&uri.env).into_iter().next() {
+    if let Some((k, v, have)) = env_mismatches(&key.env).into_iter().next() {
         return Err(CryptError::Pkcs11(format!(
             "the key file sets {k}={v} for the PKCS#11 module, but this process has {k}={}: \
              set it in the environment before zoll starts",
             have.unwrap_or_else(|| "(unset)".into())
         )));
     }
-    let module_path = uri.module()?;
-    let ctx = zoll_pkcs11::module(&module_path).map_err(module_error)?;
-    let slot = find_slot(&ctx, uri)?;
-    let session = ctx
-        .open_ro_session(slot)
-        .map_err(|e| p11("C_OpenSession", e))?;
-    if login {
-        let pin = uri.pin()?.ok_or_else(|| {
+    let uri = &key.uri;
+    let module = uri
+        .module()?
+        .ok_or_else(|| uri.error("the URI names no module (module-name= or module-path=)"))?;
+    let pin = if login {
+        Some(uri.pin()?.ok_or_else(|| {
             CryptError::Pkcs11("the key's URI has no PIN (pin-value= or pin-source=)".into())
-        })?;
-        zoll_pkcs11::login(&module_path, slot, &session, &pin).map_err(module_error)?;
-    }
+        })?)
+    } else {
+        None
+    };
+    let session = zoll_pkcs11::open_session(uri, &module, pin.as_deref().map(String::as_str))?;
     f(&session)
-}
-
-fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<cryptoki::slot::Slot> {
-    let slots = ctx
-        .get_slots_with_token()
-        .map_err(|e| p11("C_GetSlotList", e))?;
-    if let Some(id) = uri.path_str("slot-id") {
-        let id: u64 = id
-            .parse()
-            .map_err(|_| CryptError::Pkcs11(format!("slot-id {id:?} is not a number")))?;
-        return slots
-            .into_iter()
-            .find(|s| s.id() == id)
-            .ok_or_else(|| CryptError::Pkcs11(format!("no token in slot {id}")));
-    }
-    let want = |attr: &str, have: &str| uri.path_str(attr).is_none_or(|w| w.trim() == have.trim());
-    for slot in slots {
-        let info = ctx
-            .get_token_info(slot)
-            .map_err(|e| p11("C_GetTokenInfo", e))?;
-        if want("token", info.label())
-            && want("serial", info.serial_number())
-            && want("manufacturer", info.manufacturer_id())
-            && want("model", info.model())
-        {
-            return Ok(slot);
-        }
-    }
-    Err(CryptError::Pkcs11(format!(
-        "no token matches {:?}",
-        uri.path_str("token").unwrap_or_default()
-    )))
-}
-
-fn find_key(session: &Session, uri: &Pkcs11Uri, class: ObjectClass) -> Result<ObjectHandle> {
-    let mut template = vec![Attribute::Class(class)];
-    if let Some(label) = uri.path.get("object") {
-        template.push(Attribute::Label(label.clone()));
-    }
-    if let Some(id) = uri.path.get("id") {
-        template.push(Attribute::Id(id.clone()));
-    }
-    let found = session
-        .find_objects(&template)
-        .map_err(|e| p11("C_FindObjects", e))?;
-    match found.as_slice() {
-        [one] => Ok(*one),
-        [] => Err(CryptError::Pkcs11(format!(
-            "no {} key {:?} on the token",
-            if class == ObjectClass::PRIVATE_KEY {
-                "private"
-            } else {
-                "public"
-            },
-            uri.path_str("object").unwrap_or_default()
-        ))),
-        many => Err(CryptError::Pkcs11(format!(
-            "{} keys match the URI",
-            many.len()
-        ))),
-    }
 }
 
 fn mechanism(hash: OaepHash) -> Mechanism<'static> {
@@ -161,37 +86,18 @@ fn mechanism_refused(hash: OaepHash) -> CryptError {
 }
 
 /// The public key's modulus and exponent (big-endian).
-pub fn public_components(uri: &Pkcs11Uri) -> Result<(Vec<u8>, Vec<u8>)> {
-    with_session(uri, false, |s| {
-        let key = find_key(s, uri, ObjectClass::PUBLIC_KEY)?;
-        let attrs = s
-            .get_attributes(
-                key,
-                &[AttributeType::Modulus, AttributeType::PublicExponent],
-            )
-            .map_err(|e| p11("C_GetAttributeValue", e))?;
-        let (mut n, mut e) = (None, None);
-        for a in attrs {
-            match a {
-                Attribute::Modulus(v) => n = Some(v),
-                Attribute::PublicExponent(v) => e = Some(v),
-                _ => {}
-            }
-        }
-        match (n, e) {
-            (Some(n), Some(e)) => Ok((n, e)),
-            _ => Err(CryptError::Pkcs11(
-                "the public key is not an RSA key".into(),
-            )),
-        }
+pub fn public_components(key: &TokenKey) -> Result<(Vec<u8>, Vec<u8>)> {
+    with_session(key, false, |s| {
+        let object = zoll_pkcs11::find_key(s, &key.uri, ObjectClass::PUBLIC_KEY)?;
+        Ok(zoll_pkcs11::rsa_public_components(s, object)?)
     })
 }
 
 /// RSA-OAEP encryption with the token's public key object.
-pub fn encrypt(uri: &Pkcs11Uri, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
-    with_session(uri, false, |s| {
-        let key = find_key(s, uri, ObjectClass::PUBLIC_KEY)?;
-        s.encrypt(&mechanism(hash), key, plaintext).map_err(|e| {
+pub fn encrypt(key: &TokenKey, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<u8>> {
+    with_session(key, false, |s| {
+        let object = zoll_pkcs11::find_key(s, &key.uri, ObjectClass::PUBLIC_KEY)?;
+        s.encrypt(&mechanism(hash), object, plaintext).map_err(|e| {
             if refused_mechanism(&e) {
                 mechanism_refused(hash)
             } else {
@@ -202,10 +108,10 @@ pub fn encrypt(uri: &Pkcs11Uri, hash: OaepHash, plaintext: &[u8]) -> Result<Vec<
 }
 
 /// RSA-OAEP decryption inside the token. `Ok(None)`: this key does not open this blob.
-pub fn decrypt(uri: &Pkcs11Uri, hash: OaepHash, ciphertext: &[u8]) -> Result<Option<Vec<u8>>> {
-    with_session(uri, true, |s| {
-        let key = find_key(s, uri, ObjectClass::PRIVATE_KEY)?;
-        match s.decrypt(&mechanism(hash), key, ciphertext) {
+pub fn decrypt(key: &TokenKey, hash: OaepHash, ciphertext: &[u8]) -> Result<Option<Vec<u8>>> {
+    with_session(key, true, |s| {
+        let object = zoll_pkcs11::find_key(s, &key.uri, ObjectClass::PRIVATE_KEY)?;
+        match s.decrypt(&mechanism(hash), object, ciphertext) {
             Ok(plain) => Ok(Some(plain)),
             Err(e) if refused_mechanism(&e) => Err(mechanism_refused(hash)),
             Err(_) => Ok(None),

@@ -5,7 +5,6 @@ mod cosign_import;
 mod file;
 mod generate;
 mod pkcs11;
-mod pkcs11_uri;
 mod public;
 
 pub use cosign_import::import_cosign_key;
@@ -15,8 +14,9 @@ pub use generate::{
     CertificateRequest, GeneratedKey, TestCa,
 };
 pub use pkcs11::Pkcs11Key;
-pub use pkcs11_uri::{PinSource, Pkcs11Uri};
 pub use public::PublicKey;
+/// The one `pkcs11:` URI grammar, `zoll-pkcs11`'s.
+pub use zoll_pkcs11::{PinSource, Uri as Pkcs11Uri};
 
 use std::fmt;
 
@@ -169,6 +169,19 @@ pub enum KeyError {
     CosignKey(String),
     #[error("certificate: {0}")]
     Certificate(String),
+}
+
+/// A URI zoll cannot use is `Pkcs11Uri` (its text arrives redacted); the rest is the
+/// token's answer.
+impl From<zoll_pkcs11::Error> for KeyError {
+    fn from(e: zoll_pkcs11::Error) -> KeyError {
+        match e {
+            zoll_pkcs11::Error::Uri { uri, reason } => {
+                KeyError::Pkcs11Uri(format!("{uri}: {reason}"))
+            }
+            other => KeyError::Pkcs11(other.to_string()),
+        }
+    }
 }
 
 /// A private key that can sign, wherever it lives. Implementations never expose private key

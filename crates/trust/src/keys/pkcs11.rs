@@ -6,12 +6,12 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use cryptoki::context::Pkcs11;
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
+use zoll_pkcs11::ObjectType;
 
 use super::{
     check_fits, HashAlgorithm, KeyError, KeyKind, KeySource, Pkcs11Uri, PublicKey,
@@ -21,13 +21,6 @@ use crate::encoding::{der_sequence, der_tlv, der_uint};
 
 /// The module loaded when the URI names none: Debian's SoftHSM2.
 pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
-
-fn module_error(e: zoll_pkcs11::Error) -> KeyError {
-    match e {
-        zoll_pkcs11::Error::Call { function, error } => ck(function, error),
-        other => KeyError::Pkcs11(other.to_string()),
-    }
-}
 
 fn ck(what: &str, e: CkError) -> KeyError {
     KeyError::Pkcs11(format!("{what}: {e}"))
@@ -49,29 +42,29 @@ impl std::fmt::Debug for Pkcs11Key {
 }
 
 impl Pkcs11Key {
+    /// Opens the private key the URI names. A signing key URI names a private key: any
+    /// other `type=` is refused here (the grammar itself allows every type).
     pub fn open(uri: &Pkcs11Uri) -> Result<Pkcs11Key, KeyError> {
-        let module = uri
-            .module_path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE));
-        let ctx = zoll_pkcs11::module(&module).map_err(module_error)?;
-        let slot = find_slot(&ctx, uri)?;
-        let session = ctx
-            .open_ro_session(slot)
-            .map_err(|e| ck("C_OpenSession", e))?;
-        if let Some(pin) = &uri.pin {
-            let pin = pin.read()?;
-            zoll_pkcs11::login(&module, slot, &session, &pin).map_err(module_error)?;
+        if let Some(other) = uri.object_type().filter(|t| *t != ObjectType::Private) {
+            return Err(KeyError::Pkcs11Uri(format!(
+                "type={}: a signing key URI names the private key",
+                other.name()
+            )));
         }
-        let key = find_one(&session, ObjectClass::PRIVATE_KEY, uri)?;
+        let module = uri
+            .module()?
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_MODULE));
+        let pin = uri.pin()?;
+        let session = zoll_pkcs11::open_session(uri, &module, pin.as_deref().map(String::as_str))?;
+        let key = zoll_pkcs11::find_key(&session, uri, ObjectClass::PRIVATE_KEY)?;
         let public = public_key(&session, key, uri)?;
         let mut label = String::from("pkcs11:");
-        if let Some(t) = &uri.token {
+        if let Some(t) = uri.token() {
             label.push_str(&format!("token={t};"));
         }
-        if let Some(o) = &uri.object {
+        if let Some(o) = uri.object() {
             label.push_str(&format!("object={o}"));
-        } else if let Some(id) = &uri.id {
+        } else if let Some(id) = uri.id() {
             label.push_str(&format!("id={}", zoll_stdx::hex::encode(id)));
         }
         Ok(Pkcs11Key {
@@ -80,69 +73,6 @@ impl Pkcs11Key {
             key,
             public,
         })
-    }
-}
-
-fn find_slot(ctx: &Pkcs11, uri: &Pkcs11Uri) -> Result<cryptoki::slot::Slot, KeyError> {
-    let slots = ctx
-        .get_slots_with_token()
-        .map_err(|e| ck("C_GetSlotList", e))?;
-    let mut found = Vec::new();
-    for slot in slots {
-        if uri.slot_id.is_some_and(|id| id != slot.id()) {
-            continue;
-        }
-        let info = ctx
-            .get_token_info(slot)
-            .map_err(|e| ck("C_GetTokenInfo", e))?;
-        let matches = |want: &Option<String>, have: &str| {
-            want.as_deref().is_none_or(|w| w == have.trim_end())
-        };
-        if matches(&uri.token, info.label())
-            && matches(&uri.manufacturer, info.manufacturer_id())
-            && matches(&uri.serial, info.serial_number())
-            && matches(&uri.model, info.model())
-        {
-            found.push(slot);
-        }
-    }
-    match found.len() {
-        1 => Ok(found[0]),
-        0 => Err(KeyError::Pkcs11("no token matches the URI".into())),
-        n => Err(KeyError::Pkcs11(format!(
-            "{n} tokens match the URI: add token= or slot-id="
-        ))),
-    }
-}
-
-fn find_one(
-    session: &Session,
-    class: ObjectClass,
-    uri: &Pkcs11Uri,
-) -> Result<ObjectHandle, KeyError> {
-    let mut template = vec![Attribute::Class(class)];
-    if let Some(o) = &uri.object {
-        template.push(Attribute::Label(o.as_bytes().to_vec()));
-    }
-    if let Some(id) = &uri.id {
-        template.push(Attribute::Id(id.clone()));
-    }
-    let found = session
-        .find_objects(&template)
-        .map_err(|e| ck("C_FindObjects", e))?;
-    let what = if class == ObjectClass::PRIVATE_KEY {
-        "private key"
-    } else {
-        "public key"
-    };
-    match found.len() {
-        1 => Ok(found[0]),
-        0 => Err(KeyError::Pkcs11(format!(
-            "no {what} matches the URI (is the PIN given, with pin-value= or pin-source=?)"
-        ))),
-        n => Err(KeyError::Pkcs11(format!(
-            "{n} objects match the URI: add id= or object="
-        ))),
     }
 }
 
@@ -159,23 +89,10 @@ fn public_key(
         Attribute::KeyType(t) => Some(*t),
         _ => None,
     });
-    let public = find_one(session, ObjectClass::PUBLIC_KEY, uri)?;
+    let public = zoll_pkcs11::find_key(session, uri, ObjectClass::PUBLIC_KEY)?;
     let spki = match key_type {
         Some(KeyType::EC) => {
-            let attrs = session
-                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])
-                .map_err(|e| ck("C_GetAttributeValue", e))?;
-            let (mut params, mut point) = (None, None);
-            for a in attrs {
-                match a {
-                    Attribute::EcParams(p) => params = Some(p),
-                    Attribute::EcPoint(p) => point = Some(p),
-                    _ => {}
-                }
-            }
-            let (params, point) = params.zip(point).ok_or_else(|| {
-                KeyError::Pkcs11("EC public key lacks CKA_EC_PARAMS/CKA_EC_POINT".into())
-            })?;
+            let (params, point) = zoll_pkcs11::ec_public_components(session, public)?;
             // CKA_EC_POINT is a DER OCTET STRING around the point (some tokens give it bare).
             let point = match crate::encoding::der_read(&point) {
                 Some((0x04, inner, [])) if inner.first() == Some(&0x04) => inner.to_vec(),
@@ -186,23 +103,7 @@ fn public_key(
             der_sequence(&[&algorithm, &bit_string(&point)])
         }
         Some(KeyType::RSA) => {
-            let attrs = session
-                .get_attributes(
-                    public,
-                    &[AttributeType::Modulus, AttributeType::PublicExponent],
-                )
-                .map_err(|e| ck("C_GetAttributeValue", e))?;
-            let (mut n, mut e) = (None, None);
-            for a in attrs {
-                match a {
-                    Attribute::Modulus(m) => n = Some(m),
-                    Attribute::PublicExponent(x) => e = Some(x),
-                    _ => {}
-                }
-            }
-            let (n, e) = n
-                .zip(e)
-                .ok_or_else(|| KeyError::Pkcs11("RSA public key lacks modulus/exponent".into()))?;
+            let (n, e) = zoll_pkcs11::rsa_public_components(session, public)?;
             let rsa_public = der_sequence(&[&der_uint(&n), &der_uint(&e)]);
             let oid_rsa = der_tlv(
                 0x06,
