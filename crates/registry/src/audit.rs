@@ -34,7 +34,7 @@ type Pending = (AuditEntry, oneshot::Sender<()>);
 /// request that caused it is answered, but concurrent requests share one transaction (one
 /// lock of the chain head, one commit) instead of queueing for one each. Without it the
 /// chain head serializes every audited request, pulls included.
-pub struct Writer {
+pub(crate) struct Writer {
     queue: mpsc::Sender<Pending>,
     denials: Arc<Denials>,
 }
@@ -105,7 +105,7 @@ impl Denials {
 impl Writer {
     /// Starts the writing task; it ends when the `Writer` is dropped. It holds the store
     /// only while it writes, so closing the store never waits for it.
-    pub fn start(store: &Arc<Store>) -> Writer {
+    pub(crate) fn start(store: &Arc<Store>) -> Writer {
         let (queue, mut pending) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         let store = Arc::downgrade(store);
         tokio::spawn(async move {
@@ -158,7 +158,7 @@ impl Writer {
     }
 
     /// Writes the counts of refused attempts now (instead of at the next minute).
-    pub async fn summarize_denials(&self) {
+    pub(crate) async fn summarize_denials(&self) {
         for entry in self.denials.summaries() {
             let _ = self.append(entry).await;
         }
@@ -193,7 +193,7 @@ fn field(s: &str) -> String {
 
 /// Appends one record; a failure to audit is logged loudly (the action already happened).
 /// `false`: a refusal over its client's budget, counted into a summary instead.
-pub async fn record(
+pub(crate) async fn record(
     app: &App,
     actor: &str,
     source: &str,
@@ -224,7 +224,14 @@ pub async fn record(
 }
 
 /// A refused attempt to do `action` on `target`; a refused pull is also a webhook event.
-pub async fn denied(app: &App, actor: &str, source: &str, action: Action, target: &str, why: &str) {
+pub(crate) async fn denied(
+    app: &App,
+    actor: &str,
+    source: &str,
+    action: Action,
+    target: &str,
+    why: &str,
+) {
     let recorded = record(app, actor, source, action.as_str(), target, "denied", why).await;
     // A refusal counted into a summary (a flood) queues no webhook deliveries either.
     if recorded && action == Action::Pull {
@@ -239,7 +246,11 @@ pub async fn denied(app: &App, actor: &str, source: &str, action: Action, target
 }
 
 /// The audit action of a Distribution API request, if it is one that is recorded.
-pub fn v2_action(route: &Route<'_>, method: &Method, query: Option<&str>) -> Option<&'static str> {
+pub(crate) fn v2_action(
+    route: &Route<'_>,
+    method: &Method,
+    query: Option<&str>,
+) -> Option<&'static str> {
     let q = query.unwrap_or("");
     Some(match (route, method.as_str()) {
         (Route::Manifest { .. }, "GET") => "pull",
@@ -264,7 +275,7 @@ pub fn v2_action(route: &Route<'_>, method: &Method, query: Option<&str>) -> Opt
 }
 
 /// `repo:tag`, `repo@digest` or `repo` for the audit target of a request.
-pub fn v2_target(route: &Route<'_>, query: Option<&str>) -> String {
+pub(crate) fn v2_target(route: &Route<'_>, query: Option<&str>) -> String {
     let digest_param = || {
         query
             .unwrap_or("")

@@ -52,7 +52,7 @@ pub(crate) fn byte_range(h: &HeaderMap, size: u64) -> ApiResult<Option<(u64, u64
     Ok(Some((start, end - start + 1)))
 }
 
-pub async fn get(
+pub(crate) async fn get(
     app: &App,
     repo: &RepoName,
     digest: &Digest,
@@ -92,7 +92,7 @@ pub async fn get(
     Ok(resp)
 }
 
-pub async fn delete(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult {
+pub(crate) async fn delete(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult {
     app.store.delete_blob(repo, digest).await?;
     Ok((StatusCode::ACCEPTED, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

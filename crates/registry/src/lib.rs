@@ -8,6 +8,8 @@
 //! store.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, unused_must_use)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod access;
 mod api;

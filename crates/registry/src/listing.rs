@@ -46,7 +46,7 @@ fn with_link(body: serde_json::Value, link: Option<String>) -> Response {
     resp
 }
 
-pub async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> ApiResult {
+pub(crate) async fn tags(app: &App, repo: &RepoName, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page(app, q)?;
     let items = app.store.tags(repo, last.as_deref(), n + 1).await?;
     let (tags, link) = paginate(items, n, &format!("/v2/{repo}/tags/list"));
@@ -95,7 +95,7 @@ pub(crate) async fn visible_projects(app: &App, id: &Identity) -> ApiResult<Opti
 /// The repositories the caller may pull from, page by page. Only the projects it can see
 /// are queried, so a caller who sees few repositories never walks all of them; a robot's
 /// rows are filtered by its repository patterns.
-pub async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> ApiResult {
+pub(crate) async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> ApiResult {
     let (n, last) = page(app, q)?;
     let visible = visible_projects(app, id).await?;
     let is_robot = id
@@ -140,7 +140,7 @@ pub async fn catalog(app: &App, id: &Identity, q: &HashMap<String, String>) -> A
 const REFERRERS_PAGE: u64 = 1000;
 const REFERRERS_PAGE_BYTES: usize = 4 << 20;
 
-pub async fn referrers(
+pub(crate) async fn referrers(
     app: &App,
     repo: &RepoName,
     subject: &Digest,

@@ -31,7 +31,7 @@ fn accepts(h: &HeaderMap, media_type: &str) -> bool {
     !any
 }
 
-pub async fn get(
+pub(crate) async fn get(
     app: &App,
     repo: &RepoName,
     reference: &Reference,
@@ -63,7 +63,7 @@ pub async fn get(
     Ok(resp)
 }
 
-pub async fn put(
+pub(crate) async fn put(
     app: &App,
     repo: &RepoName,
     reference: &Reference,
@@ -146,7 +146,7 @@ pub async fn put(
     Ok(resp)
 }
 
-pub async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiResult {
+pub(crate) async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiResult {
     let tags = match reference {
         Reference::Tag(t) => vec![t.as_str().to_owned()],
         Reference::Digest(d) => app.store.tags_of(repo, d).await?,

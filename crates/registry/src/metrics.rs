@@ -21,12 +21,12 @@ use prometheus_client::registry::Registry;
 
 use crate::App;
 
-pub use prometheus_text::CONTENT_TYPE;
+pub(crate) use prometheus_text::CONTENT_TYPE;
 
 const BUCKETS_SECONDS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
 
 /// The method label: the methods the API uses, everything else is `other`.
-pub fn method_label(m: &Method) -> &'static str {
+pub(crate) fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -184,7 +184,7 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
 }
 
 /// The exposition text.
-pub async fn render(app: &App) -> String {
+pub(crate) async fn render(app: &App) -> String {
     let m = &app.metrics;
     let mut out = String::new();
     if let Err(e) = prometheus_text::encode(&mut out, &m.registry) {

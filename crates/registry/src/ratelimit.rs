@@ -17,7 +17,7 @@ struct Bucket {
     at_ms: i64,
 }
 
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     rate_per_sec: f64,
     burst: f64,
     buckets: Mutex<HashMap<String, Bucket>>,
@@ -25,7 +25,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// `rate_per_sec` 0: unlimited.
-    pub fn new(rate_per_sec: u32, burst: u32) -> RateLimiter {
+    pub(crate) fn new(rate_per_sec: u32, burst: u32) -> RateLimiter {
         RateLimiter {
             rate_per_sec: f64::from(rate_per_sec),
             burst: f64::from(burst.max(1)),
@@ -40,7 +40,7 @@ impl RateLimiter {
     }
 
     /// Takes one token for `key`; `false` when its bucket is empty.
-    pub fn take(&self, key: &str, now_ms: i64) -> bool {
+    pub(crate) fn take(&self, key: &str, now_ms: i64) -> bool {
         if self.rate_per_sec <= 0.0 {
             return true;
         }

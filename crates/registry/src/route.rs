@@ -3,7 +3,7 @@
 
 /// A `/v2/...` endpoint, with its raw (not yet validated) parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     Base,
     Catalog,
     Tags { name: &'a str },
@@ -16,7 +16,7 @@ pub enum Route<'a> {
 
 impl Route<'_> {
     /// A low-cardinality name for metrics.
-    pub fn endpoint(&self) -> &'static str {
+    pub(crate) fn endpoint(&self) -> &'static str {
         match self {
             Route::Base => "base",
             Route::Catalog => "catalog",
@@ -36,7 +36,7 @@ fn split<'a>(rest: &'a str, keyword: &str) -> Option<(&'a str, &'a str)> {
 }
 
 impl<'a> Route<'a> {
-    pub fn parse(path: &'a str) -> Option<Route<'a>> {
+    pub(crate) fn parse(path: &'a str) -> Option<Route<'a>> {
         let rest = path.strip_prefix("/v2")?;
         if rest.is_empty() || rest == "/" {
             return Some(Route::Base);

@@ -17,9 +17,9 @@ use tokio::time::{Instant, Sleep};
 /// The error a stalled body ends with.
 #[derive(Debug, thiserror::Error)]
 #[error("no request body bytes arrived for {0:?}")]
-pub struct Stalled(pub Duration);
+pub(crate) struct Stalled(pub Duration);
 
-pub struct StallBody {
+pub(crate) struct StallBody {
     inner: Body,
     timeout: Duration,
     timer: Option<Pin<Box<Sleep>>>,
@@ -27,7 +27,7 @@ pub struct StallBody {
 
 impl StallBody {
     /// `body`, failing after `timeout` without a byte.
-    pub fn wrap(body: Body, timeout: Duration) -> Body {
+    pub(crate) fn wrap(body: Body, timeout: Duration) -> Body {
         if timeout.is_zero() {
             return body;
         }

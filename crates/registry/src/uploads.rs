@@ -83,7 +83,7 @@ async fn may_mount_from(
     Ok(ok)
 }
 
-pub async fn start(
+pub(crate) async fn start(
     app: &App,
     id: &Identity,
     repo: &RepoName,
@@ -163,7 +163,13 @@ pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
     Ok(Some((start, len)))
 }
 
-pub async fn patch(app: &App, repo: &RepoName, id: &str, h: &HeaderMap, body: Body) -> ApiResult {
+pub(crate) async fn patch(
+    app: &App,
+    repo: &RepoName,
+    id: &str,
+    h: &HeaderMap,
+    body: Body,
+) -> ApiResult {
     let range = content_range(h)?;
     let incoming = range.map(|(_, len)| len).or_else(|| content_length(h));
     let quota = push_rules::byte_quota(&app.store, repo.as_str(), incoming).await?;
@@ -186,7 +192,7 @@ fn with_upload_range(e: ApiError, repo: &RepoName, id: &str) -> ApiError {
     )
 }
 
-pub async fn finish(
+pub(crate) async fn finish(
     app: &App,
     repo: &RepoName,
     id: &str,
@@ -221,12 +227,12 @@ pub async fn finish(
     Ok(blob_created(repo, &digest))
 }
 
-pub async fn status(app: &App, repo: &RepoName, id: &str) -> ApiResult {
+pub(crate) async fn status(app: &App, repo: &RepoName, id: &str) -> ApiResult {
     let received = app.store.upload_status(repo, id).await?;
     Ok(session_response(StatusCode::NO_CONTENT, repo, id, received))
 }
 
-pub async fn cancel(app: &App, repo: &RepoName, id: &str) -> ApiResult {
+pub(crate) async fn cancel(app: &App, repo: &RepoName, id: &str) -> ApiResult {
     app.store.cancel_upload(repo, id).await?;
     Ok((StatusCode::NO_CONTENT, [(header::CONTENT_LENGTH, "0")]).into_response())
 }

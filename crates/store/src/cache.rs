@@ -22,14 +22,14 @@ struct Entries {
     bytes: usize,
 }
 
-pub struct Cache {
+pub(crate) struct Cache {
     budget: usize,
     generation: AtomicU64,
     entries: RwLock<Entries>,
 }
 
 impl Cache {
-    pub fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         Cache {
             budget,
             generation: AtomicU64::new(0),
@@ -38,21 +38,21 @@ impl Cache {
     }
 
     /// Read before a database lookup whose result may be inserted.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub fn tag(&self, repo: RepoId, tag: &str) -> Option<Digest> {
+    pub(crate) fn tag(&self, repo: RepoId, tag: &str) -> Option<Digest> {
         let e = self.entries.read().expect("poisoned");
         e.tags.get(&repo)?.get(tag).cloned()
     }
 
-    pub fn manifest(&self, repo: RepoId, digest: &Digest) -> Option<Arc<StoredManifest>> {
+    pub(crate) fn manifest(&self, repo: RepoId, digest: &Digest) -> Option<Arc<StoredManifest>> {
         let e = self.entries.read().expect("poisoned");
         e.manifests.get(&repo)?.get(digest).cloned()
     }
 
-    pub fn fill_tag(&self, generation: u64, repo: RepoId, tag: &str, digest: Digest) {
+    pub(crate) fn fill_tag(&self, generation: u64, repo: RepoId, tag: &str, digest: Digest) {
         self.fill(generation, tag.len() + 80, |e| {
             e.tags
                 .entry(repo)
@@ -61,7 +61,7 @@ impl Cache {
         });
     }
 
-    pub fn fill_manifest(&self, generation: u64, repo: RepoId, m: Arc<StoredManifest>) {
+    pub(crate) fn fill_manifest(&self, generation: u64, repo: RepoId, m: Arc<StoredManifest>) {
         self.fill(generation, m.content.len() + 160, |e| {
             e.manifests
                 .entry(repo)
@@ -86,7 +86,7 @@ impl Cache {
     }
 
     /// Call after committing any change to `repo`'s tags or manifests.
-    pub fn invalidate_repo(&self, repo: RepoId) {
+    pub(crate) fn invalidate_repo(&self, repo: RepoId) {
         let mut e = self.entries.write().expect("poisoned");
         self.generation.fetch_add(1, Ordering::AcqRel);
         e.tags.remove(&repo);

@@ -28,31 +28,31 @@ use zoll_oci::{Algorithm, Digest, Hasher};
 use crate::blobs::{ByteStream, Piece, PieceStream};
 
 /// Bytes per chunk-table entry.
-pub const CHUNK: u64 = 1 << 20;
+pub(crate) const CHUNK: u64 = 1 << 20;
 /// Text per entry: eight hex digits.
 const ENTRY_TEXT: usize = 8;
 
 /// Index of the chunk holding byte `offset`.
-pub fn chunk_of(offset: u64) -> u64 {
+pub(crate) fn chunk_of(offset: u64) -> u64 {
     offset / CHUNK
 }
 
 /// Number of chunks of a blob of `size` bytes.
-pub fn chunk_count(size: u64) -> u64 {
+pub(crate) fn chunk_count(size: u64) -> u64 {
     size.div_ceil(CHUNK)
 }
 
 /// CRC32s of consecutive chunks (starting at some chunk index the holder knows).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChunkTable(Vec<u32>);
+pub(crate) struct ChunkTable(Vec<u32>);
 
 impl ChunkTable {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     /// The stored form: eight lowercase hex digits per chunk.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         let mut s = String::with_capacity(self.0.len() * ENTRY_TEXT);
         for c in &self.0 {
             s.push_str(&format!("{c:08x}"));
@@ -61,7 +61,7 @@ impl ChunkTable {
     }
 
     /// Parses the stored form; `None` for anything malformed.
-    pub fn from_text(text: &str) -> Option<ChunkTable> {
+    pub(crate) fn from_text(text: &str) -> Option<ChunkTable> {
         if !text.len().is_multiple_of(ENTRY_TEXT) || !text.is_ascii() {
             return None;
         }
@@ -72,7 +72,7 @@ impl ChunkTable {
     }
 
     /// Entries `first..first + count` (fewer if the table is shorter).
-    pub fn entries(&self, first: u64, count: u64) -> ChunkTable {
+    pub(crate) fn entries(&self, first: u64, count: u64) -> ChunkTable {
         let from = usize::try_from(first)
             .unwrap_or(usize::MAX)
             .min(self.0.len());
@@ -83,26 +83,26 @@ impl ChunkTable {
     }
 
     /// Where entry `index` starts in the stored text, 1-based (SQL `substr`).
-    pub fn text_position(index: u64) -> u64 {
+    pub(crate) fn text_position(index: u64) -> u64 {
         index * ENTRY_TEXT as u64 + 1
     }
 
     /// Text length of `count` entries.
-    pub fn text_len(count: u64) -> u64 {
+    pub(crate) fn text_len(count: u64) -> u64 {
         count * ENTRY_TEXT as u64
     }
 }
 
 /// Builds a chunk table from bytes fed in order.
 #[derive(Default)]
-pub struct ChunkSums {
+pub(crate) struct ChunkSums {
     done: Vec<u32>,
     current: crc32fast::Hasher,
     filled: u64,
 }
 
 impl ChunkSums {
-    pub fn update(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn update(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let room = usize::try_from(CHUNK - self.filled).unwrap_or(usize::MAX);
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
@@ -116,7 +116,7 @@ impl ChunkSums {
         }
     }
 
-    pub fn finish(mut self) -> ChunkTable {
+    pub(crate) fn finish(mut self) -> ChunkTable {
         if self.filled > 0 {
             self.done.push(self.current.finalize());
         }
@@ -125,36 +125,36 @@ impl ChunkSums {
 }
 
 /// The identity digest and the chunk table of the same bytes, computed in one pass.
-pub struct ContentHash {
+pub(crate) struct ContentHash {
     digest: Hasher,
     chunks: ChunkSums,
 }
 
 impl ContentHash {
-    pub fn new(algorithm: Algorithm) -> Self {
+    pub(crate) fn new(algorithm: Algorithm) -> Self {
         ContentHash {
             digest: Hasher::new(algorithm),
             chunks: ChunkSums::default(),
         }
     }
 
-    pub fn algorithm(&self) -> Algorithm {
+    pub(crate) fn algorithm(&self) -> Algorithm {
         self.digest.algorithm()
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         self.digest.update(bytes);
         self.chunks.update(bytes);
     }
 
-    pub fn finish(self) -> (Digest, ChunkTable) {
+    pub(crate) fn finish(self) -> (Digest, ChunkTable) {
         (self.digest.finish(), self.chunks.finish())
     }
 }
 
 /// Why a verified read stopped; the store re-verifies the blob when it hears of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadFault {
+pub(crate) enum ReadFault {
     /// A chunk's bytes do not match their CRC, or the bytes ended early.
     Damaged,
     /// The backend failed to deliver the bytes.
@@ -162,11 +162,11 @@ pub enum ReadFault {
 }
 
 /// Called once when a verified read stops on a fault.
-pub type FaultReport = Arc<dyn Fn(ReadFault) + Send + Sync>;
+pub(crate) type FaultReport = Arc<dyn Fn(ReadFault) + Send + Sync>;
 
 /// What a verified read serves: `len` bytes from `start` of a blob of `size` bytes, whose
 /// chunks `first..` the table `sums` describes (it covers every chunk the range touches).
-pub struct ReadPlan {
+pub(crate) struct ReadPlan {
     pub digest: Digest,
     pub size: u64,
     pub start: u64,
@@ -176,12 +176,12 @@ pub struct ReadPlan {
 
 impl ReadPlan {
     /// Index of the first chunk the range touches.
-    pub fn first_chunk(&self) -> u64 {
+    pub(crate) fn first_chunk(&self) -> u64 {
         chunk_of(self.start)
     }
 
     /// Chunks the range touches.
-    pub fn chunk_span(&self) -> u64 {
+    pub(crate) fn chunk_span(&self) -> u64 {
         if self.len == 0 {
             return 0;
         }
@@ -189,7 +189,7 @@ impl ReadPlan {
     }
 
     /// The byte range of the whole chunks to read: `(offset, len)`.
-    pub fn read_span(&self) -> (u64, u64) {
+    pub(crate) fn read_span(&self) -> (u64, u64) {
         let from = self.first_chunk() * CHUNK;
         let to = ((self.first_chunk() + self.chunk_span()) * CHUNK).min(self.size);
         (from, to.saturating_sub(from))
@@ -201,7 +201,11 @@ impl ReadPlan {
 /// the piece when the backend computed it). Each chunk is checked against its recorded CRC
 /// before any byte of it is yielded; the first fault ends the stream with an error and is
 /// reported once.
-pub fn verified(plan: ReadPlan, whole_chunks: PieceStream, report: FaultReport) -> ByteStream {
+pub(crate) fn verified(
+    plan: ReadPlan,
+    whole_chunks: PieceStream,
+    report: FaultReport,
+) -> ByteStream {
     let state = Verifier {
         inner: whole_chunks,
         carry: Bytes::new(),
@@ -309,7 +313,7 @@ impl Verifier {
 
 /// The verdict on a blob's stored bytes after reading them all.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// They hash to the digest; this is their chunk table.
     Intact(ChunkTable),
     /// Missing, of the wrong length, or hashing to something else.
@@ -319,7 +323,7 @@ pub enum Verdict {
 }
 
 /// Reads a whole stored blob and judges it against `digest`.
-pub async fn judge(digest: &Digest, size: u64, bytes: ByteStream) -> Verdict {
+pub(crate) async fn judge(digest: &Digest, size: u64, bytes: ByteStream) -> Verdict {
     let mut hash = ContentHash::new(digest.algorithm());
     let mut seen = 0u64;
     let mut bytes = bytes;

@@ -7,6 +7,8 @@
 //! HTTP or signature formats.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub, unused_must_use)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod approvals;
 mod audit;

@@ -104,7 +104,11 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Api
 const REGISTRY_TOKEN: &str =
     "registry tokens do not authorize the management API; use Basic credentials";
 
-pub async fn metrics(app: &App, parts: &axum::http::request::Parts, source: &str) -> Response {
+pub(crate) async fn metrics(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    source: &str,
+) -> Response {
     match app
         .auth
         .authenticate(&app.store, &parts.headers, source)
@@ -127,7 +131,7 @@ pub async fn metrics(app: &App, parts: &axum::http::request::Parts, source: &str
     }
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     app: &App,
     parts: &axum::http::request::Parts,
     body: Body,

@@ -57,7 +57,7 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
 /// Longest robot lifetime a request may ask for.
 const MAX_ROBOT_DAYS: u32 = 36_500;
 
-pub fn robot_name(project: &str, name: &str) -> String {
+pub(super) fn robot_name(project: &str, name: &str) -> String {
     if name.starts_with("robot$") {
         name.to_owned()
     } else {

@@ -33,7 +33,7 @@ fn parsed(text: Option<&str>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub async fn get(c: &Ctx<'_>) -> ApiResult {
+pub(super) async fn get(c: &Ctx<'_>) -> ApiResult {
     let (Some(r), Some(d)) = (c.query.get("repository"), c.query.get("digest")) else {
         return Err(bad("repository and digest query parameters are required"));
     };
@@ -65,7 +65,7 @@ struct Rescan {
     digest: String,
 }
 
-pub async fn rescan(c: &Ctx<'_>, body: Body) -> ApiResult {
+pub(super) async fn rescan(c: &Ctx<'_>, body: Body) -> ApiResult {
     let req: Rescan = json_body(body).await?;
     let (repo, digest) = target(&req.repository, &req.digest)?;
     c.require(Action::Push, repo.as_str(), "scan.request")
@@ -83,7 +83,7 @@ const AFFECTED_PAGE: u64 = 1000;
 /// `GET /api/v1/vulnerabilities/{id}?last=REPO@DIGEST`: the images the caller may pull whose
 /// findings name the advisory, a page at a time (`next` names the following page). Only
 /// the caller's visible projects are looked at row by row.
-pub async fn affected(c: &Ctx<'_>, ident: &str) -> ApiResult {
+pub(super) async fn affected(c: &Ctx<'_>, ident: &str) -> ApiResult {
     if ident.is_empty() || ident.len() > 128 {
         return Err(bad("an advisory id is 1 to 128 characters"));
     }

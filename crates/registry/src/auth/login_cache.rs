@@ -14,7 +14,7 @@ use aws_lc_rs::hmac;
 /// Most remembered logins.
 const MAX_ENTRIES: usize = 10_000;
 
-pub struct LoginCache {
+pub(super) struct LoginCache {
     key: hmac::Key,
     ttl_ms: i64,
     /// tag → expiry (ms since the epoch). Looking a tag up by equality leaks nothing: an
@@ -23,7 +23,7 @@ pub struct LoginCache {
 }
 
 impl LoginCache {
-    pub fn new(ttl: Duration) -> LoginCache {
+    pub(super) fn new(ttl: Duration) -> LoginCache {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         LoginCache {
             key: hmac::Key::generate(hmac::HMAC_SHA256, &rng).expect("system RNG available"),
@@ -46,7 +46,13 @@ impl LoginCache {
 
     /// Whether `user` logged in with `password` against `stored_hash` less than a token
     /// lifetime ago.
-    pub fn verified(&self, user: &str, password: &str, stored_hash: &str, now_ms: i64) -> bool {
+    pub(super) fn verified(
+        &self,
+        user: &str,
+        password: &str,
+        stored_hash: &str,
+        now_ms: i64,
+    ) -> bool {
         if self.ttl_ms <= 0 {
             return false;
         }
@@ -56,7 +62,7 @@ impl LoginCache {
     }
 
     /// Remembers a login that was just verified.
-    pub fn remember(&self, user: &str, password: &str, stored_hash: &str, now_ms: i64) {
+    pub(super) fn remember(&self, user: &str, password: &str, stored_hash: &str, now_ms: i64) {
         if self.ttl_ms <= 0 {
             return;
         }

@@ -49,13 +49,13 @@ struct Window {
     failures: u32,
 }
 
-pub struct Throttle {
+pub(super) struct Throttle {
     settings: ThrottleSettings,
     windows: Mutex<HashMap<Key, Window>>,
 }
 
 impl Throttle {
-    pub fn new(settings: ThrottleSettings) -> Throttle {
+    pub(super) fn new(settings: ThrottleSettings) -> Throttle {
         Throttle {
             settings,
             windows: Mutex::new(HashMap::new()),
@@ -81,7 +81,7 @@ impl Throttle {
     }
 
     /// `Some(seconds to wait)` when `source` or `account` used up its failures.
-    pub fn check(&self, source: &str, account: &str, now_ms: i64) -> Option<u64> {
+    pub(super) fn check(&self, source: &str, account: &str, now_ms: i64) -> Option<u64> {
         let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let window_ms = self.window_ms();
         Self::keys(source, account)
@@ -97,7 +97,7 @@ impl Throttle {
     }
 
     /// Counts a failed login: against the source, and against the account when it exists.
-    pub fn failed(&self, source: &str, account: Option<&str>, now_ms: i64) {
+    pub(super) fn failed(&self, source: &str, account: Option<&str>, now_ms: i64) {
         let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
         let window_ms = self.window_ms();
         let keys = Self::keys(source, account.unwrap_or(""));
@@ -140,7 +140,7 @@ impl Throttle {
 
     /// A correct login clears the account's failures (not the source's: one right password
     /// must not reset a source that is guessing others).
-    pub fn succeeded(&self, account: &str) {
+    pub(super) fn succeeded(&self, account: &str) {
         self.windows
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -37,7 +37,7 @@ fn join_error(e: tokio::task::JoinError) -> std::io::Error {
 
 /// Writes `body` to `file` (positioned by the caller).
 /// Returns the number of bytes written; fails with `TooLarge` once more than `room` arrive.
-pub async fn write_stream<S, E>(file: File, body: S, room: u64) -> Result<u64>
+pub(super) async fn write_stream<S, E>(file: File, body: S, room: u64) -> Result<u64>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -103,7 +103,7 @@ where
 
 /// Streams `len` bytes of `file` from `start`, in pieces of [`READ_CHUNK`] (the last one
 /// shorter).
-pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
+pub(super) fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
     Box::pin(read_pieces(file, start, len, false).map_ok(|p| p.bytes))
 }
 
@@ -119,7 +119,7 @@ pub fn read_stream(file: File, start: u64, len: u64) -> ByteStream {
 /// piece is read, so a client that reads slowly holds no thread while it dawdles (a parked
 /// reader thread per slow download could otherwise take every blocking thread the server
 /// has). Buffers are reused (see [`ReadBuffer`]).
-pub fn read_pieces(file: File, start: u64, len: u64, crc: bool) -> PieceStream {
+pub(super) fn read_pieces(file: File, start: u64, len: u64, crc: bool) -> PieceStream {
     struct Next {
         file: Arc<File>,
         at: u64,

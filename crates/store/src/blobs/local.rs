@@ -15,12 +15,12 @@ use zoll_oci::Digest;
 use super::{file_io, ByteStream, PieceStream};
 use crate::error::{Result, StoreError};
 
-pub struct LocalBlobs {
+pub(crate) struct LocalBlobs {
     root: PathBuf,
 }
 
 impl LocalBlobs {
-    pub fn new(root: PathBuf) -> Result<Self> {
+    pub(crate) fn new(root: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
         Ok(LocalBlobs { root })
@@ -39,7 +39,7 @@ impl LocalBlobs {
         self.root.join("uploads").join(id)
     }
 
-    pub async fn stat(&self, d: &Digest) -> Result<Option<u64>> {
+    pub(crate) async fn stat(&self, d: &Digest) -> Result<Option<u64>> {
         match fs::metadata(self.blob_path(d)).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -47,11 +47,11 @@ impl LocalBlobs {
         }
     }
 
-    pub async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
+    pub(crate) async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
         Ok(file_io::read_stream(self.open_file(d)?, start, len))
     }
 
-    pub fn open_pieces(&self, d: &Digest, start: u64, len: u64) -> Result<PieceStream> {
+    pub(crate) fn open_pieces(&self, d: &Digest, start: u64, len: u64) -> Result<PieceStream> {
         Ok(file_io::read_pieces(self.open_file(d)?, start, len, true))
     }
 
@@ -65,12 +65,18 @@ impl LocalBlobs {
         }
     }
 
-    pub async fn create_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn create_upload(&self, id: &str) -> Result<()> {
         fs::File::create(self.upload_path(id)).await?;
         Ok(())
     }
 
-    pub async fn append<S, E>(&self, id: &str, offset: u64, body: S, limit: u64) -> Result<u64>
+    pub(crate) async fn append<S, E>(
+        &self,
+        id: &str,
+        offset: u64,
+        body: S,
+        limit: u64,
+    ) -> Result<u64>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -122,7 +128,7 @@ impl LocalBlobs {
         Ok(offset + written)
     }
 
-    pub async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
+    pub(crate) async fn read_upload(&self, id: &str, len: u64) -> Result<ByteStream> {
         let file = match std::fs::File::open(self.upload_path(id)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -134,7 +140,7 @@ impl LocalBlobs {
     }
 
     /// Makes the staged bytes durable (before the publishing transaction starts).
-    pub async fn sync_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn sync_upload(&self, id: &str) -> Result<()> {
         let src = self.upload_path(id);
         tokio::task::spawn_blocking(move || {
             let file = std::fs::File::open(&src)?;
@@ -149,7 +155,7 @@ impl LocalBlobs {
     /// Moves synced staged bytes into place atomically and makes the rename durable. The
     /// staging file is locked from the length check through the rename, so no writer of the
     /// session can change what was verified before it is published.
-    pub async fn publish(&self, id: &str, d: &Digest, len: u64) -> Result<()> {
+    pub(crate) async fn publish(&self, id: &str, d: &Digest, len: u64) -> Result<()> {
         let src = self.upload_path(id);
         let dst = self.blob_path(d);
         let dir = dst.parent().expect("blob path has a parent").to_owned();
@@ -172,7 +178,7 @@ impl LocalBlobs {
     }
 
     /// Removes a blob's bytes (garbage collection); absent bytes are not an error.
-    pub async fn delete(&self, d: &Digest) -> Result<()> {
+    pub(crate) async fn delete(&self, d: &Digest) -> Result<()> {
         match fs::remove_file(self.blob_path(d)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -180,7 +186,7 @@ impl LocalBlobs {
     }
 
     /// Moves a damaged blob's bytes to `quarantine/` for inspection (scrub).
-    pub async fn quarantine(&self, d: &Digest) -> Result<()> {
+    pub(crate) async fn quarantine(&self, d: &Digest) -> Result<()> {
         let dst =
             self.root
                 .join("quarantine")
@@ -191,14 +197,14 @@ impl LocalBlobs {
         }
     }
 
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn delete_upload(&self, id: &str) -> Result<()> {
         match fs::remove_file(self.upload_path(id)).await {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
 
-    pub async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
+    pub(crate) async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
         let mut out = Vec::new();
         let mut dir = fs::read_dir(self.root.join("uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {

@@ -13,8 +13,9 @@ use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt};
 use zoll_oci::Digest;
 
-pub use local::LocalBlobs;
-pub use s3::{S3Blobs, S3Config};
+pub(crate) use local::LocalBlobs;
+pub(crate) use s3::S3Blobs;
+pub use s3::S3Config;
 
 use crate::error::Result;
 
@@ -23,26 +24,26 @@ pub type ByteStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Bytes>
 
 /// Bytes read for a verified read, with their CRC32 when the backend computed it while the
 /// bytes were still in the reading core's cache (local disk does, per 1 MiB piece).
-pub struct Piece {
+pub(crate) struct Piece {
     pub bytes: Bytes,
     pub crc32: Option<u32>,
 }
 
 /// A stream of [`Piece`]s.
-pub type PieceStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Piece>> + Send>>;
+pub(crate) type PieceStream = std::pin::Pin<Box<dyn Stream<Item = std::io::Result<Piece>> + Send>>;
 
-pub enum Blobs {
+pub(crate) enum Blobs {
     Local(LocalBlobs),
     S3(S3Blobs),
 }
 
 impl Blobs {
-    pub fn local(root: PathBuf) -> Result<Blobs> {
+    pub(crate) fn local(root: PathBuf) -> Result<Blobs> {
         Ok(Blobs::Local(LocalBlobs::new(root)?))
     }
 
     /// Size of the stored blob, if present.
-    pub async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+    pub(crate) async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
         match self {
             Blobs::Local(l) => l.stat(digest).await,
             Blobs::S3(s) => s.stat(digest).await,
@@ -52,7 +53,7 @@ impl Blobs {
     /// Streams `len` bytes of the blob from `start`. With `verify` (whole reads only) the
     /// bytes are re-hashed as they are read and the stream fails instead of completing if they
     /// no longer match `digest`.
-    pub async fn open(
+    pub(crate) async fn open(
         &self,
         digest: &Digest,
         start: u64,
@@ -77,7 +78,12 @@ impl Blobs {
 
     /// Streams `len` bytes of the blob from `start` for [`crate::integrity::verified`]: in
     /// pieces of one chunk with their CRC32 on local disk, as they arrive from S3.
-    pub async fn open_pieces(&self, digest: &Digest, start: u64, len: u64) -> Result<PieceStream> {
+    pub(crate) async fn open_pieces(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> Result<PieceStream> {
         Ok(match self {
             Blobs::Local(l) => l.open_pieces(digest, start, len)?,
             Blobs::S3(s) => Box::pin(
@@ -88,7 +94,7 @@ impl Blobs {
         })
     }
 
-    pub async fn create_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn create_upload(&self, id: &str) -> Result<()> {
         match self {
             Blobs::Local(l) => l.create_upload(id).await,
             Blobs::S3(_) => Ok(()), // chunks are objects of their own
@@ -99,7 +105,7 @@ impl Blobs {
     /// Returns the new length and what the
     /// caller must add to the session's `parts` record (the S3 chunk object; nothing on
     /// disk), which later calls get back.
-    pub async fn append<S, E>(
+    pub(crate) async fn append<S, E>(
         &self,
         id: &str,
         offset: u64,
@@ -118,7 +124,7 @@ impl Blobs {
 
     /// Streams the first `len` bytes received by an upload session (to re-hash after a
     /// restart, or when another replica took the earlier chunks).
-    pub async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
+    pub(crate) async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
         match self {
             Blobs::Local(l) => l.read_upload(id, len).await,
             Blobs::S3(s) => s.read_upload(id, parts, len).await,
@@ -127,7 +133,7 @@ impl Blobs {
 
     /// Makes the upload's `len` bytes durable and ready to publish; called before the
     /// publishing transaction.
-    pub async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
+    pub(crate) async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
         match self {
             Blobs::Local(l) => l.sync_upload(id).await,
             Blobs::S3(s) => s.sync_upload(id, parts, len).await,
@@ -135,7 +141,13 @@ impl Blobs {
     }
 
     /// Makes synced upload bytes visible under `digest`, atomically.
-    pub async fn publish(&self, id: &str, parts: &str, digest: &Digest, len: u64) -> Result<()> {
+    pub(crate) async fn publish(
+        &self,
+        id: &str,
+        parts: &str,
+        digest: &Digest,
+        len: u64,
+    ) -> Result<()> {
         match self {
             Blobs::Local(l) => l.publish(id, digest, len).await,
             Blobs::S3(s) => s.publish(id, parts, digest, len).await,
@@ -143,7 +155,7 @@ impl Blobs {
     }
 
     /// Removes a blob's bytes (garbage collection).
-    pub async fn delete(&self, digest: &Digest) -> Result<()> {
+    pub(crate) async fn delete(&self, digest: &Digest) -> Result<()> {
         match self {
             Blobs::Local(l) => l.delete(digest).await,
             Blobs::S3(s) => s.delete(digest).await,
@@ -151,7 +163,7 @@ impl Blobs {
     }
 
     /// Moves a damaged blob's bytes aside (scrub).
-    pub async fn quarantine(&self, digest: &Digest) -> Result<()> {
+    pub(crate) async fn quarantine(&self, digest: &Digest) -> Result<()> {
         match self {
             Blobs::Local(l) => l.quarantine(digest).await,
             Blobs::S3(s) => s.quarantine(digest).await,
@@ -161,14 +173,14 @@ impl Blobs {
     /// Removes what staging left after a successful publish (S3 keeps its chunk objects
     /// until now; on disk the file was renamed away). `parts` names them, so nothing is
     /// listed on this hot path.
-    pub async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
+    pub(crate) async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
         match self {
             Blobs::Local(_) => Ok(()),
             Blobs::S3(s) => s.discard_staging(id, parts).await,
         }
     }
 
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn delete_upload(&self, id: &str) -> Result<()> {
         match self {
             Blobs::Local(l) => l.delete_upload(id).await,
             Blobs::S3(s) => s.delete_upload(id).await,
@@ -176,7 +188,7 @@ impl Blobs {
     }
 
     /// Upload staging areas present in the backend, with their last modification time.
-    pub async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
+    pub(crate) async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
         match self {
             Blobs::Local(l) => l.list_uploads().await,
             Blobs::S3(s) => s.list_uploads().await,

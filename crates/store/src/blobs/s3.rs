@@ -42,7 +42,7 @@ const PART: usize = 8 << 20;
 // memory per upload (the 64 MiB bound of a 2 GiB push holds with room to spare).
 const PARTS_IN_FLIGHT: usize = 1;
 
-pub struct S3Blobs {
+pub(crate) struct S3Blobs {
     store: Arc<AmazonS3>,
     prefix: String,
 }
@@ -56,7 +56,7 @@ fn not_found(e: &object_store::Error) -> bool {
 }
 
 impl S3Blobs {
-    pub fn new(c: &S3Config) -> Result<Self> {
+    pub(crate) fn new(c: &S3Config) -> Result<Self> {
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&c.bucket)
             .with_allow_http(c.allow_http)
@@ -100,7 +100,7 @@ impl S3Blobs {
         Path::from(format!("{}uploads/{id}/assembled", self.prefix))
     }
 
-    pub async fn stat(&self, d: &Digest) -> Result<Option<u64>> {
+    pub(crate) async fn stat(&self, d: &Digest) -> Result<Option<u64>> {
         match self.store.head(&self.blob_key(d)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(e) if not_found(&e) => Ok(None),
@@ -108,7 +108,7 @@ impl S3Blobs {
         }
     }
 
-    pub async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
+    pub(crate) async fn open(&self, d: &Digest, start: u64, len: u64) -> Result<ByteStream> {
         if len == 0 {
             return Ok(Box::pin(futures_util::stream::empty()));
         }
@@ -127,7 +127,7 @@ impl S3Blobs {
     /// part record (`<name>,<len>;`) the store adds to the session row when — and only
     /// if — its compare-and-set on the offset succeeds, so a chunk written by a request that
     /// lost a race is never read.
-    pub async fn append<S, E>(
+    pub(crate) async fn append<S, E>(
         &self,
         id: &str,
         offset: u64,
@@ -226,7 +226,7 @@ impl S3Blobs {
         Ok(out)
     }
 
-    pub async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
+    pub(crate) async fn read_upload(&self, id: &str, parts: &str, len: u64) -> Result<ByteStream> {
         let chunks = self.chunks(id, parts, len)?;
         let store = self.store.clone();
         let stream = futures_util::stream::iter(chunks)
@@ -254,7 +254,7 @@ impl S3Blobs {
     }
 
     /// Assembles the session into one object (skipped when one chunk holds everything).
-    pub async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
+    pub(crate) async fn sync_upload(&self, id: &str, parts: &str, len: u64) -> Result<()> {
         if self.single_chunk(id, parts, len)?.is_some() {
             return Ok(());
         }
@@ -285,7 +285,7 @@ impl S3Blobs {
     }
 
     /// Copies the assembled session to the blob's content address.
-    pub async fn publish(&self, id: &str, parts: &str, d: &Digest, len: u64) -> Result<()> {
+    pub(crate) async fn publish(&self, id: &str, parts: &str, d: &Digest, len: u64) -> Result<()> {
         let source = match self.single_chunk(id, parts, len)? {
             Some(key) => key,
             None => self.assembled_key(id),
@@ -296,7 +296,7 @@ impl S3Blobs {
             .map_err(io)
     }
 
-    pub async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
+    pub(crate) async fn discard_staging(&self, id: &str, parts: &str) -> Result<()> {
         let mut keys = vec![self.assembled_key(id)];
         for record in parts.split(';').filter(|r| !r.is_empty()) {
             if let Some((name, _)) = record.split_once(',') {
@@ -315,7 +315,7 @@ impl S3Blobs {
         Ok(())
     }
 
-    pub async fn delete_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn delete_upload(&self, id: &str) -> Result<()> {
         let keys = self
             .store
             .list(Some(&self.session_dir(id)))
@@ -329,7 +329,7 @@ impl S3Blobs {
         Ok(())
     }
 
-    pub async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
+    pub(crate) async fn list_uploads(&self) -> Result<Vec<(String, SystemTime)>> {
         let root = Path::from(format!("{}uploads", self.prefix));
         let mut newest: std::collections::HashMap<String, SystemTime> = Default::default();
         let mut all = self.store.list(Some(&root));
@@ -345,14 +345,14 @@ impl S3Blobs {
         Ok(newest.into_iter().collect())
     }
 
-    pub async fn delete(&self, d: &Digest) -> Result<()> {
+    pub(crate) async fn delete(&self, d: &Digest) -> Result<()> {
         match self.store.delete(&self.blob_key(d)).await {
             Err(e) if !not_found(&e) => Err(io(e)),
             _ => Ok(()),
         }
     }
 
-    pub async fn quarantine(&self, d: &Digest) -> Result<()> {
+    pub(crate) async fn quarantine(&self, d: &Digest) -> Result<()> {
         let to = Path::from(format!(
             "{}quarantine/{}-{}",
             self.prefix,

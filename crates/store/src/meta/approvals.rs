@@ -30,7 +30,7 @@ fn row(r: AnyRow) -> Result<ApprovalRow> {
 }
 
 impl Metadata {
-    pub async fn approval_insert(&self, a: &ApprovalRow) -> Result<()> {
+    pub(crate) async fn approval_insert(&self, a: &ApprovalRow) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO approval_requests ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -54,7 +54,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn approval(&self, id: &str) -> Result<Option<ApprovalRow>> {
+    pub(crate) async fn approval(&self, id: &str) -> Result<Option<ApprovalRow>> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM approval_requests WHERE id = $1"
         ))
@@ -65,7 +65,7 @@ impl Metadata {
         .transpose()
     }
 
-    pub async fn approvals(&self, states: &[&str], limit: i64) -> Result<Vec<ApprovalRow>> {
+    pub(crate) async fn approvals(&self, states: &[&str], limit: i64) -> Result<Vec<ApprovalRow>> {
         // States are a short fixed vocabulary: one query per state keeps the SQL portable.
         let mut out = Vec::new();
         for state in states {
@@ -88,7 +88,7 @@ impl Metadata {
 
     /// Requests in any of `states` created after `after` (`(created_ms, id)`), oldest
     /// first, at most `limit`: every open request is reached, page by page.
-    pub async fn approvals_oldest(
+    pub(crate) async fn approvals_oldest(
         &self,
         states: &[&str],
         after: (i64, &str),
@@ -117,7 +117,12 @@ impl Metadata {
     }
 
     /// Requests in any of `states` by `requester` for `key`.
-    pub async fn approvals_by(&self, states: &[&str], requester: &str, key: &str) -> Result<u64> {
+    pub(crate) async fn approvals_by(
+        &self,
+        states: &[&str],
+        requester: &str,
+        key: &str,
+    ) -> Result<u64> {
         let mut n = 0;
         for state in states {
             let c: i64 = sqlx::query_scalar(
@@ -136,7 +141,7 @@ impl Metadata {
 
     /// Moves a request from `version` to a new state; false when another writer moved it
     /// first (the caller re-reads and decides again).
-    pub async fn approval_transition(
+    pub(crate) async fn approval_transition(
         &self,
         id: &str,
         version: i64,
@@ -159,7 +164,7 @@ impl Metadata {
     }
 
     /// Records a vote; false when this approver already voted on the request.
-    pub async fn approval_vote(&self, v: &ApprovalVote) -> Result<bool> {
+    pub(crate) async fn approval_vote(&self, v: &ApprovalVote) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO approval_votes (request_id, approver, decision, signature, at_ms) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, approver) DO NOTHING",
@@ -174,7 +179,7 @@ impl Metadata {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn approval_votes(&self, id: &str) -> Result<Vec<ApprovalVote>> {
+    pub(crate) async fn approval_votes(&self, id: &str) -> Result<Vec<ApprovalVote>> {
         let rows: Vec<AnyRow> = sqlx::query(
             "SELECT request_id, approver, decision, signature, at_ms FROM approval_votes \
              WHERE request_id = $1 ORDER BY at_ms, approver",

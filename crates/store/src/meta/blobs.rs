@@ -12,7 +12,7 @@ use crate::error::Result;
 
 /// A stored blob as garbage collection and scrub see it.
 #[derive(Debug, Clone)]
-pub struct BlobRow {
+pub(crate) struct BlobRow {
     pub digest: String,
     pub size: u64,
     pub created_ms: i64,
@@ -23,7 +23,7 @@ const UNREFERENCED: &str =
 
 impl Metadata {
     /// Size of `digest` if it is linked into the repository and servable.
-    pub async fn repo_blob_size(&self, repo: RepoId, digest: &str) -> Result<Option<u64>> {
+    pub(crate) async fn repo_blob_size(&self, repo: RepoId, digest: &str) -> Result<Option<u64>> {
         let size: Option<i64> = sqlx::query_scalar(
             "SELECT b.size FROM repo_blobs r JOIN blobs b ON b.digest = r.digest \
              WHERE r.repo_id = $1 AND r.digest = $2 AND b.state = 'live'",
@@ -58,7 +58,7 @@ impl Metadata {
     }
 
     /// Size of a servable blob, in any repository.
-    pub async fn blob_size(&self, digest: &str) -> Result<Option<u64>> {
+    pub(crate) async fn blob_size(&self, digest: &str) -> Result<Option<u64>> {
         let size: Option<i64> =
             sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1 AND state = 'live'")
                 .bind(digest)
@@ -71,7 +71,7 @@ impl Metadata {
     /// quarantined one, restarting its grace window. `false` while garbage collection is
     /// deleting it: the caller waits and tries again.
     /// `chunk_table` is the chunk table of the bytes being published (stored form).
-    pub async fn claim_blob(
+    pub(crate) async fn claim_blob(
         &self,
         tx: &mut Tx,
         digest: &str,
@@ -95,7 +95,7 @@ impl Metadata {
 
     /// Links a live blob into `repo` and restarts its grace window (a mount is followed by
     /// a manifest push just like an upload is). `false` if the blob is not live.
-    pub async fn link_blob(&self, tx: &mut Tx, repo: RepoId, digest: &str) -> Result<bool> {
+    pub(crate) async fn link_blob(&self, tx: &mut Tx, repo: RepoId, digest: &str) -> Result<bool> {
         let now = self.now_ms();
         let touched =
             sqlx::query("UPDATE blobs SET created_ms = $1 WHERE digest = $2 AND state = 'live'")
@@ -123,7 +123,7 @@ impl Metadata {
     /// share-locks it too), so a push that references the blob either committed before the
     /// check sees it, or waits until the link is gone and fails as referencing an unknown
     /// blob.
-    pub async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<Removal> {
+    pub(crate) async fn unlink_blob(&self, repo: RepoId, digest: &str) -> Result<Removal> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "SELECT digest FROM blobs WHERE digest = $1{}",
@@ -158,7 +158,7 @@ impl Metadata {
     }
 
     /// Live blobs no manifest references whose grace window ended before `cutoff_ms`.
-    pub async fn gc_candidates(&self, cutoff_ms: i64) -> Result<Vec<BlobRow>> {
+    pub(crate) async fn gc_candidates(&self, cutoff_ms: i64) -> Result<Vec<BlobRow>> {
         let sql = format!(
             "SELECT digest, size, created_ms FROM blobs \
              WHERE state = 'live' AND created_ms < $1 AND {UNREFERENCED} ORDER BY digest"
@@ -167,14 +167,14 @@ impl Metadata {
     }
 
     /// Rows a garbage collection claimed but did not finish (it was interrupted).
-    pub async fn gc_unfinished(&self) -> Result<Vec<BlobRow>> {
+    pub(crate) async fn gc_unfinished(&self) -> Result<Vec<BlobRow>> {
         let sql = "SELECT digest, size, created_ms FROM blobs WHERE state = 'deleting'";
         self.blob_rows(sqlx::query(sql)).await
     }
 
     /// Claims a blob for deletion if it is still unreferenced and past `cutoff_ms`, and
     /// drops its repository links. `false`: a push got to it first; leave it.
-    pub async fn gc_claim(&self, digest: &str, cutoff_ms: i64) -> Result<bool> {
+    pub(crate) async fn gc_claim(&self, digest: &str, cutoff_ms: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
         // Lock first, then decide in a later statement: under READ COMMITTED that statement
         // sees every push that committed while we waited for the lock.
@@ -204,7 +204,7 @@ impl Metadata {
     }
 
     /// Removes the row of a blob whose bytes garbage collection deleted.
-    pub async fn gc_forget(&self, digest: &str) -> Result<()> {
+    pub(crate) async fn gc_forget(&self, digest: &str) -> Result<()> {
         sqlx::query("DELETE FROM blobs WHERE digest = $1 AND state = 'deleting'")
             .bind(digest)
             .execute(&self.writer)
@@ -213,14 +213,14 @@ impl Metadata {
     }
 
     /// The live blob `digest`, as scrub sees it.
-    pub async fn live_blob(&self, digest: &str) -> Result<Option<BlobRow>> {
+    pub(crate) async fn live_blob(&self, digest: &str) -> Result<Option<BlobRow>> {
         let sql = "SELECT digest, size, created_ms FROM blobs WHERE digest = $1 AND state = 'live'";
         Ok(self.blob_rows(sqlx::query(sql).bind(digest)).await?.pop())
     }
 
     /// Entries `first..first + count` of the chunk table of live blob `digest`, in stored
     /// form. `None`: no such live blob; `Some(None)`: it has no chunk table yet.
-    pub async fn chunk_table(
+    pub(crate) async fn chunk_table(
         &self,
         digest: &str,
         first: u64,
@@ -240,7 +240,7 @@ impl Metadata {
     }
 
     /// The whole chunk table of live blob `digest` (stored form), if it has one.
-    pub async fn full_chunk_table(&self, digest: &str) -> Result<Option<String>> {
+    pub(crate) async fn full_chunk_table(&self, digest: &str) -> Result<Option<String>> {
         let t: Option<Option<String>> =
             sqlx::query_scalar("SELECT crc32_1mib FROM blobs WHERE digest = $1 AND state = 'live'")
                 .bind(digest)
@@ -251,7 +251,12 @@ impl Metadata {
 
     /// Records the chunk table of live blob `digest` of `size` bytes, computed from bytes
     /// that matched its digest.
-    pub async fn record_chunk_table(&self, digest: &str, size: u64, table: &str) -> Result<()> {
+    pub(crate) async fn record_chunk_table(
+        &self,
+        digest: &str,
+        size: u64,
+        table: &str,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE blobs SET crc32_1mib = $1 WHERE digest = $2 AND size = $3 AND state = 'live'",
         )
@@ -264,7 +269,7 @@ impl Metadata {
     }
 
     /// Live blobs in digest order after `after`, at most `n` (scrub pages through them).
-    pub async fn live_blobs(&self, after: &str, n: u64) -> Result<Vec<BlobRow>> {
+    pub(crate) async fn live_blobs(&self, after: &str, n: u64) -> Result<Vec<BlobRow>> {
         let sql = "SELECT digest, size, created_ms FROM blobs \
                    WHERE state = 'live' AND digest > $1 ORDER BY digest LIMIT $2";
         self.blob_rows(sqlx::query(sql).bind(after).bind(to_i64(n)))
@@ -273,7 +278,7 @@ impl Metadata {
 
     /// Inside a scrub transaction: locks the row and marks it quarantined if it is still the
     /// upload that was hashed (`created_ms` unchanged). `false`: it was re-uploaded meanwhile.
-    pub async fn quarantine(&self, tx: &mut Tx, blob: &BlobRow) -> Result<bool> {
+    pub(crate) async fn quarantine(&self, tx: &mut Tx, blob: &BlobRow) -> Result<bool> {
         let lock = format!(
             "SELECT digest FROM blobs WHERE digest = $1{}",
             self.lock(" FOR UPDATE")
@@ -313,7 +318,7 @@ impl Metadata {
 
 /// What removing a blob's link or a manifest from a repository did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
+pub(crate) enum Removal {
     Done,
     Absent,
     /// A manifest of the repository (this digest) references it: it stays.

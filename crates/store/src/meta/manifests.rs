@@ -14,10 +14,10 @@ fn unknown_reference(digest: &str) -> StoreError {
 }
 
 /// Most projects one restricted catalog query names.
-pub const MAX_CATALOG_PROJECTS: usize = 1000;
+pub(crate) const MAX_CATALOG_PROJECTS: usize = 1000;
 
 impl Metadata {
-    pub async fn manifest(&self, repo: RepoId, digest: &str) -> Result<Option<ManifestRow>> {
+    pub(crate) async fn manifest(&self, repo: RepoId, digest: &str) -> Result<Option<ManifestRow>> {
         let row: Option<AnyRow> = sqlx::query(
             "SELECT media_type, content FROM manifests WHERE repo_id = $1 AND digest = $2",
         )
@@ -39,7 +39,7 @@ impl Metadata {
     /// rows against garbage collection until the commit). A re-push of a stored manifest
     /// locks and refreshes its row: it counts as pushed now for the untagged grace window,
     /// and a concurrent garbage collection waits and then sees the new tags.
-    pub async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
+    pub(crate) async fn put_manifest(&self, m: NewManifest<'_>) -> Result<()> {
         let now = self.now_ms();
         let mut tx = self.writer.begin().await?;
         if let Some(q) = m.quota {
@@ -161,7 +161,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn tag(&self, repo: RepoId, tag: &str) -> Result<Option<String>> {
+    pub(crate) async fn tag(&self, repo: RepoId, tag: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
                 .bind(repo)
@@ -176,7 +176,11 @@ impl Metadata {
     /// dangle). The row is locked first, as a push of an index share-locks its children, so
     /// an index committed before the check is seen and one pushed after it fails as
     /// referencing an unknown manifest.
-    pub async fn delete_manifest(&self, repo: RepoId, digest: &str) -> Result<super::Removal> {
+    pub(crate) async fn delete_manifest(
+        &self,
+        repo: RepoId,
+        digest: &str,
+    ) -> Result<super::Removal> {
         let mut tx = self.writer.begin().await?;
         let sql = format!(
             "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2{}",
@@ -225,7 +229,7 @@ impl Metadata {
         })
     }
 
-    pub async fn tags_of(&self, repo: RepoId, digest: &str) -> Result<Vec<String>> {
+    pub(crate) async fn tags_of(&self, repo: RepoId, digest: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name",
         )
@@ -235,7 +239,7 @@ impl Metadata {
         .await?)
     }
 
-    pub async fn delete_tag(&self, repo: RepoId, tag: &str) -> Result<bool> {
+    pub(crate) async fn delete_tag(&self, repo: RepoId, tag: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM tags WHERE repo_id = $1 AND name = $2")
             .bind(repo)
             .bind(tag)
@@ -245,7 +249,12 @@ impl Metadata {
     }
 
     /// Tags in lexical order after `last`, at most `n`.
-    pub async fn tags(&self, repo: RepoId, last: Option<&str>, n: u64) -> Result<Vec<String>> {
+    pub(crate) async fn tags(
+        &self,
+        repo: RepoId,
+        last: Option<&str>,
+        n: u64,
+    ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT name FROM tags WHERE repo_id = $1 AND name > $2 ORDER BY name LIMIT $3",
         )
@@ -257,7 +266,7 @@ impl Metadata {
     }
 
     /// Repositories holding at least one manifest, in lexical order after `last`.
-    pub async fn catalog(&self, last: Option<&str>, n: u64) -> Result<Vec<String>> {
+    pub(crate) async fn catalog(&self, last: Option<&str>, n: u64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT r.name FROM repositories r WHERE r.name > $1 \
              AND EXISTS (SELECT 1 FROM manifests m WHERE m.repo_id = r.id) \
@@ -272,7 +281,7 @@ impl Metadata {
     /// The catalog restricted to the repositories of `projects` (at most
     /// [`MAX_CATALOG_PROJECTS`]), so that a caller who sees few projects costs what they
     /// see, not every repository.
-    pub async fn catalog_in(
+    pub(crate) async fn catalog_in(
         &self,
         projects: &[String],
         last: Option<&str>,
@@ -304,7 +313,12 @@ impl Metadata {
 
     /// Manifests in `repo` that list `child` among their references (indexes containing a
     /// platform manifest), newest first, at most `limit`.
-    pub async fn parents(&self, repo: RepoId, child: &str, limit: i64) -> Result<Vec<ReferrerRow>> {
+    pub(crate) async fn parents(
+        &self,
+        repo: RepoId,
+        child: &str,
+        limit: i64,
+    ) -> Result<Vec<ReferrerRow>> {
         let rows: Vec<AnyRow> = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations \
              FROM manifest_refs r JOIN manifests m \
@@ -323,7 +337,7 @@ impl Metadata {
     /// Referrers of `subject` in digest order after `after`, at most `limit`, optionally only
     /// of one artifact type; without `annotations` that column is not read (the gate never
     /// needs it, and a referrer's annotations can be large).
-    pub async fn referrers(
+    pub(crate) async fn referrers(
         &self,
         repo: RepoId,
         subject: &str,
@@ -382,7 +396,7 @@ const MANIFEST_UNUSED: &str = "\
 
 /// One untagged manifest garbage collection may remove.
 #[derive(Debug, Clone)]
-pub struct UntaggedRow {
+pub(crate) struct UntaggedRow {
     pub repo_id: RepoId,
     pub repo: String,
     pub digest: String,
@@ -391,7 +405,7 @@ pub struct UntaggedRow {
 
 impl Metadata {
     /// Unused untagged manifests pushed before `cutoff_ms`.
-    pub async fn untagged_candidates(&self, cutoff_ms: i64) -> Result<Vec<UntaggedRow>> {
+    pub(crate) async fn untagged_candidates(&self, cutoff_ms: i64) -> Result<Vec<UntaggedRow>> {
         let sql = format!(
             "SELECT m.repo_id, r.name, m.digest, m.size FROM manifests m \
              JOIN repositories r ON r.id = m.repo_id \
@@ -415,7 +429,12 @@ impl Metadata {
 
     /// Deletes an untagged manifest if, once locked, it is still unused and old enough.
     /// `false`: a push tagged, listed or re-pushed it meanwhile.
-    pub async fn gc_untagged(&self, repo: RepoId, digest: &str, cutoff_ms: i64) -> Result<bool> {
+    pub(crate) async fn gc_untagged(
+        &self,
+        repo: RepoId,
+        digest: &str,
+        cutoff_ms: i64,
+    ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let lock = format!(
             "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2{}",
@@ -451,13 +470,13 @@ impl Metadata {
 
     /// Storage of the repositories `scope` names (`team` = `team` and `team/...`), derived
     /// from what manifests reference: distinct blobs counted once, plus the manifests.
-    pub async fn usage(&self, scope: &str) -> Result<(u64, u64, u64, u64)> {
+    pub(crate) async fn usage(&self, scope: &str) -> Result<(u64, u64, u64, u64)> {
         let mut conn = self.reader.acquire().await?;
         self.usage_in(&mut conn, scope).await
     }
 
     /// `usage` on a given connection (inside a push transaction: including its writes).
-    pub async fn usage_in(
+    pub(crate) async fn usage_in(
         &self,
         conn: &mut sqlx::AnyConnection,
         scope: &str,

@@ -7,7 +7,7 @@ use crate::error::{Result, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+pub(super) enum Dialect {
     Sqlite,
     Postgres,
 }
@@ -41,12 +41,12 @@ fn migrations(d: Dialect) -> impl Iterator<Item = (i64, Step)> {
 }
 
 /// The newest schema version this build knows.
-pub fn latest_version(d: Dialect) -> i64 {
+pub(super) fn latest_version(d: Dialect) -> i64 {
     migrations(d).last().map_or(0, |(v, _)| v)
 }
 
 /// On open: migrate, or check that nothing is pending.
-pub async fn prepare(pool: &AnyPool, dialect: Dialect, migrate: bool) -> Result<()> {
+pub(super) async fn prepare(pool: &AnyPool, dialect: Dialect, migrate: bool) -> Result<()> {
     refuse_newer(pool, dialect).await?;
     if migrate {
         run(pool, dialect).await?;
@@ -76,7 +76,7 @@ async fn refuse_newer(pool: &AnyPool, dialect: Dialect) -> Result<()> {
 }
 
 /// Applies pending migrations; returns the versions it applied.
-pub async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
+pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
     if let Dialect::Postgres = dialect {
         // Replicas starting together must not migrate concurrently: a session-level advisory
         // lock on one connection serializes them.
@@ -104,7 +104,7 @@ async fn ensure_table(pool: &AnyPool) -> Result<()> {
 }
 
 /// Versions this build knows that the database has not applied yet.
-pub async fn pending(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
+pub(super) async fn pending(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
     ensure_table(pool).await?;
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
         .fetch_all(pool)

@@ -10,8 +10,9 @@ mod scans;
 mod uploads;
 pub(crate) mod v8_glob_dialect;
 
-pub use blobs::{BlobRow, Removal};
-pub use manifests::{ReferrerPage, MAX_CATALOG_PROJECTS};
+pub(crate) use blobs::{BlobRow, Removal};
+pub use manifests::ReferrerPage;
+pub(crate) use manifests::MAX_CATALOG_PROJECTS;
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;
@@ -25,9 +26,9 @@ use zoll_stdx::time::Clock;
 use crate::error::Result;
 
 /// A repository's row id; stable for the life of the repository.
-pub type RepoId = i64;
+pub(crate) type RepoId = i64;
 
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// Reads. For SQLite several connections read the WAL concurrently.
     reader: AnyPool,
     /// Writes. For SQLite exactly one connection, so writers queue here instead of failing
@@ -41,10 +42,10 @@ pub struct Metadata {
 
 /// A write transaction; the store does file operations inside one where they must not
 /// interleave with garbage collection or scrub.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 #[derive(Debug, Clone)]
-pub struct UploadRow {
+pub(crate) struct UploadRow {
     pub repo_id: RepoId,
     pub received: u64,
     /// What the blob backend recorded about the staged bytes (S3: the chunk objects).
@@ -52,7 +53,7 @@ pub struct UploadRow {
 }
 
 #[derive(Debug, Clone)]
-pub struct ManifestRow {
+pub(crate) struct ManifestRow {
     pub media_type: String,
     pub content: Vec<u8>,
 }
@@ -68,7 +69,7 @@ pub struct ReferrerRow {
 }
 
 /// Everything a manifest push writes, in one transaction.
-pub struct NewManifest<'a> {
+pub(crate) struct NewManifest<'a> {
     pub repo_id: RepoId,
     pub digest: &'a str,
     pub media_type: &'a str,
@@ -104,7 +105,7 @@ impl Metadata {
     /// embedded default) or `postgres://...`.
     /// With `migrate`, pending schema migrations are applied; without, a database that has
     /// pending ones is refused.
-    pub async fn open(url: &str, migrate: bool, clock: Arc<dyn Clock>) -> Result<Metadata> {
+    pub(crate) async fn open(url: &str, migrate: bool, clock: Arc<dyn Clock>) -> Result<Metadata> {
         sqlx::any::install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = AnyPoolOptions::new()
@@ -157,17 +158,17 @@ impl Metadata {
     }
 
     /// Applies pending migrations; returns the versions applied (empty: already current).
-    pub async fn migrate(&self) -> Result<Vec<i64>> {
+    pub(crate) async fn migrate(&self) -> Result<Vec<i64>> {
         migrate::run(&self.writer, self.dialect).await
     }
 
     /// The URL of the embedded SQLite database at `path`.
-    pub fn sqlite_url(path: &Path) -> String {
+    pub(crate) fn sqlite_url(path: &Path) -> String {
         format!("sqlite://{}?mode=rwc", path.display())
     }
 
     /// True for the embedded SQLite database, which only this process uses.
-    pub fn is_embedded(&self) -> bool {
+    pub(crate) fn is_embedded(&self) -> bool {
         matches!(self.dialect, migrate::Dialect::Sqlite)
     }
 
@@ -184,19 +185,19 @@ impl Metadata {
         }
     }
 
-    pub fn reader(&self) -> &AnyPool {
+    pub(crate) fn reader(&self) -> &AnyPool {
         &self.reader
     }
 
-    pub fn writer(&self) -> &AnyPool {
+    pub(crate) fn writer(&self) -> &AnyPool {
         &self.writer
     }
 
-    pub async fn begin(&self) -> Result<Tx> {
+    pub(crate) async fn begin(&self) -> Result<Tx> {
         Ok(self.writer.begin().await?)
     }
 
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -205,7 +206,7 @@ impl Metadata {
         self.repo_ids.lock().expect("poisoned").get(name).copied()
     }
 
-    pub async fn repo_id(&self, name: &str) -> Result<Option<RepoId>> {
+    pub(crate) async fn repo_id(&self, name: &str) -> Result<Option<RepoId>> {
         if let Some(id) = self.cached_repo(name) {
             return Ok(Some(id));
         }
@@ -222,7 +223,7 @@ impl Metadata {
         Ok(id)
     }
 
-    pub async fn ensure_repo(&self, name: &str) -> Result<RepoId> {
+    pub(crate) async fn ensure_repo(&self, name: &str) -> Result<RepoId> {
         if let Some(id) = self.repo_id(name).await? {
             return Ok(id);
         }

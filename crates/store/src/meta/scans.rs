@@ -97,7 +97,7 @@ impl Metadata {
     }
 
     /// Queues (again) a scan of a stored image, e.g. on request.
-    pub async fn requeue_scan(&self, repo: RepoId, digest: &str) -> Result<()> {
+    pub(crate) async fn requeue_scan(&self, repo: RepoId, digest: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO scans (repo_id, digest, state, attempts, queued_ms) \
              VALUES ($1, $2, 'queued', 0, $3) ON CONFLICT (repo_id, digest) \
@@ -113,7 +113,7 @@ impl Metadata {
 
     /// Claims the oldest queued job for `owner`, first returning jobs whose worker has not
     /// finished within `lease_ms` to the queue.
-    pub async fn claim_scan(&self, owner: &str, lease_ms: i64) -> Result<Option<ScanJob>> {
+    pub(crate) async fn claim_scan(&self, owner: &str, lease_ms: i64) -> Result<Option<ScanJob>> {
         let now = self.now_ms();
         sqlx::query("UPDATE scans SET state = 'queued', owner = NULL WHERE state = 'running' AND started_ms < $1")
             .bind(now.saturating_sub(lease_ms))
@@ -153,7 +153,12 @@ impl Metadata {
     }
 
     /// Records a job's outcome if `owner` still holds it; `false` when the lease was lost.
-    pub async fn finish_scan(&self, job: &ScanJob, owner: &str, o: &ScanOutcome) -> Result<bool> {
+    pub(crate) async fn finish_scan(
+        &self,
+        job: &ScanJob,
+        owner: &str,
+        o: &ScanOutcome,
+    ) -> Result<bool> {
         let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE scans SET state = $1, finished_ms = $2, error = $3, db_version = $4, \
@@ -184,7 +189,7 @@ impl Metadata {
     }
 
     /// Puts a failed job back in the queue (`retry`) or leaves it failed.
-    pub async fn fail_scan(
+    pub(crate) async fn fail_scan(
         &self,
         job: &ScanJob,
         owner: &str,
@@ -238,7 +243,12 @@ impl Metadata {
 
     /// After a re-match: the new findings of a done scan (`o.db_version`, `o.report_digest`,
     /// `o.findings`, `o.summary`, `o.idents`; the rest of `o` is not used).
-    pub async fn update_findings(&self, repo: RepoId, digest: &str, o: &ScanOutcome) -> Result<()> {
+    pub(crate) async fn update_findings(
+        &self,
+        repo: RepoId,
+        digest: &str,
+        o: &ScanOutcome,
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE scans SET db_version = $1, report_digest = $2, findings = $3, summary = $4 \
@@ -258,7 +268,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn scan_row(&self, repo: RepoId, digest: &str) -> Result<Option<ScanRow>> {
+    pub(crate) async fn scan_row(&self, repo: RepoId, digest: &str) -> Result<Option<ScanRow>> {
         let sql = format!(
             "SELECT {SCAN_COLUMNS} FROM scans s JOIN repositories r ON r.id = s.repo_id \
              WHERE s.repo_id = $1 AND s.digest = $2"
@@ -272,7 +282,7 @@ impl Metadata {
     }
 
     /// Finished scans with an SBOM, in (repository id, digest) order after `after`.
-    pub async fn scans_with_sbom(
+    pub(crate) async fn scans_with_sbom(
         &self,
         after: (RepoId, &str),
         n: i64,
@@ -296,7 +306,7 @@ impl Metadata {
 
     /// Images (still present) whose findings include `ident` as an id or alias.
     /// A page of them: after `(repository, digest)`, at most `limit`.
-    pub async fn images_affected_by(
+    pub(crate) async fn images_affected_by(
         &self,
         ident: &str,
         after: (&str, &str),
@@ -343,7 +353,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn scan_db_version(&self) -> Result<Option<String>> {
+    pub(crate) async fn scan_db_version(&self) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT version FROM scan_db WHERE id = 1")
                 .fetch_optional(&self.writer)
@@ -353,7 +363,7 @@ impl Metadata {
 
     /// Moves the recorded database version from `old` to `new`; `true` for the one caller
     /// that did (it re-matches).
-    pub async fn advance_scan_db(&self, old: Option<&str>, new: &str) -> Result<bool> {
+    pub(crate) async fn advance_scan_db(&self, old: Option<&str>, new: &str) -> Result<bool> {
         let done = match old {
             None => {
                 sqlx::query(

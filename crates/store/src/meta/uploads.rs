@@ -8,7 +8,7 @@ use crate::error::Result;
 
 impl Metadata {
     /// Inside the publishing transaction: the session is complete.
-    pub async fn end_upload(&self, tx: &mut super::Tx, id: &str) -> Result<()> {
+    pub(crate) async fn end_upload(&self, tx: &mut super::Tx, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
             .execute(&mut **tx)
@@ -16,7 +16,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn create_upload(&self, id: &str, repo: RepoId) -> Result<()> {
+    pub(crate) async fn create_upload(&self, id: &str, repo: RepoId) -> Result<()> {
         let now = self.now_ms();
         sqlx::query(
             "INSERT INTO uploads (id, repo_id, received, created_ms, updated_ms) \
@@ -30,7 +30,7 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
+    pub(crate) async fn upload(&self, id: &str) -> Result<Option<UploadRow>> {
         let row: Option<AnyRow> =
             sqlx::query("SELECT repo_id, received, backend_state FROM uploads WHERE id = $1")
                 .bind(id)
@@ -49,7 +49,13 @@ impl Metadata {
     /// Records an append: the session grew from `from` to `to` bytes and the backend's
     /// record of the staged bytes is now `parts`. A compare-and-set on the offset: `false`
     /// when another request (perhaps on another replica) appended first.
-    pub async fn record_append(&self, id: &str, from: u64, to: u64, parts: &str) -> Result<bool> {
+    pub(crate) async fn record_append(
+        &self,
+        id: &str,
+        from: u64,
+        to: u64,
+        parts: &str,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE uploads SET received = $1, backend_state = $2, updated_ms = $3 \
              WHERE id = $4 AND received = $5",
@@ -69,7 +75,13 @@ impl Metadata {
     /// blobs and what its other uploads staged or reserved. Serialized per project (its row
     /// is locked; the embedded database has one writer), so two uploads never both take the
     /// same room. Returns the size the upload may reach (never less than it staged).
-    pub async fn reserve_upload(&self, scope: &str, id: &str, want: u64, max: u64) -> Result<u64> {
+    pub(crate) async fn reserve_upload(
+        &self,
+        scope: &str,
+        id: &str,
+        want: u64,
+        max: u64,
+    ) -> Result<u64> {
         const IN_SCOPE: &str = "(r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
         let mut tx = self.begin().await?;
         let lock = format!(
@@ -115,7 +127,7 @@ impl Metadata {
     }
 
     /// Gives back what an upload reserved (its request ended).
-    pub async fn release_upload(&self, id: &str) -> Result<()> {
+    pub(crate) async fn release_upload(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE uploads SET reserved = 0 WHERE id = $1")
             .bind(id)
             .execute(&self.writer)
@@ -124,7 +136,7 @@ impl Metadata {
     }
 
     /// Open upload sessions of the repositories in `scope` (a project).
-    pub async fn upload_count(&self, scope: &str) -> Result<u64> {
+    pub(crate) async fn upload_count(&self, scope: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM uploads u JOIN repositories r ON r.id = u.repo_id \
              WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/'",
@@ -136,7 +148,7 @@ impl Metadata {
     }
 
     /// Repositories in `scope` (a project), counted up to `cap`.
-    pub async fn repository_count(&self, scope: &str, cap: u64) -> Result<u64> {
+    pub(crate) async fn repository_count(&self, scope: &str, cap: u64) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM repositories r \
              WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/' LIMIT $2) x",
@@ -149,7 +161,7 @@ impl Metadata {
     }
 
     /// Bytes staged (or reserved) by the open uploads of the repositories in `scope`.
-    pub async fn staged_bytes(&self, scope: &str) -> Result<u64> {
+    pub(crate) async fn staged_bytes(&self, scope: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(CASE WHEN u.reserved > u.received THEN u.reserved \
                  ELSE u.received END), 0) AS BIGINT) FROM uploads u \
@@ -164,7 +176,7 @@ impl Metadata {
 
     /// Bytes of the distinct live blobs linked into the repositories in `scope`, referenced
     /// by a manifest or not (yet).
-    pub async fn linked_bytes(&self, scope: &str) -> Result<u64> {
+    pub(crate) async fn linked_bytes(&self, scope: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b \
              WHERE b.state = 'live' AND b.digest IN (SELECT rb.digest FROM repo_blobs rb \
@@ -177,7 +189,7 @@ impl Metadata {
         Ok(to_u64(n))
     }
 
-    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
+    pub(crate) async fn delete_upload(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
             .execute(&self.writer)
@@ -186,7 +198,7 @@ impl Metadata {
     }
 
     /// Ids of upload sessions untouched since `before_ms`, or of all sessions with `None`.
-    pub async fn uploads_idle_since(&self, before_ms: Option<i64>) -> Result<Vec<String>> {
+    pub(crate) async fn uploads_idle_since(&self, before_ms: Option<i64>) -> Result<Vec<String>> {
         Ok(
             sqlx::query_scalar("SELECT id FROM uploads WHERE updated_ms < $1")
                 .bind(before_ms.unwrap_or(i64::MAX))
