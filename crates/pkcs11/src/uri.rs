@@ -142,7 +142,7 @@ impl Uri {
         for attr in path.split(';').filter(|a| !a.is_empty()) {
             let (name, raw) = attr
                 .split_once('=')
-                .ok_or_else(|| format!("path attribute {} has no '='", shown_name(attr)))?;
+                .ok_or_else(|| format!("path attribute {} has no '='", path_name(attr)))?;
             self.path_attribute(name, decode(name, raw)?)?;
         }
         for attr in query.split('&').filter(|a| !a.is_empty()) {
@@ -189,9 +189,13 @@ impl Uri {
             // A vendor path attribute narrows the match in a way zoll cannot apply.
             other if other.starts_with("x-") => Err(format!(
                 "vendor path attribute {} is not understood",
-                shown_name(other)
+                path_name(other)
             )),
-            other => Err(format!("unknown path attribute {}", shown_name(other))),
+            other if other.starts_with("pkcs11:") => Err(format!(
+                "unknown path attribute {} (is \"pkcs11:\" written twice?)",
+                path_name(other)
+            )),
+            other => Err(format!("unknown path attribute {}", path_name(other))),
         }
     }
 
@@ -369,6 +373,16 @@ fn decode(name: &str, raw: &str) -> Result<Zeroizing<Vec<u8>>, String> {
 /// be a PIN written in the wrong place).
 fn shown_name(name: &str) -> String {
     if plausible_name(name) && !mentions_pin(name) {
+        format!("{name:?}")
+    } else {
+        "(not shown)".to_owned()
+    }
+}
+
+/// A path attribute's name for a message. The path names things, it holds no secrets, so
+/// more is shown than of a query name: anything short that does not speak of a PIN.
+fn path_name(name: &str) -> String {
+    if name.len() <= 64 && !mentions_pin(name) {
         format!("{name:?}")
     } else {
         "(not shown)".to_owned()

@@ -155,8 +155,7 @@ fn a_key_file_module_environment_is_applied_at_start() {
     // Encrypting with the environment set (inherited from this test process)...
     ok(zoll()
         .args(["encrypt", &oci("plain"), &oci("enc")])
-        .arg("--recipient")
-        .arg(format!("pkcs11:{public}"))
+        .args(["--recipient", &public])
         .args(["--pkcs11-oaep-hash", "sha1"]));
     // ... and decrypting without it: the key file's module.env supplies it.
     let out = run(zoll()

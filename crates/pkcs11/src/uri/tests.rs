@@ -143,7 +143,14 @@ fn refusals() {
             "pkcs11:object=a?colour=red",
             "unknown query attribute \"colour\"",
         ),
-        ("pkcs11:object=a;token", "has no '='"),
+        (
+            "pkcs11:object=a;token",
+            "path attribute \"token\" has no '='",
+        ),
+        (
+            "pkcs11:pkcs11:object=a",
+            "unknown path attribute \"pkcs11:object\" (is \"pkcs11:\" written twice?)",
+        ),
         ("pkcs11:object=a?module-path", "has no '='"),
         ("pkcs11:object=a;type=secret", "type=secret"),
         ("pkcs11:object=a;slot-id=x", "decimal"),
