@@ -20,8 +20,26 @@ const MAX_KEY_FILE: u64 = 1 << 20;
 
 fn bad(spec: &str, reason: impl Into<String>) -> CryptError {
     CryptError::InvalidSpec {
-        spec: zoll_pkcs11::redact(spec),
+        spec: redact(spec),
         reason: reason.into(),
+    }
+}
+
+/// The spec as a message may show it: the PIN of a `pkcs11:` URI and the password of a
+/// `FILE:PASSWORD` key hidden (a refused spec is echoed to the terminal and to logs).
+fn redact(spec: &str) -> String {
+    if spec.starts_with("pkcs11:") {
+        return zoll_pkcs11::redact(spec);
+    }
+    if ["jwe:", "pkcs7:", "provider:"]
+        .iter()
+        .any(|scheme| spec.starts_with(scheme))
+    {
+        return spec.to_owned();
+    }
+    match spec.split_once(':') {
+        Some((file, _password)) => format!("{file}:***"),
+        None => spec.to_owned(),
     }
 }
 
@@ -171,4 +189,23 @@ fn password(spec: &str, pw: &str) -> Result<Vec<u8>> {
         return Ok(bytes);
     }
     Ok(pw.as_bytes().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_specs_never_show_a_password_or_pin() {
+        for (spec, secret) in [
+            ("missing-key.pem:hunter2", "hunter2"),
+            ("missing-key.pem:pass=hunter2", "hunter2"),
+            ("pkcs11:token=t;object=k?pin-value=hunter2", "hunter2"),
+        ] {
+            let shown = bad(spec, "cannot read").to_string();
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(redact("jwe:pub.pem"), "jwe:pub.pem");
+        assert_eq!(redact("key.pem"), "key.pem");
+    }
 }
