@@ -124,29 +124,18 @@ impl Glob {
         (reach[s.len()], steps)
     }
 
-    /// How specific the pattern is (literal characters): for ordering explanations only.
-    pub fn literal_len(&self) -> usize {
-        self.tokens
-            .iter()
-            .filter(|t| matches!(t, Token::Literal(_)))
-            .count()
-    }
-
     /// The literal characters the pattern starts with, and the tokens after them.
     fn literal_prefix(&self) -> (String, &[Token]) {
-        let n = self
+        let prefix: String = self
             .tokens
             .iter()
-            .take_while(|t| matches!(t, Token::Literal(_)))
-            .count();
-        let prefix = self.tokens[..n]
-            .iter()
-            .map(|t| match t {
-                Token::Literal(c) => *c,
-                _ => unreachable!("only literals were taken"),
+            .map_while(|t| match t {
+                Token::Literal(c) => Some(*c),
+                _ => None,
             })
             .collect();
-        (prefix, &self.tokens[n..])
+        let rest = &self.tokens[prefix.chars().count()..];
+        (prefix, rest)
     }
 
     /// Whether every name `inner` matches is also matched by `self`: the test for granting

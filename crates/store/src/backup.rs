@@ -236,7 +236,6 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
 ];
 
-/// Tables deliberately not in a backup.
 /// The format backups are written in: since schema version 8, patterns in zoll's one glob
 /// dialect.
 const FORMAT: &str = "zoll-backup-2";
@@ -262,6 +261,7 @@ fn rewrite_old_patterns(table: &str, row: &mut Value) {
     }
 }
 
+/// Tables deliberately not in a backup.
 pub const NOT_BACKED_UP: &[&str] = &["uploads", "schema_migrations"];
 
 /// The table names a backup holds.

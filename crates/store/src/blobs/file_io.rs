@@ -173,8 +173,8 @@ pub(super) fn read_pieces(file: File, start: u64, len: u64, crc: bool) -> PieceS
 }
 
 /// Fills `buf` up to `want` bytes from `at` with what the page cache holds, without waiting
-/// for the disk (`EOPNOTSUPP` where the file system cannot tell); stops early (leaving the rest to [`read_uncached`]) at the first byte that
-/// is not cached, and at the end of the file.
+/// for the disk (`EOPNOTSUPP` where the file system cannot tell); stops early, leaving the
+/// rest to [`read_uncached`], at the first byte that is not cached and at the end of the file.
 fn read_cached(file: &File, at: u64, buf: &mut ReadBuffer, want: usize) -> std::io::Result<()> {
     use rustix::io::{preadv2, ReadWriteFlags};
     while buf.len < want {

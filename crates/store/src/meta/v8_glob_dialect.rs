@@ -131,27 +131,25 @@ pub(crate) async fn migrate(tx: &mut Tx) -> Result<()> {
             .fetch_all(&mut **tx)
             .await?;
     for (name, rules, kept) in projects {
-        if let Some(new) = immutable_rules(&rules) {
-            tracing::info!(
-                project = name,
-                old = rules,
-                new,
-                "immutable-tag patterns rewritten"
-            );
-            sqlx::query("UPDATE projects SET immutable_rules = $1 WHERE name = $2")
-                .bind(new)
-                .bind(&name)
-                .execute(&mut **tx)
-                .await?;
+        let new_rules = immutable_rules(&rules);
+        let new_kept = kept.as_deref().and_then(retention);
+        if new_rules.is_none() && new_kept.is_none() {
+            continue;
         }
-        if let Some(new) = kept.as_deref().and_then(retention) {
-            tracing::info!(project = name, new, "retention patterns rewritten");
-            sqlx::query("UPDATE projects SET retention = $1 WHERE name = $2")
-                .bind(new)
-                .bind(&name)
-                .execute(&mut **tx)
-                .await?;
-        }
+        tracing::info!(
+            project = name,
+            old_rules = rules,
+            old_retention = kept,
+            new_rules,
+            new_retention = new_kept,
+            "project patterns rewritten"
+        );
+        sqlx::query("UPDATE projects SET immutable_rules = $1, retention = $2 WHERE name = $3")
+            .bind(new_rules.unwrap_or(rules))
+            .bind(new_kept.or(kept))
+            .bind(&name)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
