@@ -117,6 +117,8 @@ pub struct Store {
     sessions: Sessions,
     integrity: Integrity,
     config: StoreConfig,
+    /// One garbage collection at a time in this process (see `Store::gc`).
+    gc_running: tokio::sync::Mutex<()>,
     /// Held for the life of a store on the embedded database: one process owns it.
     _lock: Option<File>,
 }
@@ -167,6 +169,7 @@ impl Store {
             sessions: Sessions::default(),
             integrity: Integrity::default(),
             config,
+            gc_running: tokio::sync::Mutex::new(()),
             _lock: lock,
         };
         store.remove_orphaned_uploads().await?;

@@ -93,6 +93,10 @@ const SCRUB_PAGE: u64 = 256;
 
 impl Store {
     pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
+        // One run at a time (here and across replicas): a run finishes the claims that an
+        // interrupted run left, which must not be the claims of a run still going.
+        let _here = self.gc_running.lock().await;
+        let _everywhere = self.meta.gc_exclusive().await?;
         let mut report = GcReport::default();
         if !opts.dry_run {
             for row in self.meta.gc_unfinished().await? {

@@ -157,6 +157,23 @@ impl Metadata {
         })
     }
 
+    /// Holds garbage collection to one run at a time across replicas for as long as the
+    /// returned transaction lives (PostgreSQL: a transaction-level advisory lock, released
+    /// with the transaction even if the run is dropped half-way; SQLite: one process owns
+    /// the database, and `Store::gc` serializes its own runs). Without it a second run took
+    /// the rows the first had claimed for "interrupted", forgot them, a push published the
+    /// blob again, and the first run then deleted the new bytes under a live row.
+    pub(crate) async fn gc_exclusive(&self) -> Result<Option<Tx>> {
+        if self.is_embedded() {
+            return Ok(None);
+        }
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(72617)")
+            .execute(&mut *tx)
+            .await?;
+        Ok(Some(tx))
+    }
+
     /// Live blobs no manifest references whose grace window ended before `cutoff_ms`.
     pub(crate) async fn gc_candidates(&self, cutoff_ms: i64) -> Result<Vec<BlobRow>> {
         let sql = format!(
