@@ -24,7 +24,7 @@ pub struct Config {
     pub scan: Scan,
     pub approvals: ApprovalsSection,
     pub policy: PolicySection,
-    pub admission: crate::admission::AdmissionConfig,
+    pub admission: crate::serve::AdmissionConfig,
 }
 
 /// The trust policy the pull gate enforces (`docs/policy.md`).

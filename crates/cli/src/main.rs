@@ -1,25 +1,21 @@
 //! The `zoll` binary: argument parsing, configuration and logging. Business logic lives in
-//! the library crates.
+//! the library crates. `cmd/` holds one module per command family, `serve/` the wiring
+//! of the server (pull gate, admission mount, schedules), `remote.rs` the management-API
+//! client.
 
 #![forbid(unsafe_code)]
 
-mod admission;
-mod approvals;
+mod cmd;
 mod config;
-mod crypt;
-mod gov;
-mod key;
-mod maintain;
-mod policy;
-mod policy_gate;
-mod scan;
+mod logging;
+mod remote;
 mod serve;
-mod sign;
-mod verify;
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use cmd::{admission, approvals, crypt, gov, key, maintain, policy, scan, sign, verify};
 
 #[derive(Parser)]
 #[command(name = "zoll", version, about = "A trusted OCI registry in one binary")]
@@ -145,6 +141,23 @@ pub struct ServeArgs {
     /// refused on non-loopback addresses.
     #[arg(long)]
     no_auth: bool,
+}
+
+/// The one async runtime of a command (the server builds its own in `serve`).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    zoll_stdx::rt::multi_thread().context("cannot start the async runtime")
+}
+
+/// Opens the store the configuration names (`serve` and the offline commands).
+async fn open_store(c: &config::Config) -> anyhow::Result<zoll_store::Store> {
+    zoll_store::Store::open(c.store_config())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open data directory {}",
+                c.storage.data_dir.display()
+            )
+        })
 }
 
 fn main() -> std::process::ExitCode {

@@ -1,31 +1,17 @@
-//! `zoll gc` and `zoll scrub`, and their schedules inside `serve`.
+//! `zoll gc`, `zoll scrub` and `zoll migrate` (their schedules inside `serve`:
+//! `serve/schedules.rs`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use zoll_store::{GcOptions, Store};
 
-use crate::config::{self, Config};
-use crate::{GcArgs, StoreArgs};
-
-pub async fn open_store(c: &Config) -> anyhow::Result<Store> {
-    Store::open(c.store_config()).await.with_context(|| {
-        format!(
-            "cannot open data directory {}",
-            c.storage.data_dir.display()
-        )
-    })
-}
-
-/// The runtime of the store commands (`gc`, `scrub`, `migrate` and the `gov` ones).
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    zoll_stdx::rt::multi_thread().context("cannot start the async runtime")
-}
+use crate::config;
+use crate::{open_store, runtime, GcArgs, StoreArgs};
 
 pub fn gc(args: GcArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args.store)?;
-    crate::serve::init_logging(&c)?;
+    crate::logging::init(&c)?;
     let grace = Duration::from_secs(args.grace_secs.unwrap_or(c.gc.grace_secs));
     runtime()?.block_on(async {
         let store = open_store(&c).await?;
@@ -63,7 +49,7 @@ pub fn gc(args: GcArgs) -> anyhow::Result<()> {
 /// `zoll migrate`: applies pending metadata migrations and says which.
 pub fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
-    crate::serve::init_logging(&c)?;
+    crate::logging::init(&c)?;
     runtime()?.block_on(async {
         let mut check = c.store_config();
         check.migrate = false;
@@ -90,7 +76,7 @@ pub fn migrate(args: StoreArgs) -> anyhow::Result<()> {
 
 pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
-    crate::serve::init_logging(&c)?;
+    crate::logging::init(&c)?;
     runtime()?.block_on(async {
         let store = open_store(&c).await?;
         let report = store.scrub().await;
@@ -122,40 +108,4 @@ pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
-}
-
-pub async fn scheduled_gc(store: Arc<Store>, gc: config::Gc) {
-    if gc.interval_secs == 0 {
-        return;
-    }
-    let opts = GcOptions {
-        grace: Duration::from_secs(gc.grace_secs),
-        dry_run: false,
-        untagged: gc.untagged,
-    };
-    loop {
-        tokio::time::sleep(Duration::from_secs(gc.interval_secs)).await;
-        if let Err(e) = store.gc(&opts).await {
-            tracing::warn!(error = %e, "scheduled garbage collection failed");
-        }
-    }
-}
-
-pub async fn scheduled_scrub(store: Arc<Store>, scrub: config::Scrub) {
-    if scrub.interval_secs == 0 {
-        return;
-    }
-    loop {
-        tokio::time::sleep(Duration::from_secs(scrub.interval_secs)).await;
-        match store.scrub().await {
-            Ok(r) => tracing::info!(
-                checked = r.checked,
-                quarantined = r.quarantined.len(),
-                unreadable = r.unreadable.len(),
-                tables_recorded = r.tables_recorded,
-                "scrub finished"
-            ),
-            Err(e) => tracing::warn!(error = %e, "scheduled scrub failed"),
-        }
-    }
 }

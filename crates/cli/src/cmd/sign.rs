@@ -10,6 +10,8 @@ use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys;
 use zoll_trust::notation::EnvelopeFormat;
 
+use crate::runtime;
+
 #[derive(clap::Args)]
 pub struct SignArgs {
     /// host[:port]/repo:tag, host[:port]/repo@sha256:..., oci:DIR[:tag]. A tag is resolved
@@ -64,10 +66,6 @@ pub struct AttestArgs {
     key: String,
 }
 
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    zoll_stdx::rt::current_thread().context("cannot start the async runtime")
-}
-
 /// Opens the repository of a reference.
 pub fn open(reference: &str) -> anyhow::Result<(ImageRef, Repository)> {
     let image: ImageRef = reference.parse()?;
@@ -115,7 +113,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let claims = parse_claims(&args.claims, args.stage.as_deref())?;
     if args.remote {
         let image: ImageRef = args.reference.parse()?;
-        return crate::approvals::request(&image, &args.key, &claims, &args.user);
+        return super::approvals::request(&image, &args.key, &claims, &args.user);
     }
     let format = match (args.format.as_str(), args.envelope.as_str()) {
         ("notation", "jws") => SignatureFormat::Notation(EnvelopeFormat::Jws),

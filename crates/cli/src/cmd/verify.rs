@@ -8,7 +8,8 @@ use zoll_trust::notation::policy::PolicySet;
 use zoll_trust::notation::trust_store::TrustStore;
 use zoll_trust::verify::{Identity, NotationTrust, Report, TrustRoots, TrustedKey};
 
-use crate::sign::{open, runtime, scope};
+use super::sign::{open, scope};
+use crate::runtime;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {

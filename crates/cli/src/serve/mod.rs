@@ -1,4 +1,13 @@
-//! `zoll serve`: resolve configuration, open the store, serve until told to stop.
+//! `zoll serve`: resolve configuration, open the store, serve until told to stop. The
+//! wiring of what runs inside it lives beside this file: the pull gate (`policy_gate.rs`),
+//! the admission webhook mount (`admission.rs`) and the GC and scrub schedules
+//! (`schedules.rs`).
+
+mod admission;
+mod policy_gate;
+mod schedules;
+
+pub use admission::{engine as admission_engine, unknown_registries, AdmissionConfig};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,25 +38,9 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     Ok(c)
 }
 
-pub fn init_logging(c: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ZOLL_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&c.log.level))
-        .context("invalid log level")?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match c.log.format.as_str() {
-        "human" => builder.init(),
-        "json" => builder.json().init(),
-        other => bail!("unknown log format {other:?} (use human or json)"),
-    }
-    Ok(())
-}
-
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let c = resolve(args)?;
-    init_logging(&c)?;
+    crate::logging::init(&c)?;
     let listen: SocketAddr = c
         .server
         .listen
@@ -112,14 +105,11 @@ async fn serve(
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| anyhow::anyhow!("webhooks.allowed_networks: {e}"))?;
 
-    let store = Arc::new(crate::maintain::open_store(&c).await?);
+    let store = Arc::new(crate::open_store(&c).await?);
     let mut background = vec![
         tokio::spawn(expire_uploads(store.clone())),
-        tokio::spawn(crate::maintain::scheduled_gc(store.clone(), c.gc.clone())),
-        tokio::spawn(crate::maintain::scheduled_scrub(
-            store.clone(),
-            c.scrub.clone(),
-        )),
+        tokio::spawn(schedules::gc(store.clone(), c.gc.clone())),
+        tokio::spawn(schedules::scrub(store.clone(), c.scrub.clone())),
     ];
     if c.auth.enabled {
         let configured = c.auth.admin_password.as_deref();
@@ -147,7 +137,7 @@ async fn serve(
         history: Duration::from_secs(c.webhooks.history_days.saturating_mul(86_400)),
     };
     if let Some(file) = &c.policy.file {
-        let engine = crate::policy_gate::engine(&c.policy, file, store.clone())?;
+        let engine = policy_gate::engine(&c.policy, file, store.clone())?;
         background.push(tokio::spawn(zoll_policy::watch_policy(
             engine.clone(),
             file.clone(),
@@ -191,7 +181,7 @@ async fn serve(
         connection_stats: app.metrics.connections.clone(),
     };
     let registry = app.clone();
-    let (router, watcher) = crate::admission::mount(
+    let (router, watcher) = admission::mount(
         zoll_registry::router(app),
         &c.admission,
         store.clone(),

@@ -15,8 +15,8 @@ use zoll_approval::{APPROVE, REJECT};
 use zoll_client::{ImageRef, Location};
 use zoll_trust::keys;
 
-use crate::gov::{read_password, Remote};
-use crate::sign::runtime;
+use crate::remote::{read_password, Remote};
+use crate::runtime;
 
 #[derive(Subcommand)]
 pub enum ApprovalsCmd {

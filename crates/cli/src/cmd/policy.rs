@@ -9,7 +9,7 @@ use clap::Subcommand;
 use zoll_client::{ClientConfig, ImageRef, Location};
 use zoll_policy::{ClientSource, Engine, Gate, PolicySet, Target};
 
-use crate::sign::runtime;
+use crate::runtime;
 
 #[derive(Subcommand)]
 pub enum PolicyCmd {
