@@ -210,7 +210,7 @@ pub(crate) async fn record(
         outcome: field(outcome),
         detail: field(detail),
     };
-    if outcome == "denied" && !app.audit_log.denials.admit(&entry, crate::now_ms()) {
+    if outcome == "denied" && !app.audit_log.denials.admit(&entry, app.store.now_ms()) {
         return false;
     }
     // Err: the writing task is gone (the runtime is shutting down): write directly.

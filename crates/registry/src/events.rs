@@ -123,7 +123,7 @@ impl Event {
     }
 
     /// The CloudEvents 1.0 document.
-    pub fn cloudevent(&self, service: &str) -> Value {
+    pub fn cloudevent(&self, service: &str, now_ms: i64) -> Value {
         let mut data = self.data.clone();
         data["repository"] = json!(self.repository());
         data["actor"] = json!(self.actor);
@@ -133,7 +133,7 @@ impl Event {
             "source": format!("/zoll/{service}"),
             "type": self.kind,
             "subject": self.subject,
-            "time": zoll_stdx::time::rfc3339_ms(crate::now_ms()),
+            "time": zoll_stdx::time::rfc3339_ms(now_ms),
             "datacontenttype": "application/json",
             "data": data,
         })
@@ -144,7 +144,9 @@ impl Event {
 /// failure is logged.
 pub async fn emit(app: &App, event: Event) {
     let project = project_of(event.repository()).to_owned();
-    let payload = event.cloudevent(&app.auth.settings.service).to_string();
+    let payload = event
+        .cloudevent(&app.auth.settings.service, app.store.now_ms())
+        .to_string();
     match app
         .store
         .enqueue_event(&project, event.kind, &payload)
@@ -229,7 +231,7 @@ async fn deliver(app: &App, http: &reqwest::Client, d: Delivery) {
     };
     let success = status.is_some_and(|c| (200..300).contains(&c));
     let attempt = d.attempts + 1;
-    let now = crate::now_ms();
+    let now = app.store.now_ms();
     let retry_at = (!success && attempt < s.max_attempts).then(|| {
         let base = i64::try_from(s.retry_base.as_millis()).unwrap_or(i64::MAX);
         now.saturating_add(base.saturating_mul(1 << (attempt - 1).min(20)))
@@ -277,7 +279,7 @@ pub async fn run_deliveries(app: std::sync::Arc<App>) {
             let keep = i64::try_from(app.hooks.history.as_millis()).unwrap_or(i64::MAX);
             match app
                 .store
-                .prune_deliveries(crate::now_ms().saturating_sub(keep))
+                .prune_deliveries(app.store.now_ms().saturating_sub(keep))
                 .await
             {
                 Ok(0) => {}

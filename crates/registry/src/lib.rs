@@ -54,7 +54,6 @@ pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
 pub use metrics::{ConnectionStats, Metrics};
 pub use serve::{serve, ServeOptions, TlsFiles};
-pub(crate) use zoll_stdx::time::now_ms;
 
 use access::{Action, Decision};
 

@@ -86,7 +86,7 @@ pub async fn run(app: &App, project: &str, dry_run: bool) -> Result<RetentionRep
         .iter()
         .filter_map(|t| Glob::parse(t).ok())
         .collect();
-    let now = crate::now_ms();
+    let now = app.store.now_ms();
     for repo in app.store.project_repositories(project).await? {
         let mut artifacts = app.store.tagged_artifacts(&repo).await?;
         artifacts.retain(|a| a.tags.iter().any(|t| !is_supplement_tag(t)));

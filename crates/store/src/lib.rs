@@ -129,8 +129,9 @@ pub(crate) fn random_id() -> String {
 }
 
 impl Store {
-    /// Now, by the store's clock.
-    pub(crate) fn now_ms(&self) -> i64 {
+    /// Now, by the store's clock: the one clock of the process (`StoreConfig::clock`), which
+    /// the registry's own timers (tokens, throttles, deliveries, retention) read too.
+    pub fn now_ms(&self) -> i64 {
         self.config.clock.now_ms()
     }
 

@@ -284,7 +284,7 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
     assert!(body.contains("stage 'release' has not signed"), "{body}");
     // A policy file that does not load leaves the one in force.
     std::fs::write(&policy_file, "version = 1\n[[policy]]\nname = 3\n").unwrap();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    z.wait_for_log("the policy file no longer loads").await;
     let (status, body) = pull(&base, admin, "v1").await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("stage 'release' has not signed"), "{body}");

@@ -93,6 +93,30 @@ impl Zoll {
         }
     }
 
+    /// Waits until the server logged a line containing `needle` (at most 30 s): the
+    /// signal that a background task (a policy reload, say) has run, instead of a sleep
+    /// that hopes it did.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            if self
+                .log_tail
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server never logged {needle:?}; last lines: {:?}",
+                self.log_tail.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
     }

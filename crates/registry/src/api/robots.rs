@@ -99,7 +99,7 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
     let name = robot_name(project, &r.name);
     c.require_grantable_robot(project, &r.permissions, "robot.create", &name)
         .await?;
-    let now = crate::now_ms();
+    let now = c.app.store.now_ms();
     let max_ms = now.saturating_add(i64::from(MAX_ROBOT_DAYS) * 86_400_000);
     let mut expires_ms = match (r.expires_ms, r.expires_in_days) {
         (Some(ms), _) => Some(ms),

@@ -377,7 +377,7 @@ impl Auth {
         let value = value
             .to_str()
             .map_err(|_| Refused::Credentials("malformed Authorization header".into()))?;
-        let now_ms = crate::now_ms();
+        let now_ms = store.now_ms();
         if let Some(basic) = basic_credentials(h) {
             let (u, p) = basic?;
             let account = self.login(store, &u, &p, source, now_ms).await?;

@@ -51,7 +51,7 @@ pub async fn token_endpoint(
             "authentication is off on this registry",
         ));
     }
-    if !app.auth.token_requests.take(source, crate::now_ms()) {
+    if !app.auth.token_requests.take(source, app.store.now_ms()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TOOMANYREQUESTS",
@@ -84,7 +84,7 @@ pub async fn token_endpoint(
     let identity = match credentials {
         Some((user, pass)) => match app
             .auth
-            .login(&app.store, &user, &pass, source, crate::now_ms())
+            .login(&app.store, &user, &pass, source, app.store.now_ms())
             .await
         {
             Ok(a) => Identity {
@@ -158,7 +158,7 @@ pub async fn token_endpoint(
         .await;
     }
     // The claims' times are i64 (`exp` is added to with saturation below).
-    let now = i64::try_from(zoll_stdx::time::now_secs()).unwrap_or(i64::MAX);
+    let now = app.store.now_ms().div_euclid(1000);
     // Bounded whatever the settings say: an `exp` that overflowed would be negative.
     let ttl = app
         .auth

@@ -121,13 +121,9 @@ async fn rematch_one(
         .scanner
         .suppressions(crate::access::project_of(repo.as_str()));
     let db2 = db.clone();
+    let now_secs = u64::try_from(app.store.now_ms().div_euclid(1000)).unwrap_or(0);
     let findings = tokio::task::spawn_blocking(move || {
-        zoll_scan::seam::rematch_stored(
-            &sbom_bytes,
-            &db2,
-            &suppressions,
-            zoll_stdx::time::now_secs(),
-        )
+        zoll_scan::seam::rematch_stored(&sbom_bytes, &db2, &suppressions, now_secs)
     })
     .await
     .map_err(|e| JobError::Other(e.to_string()))??;

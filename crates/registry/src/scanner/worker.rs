@@ -105,6 +105,7 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
         rt: tokio::runtime::Handle::current(),
     };
     let (name, d, content) = (repo.to_string(), digest.to_string(), stored.content.clone());
+    let now_secs = u64::try_from(app.store.now_ms().div_euclid(1000)).unwrap_or(0);
     let scanned = tokio::task::spawn_blocking(move || {
         let mut blobs = blobs;
         zoll_scan::seam::scan_pushed(
@@ -116,7 +117,7 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
                 db: db.as_deref(),
                 suppressions: &suppressions,
                 limits: &limits,
-                now: zoll_stdx::time::now_secs(),
+                now: now_secs,
             },
         )
         .map(|s| (s, db.map(|d| d.digest.clone())))

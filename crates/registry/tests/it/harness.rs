@@ -71,10 +71,16 @@ impl TestRegistry {
 
     /// With authentication on and `tune` applied to its settings.
     pub async fn with_auth_settings(tune: impl FnOnce(&mut AuthSettings)) -> Self {
+        Self::with_auth_and(|_, auth| tune(auth)).await
+    }
+
+    /// With authentication on, `tune` applied to the store's configuration (its clock, say)
+    /// and the authentication settings.
+    pub async fn with_auth_and(tune: impl FnOnce(&mut StoreConfig, &mut AuthSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = zoll_testkit::store_config(dir.path());
+        let mut config = zoll_testkit::store_config(dir.path());
         let mut auth = AuthSettings::enabled();
-        tune(&mut auth);
+        tune(&mut config, &mut auth);
         Self::open(dir, config, Limits::default(), auth).await
     }
 

@@ -1,9 +1,15 @@
 //! Authentication: challenges, the token endpoint, Basic, robots, htpasswd hashes, anonymous
 //! pulls of public projects, and zoll-client's token flow against it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde_json::json;
 use zoll_client::{ClientConfig, Credentials, ImageRef, Repository};
+use zoll_stdx::time::{Clock, ManualClock};
 use zoll_store::Account;
+
+use crate::harness::TestRegistry;
 
 use super::{add_user, admin_api, basic, push_as_admin, registry, token, token_access, ADMIN};
 
@@ -253,4 +259,41 @@ fn bcrypt_of(password: &str) -> String {
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();
     line.trim().split_once(':').unwrap().1.to_owned()
+}
+
+/// Bearer tokens and the login throttle run on the registry's one clock (the store's
+/// `StoreConfig::clock`): the test moves it past a token's lifetime instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_expire_by_the_registrys_clock() {
+    let clock = Arc::new(ManualClock::at(zoll_stdx::time::now_ms()));
+    let registry_clock = clock.clone() as Arc<dyn Clock>;
+    let ttl = Duration::from_secs(300);
+    let reg = TestRegistry::with_auth_and(|config, auth| {
+        config.clock = registry_clock;
+        auth.token_rate_per_source = 0;
+        auth.token_ttl = ttl;
+    })
+    .await;
+    zoll_registry::auth::bootstrap_admin(&reg.store, Some(ADMIN.1))
+        .await
+        .unwrap();
+    let bearer = format!(
+        "Bearer {}",
+        token(&reg, Some(ADMIN), "registry:catalog:*").await
+    );
+    let headers = [("authorization", bearer.as_str())];
+    let catalog = || reg.call("GET", "/v2/_catalog", &headers, axum::body::Body::empty());
+    assert_eq!(catalog().await.status, 200);
+    // Inside the lifetime plus the skew allowance: still good.
+    clock.advance(ttl);
+    assert_eq!(catalog().await.status, 200);
+    // Past it: refused, though no real time passed.
+    clock.advance(Duration::from_secs(60));
+    let r = catalog().await;
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("expired"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
 }
