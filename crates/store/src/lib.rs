@@ -16,9 +16,7 @@ mod backup;
 mod blobs;
 mod cache;
 mod error;
-mod governance;
 mod hash_ahead;
-mod hooks;
 mod integrity;
 mod maintenance;
 mod manifests;
@@ -40,13 +38,14 @@ pub use audit::{record_hash, AuditEntry, AuditFinding, AuditRecord, AuditReport,
 pub use backup::{backed_up_tables, BackupReport, NOT_BACKED_UP};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
-pub use governance::{Account, AccountKind, ArtifactRow, Project};
-pub use hooks::{Attempt, Delivery, Webhook, MAX_PENDING_PER_HOOK};
 pub use maintenance::{
     Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
-pub use meta::{AffectedImage, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow};
+pub use meta::{
+    Account, AccountKind, AffectedImage, ArtifactRow, Attempt, Delivery, Project, ReferrerPage,
+    ReferrerRow, ScanJob, ScanOutcome, ScanRow, Webhook, MAX_PENDING_PER_HOOK,
+};
 pub use reads::IntegrityCounts;
 pub use scans::ScanCursor;
 pub use uploads::ByteQuota;

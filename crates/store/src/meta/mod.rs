@@ -1,9 +1,14 @@
-//! Registry metadata: repositories, blob links, manifests, tags, referrers and upload
-//! sessions. Queries are written once in the SQL that SQLite and PostgreSQL share (`$n`
+//! Registry metadata: repositories, blob links, manifests, tags, referrers, upload
+//! sessions, scans, approvals, and the records the store only keeps (`governance.rs`:
+//! accounts, projects, members, token keys; `hooks.rs`: webhooks and their outbox). All SQL
+//! of the store lives under this module. Queries are written once in the SQL that SQLite and PostgreSQL share (`$n`
 //! placeholders, `ON CONFLICT`), over sqlx's `Any` driver; only the schema file is per dialect.
 
 mod approvals;
+mod audit;
 mod blobs;
+mod governance;
+mod hooks;
 mod manifests;
 mod migrate;
 mod scans;
@@ -11,6 +16,8 @@ mod uploads;
 pub(crate) mod v8_glob_dialect;
 
 pub(crate) use blobs::{BlobRow, Removal};
+pub use governance::{Account, AccountKind, ArtifactRow, Project};
+pub use hooks::{Attempt, Delivery, Webhook, MAX_PENDING_PER_HOOK};
 pub use manifests::ReferrerPage;
 pub(crate) use manifests::MAX_CATALOG_PROJECTS;
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
