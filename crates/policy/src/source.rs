@@ -17,7 +17,7 @@ use zoll_trust::verify::SignatureArtifact;
 
 use crate::PolicyError;
 
-pub use zoll_trust::signatures::{is_signature_type, SignatureIndex, MAX_REFERRERS};
+pub use zoll_trust::signatures::SignatureIndex;
 
 /// Opens the repositories the engine and the admission webhook read.
 pub trait SignatureSource: Send + Sync {
