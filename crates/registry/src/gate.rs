@@ -161,16 +161,17 @@ struct StoreRepository {
     repo: RepoName,
 }
 
-/// The stored manifest `reference` names; `None` when there is none.
-async fn stored(
-    store: &Store,
-    repo: &RepoName,
-    reference: &Reference,
-) -> Result<Option<Arc<StoredManifest>>, BackendError> {
-    match store.manifest(repo, reference).await {
-        Ok(m) => Ok(Some(m)),
-        Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => Ok(None),
-        Err(e) => Err(e.into()),
+impl StoreRepository {
+    /// The stored manifest `reference` names; `None` when there is none.
+    async fn stored(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Arc<StoredManifest>>, BackendError> {
+        match self.store.manifest(&self.repo, reference).await {
+            Ok(m) => Ok(Some(m)),
+            Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -179,11 +180,7 @@ impl RepositoryReader for StoreRepository {
         &'a self,
         reference: &'a Reference,
     ) -> BoxFuture<'a, Result<Option<Descriptor>, BackendError>> {
-        Box::pin(async move {
-            Ok(stored(&self.store, &self.repo, reference)
-                .await?
-                .map(|m| described(&m)))
-        })
+        Box::pin(async move { Ok(self.stored(reference).await?.map(|m| described(&m))) })
     }
 
     fn manifest<'a>(
@@ -193,7 +190,7 @@ impl RepositoryReader for StoreRepository {
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
         Box::pin(async move {
             let reference = Reference::Digest(digest.clone());
-            let Some(m) = stored(&self.store, &self.repo, &reference).await? else {
+            let Some(m) = self.stored(&reference).await? else {
                 return Ok(None);
             };
             if m.content.len() as u64 > limit {
