@@ -2,11 +2,11 @@
 //! the registry by the host clients use (`zoll.example.com`), the webhook reaches it at its
 //! own URL (`https://zoll.zoll-system.svc:5000`).
 
+use std::sync::Arc;
+
 use zoll_client::{ClientConfig, PlainHttp};
-use zoll_oci::{Descriptor, Reference};
-use zoll_policy::scan::BoxFuture;
-use zoll_policy::{ClientSource, ImageSource, PolicyError, SignatureIndex, SignatureSource};
-use zoll_trust::verify::SignatureArtifact;
+use zoll_policy::{ClientSource, PolicyError, SignatureSource};
+use zoll_trust::repository::RepositoryReader;
 
 /// A [`ClientSource`] that sends every question to one registry endpoint, whatever host
 /// the pod spec named (the webhook only asks about hosts configured as this registry).
@@ -45,32 +45,11 @@ impl Endpoint {
 }
 
 impl SignatureSource for Endpoint {
-    fn index<'a>(
-        &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        subject: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<SignatureIndex, PolicyError>> {
-        self.inner.index(&self.host, repository, subject)
-    }
-
-    fn load<'a>(
-        &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        index: &'a SignatureIndex,
-    ) -> BoxFuture<'a, Result<Vec<SignatureArtifact>, PolicyError>> {
-        self.inner.load(&self.host, repository, index)
-    }
-}
-
-impl ImageSource for Endpoint {
-    fn resolve<'a>(
-        &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Descriptor, PolicyError>> {
-        self.inner.resolve(&self.host, repository, reference)
+    fn open(
+        &self,
+        _registry: &str,
+        repository: &str,
+    ) -> Result<Arc<dyn RepositoryReader>, PolicyError> {
+        self.inner.open(&self.host, repository)
     }
 }

@@ -10,7 +10,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 use zoll_oci::Digest;
 use zoll_policy::admission::{PodMode, IMAGE_POLICY};
-use zoll_policy::{Engine, EngineStats, Gate, ImageSource, Target};
+use zoll_policy::{Engine, EngineStats, Gate, SignatureSource, Target};
 
 use crate::image::ImageName;
 use crate::review::{self, BadReview, Limits, Response};
@@ -42,7 +42,7 @@ type Flight = Shared<BoxFuture<'static, Verdict>>;
 
 struct Inner {
     engine: Arc<Engine>,
-    source: Arc<dyn ImageSource>,
+    source: Arc<dyn SignatureSource>,
     settings: Settings,
     /// Image questions being answered now, by image and policy version.
     flights: Mutex<HashMap<(String, String), Flight>>,
@@ -74,7 +74,11 @@ impl std::fmt::Debug for Webhook {
 impl Webhook {
     /// A webhook deciding with `engine` over images read through `source` (the store inside
     /// `zoll serve`, `zoll-client` standalone).
-    pub fn new(engine: Arc<Engine>, source: Arc<dyn ImageSource>, settings: Settings) -> Webhook {
+    pub fn new(
+        engine: Arc<Engine>,
+        source: Arc<dyn SignatureSource>,
+        settings: Settings,
+    ) -> Webhook {
         Webhook {
             inner: Arc::new(Inner {
                 engine,

@@ -109,7 +109,12 @@ impl Engine {
             return Ok(decision);
         }
         let parents = source
-            .parents(target.registry, target.repository, &target.subject.digest)
+            .parents(
+                target.registry,
+                target.repository,
+                &target.subject.digest,
+                MAX_PARENTS,
+            )
             .await?;
         for parent in parents.iter().take(MAX_PARENTS) {
             let via = self

@@ -28,7 +28,7 @@ pub use decision::{Check, CheckKind, Decision, Outcome};
 pub use document::{DefaultAction, Policy, PolicySet};
 pub use engine::{watch_policy, Engine, EngineStats, Target};
 pub use scan::{NoScanner, ScanCondition, ScanGate, ScanVerdict};
-pub use source::{ClientSource, ImageSource, SignatureIndex, SignatureSource};
+pub use source::{ClientSource, SignatureIndex, SignatureSource};
 
 /// The signed claim that names a pipeline stage (`zoll sign --stage ci` signs `stage=ci`).
 pub const STAGE_CLAIM: &str = "stage";

@@ -8,9 +8,6 @@
 //! `LintBelow`), with levels as the scanner spells them (`CRITICAL`, `HIGH`, ...; `FATAL`,
 //! `WARN`, `INFO`), so its implementation is a translation, not a re-interpretation.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde::{Deserialize, Serialize};
 use zoll_oci::Digest;
 
@@ -57,7 +54,7 @@ pub enum ScanVerdict {
     },
 }
 
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use zoll_trust::repository::BoxFuture;
 
 /// Answers scan conditions for an image. Implemented by the scan integration.
 pub trait ScanGate: Send + Sync {

@@ -12,21 +12,15 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use futures_util::StreamExt;
-use zoll_oci::{Descriptor, Digest, Manifest, Reference, RepoName, Tag};
-use zoll_policy::scan::BoxFuture;
-use zoll_policy::source::{artifacts_of, plan};
-use zoll_policy::{Gate, ImageSource, PolicyError, SignatureIndex, SignatureSource, Target};
-use zoll_store::{ReferrerRow, Store, StoreError};
-use zoll_trust::cosign::simple_signing;
-use zoll_trust::verify::{SignatureArtifact, MAX_SIGNATURE_BLOB};
+use zoll_oci::{Descriptor, Digest, Manifest, Reference, RepoName};
+use zoll_policy::{Gate, PolicyError, SignatureSource, Target};
+use zoll_store::{ReferrerRow, Store, StoreError, StoredManifest};
+use zoll_trust::repository::{BackendError, BoxFuture, RepositoryReader};
 
 use crate::access::{self, Action};
 use crate::auth::{Identity, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::{audit, App};
-
-/// Indexes consulted for a platform manifest.
-const MAX_PARENTS: u32 = 16;
 
 /// Whether a manifest is gated: an image manifest with a layer tarball (something a
 /// runtime unpacks and runs), or an index listing anything but artifacts. Signatures,
@@ -75,14 +69,7 @@ pub async fn check(
     {
         return Ok(());
     }
-    let subject = Descriptor {
-        media_type: m.media_type.clone(),
-        digest: m.digest.clone(),
-        size: m.content.len() as u64,
-        artifact_type: None,
-        annotations: None,
-        urls: None,
-    };
+    let subject = described(&m);
     // The registry's configured name, never the client's Host header: a client chose that,
     // and with it the Notation scope and the decision cache key.
     let host = app.pull_gate_registry.as_str();
@@ -115,18 +102,16 @@ pub async fn check(
     Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why))
 }
 
-fn source_error(what: String, e: StoreError) -> PolicyError {
-    PolicyError::Source {
-        what,
-        reason: e.to_string(),
+/// The descriptor of a stored manifest, as a client resolving it would see it.
+fn described(m: &StoredManifest) -> Descriptor {
+    Descriptor {
+        media_type: m.media_type.clone(),
+        digest: m.digest.clone(),
+        size: m.content.len() as u64,
+        artifact_type: None,
+        annotations: None,
+        urls: None,
     }
-}
-
-fn repo_name(repository: &str) -> Result<RepoName, PolicyError> {
-    RepoName::parse(repository, 255).map_err(|e| PolicyError::Source {
-        what: repository.to_owned(),
-        reason: e.to_string(),
-    })
 }
 
 fn descriptor(row: ReferrerRow) -> Option<Descriptor> {
@@ -140,11 +125,8 @@ fn descriptor(row: ReferrerRow) -> Option<Descriptor> {
     })
 }
 
-/// Referrers of one image the gate reads at most.
-const MAX_GATED_REFERRERS: u64 = 1000;
-
 /// Signatures and images read straight from the store (no HTTP, no authorization: the
-/// gate's own evidence).
+/// gate's own evidence). What is read, and how, is `zoll_trust::signatures`'s.
 #[derive(Clone)]
 pub struct StoreSource {
     store: Arc<Store>,
@@ -154,150 +136,120 @@ impl StoreSource {
     pub fn new(store: Arc<Store>) -> StoreSource {
         StoreSource { store }
     }
-
-    async fn blob(&self, repo: &RepoName, d: &Descriptor) -> Result<Option<Vec<u8>>, StoreError> {
-        if d.size > MAX_SIGNATURE_BLOB {
-            return Ok(None);
-        }
-        let size = match self.store.blob_size(repo, &d.digest).await {
-            Ok(s) if s == d.size => s,
-            Ok(_) | Err(StoreError::BlobUnknown(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut stream = self.store.read_blob(&d.digest, size, None).await?;
-        let mut out = Vec::with_capacity(size as usize);
-        while let Some(chunk) = stream.next().await {
-            out.extend_from_slice(&chunk.map_err(|e| StoreError::Body(e.to_string()))?);
-            if out.len() as u64 > size {
-                return Ok(None);
-            }
-        }
-        Ok(Some(out))
-    }
 }
 
 impl SignatureSource for StoreSource {
-    fn index<'a>(
+    fn open(
+        &self,
+        _registry: &str,
+        repository: &str,
+    ) -> Result<Arc<dyn RepositoryReader>, PolicyError> {
+        let repo = RepoName::parse(repository, 255).map_err(|e| PolicyError::Source {
+            what: repository.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Arc::new(StoreRepository {
+            store: self.store.clone(),
+            repo,
+        }))
+    }
+}
+
+/// One repository of the store, read as the signature algorithm reads any repository.
+struct StoreRepository {
+    store: Arc<Store>,
+    repo: RepoName,
+}
+
+impl StoreRepository {
+    /// The stored manifest `reference` names; `None` when there is none.
+    async fn stored(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Arc<StoredManifest>>, BackendError> {
+        match self.store.manifest(&self.repo, reference).await {
+            Ok(m) => Ok(Some(m)),
+            Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl RepositoryReader for StoreRepository {
+    fn resolve<'a>(
         &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        subject: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<SignatureIndex, PolicyError>> {
+        reference: &'a Reference,
+    ) -> BoxFuture<'a, Result<Option<Descriptor>, BackendError>> {
+        Box::pin(async move { Ok(self.stored(reference).await?.map(|m| described(&m))) })
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        digest: &'a Digest,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
         Box::pin(async move {
-            let what = || format!("signatures of {repository}@{}", subject.digest);
-            let repo = repo_name(repository)?;
-            let page = zoll_store::ReferrerPage {
-                limit: MAX_GATED_REFERRERS + 1,
-                ..Default::default()
+            let reference = Reference::Digest(digest.clone());
+            let Some(m) = self.stored(&reference).await? else {
+                return Ok(None);
             };
-            let rows = self
-                .store
-                .referrers(&repo, &subject.digest, &page)
-                .await
-                .map_err(|e| source_error(what(), e))?;
-            if rows.len() as u64 > MAX_GATED_REFERRERS {
-                // Evidence beyond what the gate reads is not evidence it may ignore.
-                return Err(PolicyError::Source {
-                    what: what(),
-                    reason: format!(
-                        "more than {MAX_GATED_REFERRERS} referrers; the gate does not judge it"
-                    ),
-                });
+            if m.content.len() as u64 > limit {
+                return Err(format!("manifest {digest} is larger than {limit} bytes").into());
             }
-            let referrers: Vec<Descriptor> = rows.into_iter().filter_map(descriptor).collect();
-            let tag = Tag::parse(&simple_signing::signature_tag(&subject.digest)).map_err(|e| {
-                PolicyError::Source {
-                    what: what(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let cosign_tag = match self.store.manifest(&repo, &Reference::Tag(tag)).await {
-                Ok(m) => Some(m.digest.clone()),
-                Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => None,
-                Err(e) => return Err(source_error(what(), e)),
-            };
-            Ok(SignatureIndex::new(&referrers, cosign_tag))
+            Ok(Some(m.content.to_vec()))
         })
     }
 
-    fn load<'a>(
+    fn blob<'a>(
         &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        index: &'a SignatureIndex,
-    ) -> BoxFuture<'a, Result<Vec<SignatureArtifact>, PolicyError>> {
+        d: &'a Descriptor,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
         Box::pin(async move {
-            let repo = repo_name(repository)?;
-            let mut out = Vec::new();
-            for digest in index.manifests() {
-                let what = || format!("{repository}@{digest}");
-                let m = match self
-                    .store
-                    .manifest(&repo, &Reference::Digest(digest.clone()))
-                    .await
-                {
-                    Ok(m) => m,
-                    Err(StoreError::ManifestUnknown(_)) => continue,
-                    Err(e) => return Err(source_error(what(), e)),
-                };
-                let mut blobs = Vec::new();
-                for layer in plan(&m.content) {
-                    if let Some(bytes) = self
-                        .blob(&repo, &layer)
-                        .await
-                        .map_err(|e| source_error(what(), e))?
-                    {
-                        blobs.push((layer, bytes));
-                    }
-                }
-                out.extend(artifacts_of(digest, &m.content, &blobs));
+            if d.size > limit {
+                return Ok(None);
             }
-            Ok(out)
+            let size = match self.store.blob_size(&self.repo, &d.digest).await {
+                Ok(s) if s == d.size => s,
+                Ok(_) | Err(StoreError::BlobUnknown(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let mut stream = self.store.read_blob(&d.digest, size, None).await?;
+            let mut out = Vec::with_capacity(size as usize);
+            while let Some(chunk) = stream.next().await {
+                out.extend_from_slice(&chunk.map_err(|e| StoreError::Body(e.to_string()))?);
+                if out.len() as u64 > size {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(out))
+        })
+    }
+
+    fn referrers<'a>(
+        &'a self,
+        subject: &'a Digest,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
+        Box::pin(async move {
+            let page = zoll_store::ReferrerPage {
+                limit: limit as u64,
+                ..Default::default()
+            };
+            let rows = self.store.referrers(&self.repo, subject, &page).await?;
+            Ok(rows.into_iter().filter_map(descriptor).collect())
         })
     }
 
     fn parents<'a>(
         &'a self,
-        _registry: &'a str,
-        repository: &'a str,
         child: &'a Digest,
-    ) -> BoxFuture<'a, Result<Vec<Descriptor>, PolicyError>> {
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
         Box::pin(async move {
-            let repo = repo_name(repository)?;
-            Ok(self
-                .store
-                .parents(&repo, child, MAX_PARENTS)
-                .await
-                .map_err(|e| source_error(format!("indexes containing {child}"), e))?
-                .into_iter()
-                .filter_map(descriptor)
-                .collect())
-        })
-    }
-}
-
-impl ImageSource for StoreSource {
-    fn resolve<'a>(
-        &'a self,
-        _registry: &'a str,
-        repository: &'a str,
-        reference: &'a Reference,
-    ) -> BoxFuture<'a, Result<Descriptor, PolicyError>> {
-        Box::pin(async move {
-            let repo = repo_name(repository)?;
-            let m = self
-                .store
-                .manifest(&repo, reference)
-                .await
-                .map_err(|e| source_error(format!("{repository} {reference}"), e))?;
-            Ok(Descriptor {
-                media_type: m.media_type.clone(),
-                digest: m.digest.clone(),
-                size: m.content.len() as u64,
-                artifact_type: None,
-                annotations: None,
-                urls: None,
-            })
+            let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+            let rows = self.store.parents(&self.repo, child, limit).await?;
+            Ok(rows.into_iter().filter_map(descriptor).collect())
         })
     }
 }

@@ -1,5 +1,7 @@
-//! Signing, attesting and verifying images where they live, through `zoll-client` (a
-//! registry repository or an OCI layout). Signing always resolves the reference to a digest
+//! Signing, attesting and verifying images where they live: [`sign_subject`] makes every
+//! signature format once over a [`RepositoryWriter`] (a registry or OCI layout through
+//! `zoll-client`, or the store for the quorum signer); [`sign`], [`attest`] and [`verify`]
+//! are its `zoll-client` entry points. Signing always resolves the reference to a digest
 //! first and signs that digest, never a tag.
 
 use std::collections::BTreeMap;
@@ -9,14 +11,16 @@ use time::OffsetDateTime;
 use zoll_client::{ClientError, Repository};
 use zoll_oci::{Descriptor, Manifest, Reference, Tag};
 
-use crate::artifact::{self, artifact_manifest, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, OCI_MANIFEST};
+use crate::artifact::{self, artifact_manifest, EMPTY_CONFIG, EMPTY_MEDIA_TYPE};
 use crate::cosign::{bundle, simple_signing};
 use crate::dsse::Statement;
 use crate::keys::{KeyError, KeySource};
 use crate::notation::{
     self, EnvelopeFormat, ExtendedAttribute, Payload, SignError, SignRequest, SigningScheme,
 };
-use crate::verify::{self, Report, SignatureArtifact, TrustRoots, MAX_SIGNATURE_BLOB};
+use crate::repository::{BackendError, RepositoryWriter};
+use crate::signatures::{self, ReadError};
+use crate::verify::{self, Report, TrustRoots};
 
 /// Which signature to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +41,12 @@ pub enum ImageError {
     Sign(#[from] SignError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A repository primitive failed while signing.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The signatures could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -66,7 +76,7 @@ pub struct Signed {
 }
 
 async fn push_referrer(
-    repo: &Repository,
+    repo: &dyn RepositoryWriter,
     artifact_type: &str,
     layer_media_type: &str,
     layer: Vec<u8>,
@@ -80,19 +90,20 @@ async fn push_referrer(
         .blob_exists(&artifact::empty_descriptor().digest)
         .await?
     {
-        repo.push_blob_bytes(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
+        repo.push_blob(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
             .await?;
     }
-    let mut layer_desc = repo
-        .push_blob_bytes(layer_media_type, Bytes::from(layer))
-        .await?;
+    let mut layer_desc = repo.push_blob(layer_media_type, Bytes::from(layer)).await?;
     if let Some(o) = layer_override {
         layer_desc.annotations = o.annotations;
     }
     let manifest = artifact_manifest(artifact_type, &[layer_desc], subject, &annotations);
-    Ok(repo
-        .push_manifest(OCI_MANIFEST, Bytes::from(manifest), None)
-        .await?)
+    Ok(repo.push_manifest(Bytes::from(manifest), None).await?)
+}
+
+/// What `zoll sign` names itself in a Notation envelope.
+pub fn signing_agent() -> String {
+    format!("zoll/{}", env!("CARGO_PKG_VERSION"))
 }
 
 /// Signs the image `reference` names in `repo`.
@@ -102,6 +113,17 @@ pub async fn sign(
     opts: &SignOptions<'_>,
 ) -> Result<Signed, ImageError> {
     let subject = repo.resolve(reference).await?;
+    sign_subject(repo, subject, opts, &signing_agent()).await
+}
+
+/// Signs `subject` and writes the signature into `repo`: the one way every signer (`zoll
+/// sign`, the quorum signer) makes each format. `agent` is the Notation signing agent.
+pub async fn sign_subject(
+    repo: &dyn RepositoryWriter,
+    subject: Descriptor,
+    opts: &SignOptions<'_>,
+    agent: &str,
+) -> Result<Signed, ImageError> {
     match opts.format {
         SignatureFormat::Notation(format) => {
             let request = SignRequest {
@@ -118,7 +140,7 @@ pub async fn sign(
                         critical: false,
                     })
                     .collect(),
-                signing_agent: format!("zoll/{}", env!("CARGO_PKG_VERSION")),
+                signing_agent: agent.to_owned(),
                 chain: opts.chain.clone(),
                 key: opts.key,
             };
@@ -179,25 +201,23 @@ pub async fn sign(
             )
             .to_bytes();
             let layer = simple_signing::sign_layer(opts.key, &payload)?;
-            repo.push_blob_bytes(simple_signing::LAYER_MEDIA_TYPE, Bytes::from(payload))
+            repo.push_blob(simple_signing::LAYER_MEDIA_TYPE, Bytes::from(payload))
                 .await?;
             let tag = simple_signing::signature_tag(&subject.digest);
-            let tag_ref =
-                Reference::Tag(Tag::parse(&tag).map_err(|e| ImageError::Invalid(e.to_string()))?);
-            let existing = match repo.fetch_manifest(&tag_ref).await {
-                Ok((_, bytes)) => Some(
+            let tag_ref = Tag::parse(&tag).map_err(|e| ImageError::Invalid(e.to_string()))?;
+            let existing = match repo.tagged_manifest(&tag_ref).await? {
+                Some(bytes) => Some(
                     Manifest::parse(&bytes, None)
                         .map_err(|e| ImageError::Invalid(format!("{tag}: {e}")))?,
                 ),
-                Err(ClientError::NotFound(_)) => None,
-                Err(e) => return Err(e.into()),
+                None => None,
             };
             let (config, manifest) =
                 simple_signing::append(existing.as_ref(), layer).map_err(ImageError::Invalid)?;
-            repo.push_blob_bytes(simple_signing::CONFIG_MEDIA_TYPE, Bytes::from(config))
+            repo.push_blob(simple_signing::CONFIG_MEDIA_TYPE, Bytes::from(config))
                 .await?;
             let signature = repo
-                .push_manifest(OCI_MANIFEST, Bytes::from(manifest), Some(&tag))
+                .push_manifest(Bytes::from(manifest), Some(&tag_ref))
                 .await?;
             Ok(Signed {
                 subject,
@@ -221,7 +241,7 @@ pub async fn attest(
 }
 
 async fn attest_value(
-    repo: &Repository,
+    repo: &dyn RepositoryWriter,
     subject: Descriptor,
     key: &dyn KeySource,
     predicate_type: &str,
@@ -248,46 +268,6 @@ async fn attest_value(
     })
 }
 
-/// Most referrer manifests looked at for one subject.
-pub const MAX_REFERRERS: usize = 256;
-
-/// Collects the signature artifacts of `subject`: its Notation and bundle referrers, and the
-/// layers of its cosign `.sig` tag.
-pub async fn find_signatures(
-    repo: &Repository,
-    subject: &Descriptor,
-) -> Result<Vec<SignatureArtifact>, ImageError> {
-    let mut manifests = Vec::new();
-    for d in repo.referrers(&subject.digest, None).await? {
-        let t = d.artifact_type.as_deref();
-        if t == Some(notation::ARTIFACT_TYPE) || t == Some(bundle::MEDIA_TYPE) {
-            manifests.push(Reference::Digest(d.digest));
-        }
-    }
-    manifests.truncate(MAX_REFERRERS);
-    let sig_tag = Tag::parse(&simple_signing::signature_tag(&subject.digest))
-        .map_err(|e| ImageError::Invalid(e.to_string()))?;
-    manifests.push(Reference::Tag(sig_tag));
-    let mut artifacts = Vec::new();
-    for reference in manifests {
-        let (desc, bytes) = match repo.fetch_manifest(&reference).await {
-            Ok(found) => found,
-            Err(ClientError::NotFound(_)) if matches!(reference, Reference::Tag(_)) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let Ok(manifest) = Manifest::parse(&bytes, None) else {
-            continue;
-        };
-        let mut blobs = Vec::new();
-        for layer in verify::plan(&manifest) {
-            let data = repo.fetch_blob_bytes(&layer, MAX_SIGNATURE_BLOB).await?;
-            blobs.push((layer, data.to_vec()));
-        }
-        artifacts.extend(verify::collect(&desc.digest, &manifest, &blobs));
-    }
-    Ok(artifacts)
-}
-
 /// Resolves `reference`, finds its signatures and verifies them against `roots`.
 pub async fn verify(
     repo: &Repository,
@@ -296,7 +276,7 @@ pub async fn verify(
     scope: &str,
 ) -> Result<Report, ImageError> {
     let subject = repo.resolve(reference).await?;
-    let artifacts = find_signatures(repo, &subject).await?;
+    let artifacts = signatures::find(repo, &subject).await?;
     Ok(verify::verify_subject(
         roots,
         &subject,

@@ -3,11 +3,14 @@
 
 pub mod artifact;
 pub mod cbor;
+mod client_repository;
 pub mod cosign;
 pub mod dsse;
 pub mod encoding;
 pub mod image;
 pub mod keys;
 pub mod notation;
+pub mod repository;
+pub mod signatures;
 pub mod verify;
 pub mod x509;

@@ -1,3 +1,4 @@
 //! Integration tests of zoll-approval.
 
+mod formats;
 mod quorum;

@@ -4,33 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zoll_oci::{Descriptor, Digest};
+use zoll_oci::Digest;
 use zoll_policy::scan::BoxFuture;
-use zoll_policy::{
-    ClientSource, Engine, EngineStats, Gate, NoScanner, PolicyError, SignatureIndex,
-    SignatureSource, Target,
-};
-use zoll_trust::verify::SignatureArtifact;
+use zoll_policy::{ClientSource, Engine, EngineStats, Gate, NoScanner, Target};
 
-use crate::support::{sign, World, LEGACY};
-
-const POLICY: &str = r#"
-version = 1
-[identities.ci]
-keys = ["keys/ci.pub"]
-[stages.ci]
-identities = ["ci"]
-[[policy]]
-name = "p"
-repositories = ["app"]
-stages = ["ci"]
-"#;
+use crate::support::{sign, OnManifest, Tampered, World, CI_POLICY, LEGACY};
 
 #[tokio::test]
 async fn decisions_are_cached_until_signatures_or_the_policy_change() {
     let w = World::new().await;
     let ci = w.signer("ci", "CI");
-    let engine = Engine::new(w.policy(POLICY));
+    let engine = Engine::new(w.policy(CI_POLICY));
     let (repo, img) = w.push("app", "v1").await;
     let stats = |computed, cache_hits| EngineStats {
         computed,
@@ -50,7 +34,7 @@ async fn decisions_are_cached_until_signatures_or_the_policy_change() {
     assert_eq!(engine.stats(), stats(3, 2));
     // A new policy (another stage name): recomputed, denied again.
     let before = engine.policy().version.clone();
-    let qa = POLICY.replace("stages = [\"ci\"]\n", "stages = [\"qa\"]\n")
+    let qa = CI_POLICY.replace("stages = [\"ci\"]\n", "stages = [\"qa\"]\n")
         + "[stages.qa]\nidentities = [\"ci\"]\n";
     engine.replace(w.policy(&qa));
     assert_ne!(engine.policy().version, before);
@@ -62,54 +46,23 @@ async fn decisions_are_cached_until_signatures_or_the_policy_change() {
     assert_eq!(engine.stats(), stats(4, 2));
 }
 
-/// The real client source, slowed down so that concurrent questions overlap.
-struct Slow(ClientSource);
-
-impl SignatureSource for Slow {
-    fn index<'a>(
-        &'a self,
-        registry: &'a str,
-        repository: &'a str,
-        subject: &'a Descriptor,
-    ) -> BoxFuture<'a, Result<SignatureIndex, PolicyError>> {
-        self.0.index(registry, repository, subject)
-    }
-
-    fn load<'a>(
-        &'a self,
-        registry: &'a str,
-        repository: &'a str,
-        index: &'a SignatureIndex,
-    ) -> BoxFuture<'a, Result<Vec<SignatureArtifact>, PolicyError>> {
-        Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            self.0.load(registry, repository, index).await
-        })
-    }
-
-    fn parents<'a>(
-        &'a self,
-        _registry: &'a str,
-        _repository: &'a str,
-        _child: &'a Digest,
-    ) -> BoxFuture<'a, Result<Vec<Descriptor>, PolicyError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
 #[tokio::test]
 async fn identical_concurrent_questions_are_computed_once() {
     let w = World::new().await;
     let ci = w.signer("ci", "CI");
     // No cache at all: only coalescing can share work.
     let engine = Arc::new(Engine::with(
-        w.policy(POLICY),
+        w.policy(CI_POLICY),
         Arc::new(NoScanner),
         Duration::ZERO,
     ));
     let (repo, img) = w.push("app", "v1").await;
     sign(&repo, &img, &ci, LEGACY, &[("stage", "ci")]).await;
-    let source = Arc::new(Slow(ClientSource::new(Default::default())));
+    // The real client source, slowed down so that concurrent questions overlap.
+    let source = Arc::new(Tampered::new(
+        ClientSource::new(Default::default()),
+        OnManifest::Wait(Duration::from_millis(300)),
+    ));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let (engine, source, img, addr) = (

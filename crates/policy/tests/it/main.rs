@@ -5,4 +5,5 @@ mod document;
 mod engine;
 mod evaluate;
 mod pull_gate;
+mod source;
 mod support;

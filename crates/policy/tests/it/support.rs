@@ -4,19 +4,37 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use zoll_client::{ClientConfig, ImageRef, Repository};
-use zoll_oci::Descriptor;
-use zoll_policy::{ClientSource, Decision, Engine, Gate, PolicySet, Target};
+use zoll_oci::{Descriptor, Digest};
+use zoll_policy::scan::BoxFuture;
+use zoll_policy::{
+    ClientSource, Decision, Engine, Gate, PolicyError, PolicySet, SignatureSource, Target,
+};
 use zoll_testkit::{TarEntry, TestImage, TestServer};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys::{
     generate_key, CertificateProfile, CertificateRequest, FileKey, KeyKind, KeySource, TestCa,
 };
 use zoll_trust::notation::EnvelopeFormat;
+use zoll_trust::repository::{BackendError, RepositoryReader};
 
 pub const JWS: SignatureFormat = SignatureFormat::Notation(EnvelopeFormat::Jws);
 pub const LEGACY: SignatureFormat = SignatureFormat::CosignLegacy;
+
+/// Repository `app` needs the stage `ci`, signed by `keys/ci.pub`.
+pub const CI_POLICY: &str = r#"
+version = 1
+[identities.ci]
+keys = ["keys/ci.pub"]
+[stages.ci]
+identities = ["ci"]
+[[policy]]
+name = "p"
+repositories = ["app"]
+stages = ["ci"]
+"#;
 
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -149,6 +167,84 @@ pub async fn sign(
     .unwrap();
 }
 
+/// What a [`Tampered`] repository does when a manifest is read.
+#[derive(Debug, Clone, Copy)]
+pub enum OnManifest {
+    /// Waits, then reads it: concurrent questions overlap.
+    Wait(std::time::Duration),
+    /// Fails as a broken disk or connection would.
+    Fail,
+}
+
+/// A source whose repositories read as `inner`'s, except manifests.
+pub struct Tampered {
+    inner: ClientSource,
+    on_manifest: OnManifest,
+}
+
+impl Tampered {
+    pub fn new(inner: ClientSource, on_manifest: OnManifest) -> Tampered {
+        Tampered { inner, on_manifest }
+    }
+}
+
+impl SignatureSource for Tampered {
+    fn open(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<Arc<dyn RepositoryReader>, PolicyError> {
+        Ok(Arc::new(TamperedRepository {
+            inner: self.inner.open(registry, repository)?,
+            on_manifest: self.on_manifest,
+        }))
+    }
+}
+
+struct TamperedRepository {
+    inner: Arc<dyn RepositoryReader>,
+    on_manifest: OnManifest,
+}
+
+impl RepositoryReader for TamperedRepository {
+    fn resolve<'a>(
+        &'a self,
+        reference: &'a zoll_oci::Reference,
+    ) -> BoxFuture<'a, Result<Option<Descriptor>, BackendError>> {
+        self.inner.resolve(reference)
+    }
+
+    fn manifest<'a>(
+        &'a self,
+        digest: &'a Digest,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
+        Box::pin(async move {
+            match self.on_manifest {
+                OnManifest::Wait(d) => tokio::time::sleep(d).await,
+                OnManifest::Fail => return Err("input/output error".into()),
+            }
+            self.inner.manifest(digest, limit).await
+        })
+    }
+
+    fn blob<'a>(
+        &'a self,
+        desc: &'a Descriptor,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
+        self.inner.blob(desc, limit)
+    }
+
+    fn referrers<'a>(
+        &'a self,
+        subject: &'a Digest,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
+        self.inner.referrers(subject, limit)
+    }
+}
+
 pub fn write(dir: &Path, rel: &str, text: &str) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -159,7 +255,7 @@ pub fn write(dir: &Path, rel: &str, text: &str) {
 /// them, with `engine` as the gate; authentication on (administrator `admin`).
 pub struct GatedServer {
     pub addr: String,
-    pub store: std::sync::Arc<zoll_store::Store>,
+    pub store: Arc<zoll_store::Store>,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -173,7 +269,6 @@ impl GatedServer {
 
     /// With the gate's registry name (`[policy] registry`) set to `registry`.
     pub async fn start_named(set: PolicySet, registry: &str) -> GatedServer {
-        use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             zoll_store::Store::open(zoll_testkit::store_config(dir.path()))
