@@ -13,7 +13,8 @@ pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MAN
 pub use peers::require_peer;
 pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
 pub use softhsm::{
-    softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN,
+    softhsm_conf, softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN,
+    SOFTHSM_TOKEN,
 };
 pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
 

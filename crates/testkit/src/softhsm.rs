@@ -1,6 +1,7 @@
 //! A SoftHSM2 token for one test process, made by independent tools (softhsm2-util and
 //! OpenSC's pkcs11-tool) before zoll first loads the module.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -48,23 +49,46 @@ pub fn softhsm_key(label: &str) -> String {
     )
 }
 
-/// This process's token directory: the first call creates the token with every key of
-/// [`SOFTHSM_KEYS`] and sets `SOFTHSM2_CONF` (before any PKCS#11 use: SoftHSM reads its
-/// configuration once, at C_Initialize; child processes inherit it). Fails (never skips)
-/// when SoftHSM2 or OpenSC is missing.
+/// Where the tests' SoftHSM configuration lives: `SOFTHSM2_CONF`, which `.cargo/config.toml`
+/// sets for every process cargo starts (test binaries and the `zoll` processes they spawn)
+/// to `target/zoll-test-softhsm/softhsm2.conf`. It comes from the environment, never from
+/// `set_var`: changing the environment of a running multi-threaded process is unsound (and
+/// `unsafe` since edition 2024). A `SOFTHSM2_CONF` of the user's own is refused, so that the
+/// tests never overwrite a real token configuration.
+pub fn softhsm_conf() -> PathBuf {
+    let conf = std::env::var_os("SOFTHSM2_CONF")
+        .map(PathBuf::from)
+        .expect("SOFTHSM2_CONF is set by .cargo/config.toml: run the tests through cargo");
+    assert!(
+        conf.parent().and_then(Path::file_name) == Some(OsStr::new("zoll-test-softhsm")),
+        "SOFTHSM2_CONF={} is not the tests' own (.../zoll-test-softhsm/softhsm2.conf): unset it \
+         so that the tests do not overwrite your token configuration",
+        conf.display()
+    );
+    conf
+}
+
+/// The tests' token directory (holding [`softhsm_conf`]): the first call in a process waits
+/// for any other test process using it (an exclusive lock held until this process ends),
+/// then creates the token afresh with every key of [`SOFTHSM_KEYS`], before any PKCS#11 use
+/// (SoftHSM reads its configuration once, at C_Initialize). Fails (never skips) when
+/// SoftHSM2 or OpenSC is missing.
 pub fn softhsm_token() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+    static DIR: OnceLock<(PathBuf, std::fs::File)> = OnceLock::new();
+    &DIR.get_or_init(|| {
         assert!(
             Path::new(SOFTHSM_MODULE).exists(),
             "SoftHSM2 is missing: run scripts/install-peers.sh"
         );
         require_peer("softhsm2-util");
         require_peer("pkcs11-tool");
-        let dir = std::env::temp_dir().join(format!("zoll-softhsm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let conf = softhsm_conf();
+        let dir = conf.parent().expect("a directory").to_path_buf();
+        std::fs::create_dir_all(&dir).expect("token directory");
+        let lock = std::fs::File::create(dir.join("lock")).expect("lock file");
+        lock.lock().expect("the token lock");
+        let _ = std::fs::remove_dir_all(dir.join("tokens"));
         std::fs::create_dir_all(dir.join("tokens")).expect("token directory");
-        let conf = dir.join("softhsm2.conf");
         std::fs::write(
             &conf,
             format!(
@@ -73,7 +97,6 @@ pub fn softhsm_token() -> &'static Path {
             ),
         )
         .expect("softhsm2.conf");
-        std::env::set_var("SOFTHSM2_CONF", &conf);
         run(Command::new("softhsm2-util").args([
             "--init-token",
             "--free",
@@ -102,6 +125,7 @@ pub fn softhsm_token() -> &'static Path {
                 id,
             ]));
         }
-        dir
+        (dir, lock)
     })
+    .0
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A test key provider for ocicrypt's keyprovider protocol (command mode), written from the
 protocol's documentation: JSON on stdin, JSON on stdout. It "wraps" with per-key-id secrets
-kept in $TEST_KMS_DIR/<kid>.key (HMAC-SHA256 keystream + MAC, standard library only).
+kept in kms/<kid>.key beside this script (HMAC-SHA256 keystream + MAC, standard library only).
 Exits 1 when it cannot unwrap."""
 import base64, hashlib, hmac, json, os, sys
 
@@ -11,7 +11,7 @@ b64d, b64e = base64.b64decode, lambda b: base64.b64encode(b).decode()
 
 
 def secret(kid):
-    path = os.path.join(os.environ["TEST_KMS_DIR"], kid + ".key")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kms", kid + ".key")
     if not os.path.exists(path):
         sys.exit(f"unknown key {kid}")
     return open(path, "rb").read()

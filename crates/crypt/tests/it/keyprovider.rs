@@ -13,33 +13,19 @@ use crate::{decrypt, encrypt};
 
 const ANNOTATION: &str = "org.opencontainers.image.enc.keys.provider.testkms";
 
-/// Configures the provider for this process; returns the directory of its secrets.
-fn provider() -> std::path::PathBuf {
+/// The provider the tests use: `kms/ocicrypt.json`, named by `OCICRYPT_KEYPROVIDER_CONFIG`
+/// from `.cargo/config.toml` (the environment is never changed while tests run), runs
+/// `keyprovider.py` with the secrets in `kms/`. Its path is relative to the crate directory,
+/// where cargo runs the tests.
+fn provider() {
     require("python3");
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("zoll-kms-")
-            .tempdir()
-            .unwrap()
-            .keep();
-        std::fs::write(dir.join("alice.key"), b"alice's secret").unwrap();
-        std::fs::write(dir.join("bob.key"), b"bob's secret").unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/keyprovider.py");
-        let config = serde_json::json!({"key-providers": {
-            "testkms": {"cmd": {"path": "python3", "args": [script, "testkms"]}},
-            "remote": {"grpc": "127.0.0.1:50051"},
-        }});
-        std::fs::write(
-            dir.join("ocicrypt.json"),
-            serde_json::to_vec(&config).unwrap(),
-        )
-        .unwrap();
-        std::env::set_var("OCICRYPT_KEYPROVIDER_CONFIG", dir.join("ocicrypt.json"));
-        std::env::set_var("TEST_KMS_DIR", &dir);
-        dir
-    })
-    .clone()
+    let config = std::env::var_os(zoll_crypt::KEYPROVIDER_CONFIG_ENV).expect(
+        "OCICRYPT_KEYPROVIDER_CONFIG is set by .cargo/config.toml: run the tests through cargo",
+    );
+    assert!(
+        std::path::Path::new(&config).ends_with("tests/it/kms/ocicrypt.json"),
+        "OCICRYPT_KEYPROVIDER_CONFIG={config:?} is not the tests' own: unset it"
+    );
 }
 
 #[test]

@@ -17,75 +17,33 @@ use crate::fixtures::{keys, layer_blobs, oci_image, require, run};
 use crate::layout::Layout;
 use crate::{recipients, transform};
 
-const PIN: &str = "4711";
-const TOKEN: &str = "zoll-crypt";
+const PIN: &str = zoll_testkit::SOFTHSM_PIN;
+const TOKEN: &str = zoll_testkit::SOFTHSM_TOKEN;
 const P11_KEY: &str = "org.opencontainers.image.enc.keys.pkcs11";
 
 struct Hsm {
+    /// The public halves of the token's RSA keys, as PEM (`<label>.pub.pem`).
     dir: std::path::PathBuf,
+    /// The tests' SoftHSM configuration (`zoll_testkit::softhsm_conf`).
     conf: String,
 }
 
-/// One SoftHSM token per test run with an RSA-3072 and an RSA-2048 key pair generated
-/// inside it; their public halves exported as PEM.
+/// The tests' SoftHSM token (`zoll_testkit::softhsm_token`, with its RSA-3072 and RSA-2048
+/// key pairs generated inside it) and the public halves of those, exported by pkcs11-tool.
 fn hsm() -> &'static Hsm {
     static HSM: OnceLock<Hsm> = OnceLock::new();
     HSM.get_or_init(|| {
-        require("softhsm2-util");
-        require("pkcs11-tool");
         require("openssl");
+        zoll_testkit::softhsm_token();
+        let conf = zoll_testkit::softhsm_conf().to_string_lossy().into_owned();
         let dir = tempfile::Builder::new()
-            .prefix("zoll-softhsm-")
+            .prefix("zoll-crypt-hsm-")
             .tempdir()
             .unwrap()
             .keep();
-        std::fs::create_dir(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        let conf = conf.to_string_lossy().into_owned();
-        run(Command::new("softhsm2-util")
-            .env("SOFTHSM2_CONF", &conf)
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                TOKEN,
-                "--pin",
-                PIN,
-                "--so-pin",
-                "1234567",
-            ]));
-        for (label, id, bits) in [("rsa3072", "01", "3072"), ("rsa2048", "02", "2048")] {
-            run(Command::new("pkcs11-tool")
-                .env("SOFTHSM2_CONF", &conf)
-                .args([
-                    "--module",
-                    &module(),
-                    "--token-label",
-                    TOKEN,
-                    "--login",
-                    "--pin",
-                    PIN,
-                ])
-                .args([
-                    "--keypairgen",
-                    "--key-type",
-                    &format!("rsa:{bits}"),
-                    "--label",
-                    label,
-                    "--id",
-                    id,
-                ]));
+        for label in ["rsa3072", "rsa2048"] {
             let der = dir.join(format!("{label}.pub.der"));
             run(Command::new("pkcs11-tool")
-                .env("SOFTHSM2_CONF", &conf)
                 .args([
                     "--module",
                     &module(),
@@ -103,8 +61,6 @@ fn hsm() -> &'static Hsm {
                 .arg("-out")
                 .arg(dir.join(format!("{label}.pub.pem"))));
         }
-        // The module reads its configuration when zoll initializes it in this process.
-        std::env::set_var("SOFTHSM2_CONF", &conf);
         Hsm { dir, conf }
     })
 }
