@@ -53,7 +53,26 @@ pub enum Algorithm {
     Ed25519,
 }
 
-const ANY_CURVE: &str = "EC key on a curve other than P-256/384/521";
+impl Algorithm {
+    /// The algorithm an AlgorithmIdentifier names (SPKI and PKCS#8 share them); an RSA key's
+    /// size is in the key itself, which `rsa_bits` reads.
+    fn identify(
+        alg: &[u8],
+        params: Option<der::Tlv<'_>>,
+        rsa_bits: impl FnOnce() -> Result<u32>,
+    ) -> Result<Algorithm> {
+        match alg {
+            oid::RSA_ENCRYPTION => Ok(Algorithm::Rsa { bits: rsa_bits()? }),
+            oid::EC_PUBLIC_KEY => params
+                .filter(|p| p.tag == der::OID)
+                .and_then(|p| Curve::from_oid(p.content))
+                .map(Algorithm::Ec)
+                .ok_or_else(|| unsupported("EC key on a curve other than P-256/384/521")),
+            oid::ED25519 => Ok(Algorithm::Ed25519),
+            other => Err(unsupported(format!("key algorithm {}", dotted(other)))),
+        }
+    }
+}
 
 /// A public key: its SubjectPublicKeyInfo DER and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,23 +91,13 @@ impl PublicKey {
         let (alg, params) = der::algorithm_identifier(&mut s)?;
         let key = der::octet_aligned_bits(s.expect(der::BIT_STRING)?, WHAT)?;
         s.finish()?;
-        let algorithm = match alg {
-            oid::RSA_ENCRYPTION => {
-                let mut k = der::single(key, der::SEQUENCE, "RSA public key")?;
-                let n = k.expect(der::INTEGER)?;
-                k.expect(der::INTEGER)?;
-                k.finish()?;
-                Algorithm::Rsa { bits: bit_len(n) }
-            }
-            oid::EC_PUBLIC_KEY => Algorithm::Ec(
-                params
-                    .filter(|p| p.tag == der::OID)
-                    .and_then(|p| Curve::from_oid(p.content))
-                    .ok_or_else(|| unsupported(ANY_CURVE))?,
-            ),
-            oid::ED25519 => Algorithm::Ed25519,
-            other => return Err(unsupported(format!("key algorithm {}", dotted(other)))),
-        };
+        let algorithm = Algorithm::identify(alg, params, || {
+            let mut k = der::single(key, der::SEQUENCE, "RSA public key")?;
+            let n = k.expect(der::INTEGER)?;
+            k.expect(der::INTEGER)?;
+            k.finish()?;
+            Ok(bit_len(n))
+        })?;
         Ok(PublicKey {
             algorithm,
             spki: spki.to_vec(),
@@ -282,19 +291,7 @@ impl PrivateKey {
         s.expect(der::INTEGER)?;
         let (alg, params) = der::algorithm_identifier(&mut s)?;
         let inner = s.expect(der::OCTET_STRING)?;
-        let algorithm = match alg {
-            oid::RSA_ENCRYPTION => Algorithm::Rsa {
-                bits: rsa_private_bits(inner)?,
-            },
-            oid::EC_PUBLIC_KEY => Algorithm::Ec(
-                params
-                    .filter(|p| p.tag == der::OID)
-                    .and_then(|p| Curve::from_oid(p.content))
-                    .ok_or_else(|| unsupported(ANY_CURVE))?,
-            ),
-            oid::ED25519 => Algorithm::Ed25519,
-            other => return Err(unsupported(format!("key algorithm {}", dotted(other)))),
-        };
+        let algorithm = Algorithm::identify(alg, params, || rsa_private_bits(inner))?;
         Ok(PrivateKey {
             algorithm,
             der: Zeroizing::new(pkcs8.to_vec()),

@@ -5,7 +5,7 @@ pub mod artifact;
 pub mod cbor;
 pub mod cosign;
 pub mod dsse;
-pub mod encoding;
+pub mod go_json;
 pub mod image;
 pub mod keys;
 pub mod notation;

@@ -36,34 +36,15 @@ fn spki_of(key: &PrivateKey) -> Vec<u8> {
 #[test]
 fn every_private_key_format() {
     let rsa = Algorithm::Rsa { bits: 2048 };
+    let [p256, p384, p521] = [Curve::P256, Curve::P384, Curve::P521].map(Algorithm::Ec);
     let cases = [
         ("rsa-pkcs8.pem", rsa, "rsa-spki.pem"),
         ("rsa-pkcs1.pem", rsa, "rsa-spki.pem"),
-        (
-            "ec-p256-pkcs8.pem",
-            Algorithm::Ec(Curve::P256),
-            "ec-p256-spki.pem",
-        ),
-        (
-            "ec-p256-pkcs8.der",
-            Algorithm::Ec(Curve::P256),
-            "ec-p256-spki.pem",
-        ),
-        (
-            "ec-p256-sec1.pem",
-            Algorithm::Ec(Curve::P256),
-            "ec-p256-spki.pem",
-        ),
-        (
-            "ec-p384-pkcs8.pem",
-            Algorithm::Ec(Curve::P384),
-            "ec-p384-spki.pem",
-        ),
-        (
-            "ec-p521-pkcs8.pem",
-            Algorithm::Ec(Curve::P521),
-            "ec-p521-spki.pem",
-        ),
+        ("ec-p256-pkcs8.pem", p256, "ec-p256-spki.pem"),
+        ("ec-p256-pkcs8.der", p256, "ec-p256-spki.pem"),
+        ("ec-p256-sec1.pem", p256, "ec-p256-spki.pem"),
+        ("ec-p384-pkcs8.pem", p384, "ec-p384-spki.pem"),
+        ("ec-p521-pkcs8.pem", p521, "ec-p521-spki.pem"),
         ("ed25519-pkcs8.pem", Algorithm::Ed25519, "ed25519-spki.pem"),
     ];
     for (file, algorithm, public) in cases {
