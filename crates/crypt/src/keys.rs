@@ -5,6 +5,7 @@
 
 use aws_lc_rs::{agreement, digest, rsa};
 use base64::Engine;
+pub use zoll_der::keys::{is_certificate, is_private_key};
 pub use zoll_der::Curve;
 use zoll_der::{keys as der_keys, Algorithm};
 
@@ -197,8 +198,6 @@ pub fn parse_certificate(bytes: &[u8], what: &str) -> Result<Certificate> {
         serial: cert.serial,
     })
 }
-
-pub use der_keys::{is_certificate, is_private_key};
 
 /// Reads a private key: PEM PRIVATE KEY / RSA PRIVATE KEY / EC PRIVATE KEY / ENCRYPTED
 /// PRIVATE KEY (with `password`), or PKCS#8 DER; RSA and EC keys only, checked by aws-lc-rs.

@@ -80,7 +80,9 @@ impl FileKey {
     }
 
     fn from_der_key(key: &zoll_der::PrivateKey, label: &str) -> Result<FileKey, KeyError> {
-        let rejected = |e: aws_lc_rs::error::KeyRejected| KeyError::UnsupportedKey(format!("{e}"));
+        let rejected = |e: aws_lc_rs::error::KeyRejected| {
+            KeyError::UnsupportedKey(format!("{:?} key rejected: {e}", key.algorithm()))
+        };
         let der = key.der();
         let inner = match key.algorithm() {
             Algorithm::Ec(curve) => {
