@@ -141,9 +141,10 @@ def main():
         "pkcs11-uri.txt": b"pkcs11:token=My%20Token;object=k;id=%01%a2;type=private;slot-id=0;library-version=2.6?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:///run/pin&x-vendor=1",
     }
     for name, data in keys.items():
-        put("crypt_keys", name, data)
-        if not name.startswith("pkcs11"):
-            put("trust_keys", name, data)
+        put("pkcs11_specs" if name.startswith("pkcs11") else "der_keys", name, data)
+    # An ECDSA P-256 signature in DER (r and s with the high bit set, so both carry a zero).
+    put("der_keys", "ecdsa-p256.sig", bytes([0x30, 0x46, 0x02, 0x21, 0x00]) + b"\x91" * 32
+        + bytes([0x02, 0x21, 0x00]) + b"\xa2" * 32)
 
     # DSSE: an in-toto statement in an envelope as `zoll attest` writes them.
     statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",

@@ -154,7 +154,7 @@ impl ApprovalsClient {
         self.call(
             reqwest::Method::POST,
             &format!("/{id}/{decision}"),
-            Some(json!({"signature": zoll_trust::encoding::b64(signature)})),
+            Some(json!({"signature": zoll_stdx::base64::encode(signature)})),
         )
         .await
     }

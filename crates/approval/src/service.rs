@@ -407,7 +407,7 @@ impl Approvals {
                 request_id: id.to_owned(),
                 approver: approver.name.clone(),
                 decision: decision.to_owned(),
-                signature: zoll_trust::encoding::b64(signature),
+                signature: zoll_stdx::base64::encode(signature),
                 at_ms: now,
             })
             .await?;

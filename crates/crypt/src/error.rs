@@ -113,6 +113,17 @@ pub(crate) fn pkcs11_call(what: &str, e: cryptoki::error::Error) -> CryptError {
     CryptError::Pkcs11(format!("{what}: {reason}"))
 }
 
+/// What `zoll-der`'s reader finds wrong with a structure is `Malformed`; the rest of its
+/// errors concern keys.
+impl From<zoll_der::Error> for CryptError {
+    fn from(e: zoll_der::Error) -> CryptError {
+        match e {
+            zoll_der::Error::Malformed { what, reason } => CryptError::Malformed { what, reason },
+            other => invalid_key("key", other.to_string()),
+        }
+    }
+}
+
 pub(crate) fn malformed(what: &'static str, reason: impl Into<String>) -> CryptError {
     CryptError::Malformed {
         what,

@@ -15,7 +15,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::error::{malformed, unsupported, CryptError, Result};
-use crate::keys::{point_coordinates, Curve, PrivateKey, PublicKey};
+use crate::keys::{curve_from_jwk_name, point_coordinates, Curve, CurveExt, PrivateKey, PublicKey};
 
 pub const ANNOTATION: &str = "org.opencontainers.image.enc.keys.jwe";
 
@@ -379,7 +379,7 @@ fn unwrap_cek(
             if epk
                 .get("crv")
                 .and_then(Value::as_str)
-                .and_then(Curve::from_jwk_name)
+                .and_then(curve_from_jwk_name)
                 != Some(curve)
             {
                 return Ok(None);

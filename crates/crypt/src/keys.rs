@@ -1,46 +1,24 @@
-//! Key material from files: public keys (SPKI, PKCS#1, certificates), private keys (PKCS#8,
-//! PKCS#1, SEC1, password-protected PKCS#8 with PBES2), X.509 certificates. Parsing only;
-//! the operations live with the schemes that use them.
+//! The keys ocicrypt's schemes use, as aws-lc-rs objects: recipients' public keys (RSA or EC),
+//! file private keys and PKCS#7 certificates. Reading them from files is `zoll-der`'s; this
+//! module turns what it read into what JWE, PKCS#7 and PKCS#11 wrapping need, and words its
+//! errors for the key file they came from.
 
-use std::num::NonZeroU32;
-
-use aws_lc_rs::{agreement, cipher, digest, pbkdf2, rsa};
+use aws_lc_rs::{agreement, digest, rsa};
 use base64::Engine;
+pub use zoll_der::keys::{is_certificate, is_private_key};
+pub use zoll_der::Curve;
+use zoll_der::{keys as der_keys, Algorithm};
 
-use crate::der::{self, oid, Reader};
-use crate::error::{invalid_key, Result};
-use crate::pem;
+use crate::error::{invalid_key, CryptError, Result};
 
-/// PBKDF2 iteration counts above this are refused (a hostile key file could stall us).
-const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
-    P256,
-    P384,
-    P521,
+/// What JWE (RFC 7518) and ECDH need of a curve, beside what `zoll-der` knows of it.
+pub trait CurveExt {
+    fn jwk_name(self) -> &'static str;
+    fn agreement(self) -> &'static agreement::Algorithm;
 }
 
-impl Curve {
-    pub fn from_oid(oid_content: &[u8]) -> Option<Curve> {
-        match oid_content {
-            oid::P256 => Some(Curve::P256),
-            oid::P384 => Some(Curve::P384),
-            oid::P521 => Some(Curve::P521),
-            _ => None,
-        }
-    }
-
-    pub fn from_jwk_name(name: &str) -> Option<Curve> {
-        match name {
-            "P-256" => Some(Curve::P256),
-            "P-384" => Some(Curve::P384),
-            "P-521" => Some(Curve::P521),
-            _ => None,
-        }
-    }
-
-    pub fn jwk_name(self) -> &'static str {
+impl CurveExt for Curve {
+    fn jwk_name(self) -> &'static str {
         match self {
             Curve::P256 => "P-256",
             Curve::P384 => "P-384",
@@ -48,21 +26,31 @@ impl Curve {
         }
     }
 
-    /// Bytes of one field element (a coordinate).
-    pub fn coordinate_len(self) -> usize {
-        match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
-            Curve::P521 => 66,
-        }
-    }
-
-    pub fn agreement(self) -> &'static agreement::Algorithm {
+    fn agreement(self) -> &'static agreement::Algorithm {
         match self {
             Curve::P256 => &agreement::ECDH_P256,
             Curve::P384 => &agreement::ECDH_P384,
             Curve::P521 => &agreement::ECDH_P521,
         }
+    }
+}
+
+pub fn curve_from_jwk_name(name: &str) -> Option<Curve> {
+    [Curve::P256, Curve::P384, Curve::P521]
+        .into_iter()
+        .find(|c| c.jwk_name() == name)
+}
+
+/// A `zoll-der` error about the key file `what`: structure errors stay `Malformed`, the rest
+/// name the file.
+fn from_der(e: zoll_der::Error, what: &str) -> CryptError {
+    match e {
+        zoll_der::Error::Malformed { what, reason } => CryptError::Malformed { what, reason },
+        zoll_der::Error::PasswordRequired => invalid_key(
+            what,
+            "the private key is encrypted; give its password (FILE:pass=…)",
+        ),
+        other => invalid_key(what, other.to_string()),
     }
 }
 
@@ -76,6 +64,29 @@ pub enum PublicKey {
 }
 
 impl PublicKey {
+    /// Checks a key `zoll-der` read and keeps what the schemes use: RSA keys aws-lc-rs
+    /// accepts for encryption, EC keys on an uncompressed point.
+    pub fn from_der_key(key: &der_keys::PublicKey, what: &str) -> Result<PublicKey> {
+        match key.algorithm() {
+            Algorithm::Rsa { .. } => {
+                rsa::PublicEncryptingKey::from_der(key.spki())
+                    .map_err(|e| invalid_key(what, format!("RSA public key rejected: {e}")))?;
+                Ok(PublicKey::Rsa {
+                    spki: key.spki().to_vec(),
+                })
+            }
+            Algorithm::Ec(curve) => {
+                point_coordinates(curve, key.key())
+                    .map_err(|_| invalid_key(what, "EC public key is not an uncompressed point"))?;
+                Ok(PublicKey::Ec {
+                    curve,
+                    point: key.key().to_vec(),
+                })
+            }
+            Algorithm::Ed25519 => Err(invalid_key(what, "public key is neither RSA nor EC")),
+        }
+    }
+
     pub fn rsa(&self) -> Option<rsa::PublicEncryptingKey> {
         match self {
             PublicKey::Rsa { spki } => rsa::PublicEncryptingKey::from_der(spki).ok(),
@@ -89,12 +100,12 @@ impl PublicKey {
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         let canonical = match self {
             PublicKey::Rsa { spki } => {
-                let (n, e) = rsa_components(spki)?;
-                format!(
-                    r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
-                    b64(der::unsigned(e)),
-                    b64(der::unsigned(n))
-                )
+                let key = der_keys::PublicKey::from_spki(spki)
+                    .map_err(|e| from_der(e, "RSA public key"))?;
+                let (n, e) = key
+                    .rsa_components()
+                    .ok_or_else(|| invalid_key("RSA public key", "not an RSA key"))?;
+                format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, b64(e), b64(n))
             }
             PublicKey::Ec { curve, point } => {
                 let (x, y) = point_coordinates(*curve, point)?;
@@ -121,27 +132,16 @@ pub fn point_coordinates(curve: Curve, point: &[u8]) -> Result<(&[u8], &[u8])> {
     Ok((&point[1..1 + n], &point[1 + n..]))
 }
 
-fn rsa_components(spki: &[u8]) -> Result<(&[u8], &[u8])> {
-    let mut r = Reader::new(spki, "RSA public key");
-    let mut s = r.nested(der::SEQUENCE)?;
-    der::algorithm_identifier(&mut s)?;
-    let bits = s.expect(der::BIT_STRING)?;
-    let pkcs1 = bits
-        .get(1..)
-        .ok_or_else(|| invalid_key("RSA public key", "empty BIT STRING"))?;
-    let mut k = Reader::new(pkcs1, "RSA public key").nested(der::SEQUENCE)?;
-    let n = k.expect(der::INTEGER)?;
-    let e = k.expect(der::INTEGER)?;
-    Ok((n, e))
-}
-
 /// A private key held in memory (file keys; HSM keys never are).
 #[derive(Clone)]
 pub enum PrivateKey {
     /// PKCS#8 DER of an RSA key.
-    Rsa { pkcs8: Vec<u8> },
+    Rsa { pkcs8: zoll_der::PrivateKey },
     /// PKCS#8 or RFC 5915 DER of an EC key.
-    Ec { curve: Curve, der: Vec<u8> },
+    Ec {
+        curve: Curve,
+        der: zoll_der::PrivateKey,
+    },
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -156,7 +156,7 @@ impl std::fmt::Debug for PrivateKey {
 impl PrivateKey {
     pub fn rsa(&self) -> Option<rsa::PrivateDecryptingKey> {
         match self {
-            PrivateKey::Rsa { pkcs8 } => rsa::PrivateDecryptingKey::from_pkcs8(pkcs8).ok(),
+            PrivateKey::Rsa { pkcs8 } => rsa::PrivateDecryptingKey::from_pkcs8(pkcs8.der()).ok(),
             PrivateKey::Ec { .. } => None,
         }
     }
@@ -164,7 +164,7 @@ impl PrivateKey {
     pub fn ec(&self) -> Option<(Curve, agreement::PrivateKey)> {
         match self {
             PrivateKey::Ec { curve, der } => {
-                agreement::PrivateKey::from_private_key_der(curve.agreement(), der)
+                agreement::PrivateKey::from_private_key_der(curve.agreement(), der.der())
                     .ok()
                     .map(|k| (*curve, k))
             }
@@ -185,248 +185,35 @@ pub struct Certificate {
 
 /// Reads a public key from PEM (PUBLIC KEY, RSA PUBLIC KEY, CERTIFICATE) or SPKI DER.
 pub fn parse_public_key(bytes: &[u8], what: &str) -> Result<PublicKey> {
-    let blocks = pem::blocks(bytes, what)?;
-    if blocks.is_empty() {
-        return spki_to_public_key(bytes, what);
-    }
-    for block in blocks {
-        match block.label.as_str() {
-            "PUBLIC KEY" => return spki_to_public_key(&block.der, what),
-            "RSA PUBLIC KEY" => {
-                let spki = rsa_spki_from_pkcs1(&block.der);
-                return spki_to_public_key(&spki, what);
-            }
-            "CERTIFICATE" => return parse_certificate_der(&block.der, what).map(|c| c.public_key),
-            _ => continue,
-        }
-    }
-    Err(invalid_key(
-        what,
-        "no public key or certificate in the file",
-    ))
+    let key = der_keys::public_key(bytes).map_err(|e| from_der(e, what))?;
+    PublicKey::from_der_key(&key, what)
 }
 
 /// Reads the first certificate of a PEM file (or a DER certificate).
 pub fn parse_certificate(bytes: &[u8], what: &str) -> Result<Certificate> {
-    let blocks = pem::blocks(bytes, what)?;
-    if blocks.is_empty() {
-        return parse_certificate_der(bytes, what);
-    }
-    let block = blocks
-        .into_iter()
-        .find(|b| b.label == "CERTIFICATE")
-        .ok_or_else(|| invalid_key(what, "no CERTIFICATE block"))?;
-    parse_certificate_der(&block.der, what)
-}
-
-/// Whether the file holds a certificate (used to tell `--key cert.pem` apart).
-pub fn is_certificate(bytes: &[u8]) -> bool {
-    pem::blocks(bytes, "")
-        .map(|b| b.iter().any(|b| b.label == "CERTIFICATE"))
-        .unwrap_or(false)
-}
-
-fn parse_certificate_der(der_bytes: &[u8], what: &str) -> Result<Certificate> {
-    let mut r = Reader::new(der_bytes, "certificate");
-    let mut cert = r.nested(der::SEQUENCE)?;
-    let mut tbs = cert.nested(der::SEQUENCE)?;
-    tbs.optional(der::context(0, true))?; // version
-    let serial = tbs.expect(der::INTEGER)?.to_vec();
-    der::algorithm_identifier(&mut tbs)?;
-    let issuer = tbs.read()?.raw.to_vec();
-    tbs.read()?; // validity
-    tbs.read()?; // subject
-    let spki = tbs.read()?.raw;
+    let cert = der_keys::certificate(bytes).map_err(|e| from_der(e, what))?;
     Ok(Certificate {
-        issuer,
-        serial,
-        public_key: spki_to_public_key(spki, what)?,
+        public_key: PublicKey::from_der_key(&cert.public_key, what)?,
+        issuer: cert.issuer,
+        serial: cert.serial,
     })
-}
-
-fn spki_to_public_key(spki: &[u8], what: &str) -> Result<PublicKey> {
-    let mut r = Reader::new(spki, "public key");
-    let mut s = r.nested(der::SEQUENCE)?;
-    let (alg, params) = der::algorithm_identifier(&mut s)?;
-    let bits = s.expect(der::BIT_STRING)?;
-    match alg {
-        oid::RSA_ENCRYPTION => {
-            rsa::PublicEncryptingKey::from_der(spki)
-                .map_err(|e| invalid_key(what, format!("RSA public key rejected: {e}")))?;
-            Ok(PublicKey::Rsa {
-                spki: spki.to_vec(),
-            })
-        }
-        oid::EC_PUBLIC_KEY => {
-            let curve = params
-                .filter(|p| p.tag == der::OID)
-                .and_then(|p| Curve::from_oid(p.content))
-                .ok_or_else(|| invalid_key(what, "EC key on a curve other than P-256/384/521"))?;
-            let point = bits.get(1..).unwrap_or_default().to_vec();
-            point_coordinates(curve, &point)
-                .map_err(|_| invalid_key(what, "EC public key is not an uncompressed point"))?;
-            Ok(PublicKey::Ec { curve, point })
-        }
-        _ => Err(invalid_key(what, "public key is neither RSA nor EC")),
-    }
-}
-
-fn rsa_spki_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
-    let alg = der::algorithm(oid::RSA_ENCRYPTION, Some(&der::tlv(der::NULL, &[])));
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(pkcs1);
-    der::constructed(der::SEQUENCE, &[&alg, &der::tlv(der::BIT_STRING, &bits)])
-}
-
-fn rsa_pkcs8_from_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
-    let alg = der::algorithm(oid::RSA_ENCRYPTION, Some(&der::tlv(der::NULL, &[])));
-    der::constructed(
-        der::SEQUENCE,
-        &[
-            &der::small_integer(0),
-            &alg,
-            &der::tlv(der::OCTET_STRING, pkcs1),
-        ],
-    )
-}
-
-/// Whether the file looks like a private key (PEM label), without decrypting it.
-pub fn is_private_key(bytes: &[u8]) -> bool {
-    pem::blocks(bytes, "")
-        .map(|b| b.iter().any(|b| b.label.ends_with("PRIVATE KEY")))
-        .unwrap_or(false)
 }
 
 /// Reads a private key: PEM PRIVATE KEY / RSA PRIVATE KEY / EC PRIVATE KEY / ENCRYPTED
-/// PRIVATE KEY (with `password`), or PKCS#8 DER.
+/// PRIVATE KEY (with `password`), or PKCS#8 DER; RSA and EC keys only, checked by aws-lc-rs.
 pub fn parse_private_key(bytes: &[u8], password: Option<&[u8]>, what: &str) -> Result<PrivateKey> {
-    let blocks = pem::blocks(bytes, what)?;
-    if blocks.is_empty() {
-        return pkcs8_to_private_key(bytes.to_vec(), what);
-    }
-    for block in blocks {
-        match block.label.as_str() {
-            "PRIVATE KEY" => return pkcs8_to_private_key(block.der, what),
-            "RSA PRIVATE KEY" => {
-                return pkcs8_to_private_key(rsa_pkcs8_from_pkcs1(&block.der), what)
-            }
-            "EC PRIVATE KEY" => return sec1_to_private_key(block.der, what),
-            "ENCRYPTED PRIVATE KEY" => {
-                let password = password.ok_or_else(|| {
-                    invalid_key(
-                        what,
-                        "the private key is encrypted; give its password (FILE:pass=…)",
-                    )
-                })?;
-                let pkcs8 = decrypt_pkcs8(&block.der, password, what)?;
-                return pkcs8_to_private_key(pkcs8, what);
-            }
-            _ => continue,
-        }
-    }
-    Err(invalid_key(what, "no private key in the file"))
-}
-
-fn pkcs8_to_private_key(pkcs8: Vec<u8>, what: &str) -> Result<PrivateKey> {
-    let mut r = Reader::new(&pkcs8, "private key");
-    let mut s = r.nested(der::SEQUENCE)?;
-    s.expect(der::INTEGER)?;
-    let (alg, params) = der::algorithm_identifier(&mut s)?;
-    match alg {
-        oid::RSA_ENCRYPTION => {
-            rsa::PrivateDecryptingKey::from_pkcs8(&pkcs8)
+    let key = der_keys::private_key(bytes, password).map_err(|e| from_der(e, what))?;
+    match key.algorithm() {
+        Algorithm::Rsa { .. } => {
+            rsa::PrivateDecryptingKey::from_pkcs8(key.der())
                 .map_err(|e| invalid_key(what, format!("RSA private key rejected: {e}")))?;
-            Ok(PrivateKey::Rsa { pkcs8 })
+            Ok(PrivateKey::Rsa { pkcs8: key })
         }
-        oid::EC_PUBLIC_KEY => {
-            let curve = params
-                .filter(|p| p.tag == der::OID)
-                .and_then(|p| Curve::from_oid(p.content))
-                .ok_or_else(|| invalid_key(what, "EC key on a curve other than P-256/384/521"))?;
-            checked_ec(curve, pkcs8, what)
+        Algorithm::Ec(curve) => {
+            agreement::PrivateKey::from_private_key_der(curve.agreement(), key.der())
+                .map_err(|e| invalid_key(what, format!("EC private key rejected: {e}")))?;
+            Ok(PrivateKey::Ec { curve, der: key })
         }
-        _ => Err(invalid_key(what, "private key is neither RSA nor EC")),
+        Algorithm::Ed25519 => Err(invalid_key(what, "private key is neither RSA nor EC")),
     }
-}
-
-fn sec1_to_private_key(sec1: Vec<u8>, what: &str) -> Result<PrivateKey> {
-    let mut r = Reader::new(&sec1, "EC private key");
-    let mut s = r.nested(der::SEQUENCE)?;
-    s.expect(der::INTEGER)?;
-    s.expect(der::OCTET_STRING)?;
-    let curve = s
-        .optional(der::context(0, true))?
-        .and_then(|p| Reader::new(p, "EC parameters").expect(der::OID).ok())
-        .and_then(Curve::from_oid)
-        .ok_or_else(|| invalid_key(what, "EC key without a P-256/384/521 named curve"))?;
-    checked_ec(curve, sec1, what)
-}
-
-fn checked_ec(curve: Curve, der_bytes: Vec<u8>, what: &str) -> Result<PrivateKey> {
-    agreement::PrivateKey::from_private_key_der(curve.agreement(), &der_bytes)
-        .map_err(|e| invalid_key(what, format!("EC private key rejected: {e}")))?;
-    Ok(PrivateKey::Ec {
-        curve,
-        der: der_bytes,
-    })
-}
-
-/// PKCS#8 EncryptedPrivateKeyInfo with PBES2 (PBKDF2 + AES-CBC), as `openssl genpkey
-/// -aes256` and `openssl pkcs8 -topk8` write it.
-fn decrypt_pkcs8(der_bytes: &[u8], password: &[u8], what: &str) -> Result<Vec<u8>> {
-    let bad = |reason: &str| invalid_key(what, reason.to_owned());
-    let mut r = Reader::new(der_bytes, "encrypted private key");
-    let mut epki = r.nested(der::SEQUENCE)?;
-    let (alg, params) = der::algorithm_identifier(&mut epki)?;
-    let data = epki.expect(der::OCTET_STRING)?;
-    if alg != oid::PBES2 {
-        return Err(bad("only PBES2 key encryption is supported"));
-    }
-    let params = params.ok_or_else(|| bad("PBES2 parameters missing"))?;
-    let mut p = Reader::new(params.content, "PBES2 parameters");
-    let (kdf, kdf_params) = der::algorithm_identifier(&mut p)?;
-    let (enc, enc_params) = der::algorithm_identifier(&mut p)?;
-    if kdf != oid::PBKDF2 {
-        return Err(bad("only PBKDF2 key derivation is supported"));
-    }
-    let kdf_params = kdf_params.ok_or_else(|| bad("PBKDF2 parameters missing"))?;
-    let mut k = Reader::new(kdf_params.content, "PBKDF2 parameters");
-    let salt = k.expect(der::OCTET_STRING)?;
-    let iterations = der::unsigned(k.expect(der::INTEGER)?)
-        .iter()
-        .try_fold(0u32, |acc, &b| acc.checked_mul(256).map(|a| a | b as u32))
-        .filter(|&n| n <= MAX_PBKDF2_ITERATIONS)
-        .and_then(NonZeroU32::new)
-        .ok_or_else(|| bad("PBKDF2 iteration count out of range"))?;
-    k.optional(der::INTEGER)?; // keyLength: implied by the cipher
-    let prf = if k.is_empty() {
-        pbkdf2::PBKDF2_HMAC_SHA1
-    } else {
-        match der::algorithm_identifier(&mut k)?.0 {
-            oid::HMAC_SHA1 => pbkdf2::PBKDF2_HMAC_SHA1,
-            oid::HMAC_SHA256 => pbkdf2::PBKDF2_HMAC_SHA256,
-            _ => return Err(bad("unsupported PBKDF2 PRF")),
-        }
-    };
-    let (cipher_alg, key_len) = match enc {
-        oid::AES128_CBC => (&cipher::AES_128, 16),
-        oid::AES192_CBC => (&cipher::AES_192, 24),
-        oid::AES256_CBC => (&cipher::AES_256, 32),
-        _ => return Err(bad("unsupported key encryption cipher (AES-CBC only)")),
-    };
-    let iv: [u8; 16] = enc_params
-        .filter(|p| p.tag == der::OCTET_STRING)
-        .and_then(|p| p.content.try_into().ok())
-        .ok_or_else(|| bad("AES-CBC IV missing"))?;
-    let mut key = vec![0u8; key_len];
-    pbkdf2::derive(prf, iterations, salt, password, &mut key);
-    let decrypt = || -> Option<Vec<u8>> {
-        let unbound = cipher::UnboundCipherKey::new(cipher_alg, &key).ok()?;
-        let dec = cipher::PaddedBlockDecryptingKey::cbc_pkcs7(unbound).ok()?;
-        let mut buf = data.to_vec();
-        let ctx = cipher::DecryptionContext::Iv128(iv.into());
-        let plain = dec.decrypt(&mut buf, ctx).ok()?;
-        Some(plain.to_vec())
-    };
-    decrypt().ok_or_else(|| bad("wrong password for the encrypted private key"))
 }

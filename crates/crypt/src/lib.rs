@@ -8,7 +8,6 @@
 
 #![forbid(unsafe_code)]
 
-mod der;
 mod error;
 pub mod image;
 mod jwe;
@@ -16,7 +15,6 @@ mod keyprovider;
 mod keys;
 mod layer;
 mod options;
-mod pem;
 mod pkcs11;
 mod pkcs7;
 mod repo;
@@ -44,9 +42,8 @@ pub use wrap::{
 pub mod fuzzing {
     pub use crate::jwe::{recipient_kids as jwe_recipient_kids, unwrap as jwe_unwrap};
     pub use crate::keys::{parse_certificate, parse_private_key, parse_public_key};
-    pub use crate::pem::blocks as pem_blocks;
     pub use crate::pkcs11::key_file::parse_key_file as pkcs11_key_file;
-    pub use crate::pkcs7::unwrap as pkcs7_unwrap;
+    pub use crate::pkcs7::{remove_recipients as pkcs7_remove_recipients, unwrap as pkcs7_unwrap};
 }
 
 pub mod annotations {

@@ -13,9 +13,9 @@
 
 use aws_lc_rs::{aead, cipher, rand, rsa};
 
-use crate::der::{self, oid, Reader};
 use crate::error::{malformed, unsupported, CryptError, Result};
 use crate::keys::{Certificate, PrivateKey, PublicKey};
+use zoll_der::der::{self, oid, Reader};
 
 pub const ANNOTATION: &str = "org.opencontainers.image.enc.keys.pkcs7";
 

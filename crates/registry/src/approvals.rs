@@ -262,7 +262,7 @@ pub(crate) async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) ->
                     if sig.len() > MAX_SIGNATURE_B64 {
                         return Err(bad("signature too long"));
                     }
-                    let sig = zoll_trust::encoding::b64_decode(sig)
+                    let sig = zoll_stdx::base64::decode(sig)
                         .ok_or_else(|| bad("signature is not base64"))?;
                     approvals.vote(rid, d, &sig, c.id.name()).await?
                 }

@@ -1,4 +1,5 @@
 //! Small helpers that several zoll crates once wrote each for themselves (issue 15): hex,
+//! strict base64 (standard and URL-safe),
 //! wall-clock times and RFC 3339 stamps, a constant-time compare, random identifiers and, with
 //! the `rt` feature, the tokio runtimes of the command line. One copy means one place to get
 //! them right (the old hex decoders accepted a leading `+` in a pair).
@@ -7,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod ct;
 pub mod hex;
 pub mod rand;

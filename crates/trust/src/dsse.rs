@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoding::{b64, b64_decode, ecdsa_fixed_to_der};
 use crate::keys::{KeyError, KeyKind, KeySource, PublicKey, SignatureAlgorithm};
+use zoll_der::ecdsa::fixed_to_der as ecdsa_fixed_to_der;
+use zoll_stdx::base64;
 
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 pub const STATEMENT_TYPE_V1: &str = "https://in-toto.io/Statement/v1";
@@ -81,11 +82,11 @@ pub fn sign(
 ) -> Result<Envelope, KeyError> {
     let sig = sigstore_signature(key, &pae(payload_type, payload))?;
     Ok(Envelope {
-        payload: b64(payload),
+        payload: base64::encode(payload),
         payload_type: payload_type.to_owned(),
         signatures: vec![Signature {
             keyid: keyid.to_owned(),
-            sig: b64(&sig),
+            sig: base64::encode(&sig),
         }],
     })
 }
@@ -112,7 +113,7 @@ impl Envelope {
     }
 
     pub fn payload_bytes(&self) -> Result<Vec<u8>, DsseError> {
-        b64_decode(&self.payload)
+        base64::decode(&self.payload)
             .ok_or_else(|| DsseError::Malformed("payload is not base64".into()))
     }
 
@@ -124,7 +125,7 @@ impl Envelope {
         let mut found = Vec::new();
         let mut duplicates = 0;
         for s in &self.signatures {
-            let sig = b64_decode(&s.sig)
+            let sig = base64::decode(&s.sig)
                 .ok_or_else(|| DsseError::Malformed("sig is not base64".into()))?;
             if let Some(i) = keys.iter().position(|k| sigstore_verify(k, &message, &sig)) {
                 if found.contains(&i) {

@@ -6,7 +6,7 @@ pub mod cbor;
 mod client_repository;
 pub mod cosign;
 pub mod dsse;
-pub mod encoding;
+pub mod go_json;
 pub mod image;
 pub mod keys;
 pub mod notation;

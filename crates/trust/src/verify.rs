@@ -602,7 +602,7 @@ fn verify_simple_signing(
     }
     let signature =
         signature.ok_or_else(|| Failure::Malformed("layer has no signature annotation".into()))?;
-    let signature = crate::encoding::b64_decode(signature)
+    let signature = zoll_stdx::base64::decode(signature)
         .ok_or_else(|| Failure::Malformed("signature is not base64".into()))?;
     let parsed = simple_signing::SimpleSigning::parse(payload).map_err(Failure::Malformed)?;
     let key = roots

@@ -360,7 +360,7 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
     std::fs::write(d.join("tampered.json"), text.replace("release", "relea5e")).unwrap();
     std::fs::write(
         d.join("sig.der"),
-        zoll_trust::encoding::b64_decode(sig_b64).unwrap(),
+        zoll_stdx::base64::decode(sig_b64).unwrap(),
     )
     .unwrap();
     std::fs::write(d.join("quorum.pub"), &w.quorum_pub).unwrap();

@@ -12,7 +12,6 @@ use aws_lc_rs::rsa;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::der;
 use crate::error::{malformed, unsupported, CryptError, Result};
 use crate::keys::PublicKey;
 pub use key_file::TokenKey;
@@ -103,32 +102,10 @@ fn check_capacity(modulus_len: usize, hash: OaepHash, len: usize) -> Result<()> 
 /// The public key of a token key, as zoll names recipients.
 pub fn token_public_key(key: &TokenKey) -> Result<PublicKey> {
     let (n, e) = token::public_components(key)?;
-    let n_int = if n.first().is_some_and(|b| b & 0x80 != 0) {
-        [&[0u8][..], &n].concat()
-    } else {
-        n
-    };
-    let e_int = if e.first().is_some_and(|b| b & 0x80 != 0) {
-        [&[0u8][..], &e].concat()
-    } else {
-        e
-    };
-    let pkcs1 = der::constructed(
-        der::SEQUENCE,
-        &[
-            &der::tlv(der::INTEGER, &n_int),
-            &der::tlv(der::INTEGER, &e_int),
-        ],
-    );
-    let alg = der::algorithm(der::oid::RSA_ENCRYPTION, Some(&der::tlv(der::NULL, &[])));
-    let spki = der::constructed(
-        der::SEQUENCE,
-        &[
-            &alg,
-            &der::tlv(der::BIT_STRING, &[&[0u8][..], &pkcs1].concat()),
-        ],
-    );
-    Ok(PublicKey::Rsa { spki })
+    let key = zoll_der::PublicKey::from_rsa_components(&n, &e)?;
+    Ok(PublicKey::Rsa {
+        spki: key.spki().to_vec(),
+    })
 }
 
 /// Encrypts `plaintext` for every recipient.

@@ -300,9 +300,10 @@ fn bad_recipients_and_keys() {
         (k.path("rsa-enc.pem"), |e| {
             matches!(e, CryptError::InvalidKey { .. })
         }),
-        (format!("{}:pass=wrong", k.path("rsa-enc.pem")), |e| {
-            matches!(e, CryptError::InvalidKey { .. })
-        }),
+        (
+            format!("{}:pass=hunter2", k.path("rsa-enc.pem")),
+            |e| matches!(e, CryptError::InvalidKey { reason, .. } if reason.contains("wrong password")),
+        ),
         ("/nonexistent/key.pem".into(), |e| {
             matches!(e, CryptError::InvalidSpec { .. })
         }),
@@ -310,6 +311,12 @@ fn bad_recipients_and_keys() {
     for (spec, expect) in key_cases {
         let err = zoll_crypt::KeyRing::parse(std::slice::from_ref(spec)).expect_err(spec);
         assert!(expect(&err), "{spec}: {err:?}");
+        // One line, and the password given is not in it.
+        let message = err.to_string();
+        assert!(
+            !message.contains('\n') && !message.contains("hunter2"),
+            "{message}"
+        );
     }
 }
 

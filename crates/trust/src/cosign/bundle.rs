@@ -39,7 +39,7 @@ pub struct PublicKeyHint {
 
 /// The hint naming a public key: base64 of the SHA-256 of its DER SubjectPublicKeyInfo.
 pub fn key_hint(key: &PublicKey) -> String {
-    crate::encoding::b64(&HashAlgorithm::Sha256.digest(key.spki_der()))
+    zoll_stdx::base64::encode(&HashAlgorithm::Sha256.digest(key.spki_der()))
 }
 
 impl Bundle {

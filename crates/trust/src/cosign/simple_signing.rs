@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use zoll_oci::{Descriptor, Digest, Manifest};
 
-use crate::encoding::b64;
 use crate::keys::{KeyError, KeySource};
+use zoll_stdx::base64;
 
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -84,7 +84,7 @@ impl SimpleSigning {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        crate::encoding::go_json(self)
+        crate::go_json::marshal(self)
     }
 }
 
@@ -92,7 +92,7 @@ impl SimpleSigning {
 pub fn sign_layer(key: &dyn KeySource, payload: &[u8]) -> Result<Descriptor, KeyError> {
     let signature = crate::dsse::sigstore_signature(key, payload)?;
     let mut annotations = BTreeMap::new();
-    annotations.insert(SIGNATURE_ANNOTATION.to_owned(), b64(&signature));
+    annotations.insert(SIGNATURE_ANNOTATION.to_owned(), base64::encode(&signature));
     Ok(Descriptor {
         media_type: LAYER_MEDIA_TYPE.to_owned(),
         digest: Digest::sha256(payload),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::{FileKey, KeyError};
-use crate::encoding::b64_decode;
+use zoll_stdx::base64;
 
 #[derive(Deserialize)]
 struct Sealed {
@@ -55,16 +55,20 @@ pub fn import_cosign_key(
     if file_text.len() > MAX_FILE {
         return Err(bad("file too large for a key"));
     }
-    let block = pem::parse(file_text).map_err(|e| KeyError::CosignKey(format!("PEM: {e}")))?;
-    if block.tag() != "ENCRYPTED SIGSTORE PRIVATE KEY"
-        && block.tag() != "ENCRYPTED COSIGN PRIVATE KEY"
+    let block = zoll_der::pem::blocks(file_text)
+        .map_err(|e| KeyError::CosignKey(e.to_string()))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("not a PEM file"))?;
+    if block.label != "ENCRYPTED SIGSTORE PRIVATE KEY"
+        && block.label != "ENCRYPTED COSIGN PRIVATE KEY"
     {
         return Err(KeyError::CosignKey(format!(
             "PEM block {:?} is not a cosign key",
-            block.tag()
+            block.label
         )));
     }
-    let sealed: Sealed = serde_json::from_slice(block.contents())
+    let sealed: Sealed = serde_json::from_slice(&block.der)
         .map_err(|e| KeyError::CosignKey(format!("JSON: {e}")))?;
     if sealed.kdf.name != "scrypt" {
         return Err(KeyError::CosignKey(format!(
@@ -86,13 +90,13 @@ pub fn import_cosign_key(
     if log_n > MAX_LOG_N || p.r == 0 || p.r > MAX_R || p.p == 0 || p.p > MAX_P {
         return Err(bad("scrypt parameters are out of bounds"));
     }
-    let salt = b64_decode(&sealed.kdf.salt).ok_or_else(|| bad("salt is not base64"))?;
-    let nonce = b64_decode(&sealed.cipher.nonce).ok_or_else(|| bad("nonce is not base64"))?;
+    let salt = base64::decode(&sealed.kdf.salt).ok_or_else(|| bad("salt is not base64"))?;
+    let nonce = base64::decode(&sealed.cipher.nonce).ok_or_else(|| bad("nonce is not base64"))?;
     if nonce.len() != 24 {
         return Err(bad("secretbox nonce must be 24 bytes"));
     }
     let ciphertext =
-        b64_decode(&sealed.ciphertext).ok_or_else(|| bad("ciphertext is not base64"))?;
+        base64::decode(&sealed.ciphertext).ok_or_else(|| bad("ciphertext is not base64"))?;
     let params =
         scrypt::Params::new(log_n, p.r, p.p, 32).map_err(|_| bad("invalid scrypt parameters"))?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -104,6 +108,6 @@ pub fn import_cosign_key(
             .map_err(|_| bad("wrong password, or the file is damaged"))?,
     );
     let file_key = FileKey::from_pkcs8_der(&der, "imported cosign key")?;
-    let pem = Zeroizing::new(pem::encode(&pem::Pem::new("PRIVATE KEY", der.to_vec())));
+    let pem = Zeroizing::new(zoll_der::pem::encode("PRIVATE KEY", &der));
     Ok((pem, file_key))
 }

@@ -1,5 +1,5 @@
-//! Private keys in PEM files (PKCS#8, SEC1 `EC PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`),
-//! signing with aws-lc-rs.
+//! Private keys in files (PKCS#8, SEC1 `EC PRIVATE KEY`, PKCS#1 `RSA PRIVATE KEY`, read by
+//! `zoll-der`), signing with aws-lc-rs.
 
 use std::path::Path;
 
@@ -8,6 +8,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
+use zoll_der::{Algorithm, Curve};
 
 use super::{check_fits, KeyError, KeyKind, KeySource, PublicKey, SignatureAlgorithm};
 
@@ -51,42 +52,53 @@ impl FileKey {
         FileKey::from_pem(&text, &path.display().to_string())
     }
 
-    /// Parses one private key PEM block. `label` names the key in messages.
+    /// Parses a private key file (PEM `PRIVATE KEY`, `EC PRIVATE KEY`, `RSA PRIVATE KEY`, or
+    /// PKCS#8 DER). `label` names the key in messages.
     pub fn from_pem(text: &[u8], label: &str) -> Result<FileKey, KeyError> {
-        let block = pem::parse(text).map_err(|e| KeyError::UnsupportedKey(format!("PEM: {e}")))?;
-        let der = Zeroizing::new(block.contents().to_vec());
-        match block.tag() {
-            "PRIVATE KEY" => FileKey::from_pkcs8_der(&der, label),
-            "EC PRIVATE KEY" => ecdsa_any(&der).map(|k| FileKey::with(label, Inner::Ecdsa(k)))?,
-            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
-                .map_err(|e| KeyError::UnsupportedKey(format!("RSA key: {e}")))
-                .and_then(|k| FileKey::with(label, Inner::Rsa(k))),
-            t if t.starts_with("ENCRYPTED") && (t.contains("COSIGN") || t.contains("SIGSTORE")) => {
-                Err(KeyError::UnsupportedKey(
-                    "this is a cosign-encrypted key: convert it with `zoll key import-cosign`"
-                        .into(),
-                ))
-            }
-            other => Err(KeyError::UnsupportedKey(format!(
-                "PEM block {other:?} is not a private key"
-            ))),
+        let blocks = zoll_der::pem::blocks(text)?;
+        if blocks.iter().any(|b| {
+            b.label.starts_with("ENCRYPTED")
+                && (b.label.contains("COSIGN") || b.label.contains("SIGSTORE"))
+        }) {
+            return Err(KeyError::UnsupportedKey(
+                "this is a cosign-encrypted key: convert it with `zoll key import-cosign`".into(),
+            ));
+        }
+        match zoll_der::keys::private_key(text, None) {
+            Ok(key) => FileKey::from_der_key(&key, label),
+            Err(zoll_der::Error::PasswordRequired) => Err(KeyError::UnsupportedKey(
+                "the private key is encrypted: decrypt it with `openssl pkcs8` or keep it on a PKCS#11 token"
+                    .into(),
+            )),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Parses a PKCS#8 DER private key of any supported type.
     pub fn from_pkcs8_der(der: &[u8], label: &str) -> Result<FileKey, KeyError> {
-        if let Ok(k) = ecdsa_any(der) {
-            return FileKey::with(label, Inner::Ecdsa(k));
-        }
-        if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
-            return FileKey::with(label, Inner::Rsa(k));
-        }
-        if let Ok(k) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
-            return FileKey::with(label, Inner::Ed25519(k));
-        }
-        Err(KeyError::UnsupportedKey(
-            "PKCS#8 key is none of ECDSA P-256/P-384/P-521, RSA, Ed25519".into(),
-        ))
+        FileKey::from_der_key(&zoll_der::PrivateKey::from_pkcs8(der)?, label)
+    }
+
+    fn from_der_key(key: &zoll_der::PrivateKey, label: &str) -> Result<FileKey, KeyError> {
+        let rejected = |e: aws_lc_rs::error::KeyRejected| {
+            KeyError::UnsupportedKey(format!("{:?} key rejected: {e}", key.algorithm()))
+        };
+        let der = key.der();
+        let inner = match key.algorithm() {
+            Algorithm::Ec(curve) => {
+                let alg = match curve {
+                    Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+                    Curve::P521 => &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
+                };
+                Inner::Ecdsa(EcdsaKeyPair::from_private_key_der(alg, der).map_err(rejected)?)
+            }
+            Algorithm::Rsa { .. } => Inner::Rsa(RsaKeyPair::from_pkcs8(der).map_err(rejected)?),
+            Algorithm::Ed25519 => {
+                Inner::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(rejected)?)
+            }
+        };
+        FileKey::with(label, inner)
     }
 
     fn with(label: &str, inner: Inner) -> Result<FileKey, KeyError> {
@@ -117,22 +129,6 @@ fn spki(
 ) -> Result<Vec<u8>, KeyError> {
     der.map(|d| d.as_ref().to_vec())
         .map_err(|_| KeyError::UnsupportedKey("cannot encode the public key".into()))
-}
-
-/// aws-lc-rs binds an ECDSA key pair to one algorithm; the curve decides which.
-fn ecdsa_any(der: &[u8]) -> Result<EcdsaKeyPair, KeyError> {
-    for alg in [
-        &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
-        &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
-        &sig::ECDSA_P521_SHA512_FIXED_SIGNING,
-    ] {
-        if let Ok(k) = EcdsaKeyPair::from_private_key_der(alg, der) {
-            return Ok(k);
-        }
-    }
-    Err(KeyError::UnsupportedKey(
-        "not an ECDSA P-256/P-384/P-521 key".into(),
-    ))
 }
 
 impl KeySource for FileKey {

@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use super::{FileKey, KeyError, KeyKind, KeySource, PublicKey, SignatureAlgorithm};
-use crate::encoding::ecdsa_fixed_to_der;
+use zoll_der::ecdsa::fixed_to_der as ecdsa_fixed_to_der;
 
 /// A freshly generated private key (PKCS#8 PEM) and its public key.
 pub struct GeneratedKey {
@@ -71,10 +71,7 @@ pub fn generate_pem(kind: KeyKind) -> Result<Zeroizing<String>, KeyError> {
             )
         }
     };
-    Ok(Zeroizing::new(pem::encode(&pem::Pem::new(
-        "PRIVATE KEY",
-        der.to_vec(),
-    ))))
+    Ok(Zeroizing::new(zoll_der::pem::encode("PRIVATE KEY", &der)))
 }
 
 /// What a certificate is for.
@@ -288,9 +285,9 @@ impl TestCa {
         let cert_der = chain
             .next()
             .ok_or_else(|| KeyError::Certificate("empty CA chain".into()))?;
-        let (_, cert) = x509_parser::parse_x509_certificate(&cert_der)
+        let cert = zoll_der::Certificate::from_der(&cert_der)
             .map_err(|e| KeyError::Certificate(format!("CA certificate: {e}")))?;
-        if cert.public_key().raw != key.public_key().spki_der() {
+        if cert.public_key.spki() != key.public_key().spki_der() {
             return Err(KeyError::Certificate(
                 "the CA key does not match the CA certificate".into(),
             ));
@@ -368,6 +365,6 @@ impl TestCa {
 pub fn certificates_to_pem(chain: &[Vec<u8>]) -> String {
     chain
         .iter()
-        .map(|der| pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())))
+        .map(|der| zoll_der::pem::encode("CERTIFICATE", der))
         .collect()
 }

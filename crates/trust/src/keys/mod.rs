@@ -188,7 +188,7 @@ impl From<zoll_pkcs11::Error> for KeyError {
 /// material; a PKCS#11 key stays on its token.
 ///
 /// ECDSA signatures are returned in the fixed-width `r || s` form (what JWS, COSE and PKCS#11
-/// use); [`crate::encoding::ecdsa_fixed_to_der`] converts for formats that want ASN.1.
+/// use); [`zoll_der::ecdsa::fixed_to_der`] converts for formats that want ASN.1.
 pub trait KeySource: Send + Sync {
     /// A label for messages and logs: never secret (no PIN, no key bytes).
     fn describe(&self) -> String;
@@ -235,16 +235,7 @@ pub fn write_private_key(path: &std::path::Path, pem: &str) -> Result<(), KeyErr
 
 /// Parses every `CERTIFICATE` block of a PEM file into DER, in order.
 pub fn certificates_from_pem(text: &[u8]) -> Result<Vec<Vec<u8>>, KeyError> {
-    let blocks = pem::parse_many(text).map_err(|e| KeyError::Certificate(format!("PEM: {e}")))?;
-    let certs: Vec<Vec<u8>> = blocks
-        .into_iter()
-        .filter(|b| b.tag() == "CERTIFICATE")
-        .map(|b| b.into_contents())
-        .collect();
-    if certs.is_empty() {
-        return Err(KeyError::Certificate("no CERTIFICATE block found".into()));
-    }
-    Ok(certs)
+    zoll_der::keys::certificate_chain(text).map_err(|e| KeyError::Certificate(e.to_string()))
 }
 
 /// Parses `ecdsa-p256`, `rsa-3072`, ... as printed by [`KeyKind`]'s `Display`.

@@ -17,7 +17,6 @@ use super::{
     check_fits, HashAlgorithm, KeyError, KeyKind, KeySource, Pkcs11Uri, PublicKey,
     SignatureAlgorithm,
 };
-use crate::encoding::{der_sequence, der_tlv, der_uint};
 
 /// The module loaded when the URI names none: Debian's SoftHSM2.
 pub const DEFAULT_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -90,27 +89,14 @@ fn public_key(
         _ => None,
     });
     let public = zoll_pkcs11::find_key(session, uri, ObjectClass::PUBLIC_KEY)?;
-    let spki = match key_type {
+    let key = match key_type {
         Some(KeyType::EC) => {
             let (params, point) = zoll_pkcs11::ec_public_components(session, public)?;
-            // CKA_EC_POINT is a DER OCTET STRING around the point (some tokens give it bare).
-            let point = match crate::encoding::der_read(&point) {
-                Some((0x04, inner, [])) if inner.first() == Some(&0x04) => inner.to_vec(),
-                _ => point,
-            };
-            let oid_ec = der_tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]);
-            let algorithm = der_sequence(&[&oid_ec, &params]);
-            der_sequence(&[&algorithm, &bit_string(&point)])
+            zoll_der::PublicKey::from_ec_components(&params, &point)?
         }
         Some(KeyType::RSA) => {
             let (n, e) = zoll_pkcs11::rsa_public_components(session, public)?;
-            let rsa_public = der_sequence(&[&der_uint(&n), &der_uint(&e)]);
-            let oid_rsa = der_tlv(
-                0x06,
-                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
-            );
-            let algorithm = der_sequence(&[&oid_rsa, &[0x05, 0x00]]);
-            der_sequence(&[&algorithm, &bit_string(&rsa_public)])
+            zoll_der::PublicKey::from_rsa_components(&n, &e)?
         }
         other => {
             return Err(KeyError::UnsupportedKey(format!(
@@ -118,13 +104,7 @@ fn public_key(
             )))
         }
     };
-    PublicKey::from_spki_der(&spki)
-}
-
-fn bit_string(bytes: &[u8]) -> Vec<u8> {
-    let mut content = vec![0u8];
-    content.extend_from_slice(bytes);
-    der_tlv(0x03, &content)
+    PublicKey::from_der_key(key)
 }
 
 /// DER DigestInfo prefixes (RFC 8017 §9.2 note 1) for CKM_RSA_PKCS.

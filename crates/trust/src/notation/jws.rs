@@ -12,8 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::envelope::*;
-use crate::encoding::{b64, b64_decode, b64url, b64url_decode, go_json};
 use crate::x509::parse_chain;
+use zoll_stdx::base64;
 
 /// The flattened JWS JSON serialization; anything else (general serialization, extra members)
 /// is refused.
@@ -118,21 +118,21 @@ pub fn sign(request: &SignRequest<'_>) -> Result<Vec<u8>, SignError> {
         crit.push(HEADER_EXPIRY.into());
     }
     header.insert("crit".into(), crit.into());
-    let protected = b64url(&go_json(&header));
-    let payload = b64url(&request.payload);
+    let protected = base64::encode_url(&crate::go_json::marshal(&header));
+    let payload = base64::encode_url(&request.payload);
     let signing_input = format!("{protected}.{payload}");
     let signature = request.key.sign(algorithm, signing_input.as_bytes())?;
     let jws = Jws {
         payload,
         protected,
         header: Unprotected {
-            x5c: request.chain.iter().map(|c| b64(c)).collect(),
+            x5c: request.chain.iter().map(|c| base64::encode(c)).collect(),
             signing_agent: Some(request.signing_agent.clone()),
             timestamp_signature: None,
         },
-        signature: b64url(&signature),
+        signature: base64::encode_url(&signature),
     };
-    Ok(go_json(&jws))
+    Ok(crate::go_json::marshal(&jws))
 }
 
 fn time_field(header: &BTreeMap<String, Value>, name: &str) -> Result<Option<i64>, EnvelopeError> {
@@ -152,12 +152,12 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
     }
     let jws: Jws =
         serde_json::from_slice(envelope).map_err(|e| malformed(format!("JWS JSON: {e}")))?;
-    let protected_bytes =
-        b64url_decode(&jws.protected).ok_or_else(|| malformed("protected is not base64url"))?;
+    let protected_bytes = base64::decode_url(&jws.protected)
+        .ok_or_else(|| malformed("protected is not base64url"))?;
     let payload =
-        b64url_decode(&jws.payload).ok_or_else(|| malformed("payload is not base64url"))?;
-    let signature =
-        b64url_decode(&jws.signature).ok_or_else(|| malformed("signature is not base64url"))?;
+        base64::decode_url(&jws.payload).ok_or_else(|| malformed("payload is not base64url"))?;
+    let signature = base64::decode_url(&jws.signature)
+        .ok_or_else(|| malformed("signature is not base64url"))?;
     let UniqueObject(header) = serde_json::from_slice(&protected_bytes)
         .map_err(|e| malformed(format!("protected header: {e}")))?;
 
@@ -227,7 +227,7 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
         .header
         .x5c
         .iter()
-        .map(|c| b64_decode(c).ok_or_else(|| malformed("x5c entry is not base64")))
+        .map(|c| base64::decode(c).ok_or_else(|| malformed("x5c entry is not base64")))
         .collect::<Result<Vec<_>, _>>()?;
     let chain = parse_chain(&ders)?;
     let signing_input = format!("{}.{}", jws.protected, jws.payload);

@@ -38,7 +38,7 @@ impl Payload {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        crate::encoding::go_json(self)
+        crate::go_json::marshal(self)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Payload, EnvelopeError> {

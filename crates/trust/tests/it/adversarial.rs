@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::macros::datetime;
 use zoll_oci::{Descriptor, Digest};
+use zoll_stdx::base64;
 use zoll_trust::cosign::{bundle, simple_signing};
-use zoll_trust::encoding::{b64url, b64url_decode};
 use zoll_trust::keys::{
     certificates_to_pem, generate_key, CertificateProfile, CertificateRequest, KeyKind, KeySource,
     PublicKey, TestCa,
@@ -218,10 +218,10 @@ fn edit_protected(
     edit: impl FnOnce(&mut serde_json::Map<String, Value>),
 ) -> Vec<u8> {
     let mut env: Value = serde_json::from_slice(envelope).unwrap();
-    let protected = b64url_decode(env["protected"].as_str().unwrap()).unwrap();
+    let protected = base64::decode_url(env["protected"].as_str().unwrap()).unwrap();
     let mut header: serde_json::Map<String, Value> = serde_json::from_slice(&protected).unwrap();
     edit(&mut header);
-    env["protected"] = b64url(&serde_json::to_vec(&header).unwrap()).into();
+    env["protected"] = base64::encode_url(&serde_json::to_vec(&header).unwrap()).into();
     serde_json::to_vec(&env).unwrap()
 }
 
@@ -324,7 +324,7 @@ fn generate() {
     // wrong digest: the payload's digest was edited after signing.
     let mut env: Value = serde_json::from_slice(&good).unwrap();
     let forged = Payload::new(&b).to_bytes();
-    env["payload"] = b64url(&forged).into();
+    env["payload"] = base64::encode_url(&forged).into();
     Writer::new("wrong-digest", b.clone(), F::Envelope(E::SignatureInvalid))
         .artifact("notation-jws", &serde_json::to_vec(&env).unwrap())
         .trust_root(&p.root)
@@ -502,7 +502,7 @@ fn generate() {
     .done();
     // Protected header tricks: a duplicated member, an unknown critical header.
     let text = String::from_utf8(
-        b64url_decode(
+        base64::decode_url(
             serde_json::from_slice::<Value>(&good).unwrap()["protected"]
                 .as_str()
                 .unwrap(),
@@ -512,7 +512,7 @@ fn generate() {
     .unwrap();
     let dup = text.replacen('{', r#"{"alg":"ES256","#, 1);
     let mut env: Value = serde_json::from_slice(&good).unwrap();
-    env["protected"] = b64url(dup.as_bytes()).into();
+    env["protected"] = base64::encode_url(dup.as_bytes()).into();
     let dup_err = "protected header: duplicate member \"alg\" at line 1 column 28";
     Writer::new(
         "duplicate-header-member",

@@ -108,7 +108,7 @@ fn openssl_keys_load_and_openssl_verifies() {
         std::fs::write(&message, b"payload").unwrap();
         let mut signature = key.sign(alg, b"payload").unwrap();
         if !matches!(kind, KeyKind::Rsa { .. }) {
-            signature = zoll_trust::encoding::ecdsa_fixed_to_der(&signature);
+            signature = zoll_der::ecdsa::fixed_to_der(&signature);
         }
         let sig_path = dir.path().join("sig");
         std::fs::write(&sig_path, &signature).unwrap();

@@ -90,10 +90,7 @@ async fn openssl_verifies_legacy_cosign_signatures() {
             p
         };
         let payload_path = w("payload.json", &payload);
-        let sig_path = w(
-            "sig.der",
-            &zoll_trust::encoding::b64_decode(sig_b64).unwrap(),
-        );
+        let sig_path = w("sig.der", &zoll_stdx::base64::decode(sig_b64).unwrap());
         let pub_path = w("key.pub", key.public_key().to_pem().as_bytes());
         let (ok, out) = status(
             Command::new("openssl")

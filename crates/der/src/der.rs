@@ -1,16 +1,18 @@
-//! The little DER this crate needs: reading keys, certificates and CMS EnvelopedData, and
-//! writing EnvelopedData and PKCS#8 wrappers. Single-byte tags only; definite lengths only
-//! (BER indefinite lengths are refused with a clear error).
+//! DER reading and writing with single-byte tags and definite, minimal lengths: what keys,
+//! certificates, CMS EnvelopedData and ECDSA signatures need. The reader never recurses (a
+//! nested element is read by a new `Reader` over its content) and every length is checked
+//! against the bytes at hand before anything is sliced or allocated, so hostile input can
+//! neither exhaust the stack nor ask for memory it does not bring.
 
 use crate::error::{malformed, Result};
 
-pub const SEQUENCE: u8 = 0x30;
-pub const SET: u8 = 0x31;
 pub const INTEGER: u8 = 0x02;
 pub const BIT_STRING: u8 = 0x03;
 pub const OCTET_STRING: u8 = 0x04;
 pub const NULL: u8 = 0x05;
 pub const OID: u8 = 0x06;
+pub const SEQUENCE: u8 = 0x30;
+pub const SET: u8 = 0x31;
 
 /// Context-specific tag `[n]`, constructed or primitive.
 pub const fn context(n: u8, constructed: bool) -> u8 {
@@ -21,6 +23,7 @@ pub const fn context(n: u8, constructed: bool) -> u8 {
 pub mod oid {
     pub const RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
     pub const EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    pub const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
     pub const P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     pub const P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
     pub const P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
@@ -35,6 +38,8 @@ pub mod oid {
     pub const PBKDF2: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c];
     pub const HMAC_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x07];
     pub const HMAC_SHA256: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
+    pub const HMAC_SHA384: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0a];
+    pub const HMAC_SHA512: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x0b];
 }
 
 /// One tag-length-value element.
@@ -46,7 +51,7 @@ pub struct Tlv<'a> {
     pub raw: &'a [u8],
 }
 
-/// Reads consecutive elements from a byte slice.
+/// Reads consecutive elements from a byte slice. `what` names the structure in errors.
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
     rest: &'a [u8],
@@ -68,35 +73,41 @@ impl<'a> Reader<'a> {
 
     pub fn read(&mut self) -> Result<Tlv<'a>> {
         let bytes = self.rest;
+        let bad = |reason: &str| malformed(self.what, reason);
         let (&tag, after_tag) = bytes
             .split_first()
-            .ok_or_else(|| malformed(self.what, "unexpected end of DER"))?;
+            .ok_or_else(|| bad("unexpected end of DER"))?;
         if tag & 0x1f == 0x1f {
-            return Err(malformed(
-                self.what,
-                "multi-byte DER tags are not supported",
-            ));
+            return Err(bad("multi-byte DER tags are not supported"));
         }
         let (&first, mut after_len) = after_tag
             .split_first()
-            .ok_or_else(|| malformed(self.what, "DER length missing"))?;
+            .ok_or_else(|| bad("DER length missing"))?;
         let len = if first < 0x80 {
             first as usize
         } else if first == 0x80 {
-            return Err(malformed(self.what, "BER indefinite length is not DER"));
+            return Err(bad("BER indefinite length is not DER"));
         } else {
+            // Four length octets reach 4 GiB, far past anything read here; DER wants the
+            // shortest form, so a leading zero octet or a long form under 128 is refused.
             let n = (first & 0x7f) as usize;
             if n > 4 || after_len.len() < n {
-                return Err(malformed(self.what, "bad DER length"));
+                return Err(bad("bad DER length"));
+            }
+            if after_len[0] == 0 {
+                return Err(bad("non-minimal DER length"));
             }
             let len = after_len[..n]
                 .iter()
                 .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+            if len < 0x80 {
+                return Err(bad("non-minimal DER length"));
+            }
             after_len = &after_len[n..];
             len
         };
         if after_len.len() < len {
-            return Err(malformed(self.what, "DER element longer than its input"));
+            return Err(bad("DER element longer than its input"));
         }
         let header = bytes.len() - after_len.len();
         let tlv = Tlv {
@@ -134,9 +145,26 @@ impl<'a> Reader<'a> {
         let what = self.what;
         self.expect(tag).map(|c| Reader::new(c, what))
     }
+
+    /// Fails unless everything was read.
+    pub fn finish(&self) -> Result<()> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(malformed(self.what, "trailing bytes after DER element"))
+        }
+    }
 }
 
-/// Parses an AlgorithmIdentifier: (OID content, raw parameters element if any).
+/// Reads exactly one element with `tag` that fills all of `bytes`.
+pub fn single<'a>(bytes: &'a [u8], tag: u8, what: &'static str) -> Result<Reader<'a>> {
+    let mut r = Reader::new(bytes, what);
+    let inner = r.nested(tag)?;
+    r.finish()?;
+    Ok(inner)
+}
+
+/// Parses an AlgorithmIdentifier: (OID content, parameters element if any).
 pub fn algorithm_identifier<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], Option<Tlv<'a>>)> {
     let mut alg = r.nested(SEQUENCE)?;
     let oid = alg.expect(OID)?;
@@ -156,9 +184,9 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     if len < 0x80 {
         out.push(len as u8);
     } else {
-        let bytes = (len as u32).to_be_bytes();
+        let bytes = len.to_be_bytes();
         let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (4 - skip) as u8);
+        out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
     out.extend_from_slice(content);
@@ -170,24 +198,43 @@ pub fn constructed(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
     tlv(tag, &parts.concat())
 }
 
-/// A small non-negative INTEGER.
-pub fn small_integer(value: u8) -> Vec<u8> {
-    if value < 0x80 {
-        tlv(INTEGER, &[value])
-    } else {
-        tlv(INTEGER, &[0, value])
-    }
+pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+    constructed(SEQUENCE, parts)
 }
 
+/// A DER INTEGER from unsigned big-endian bytes: leading zeros dropped, one zero put back
+/// where the high bit would make it negative. The empty input is zero.
+pub fn uint(bytes: &[u8]) -> Vec<u8> {
+    let trimmed = unsigned(bytes);
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(trimmed);
+    tlv(INTEGER, &content)
+}
+
+/// A small non-negative INTEGER.
+pub fn small_integer(value: u8) -> Vec<u8> {
+    uint(&[value])
+}
+
+/// A BIT STRING with no unused bits.
+pub fn bit_string(bytes: &[u8]) -> Vec<u8> {
+    tlv(BIT_STRING, &[&[0u8][..], bytes].concat())
+}
+
+/// An AlgorithmIdentifier with optional encoded parameters.
 pub fn algorithm(oid_content: &[u8], params: Option<&[u8]>) -> Vec<u8> {
     let oid = tlv(OID, oid_content);
     match params {
-        Some(p) => constructed(SEQUENCE, &[&oid, p]),
-        None => constructed(SEQUENCE, &[&oid]),
+        Some(p) => sequence(&[&oid, p]),
+        None => sequence(&[&oid]),
     }
 }
 
-/// Big-endian unsigned integer content without the sign padding DER adds.
+/// Big-endian unsigned integer content without the zeros DER adds in front (one byte kept,
+/// so zero stays `[0]`).
 pub fn unsigned(content: &[u8]) -> &[u8] {
     let skip = content
         .iter()
@@ -197,29 +244,11 @@ pub fn unsigned(content: &[u8]) -> &[u8] {
     &content[skip..]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lengths_round_trip() {
-        for len in [0usize, 1, 127, 128, 255, 256, 70_000] {
-            let content = vec![7u8; len];
-            let enc = tlv(OCTET_STRING, &content);
-            let mut r = Reader::new(&enc, "test");
-            let got = r.read().unwrap();
-            assert_eq!(got.content.len(), len);
-            assert_eq!(got.raw.len(), enc.len());
-            assert!(r.is_empty());
-        }
-    }
-
-    #[test]
-    fn refuses_indefinite_and_overlong() {
-        assert!(Reader::new(&[0x30, 0x80, 0, 0], "t").read().is_err());
-        assert!(Reader::new(&[0x04, 0x05, 1], "t").read().is_err());
-        assert!(Reader::new(&[0x04, 0x85, 1, 1, 1, 1, 1], "t")
-            .read()
-            .is_err());
+/// The content of a BIT STRING whose bits fill whole octets (keys and signatures always do).
+pub fn octet_aligned_bits<'a>(content: &'a [u8], what: &'static str) -> Result<&'a [u8]> {
+    match content.split_first() {
+        Some((0, bits)) => Ok(bits),
+        Some(_) => Err(malformed(what, "BIT STRING with unused bits")),
+        None => Err(malformed(what, "empty BIT STRING")),
     }
 }
