@@ -218,8 +218,9 @@ impl RepositoryReader for StoreRepository {
             let mut out = Vec::with_capacity(size as usize);
             while let Some(chunk) = stream.next().await {
                 out.extend_from_slice(&chunk.map_err(|e| StoreError::Body(e.to_string()))?);
+                // More bytes than the store recorded is damage, not absence: fail closed.
                 if out.len() as u64 > size {
-                    return Ok(None);
+                    return Err(format!("blob {} is longer than stored", d.digest).into());
                 }
             }
             Ok(Some(out))
@@ -249,7 +250,21 @@ impl RepositoryReader for StoreRepository {
         Box::pin(async move {
             let limit = u32::try_from(limit).unwrap_or(u32::MAX);
             let rows = self.store.parents(&self.repo, child, limit).await?;
-            Ok(rows.into_iter().filter_map(descriptor).collect())
+            // A parent's signature lets the child through, so a parent must really list the
+            // child among its `manifests`: the stored references also hold configs and
+            // layers, and bytes that parse as a manifest can be another manifest's config.
+            let mut parents = Vec::new();
+            for d in rows.into_iter().filter_map(descriptor) {
+                let Some(m) = self.stored(&Reference::Digest(d.digest.clone())).await? else {
+                    continue;
+                };
+                let lists_child = Manifest::parse(&m.content, Some(&m.media_type))
+                    .is_ok_and(|index| index.manifests.iter().any(|e| e.digest == *child));
+                if lists_child {
+                    parents.push(d);
+                }
+            }
+            Ok(parents)
         })
     }
 }

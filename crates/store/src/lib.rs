@@ -309,8 +309,8 @@ impl Store {
         self.meta.catalog_in(projects, last, n).await.map(Some)
     }
 
-    /// Manifests in `repo` that reference the manifest `child` (the indexes containing it),
-    /// newest first, at most `limit`.
+    /// Indexes in `repo` that reference the manifest `child`, newest first, at most `limit`
+    /// (see `meta::Metadata::parents` for what the caller must still check).
     pub async fn parents(
         &self,
         repo: &RepoName,

@@ -361,6 +361,67 @@ async fn platform_manifests_pass_through_a_satisfying_index() {
     }
 }
 
+/// Review finding: the gate let a manifest through on the signatures of any manifest that
+/// referenced its digest, configs and layers included. An image whose config blob has the
+/// bytes of another, runnable manifest is not that manifest's parent: signing the image must
+/// not let the other one through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_with_the_bytes_of_a_manifest_lends_it_no_signature() {
+    let w = World::new().await;
+    let ci = w.signer("ci", "CI");
+    let scan = w.signer("scan", "Scan");
+    let staging = w.signer("staging", "Staging");
+    let server = GatedServer::start(w.policy(POLICY)).await;
+    let admin = server.repo("prod/multi", "admin", ADMIN_PASSWORD);
+    // X: a runnable image nobody signs.
+    let unsigned = TestImage::new().layer(&[TarEntry::file("bin/evil", b"evil".to_vec())]);
+    let x = unsigned.push(&admin, None).await;
+    let (x_bytes, _) = unsigned.manifest();
+    // M: an image whose config is X's bytes (so M's stored references name X's digest).
+    let config = admin
+        .push_blob_bytes("application/vnd.oci.image.config.v1+json", x_bytes)
+        .await
+        .unwrap();
+    assert_eq!(config.digest, x.digest);
+    // Its layer: the one of an ordinary image pushed beside it.
+    let ordinary = TestImage::new().layer(&[TarEntry::file("bin/app", b"app".to_vec())]);
+    ordinary.push(&admin, None).await;
+    let layer = ordinary.manifest().1[1].clone();
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": zoll_testkit::OCI_MANIFEST,
+        "config": config,
+        "layers": [layer],
+    });
+    let signed = admin
+        .push_manifest(
+            zoll_testkit::OCI_MANIFEST,
+            serde_json::to_vec(&m).unwrap().into(),
+            Some("m"),
+        )
+        .await
+        .unwrap();
+    for (s, f, stage) in [
+        (&ci, LEGACY, "ci"),
+        (&scan, JWS, "scan"),
+        (&staging, LEGACY, "staging"),
+    ] {
+        sign(&admin_ungated(&server).await, &signed, s, f, stage).await;
+    }
+    assert_eq!(pull(&admin, "m", &signed).await, Ok(()));
+    match admin
+        .fetch_manifest(&Reference::Digest(x.digest.clone()))
+        .await
+    {
+        Err(ClientError::Registry {
+            status: 403,
+            message,
+            ..
+        }) => assert!(message.contains("has not signed"), "{message}"),
+        other => panic!("X must be refused, not let through on M's signatures: {other:?}"),
+    }
+}
+
 /// A robot of project `prod` that may pull past the gate and push (the signing pipeline).
 async fn admin_ungated(server: &GatedServer) -> Repository {
     let name = "robot$prod+signer";

@@ -311,8 +311,12 @@ impl Metadata {
         Ok(q.fetch_all(&self.reader).await?)
     }
 
-    /// Manifests in `repo` that list `child` among their references (indexes containing a
-    /// platform manifest), newest first, at most `limit`.
+    /// Indexes (OCI image indexes, Docker manifest lists) in `repo` that reference `child`,
+    /// newest first, at most `limit`. Only indexes: `manifest_refs` also records configs
+    /// and layers, and a manifest whose config or layer happens to have the bytes of another
+    /// manifest is not that manifest's parent (the gate lets a child through on a parent's
+    /// signature). Callers that trust the answer still check that the child is listed in
+    /// the parent's `manifests`, which this query cannot see.
     pub(crate) async fn parents(
         &self,
         repo: RepoId,
@@ -323,12 +327,14 @@ impl Metadata {
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations \
              FROM manifest_refs r JOIN manifests m \
                ON m.repo_id = r.repo_id AND m.digest = r.manifest_digest \
-             WHERE r.repo_id = $1 AND r.child_digest = $2 \
+             WHERE r.repo_id = $1 AND r.child_digest = $2 AND m.media_type IN ($4, $5) \
              ORDER BY m.created_ms DESC, m.digest LIMIT $3",
         )
         .bind(repo)
         .bind(child)
         .bind(limit)
+        .bind(zoll_oci::media_types::OCI_INDEX)
+        .bind(zoll_oci::media_types::DOCKER_MANIFEST_LIST)
         .fetch_all(&self.reader)
         .await?;
         rows.into_iter().map(referrer_row).collect()
