@@ -42,24 +42,19 @@ pub fn is_runnable(media_type: &str, content: &[u8]) -> bool {
     })
 }
 
-/// Applies the gate to a manifest `GET`/`HEAD`. `Ok(())` lets the request through; a
+/// Applies the gate to a manifest `GET`/`HEAD` of `m` (resolved by the caller, who serves
+/// exactly `m` when this allows it). `Ok(())` lets the request through; a
 /// refusal is `403 DENIED` with the decision's reason, audited and sent as a
 /// `pull.denied` event.
 pub async fn check(
     app: &App,
     id: &Identity,
     repo: &RepoName,
-    reference: &Reference,
+    m: &StoredManifest,
     source: &str,
 ) -> ApiResult<()> {
     let Some(engine) = &app.pull_gate else {
         return Ok(());
-    };
-    let m = match app.store.manifest(repo, reference).await {
-        Ok(m) => m,
-        // Unknown manifests are the handler's 404.
-        Err(StoreError::ManifestUnknown(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
     };
     if !is_runnable(&m.media_type, &m.content) {
         return Ok(());
@@ -69,7 +64,7 @@ pub async fn check(
     {
         return Ok(());
     }
-    let subject = described(&m);
+    let subject = described(m);
     // The registry's configured name, never the client's Host header: a client chose that,
     // and with it the Notation scope and the decision cache key.
     let host = app.pull_gate_registry.as_str();

@@ -507,8 +507,11 @@ async fn handle(
             let reference = zoll_oci::Reference::parse(reference).map_err(reference_error)?;
             match *m {
                 Method::GET | Method::HEAD => {
-                    gate::check(app, id, &repo, &reference, source).await?;
-                    manifests::get(app, &repo, &reference, h, *m == Method::HEAD).await
+                    // Resolved once: the gate judges exactly the manifest that is served (a
+                    // tag resolved twice could move between the decision and the answer).
+                    let manifest = app.store.manifest(&repo, &reference).await?;
+                    gate::check(app, id, &repo, &manifest, source).await?;
+                    manifests::get(&manifest, &reference, h, *m == Method::HEAD)
                 }
                 Method::PUT => {
                     let tags = query_all(&parts.uri, "tag");

@@ -31,14 +31,13 @@ fn accepts(h: &HeaderMap, media_type: &str) -> bool {
     !any
 }
 
-pub(crate) async fn get(
-    app: &App,
-    repo: &RepoName,
+/// The answer to a manifest `GET`/`HEAD` of `m`, which the caller resolved (and gated).
+pub(crate) fn get(
+    m: &zoll_store::StoredManifest,
     reference: &Reference,
     h: &HeaderMap,
     head: bool,
 ) -> ApiResult {
-    let m = app.store.manifest(repo, reference).await?;
     if !accepts(h, &m.media_type) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -422,6 +422,96 @@ async fn a_config_with_the_bytes_of_a_manifest_lends_it_no_signature() {
     }
 }
 
+/// Scan verdicts for the race test: the image `allowed` meets the condition, anything else
+/// does not; the first decision about `allowed` waits until the test says go, so the test
+/// can move the tag exactly while the gate decides.
+struct HoldingScans {
+    allowed: zoll_oci::Digest,
+    entered: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+    held: std::sync::atomic::AtomicBool,
+}
+
+impl zoll_policy::scan::ScanGate for HoldingScans {
+    fn check<'a>(
+        &'a self,
+        _repository: &'a str,
+        subject: &'a zoll_oci::Digest,
+        _condition: &'a zoll_policy::scan::ScanCondition,
+    ) -> zoll_policy::scan::BoxFuture<'a, zoll_policy::scan::ScanVerdict> {
+        Box::pin(async move {
+            if *subject != self.allowed {
+                return zoll_policy::scan::ScanVerdict::NotMet {
+                    reason: format!("{subject} is not the scanned image"),
+                    causes: Vec::new(),
+                };
+            }
+            if !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                self.entered.notify_one();
+                self.go.notified().await;
+            }
+            zoll_policy::scan::ScanVerdict::Met
+        })
+    }
+}
+
+/// Review finding: the gate resolved a tag and decided, then the handler resolved the tag
+/// again and served whatever it named by then: a tag moved during the decision served a
+/// manifest nobody judged. The tag is moved while the decision is held open; the pull must
+/// get the manifest that was judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_moved_while_the_gate_decides_serves_what_was_judged() {
+    let w = World::new().await;
+    let set = w.policy(
+        "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"prod/**\"]\n\
+         gates = [\"pull\"]\nscan = { lint_below = \"FATAL\" }\n",
+    );
+    let good = TestImage::new().layer(&[TarEntry::file("bin/app", b"good".to_vec())]);
+    let bad = TestImage::new().layer(&[TarEntry::file("bin/app", b"bad".to_vec())]);
+    let (good_bytes, _) = good.manifest();
+    let scans = std::sync::Arc::new(HoldingScans {
+        allowed: zoll_oci::Digest::sha256(&good_bytes),
+        entered: tokio::sync::Notify::new(),
+        go: tokio::sync::Notify::new(),
+        held: std::sync::atomic::AtomicBool::new(false),
+    });
+    let engine = std::sync::Arc::new(zoll_policy::Engine::with(
+        set,
+        scans.clone(),
+        std::time::Duration::ZERO,
+    ));
+    let server = GatedServer::start_engine(engine, "").await;
+    let admin = server.repo("prod/multi", "admin", ADMIN_PASSWORD);
+    let judged = good.push(&admin, Some("v1")).await;
+    bad.push(&admin, None).await;
+    let (bad_bytes, _) = bad.manifest();
+
+    let puller = server.repo("prod/multi", "admin", ADMIN_PASSWORD);
+    let pull = tokio::spawn(async move {
+        puller
+            .fetch_manifest(&Reference::Tag(Tag::parse("v1").unwrap()))
+            .await
+    });
+    scans.entered.notified().await;
+    // The decision about `good` is under way: move the tag to `bad`, then let it finish.
+    admin
+        .push_manifest(zoll_testkit::OCI_MANIFEST, bad_bytes.clone(), Some("v1"))
+        .await
+        .unwrap();
+    scans.go.notify_one();
+    let (desc, bytes) = pull.await.unwrap().expect("the judged manifest is served");
+    assert_eq!(desc.digest, judged.digest);
+    assert_eq!(bytes, good_bytes, "served a manifest the gate never judged");
+    // And the tag now names `bad`, which the gate refuses.
+    match admin
+        .fetch_manifest(&Reference::Tag(Tag::parse("v1").unwrap()))
+        .await
+    {
+        Err(ClientError::Registry { status: 403, .. }) => {}
+        other => panic!("the moved tag must be refused: {other:?}"),
+    }
+}
+
 /// A robot of project `prod` that may pull past the gate and push (the signing pipeline).
 async fn admin_ungated(server: &GatedServer) -> Repository {
     let name = "robot$prod+signer";

@@ -269,6 +269,11 @@ impl GatedServer {
 
     /// With the gate's registry name (`[policy] registry`) set to `registry`.
     pub async fn start_named(set: PolicySet, registry: &str) -> GatedServer {
+        Self::start_engine(Arc::new(Engine::new(set)), registry).await
+    }
+
+    /// With `engine` (its own scan gate, say) as the pull gate.
+    pub async fn start_engine(engine: Arc<Engine>, registry: &str) -> GatedServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             zoll_store::Store::open(zoll_testkit::store_config(dir.path()))
@@ -285,7 +290,6 @@ impl GatedServer {
         )
         .await
         .unwrap();
-        let engine = Arc::new(Engine::new(set));
         app.pull_gate = Some(engine);
         app.pull_gate_registry = registry.to_owned();
         let router = zoll_registry::router(Arc::new(app));
