@@ -43,11 +43,13 @@ pub trait RepositoryReader: Send + Sync {
         limit: u64,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>>;
 
-    /// The manifests whose subject is `subject`: at least `limit` of them when there are
-    /// that many (more is fine), so that the caller can tell a list it may not cut.
+    /// The manifests whose subject is `subject` (of `artifact_type` only, if given): at
+    /// least `limit` of them when there are that many (more is fine), so that the caller
+    /// can tell a list it may not cut.
     fn referrers<'a>(
         &'a self,
         subject: &'a Digest,
+        artifact_type: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>>;
 
