@@ -74,10 +74,6 @@ impl RepositoryReader for Repository {
 }
 
 impl RepositoryWriter for Repository {
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BackendError>> {
-        Box::pin(async move { Ok(Repository::blob_exists(self, digest).await?) })
-    }
-
     fn push_blob<'a>(
         &'a self,
         media_type: &'a str,

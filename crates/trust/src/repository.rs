@@ -66,9 +66,6 @@ pub trait RepositoryReader: Send + Sync {
 
 /// Writes one repository: what pushing a signature needs.
 pub trait RepositoryWriter: Send + Sync {
-    /// Whether the repository holds the blob `digest` already.
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BackendError>>;
-
     /// Stores a small blob held in memory; returns its descriptor.
     fn push_blob<'a>(
         &'a self,
