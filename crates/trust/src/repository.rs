@@ -34,9 +34,12 @@ pub trait RepositoryReader: Send + Sync {
         limit: u64,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>>;
 
-    /// The bytes of the blob `desc` (checked against its digest and size); `None` when it
-    /// is missing or `desc` says it is larger than `limit`, so that the one artifact it
-    /// belongs to fails rather than the whole question.
+    /// The bytes of the blob `desc`; `None` when it is missing or `desc` says it is larger
+    /// than `limit`, so that the one artifact it belongs to fails rather than the whole
+    /// question. Over `zoll-client` they are checked against `desc`'s digest and size; the
+    /// store checks the size only (its blobs were checked against their digests when
+    /// written), so a caller that must know the bytes are `desc`'s checks the digest itself
+    /// (`signatures::load` does).
     fn blob<'a>(
         &'a self,
         desc: &'a Descriptor,

@@ -1,13 +1,16 @@
 //! Collecting the signatures of an image, written once over [`RepositoryReader`]: list
-//! them cheaply ([`index`]: the referrers whose artifact type carries signatures, and the
-//! cosign `sha256-<hex>.sig` tag), then [`load`] each manifest and the blobs verification
-//! needs and turn them into [`SignatureArtifact`]s. The pull gate, admission, `zoll policy`
-//! and `zoll verify` all collect through here, whatever backend they read.
+//! them cheaply ([`index`]: the referrers of each signature artifact type, and the cosign
+//! `sha256-<hex>.sig` tag), then [`load`] each manifest and the blobs verification needs
+//! and turn them into [`SignatureArtifact`]s. The pull gate, admission, `zoll policy` and
+//! `zoll verify` all collect through here, whatever backend they read.
 //!
 //! Fail closed: evidence that exists but cannot be read is a [`ReadError`], never an empty
-//! list; so is a referrer list longer than is read. What is absent (a manifest deleted
-//! between listing and loading, a missing or oversized blob) is not evidence, and only the
-//! artifact it belongs to is lost.
+//! list; so is more evidence than is judged ([`MAX_REFERRERS`], [`MAX_EVIDENCE`],
+//! [`MAX_ARTIFACTS`]: an `excess` error, which the policy engine turns into a refusal).
+//! Policies only ever require signatures to be present, so what is absent or too large to
+//! be a signature (a manifest deleted between listing and loading or listed over
+//! [`MAX_SIGNATURE_MANIFEST`], a missing blob or one over its format's maximum) is not
+//! evidence, and only the artifact it belongs to is lost.
 
 use std::collections::{HashMap, HashSet};
 
