@@ -90,6 +90,14 @@ async fn decide_through(w: &World, source: &dyn SignatureSource, img: &Descripto
     engine.decide(target, source).await.unwrap()
 }
 
+/// The decisions over HTTP and over the store (what the pull gate reads).
+async fn decide_on_both(w: &World, img: &Descriptor) -> [Decision; 2] {
+    [
+        decide_through(w, &w.source, img).await,
+        decide_through(w, &StoreSource::new(w.server.store.clone()), img).await,
+    ]
+}
+
 #[tokio::test]
 async fn one_blob_listed_by_many_referrers_is_read_once() {
     let w = World::new().await;
@@ -98,7 +106,12 @@ async fn one_blob_listed_by_many_referrers_is_read_once() {
     for i in 0..8 {
         put(
             &w,
-            &referrer(&img, bundle::MEDIA_TYPE, &[blob.clone()], &i.to_string()),
+            &referrer(
+                &img,
+                bundle::MEDIA_TYPE,
+                std::slice::from_ref(&blob),
+                &i.to_string(),
+            ),
         )
         .await;
     }
@@ -157,11 +170,7 @@ async fn unrelated_referrers_do_not_lock_an_image_out() {
         )
         .await;
     }
-    for source in [
-        &w.source as &dyn SignatureSource,
-        &StoreSource::new(w.server.store.clone()),
-    ] {
-        let d = decide_through(&w, source, &img).await;
+    for d in decide_on_both(&w, &img).await {
         assert!(d.allowed, "{}", d.explain());
     }
 }
@@ -178,11 +187,7 @@ async fn more_signature_referrers_than_are_judged_are_refused_not_cut() {
         )
         .await;
     }
-    for source in [
-        &w.source as &dyn SignatureSource,
-        &StoreSource::new(w.server.store.clone()),
-    ] {
-        let d = decide_through(&w, source, &img).await;
+    for d in decide_on_both(&w, &img).await {
         assert!(!d.allowed, "{}", d.explain());
         let expected = format!(
             "more than {MAX_REFERRERS} referrers of type {}",
@@ -205,11 +210,7 @@ async fn an_oversized_signature_manifest_is_absent_on_both_backends() {
         &referrer(&img, notation::ARTIFACT_TYPE, &[layer], "big"),
     )
     .await;
-    for source in [
-        &w.source as &dyn SignatureSource,
-        &StoreSource::new(w.server.store.clone()),
-    ] {
-        let d = decide_through(&w, source, &img).await;
+    for d in decide_on_both(&w, &img).await {
         assert!(d.allowed, "{}", d.explain());
     }
 }
