@@ -76,9 +76,6 @@ pub enum Format {
     SigstoreBundle,
 }
 
-/// Largest signature blob fetched for verification (the largest any format parses).
-pub const MAX_SIGNATURE_BLOB: u64 = crate::dsse::MAX_DSSE_LEN as u64;
-
 /// The largest blob of `media_type` that verification could accept: what its parser
 /// refuses anyway is not fetched. `None` for a media type no format reads.
 pub fn max_blob(media_type: &str) -> Option<u64> {
