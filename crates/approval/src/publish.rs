@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use zoll_oci::{Descriptor, Digest, Reference, RepoName, Tag};
+use zoll_oci::{Descriptor, Reference, RepoName, Tag};
 use zoll_store::{Store, StoreError};
 use zoll_trust::artifact::OCI_MANIFEST;
 use zoll_trust::image::{sign_subject, signing_agent, ImageError, SignOptions};
@@ -23,16 +23,6 @@ struct StoreWriter<'s> {
 }
 
 impl RepositoryWriter for StoreWriter<'_> {
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BackendError>> {
-        Box::pin(async move {
-            match self.store.blob_size(self.repo, digest).await {
-                Ok(_) => Ok(true),
-                Err(StoreError::BlobUnknown(_)) => Ok(false),
-                Err(e) => Err(e.into()),
-            }
-        })
-    }
-
     fn push_blob<'a>(
         &'a self,
         media_type: &'a str,

@@ -196,6 +196,21 @@ impl Repository {
         each!(self, r => r.referrers(subject, artifact_type).await)
     }
 
+    /// [`Repository::referrers`], reading a registry's pages only until `limit` are found:
+    /// at least `limit` when there are that many (more is fine), for a caller that
+    /// refuses a longer list anyway.
+    pub async fn referrers_until(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Descriptor>> {
+        match self {
+            Repository::Registry(r) => r.referrers_until(subject, artifact_type, Some(limit)).await,
+            Repository::Layout(l) => l.referrers(subject, artifact_type).await,
+        }
+    }
+
     pub async fn tags(&self) -> Result<Vec<String>> {
         each!(self, r => r.tags().await)
     }

@@ -22,6 +22,10 @@ pub(crate) const SMALL_BLOB: usize = 1 << 20;
 /// Page size asked for when listing tags.
 const PAGE: usize = 1000;
 
+/// Most pages of one list followed: 100 full pages are `max_list_entries` by default, and
+/// a registry paging in tens still lists thousands.
+const MAX_PAGES: usize = 1000;
+
 pub struct RegistryRepo {
     http: reqwest::Client,
     base: reqwest::Url,
@@ -483,10 +487,25 @@ impl RegistryRepo {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>> {
+        self.referrers_until(subject, artifact_type, None).await
+    }
+
+    /// The referrers of `subject`, reading pages only until `limit` are found (at least
+    /// `limit` when there are that many; the caller judges a longer list) or, without a
+    /// limit, the whole list up to `max_list_entries`.
+    pub async fn referrers_until(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Descriptor>> {
         let known = *self.referrers_api.lock().expect("poisoned");
         let mut found = match known {
             Some(false) => self.referrers_from_tag(subject).await?,
-            _ => match self.referrers_from_api(subject, artifact_type).await? {
+            _ => match self
+                .referrers_from_api(subject, artifact_type, limit)
+                .await?
+            {
                 Some(list) => list,
                 None => {
                     *self.referrers_api.lock().expect("poisoned") = Some(false);
@@ -505,6 +524,7 @@ impl RegistryRepo {
         &self,
         subject: &Digest,
         artifact_type: Option<&str>,
+        limit: Option<usize>,
     ) -> Result<Option<Vec<Descriptor>>> {
         let mut url = self.url(&format!("referrers/{subject}"));
         if let Some(t) = artifact_type {
@@ -512,7 +532,13 @@ impl RegistryRepo {
         }
         let what = format!("referrers of {subject}");
         let found = self
-            .paged(url, zoll_oci::media_types::OCI_INDEX, &what, index_entries)
+            .paged(
+                url,
+                zoll_oci::media_types::OCI_INDEX,
+                &what,
+                limit,
+                index_entries,
+            )
             .await?;
         if found.is_some() {
             *self.referrers_api.lock().expect("poisoned") = Some(true);
@@ -525,7 +551,7 @@ impl RegistryRepo {
         url.query_pairs_mut().append_pair("n", &PAGE.to_string());
         let what = format!("tags of {}", self.repo);
         let found = self
-            .paged(url, "application/json", &what, |bytes| {
+            .paged(url, "application/json", &what, None, |bytes| {
                 #[derive(serde::Deserialize)]
                 struct TagList {
                     tags: Option<Vec<String>>,
@@ -538,17 +564,21 @@ impl RegistryRepo {
         Ok(found.unwrap_or_default())
     }
 
-    /// Collects a list over `Link: <…>; rel="next"` pages; `None` on 404.
+    /// Collects a list over `Link: <…>; rel="next"` pages; `None` on 404. Stops after the
+    /// page that brings it to `limit` entries; refuses a list longer than `max_list` or
+    /// spread over more than [`MAX_PAGES`] pages (a registry answering empty pages, each
+    /// linking to the next, would otherwise be followed forever).
     async fn paged<T>(
         &self,
         mut url: reqwest::Url,
         accept: &str,
         what: &str,
+        limit: Option<usize>,
         parse: impl Fn(&[u8]) -> Result<Vec<T>>,
     ) -> Result<Option<Vec<T>>> {
         let scope = self.pull_scope();
         let mut out = Vec::new();
-        loop {
+        for _ in 0..MAX_PAGES {
             let resp = self
                 .send(&scope, Method::GET, url.clone(), &[("Accept", accept)])
                 .await?;
@@ -567,6 +597,9 @@ impl RegistryRepo {
                     limit: self.max_list as u64,
                 });
             }
+            if limit.is_some_and(|l| out.len() >= l) {
+                return Ok(Some(out));
+            }
             match next {
                 Some(n) => {
                     url = self
@@ -577,6 +610,10 @@ impl RegistryRepo {
                 None => return Ok(Some(out)),
             }
         }
+        Err(ClientError::TooLarge {
+            what: "list (pages)",
+            limit: MAX_PAGES as u64,
+        })
     }
 
     /// Deletes a manifest by digest (and with it every tag pointing at it).

@@ -42,6 +42,8 @@ pub enum CheckKind {
     Signature {
         artifact: String,
     },
+    /// The signature evidence is more than is judged.
+    Evidence,
     /// The manifest is allowed because an index containing it satisfies the policy.
     Index {
         index: String,

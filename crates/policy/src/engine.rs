@@ -15,7 +15,7 @@ use zoll_trust::verify::{verify_subject, Identity, Report, SignatureArtifact, Tr
 use crate::cache::{DecisionCache, Key, Provenance};
 use crate::decision::{Check, CheckKind, Decision, Outcome};
 use crate::document::PolicySet;
-use crate::evaluate::{by_default, evaluate, Evidence, Question};
+use crate::evaluate::{by_default, evaluate, refused, Evidence, Question};
 use crate::identity::LeafAttributes;
 use crate::scan::{NoScanner, ScanGate};
 use crate::source::{SignatureIndex, SignatureSource};
@@ -183,9 +183,18 @@ impl Engine {
         // finished scan" for the whole cache TTL after the scan finished).
         let has_scan = policies.iter().any(|p| !p.scan.is_empty());
         let index = if needs_signatures || has_scan {
-            source
-                .index(target.registry, target.repository, target.subject)
-                .await?
+            let also = if has_scan {
+                self.scan.report_types()
+            } else {
+                &[]
+            };
+            let listed = source
+                .index(target.registry, target.repository, target.subject, also)
+                .await;
+            match listed {
+                Err(PolicyError::Excess { reason, .. }) => return Ok(refused(set, q, reason)),
+                listed => listed?,
+            }
         } else {
             SignatureIndex::default()
         };
@@ -199,9 +208,14 @@ impl Engine {
         };
         let compute = async {
             let artifacts = if needs_signatures {
-                source
+                let loaded = source
                     .load(target.registry, target.repository, &index)
-                    .await?
+                    .await;
+                match loaded {
+                    // The same listing always exceeds the same way: cached like any.
+                    Err(PolicyError::Excess { reason, .. }) => return Ok(refused(set, q, reason)),
+                    loaded => loaded?,
+                }
             } else {
                 Vec::new()
             };

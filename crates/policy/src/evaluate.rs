@@ -68,6 +68,16 @@ pub fn by_default(set: &PolicySet, q: Question<'_>) -> Decision {
     )
 }
 
+/// The refusal when there is more evidence than is judged (too many signature referrers,
+/// too many bytes): nothing of it is evaluated.
+pub fn refused(set: &PolicySet, q: Question<'_>, reason: String) -> Decision {
+    finish(
+        set,
+        q,
+        vec![check(None, CheckKind::Evidence, Outcome::Fail, reason)],
+    )
+}
+
 fn finish(set: &PolicySet, q: Question<'_>, checks: Vec<Check>) -> Decision {
     Decision {
         gate: q.gate,

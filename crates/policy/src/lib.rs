@@ -69,4 +69,8 @@ pub enum PolicyError {
     /// The signatures or the image could not be read; no decision was made.
     #[error("cannot read {what}: {reason}")]
     Source { what: String, reason: String },
+    /// There is more evidence than is judged (`zoll_trust::signatures`' bounds): the engine
+    /// refuses with `reason`.
+    #[error("{what}: {reason}")]
+    Excess { what: String, reason: String },
 }

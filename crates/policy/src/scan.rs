@@ -64,6 +64,12 @@ pub trait ScanGate: Send + Sync {
         subject: &'a Digest,
         condition: &'a ScanCondition,
     ) -> BoxFuture<'a, ScanVerdict>;
+
+    /// The artifact types of the referrers a finished scan attaches to an image: a new one
+    /// ends the cached decisions about it.
+    fn report_types(&self) -> &[&str] {
+        &[]
+    }
 }
 
 /// No scanner configured: every condition is unavailable (and so unmet).

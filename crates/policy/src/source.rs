@@ -32,9 +32,18 @@ pub trait SignatureSource: Send + Sync {
 /// Names the repository in an error of the shared algorithm.
 fn read_error(registry: &str, repository: &str) -> impl Fn(ReadError) -> PolicyError {
     let place = format!("{registry}/{repository}");
-    move |e| PolicyError::Source {
-        what: format!("{} in {place}", e.what),
-        reason: e.reason,
+    move |e| {
+        let what = format!("{} in {place}", e.what);
+        match e.excess {
+            true => PolicyError::Excess {
+                what,
+                reason: e.reason,
+            },
+            false => PolicyError::Source {
+                what,
+                reason: e.reason,
+            },
+        }
     }
 }
 
@@ -46,15 +55,17 @@ fn source_error(what: impl Into<String>, e: impl std::fmt::Display) -> PolicyErr
 }
 
 impl dyn SignatureSource + '_ {
-    /// The signature artifacts present for `subject` in `repository` (cheap: listings only).
+    /// The signature artifacts present for `subject` in `repository` (cheap: listings
+    /// only), fingerprinting the referrers of the artifact types `also` with them.
     pub async fn index(
         &self,
         registry: &str,
         repository: &str,
         subject: &Descriptor,
+        also: &[&str],
     ) -> Result<SignatureIndex, PolicyError> {
         let repo = self.open(registry, repository)?;
-        signatures::index(repo.as_ref(), subject)
+        signatures::index(repo.as_ref(), subject, also)
             .await
             .map_err(read_error(registry, repository))
     }

@@ -225,11 +225,13 @@ impl RepositoryReader for StoreRepository {
     fn referrers<'a>(
         &'a self,
         subject: &'a Digest,
+        artifact_type: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
         Box::pin(async move {
             let page = zoll_store::ReferrerPage {
                 limit: limit as u64,
+                artifact_type,
                 ..Default::default()
             };
             let rows = self.store.referrers(&self.repo, subject, &page).await?;

@@ -73,6 +73,13 @@ impl ScanGate for StoreScanGate {
     ) -> BoxFuture<'a, ScanVerdict> {
         Box::pin(self.verdict(repository, subject, condition))
     }
+
+    fn report_types(&self) -> &[&str] {
+        &[
+            zoll_scan::report::ARTIFACT_CYCLONEDX,
+            zoll_scan::report::ARTIFACT_VULNERABILITIES,
+        ]
+    }
 }
 
 /// What the trust-policy gate evaluates scan conditions on (`zoll_scan::vuln::evaluate`):

@@ -186,7 +186,7 @@ async fn main() {
     let artifact = zoll_trust::verify::SignatureArtifact::Notation {
         manifest: subject_desc.digest.clone(),
         format: EnvelopeFormat::Jws,
-        envelope,
+        envelope: envelope.into(),
     };
     let rounds = 5000;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -64,18 +64,16 @@ impl RepositoryReader for Repository {
     fn referrers<'a>(
         &'a self,
         subject: &'a Digest,
-        _limit: usize,
+        artifact_type: Option<&'a str>,
+        limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
-        // The client reads the whole (itself bounded) list; the caller judges its length.
-        Box::pin(async move { Ok(Repository::referrers(self, subject, None).await?) })
+        Box::pin(async move {
+            Ok(Repository::referrers_until(self, subject, artifact_type, limit).await?)
+        })
     }
 }
 
 impl RepositoryWriter for Repository {
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BackendError>> {
-        Box::pin(async move { Ok(Repository::blob_exists(self, digest).await?) })
-    }
-
     fn push_blob<'a>(
         &'a self,
         media_type: &'a str,

@@ -84,15 +84,12 @@ async fn push_referrer(
     subject: &Descriptor,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor, ImageError> {
-    // Every signature shares the empty config: ask before uploading it again (most
-    // repositories that are signed already hold it), as other clients do for every blob.
-    if !repo
-        .blob_exists(&artifact::empty_descriptor().digest)
-        .await?
-    {
-        repo.push_blob(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
-            .await?;
-    }
+    // Every signature shares the empty config. It is put every time (two bytes, and putting
+    // a blob that is there is a no-op), never after asking whether it is there: a blob no
+    // manifest names yet may be collected between the answer and the manifest, and the
+    // manifest would then be refused (for the quorum signer, a request failed for good).
+    repo.push_blob(EMPTY_MEDIA_TYPE, Bytes::from_static(EMPTY_CONFIG))
+        .await?;
     let mut layer_desc = repo.push_blob(layer_media_type, Bytes::from(layer)).await?;
     if let Some(o) = layer_override {
         layer_desc.annotations = o.annotations;

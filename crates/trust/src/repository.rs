@@ -34,20 +34,25 @@ pub trait RepositoryReader: Send + Sync {
         limit: u64,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>>;
 
-    /// The bytes of the blob `desc` (checked against its digest and size); `None` when it
-    /// is missing or `desc` says it is larger than `limit`, so that the one artifact it
-    /// belongs to fails rather than the whole question.
+    /// The bytes of the blob `desc`; `None` when it is missing or `desc` says it is larger
+    /// than `limit`, so that the one artifact it belongs to fails rather than the whole
+    /// question. Over `zoll-client` they are checked against `desc`'s digest and size; the
+    /// store checks the size only (its blobs were checked against their digests when
+    /// written), so a caller that must know the bytes are `desc`'s checks the digest itself
+    /// (`signatures::load` does).
     fn blob<'a>(
         &'a self,
         desc: &'a Descriptor,
         limit: u64,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>>;
 
-    /// The manifests whose subject is `subject`: at least `limit` of them when there are
-    /// that many (more is fine), so that the caller can tell a list it may not cut.
+    /// The manifests whose subject is `subject` (of `artifact_type` only, if given): at
+    /// least `limit` of them when there are that many (more is fine), so that the caller
+    /// can tell a list it may not cut.
     fn referrers<'a>(
         &'a self,
         subject: &'a Digest,
+        artifact_type: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>>;
 
@@ -64,9 +69,6 @@ pub trait RepositoryReader: Send + Sync {
 
 /// Writes one repository: what pushing a signature needs.
 pub trait RepositoryWriter: Send + Sync {
-    /// Whether the repository holds the blob `digest` already.
-    fn blob_exists<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, BackendError>>;
-
     /// Stores a small blob held in memory; returns its descriptor.
     fn push_blob<'a>(
         &'a self,

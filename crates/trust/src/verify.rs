@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use serde::Serialize;
 use zoll_oci::{Descriptor, Digest, Manifest};
 
@@ -20,24 +21,25 @@ use crate::notation::trust_store::{StoreType, TrustStore};
 use crate::notation::{EnvelopeError, EnvelopeFormat, Payload, SignerInfo, SigningScheme};
 use crate::x509::ChainError;
 
-/// One signature-carrying object found for a subject.
+/// One signature-carrying object found for a subject. The bytes are shared (`Bytes`): one
+/// blob listed by many manifests is held once.
 #[derive(Debug, Clone)]
 pub enum SignatureArtifact {
     /// A Notation signature manifest's envelope.
     Notation {
         manifest: Digest,
         format: EnvelopeFormat,
-        envelope: Vec<u8>,
+        envelope: Bytes,
     },
     /// One layer of a cosign `.sig` manifest: the simple-signing payload and the base64
     /// signature from its annotation.
     CosignSimpleSigning {
         manifest: Digest,
-        payload: Vec<u8>,
+        payload: Bytes,
         signature: Option<String>,
     },
     /// A sigstore bundle v0.3 referrer (image signature or attestation).
-    SigstoreBundle { manifest: Digest, bundle: Vec<u8> },
+    SigstoreBundle { manifest: Digest, bundle: Bytes },
 }
 
 impl SignatureArtifact {
@@ -74,73 +76,95 @@ pub enum Format {
     SigstoreBundle,
 }
 
-/// Largest signature blob fetched for verification.
-pub const MAX_SIGNATURE_BLOB: u64 = crate::dsse::MAX_DSSE_LEN as u64;
-
-/// The blobs of `manifest` that verification needs, or nothing if it carries no signature
-/// zoll understands. The caller fetches them (verified against their digests, bounded by
-/// their sizes, refusing anything over [`MAX_SIGNATURE_BLOB`]).
-pub fn plan(manifest: &Manifest) -> Vec<Descriptor> {
-    let wanted = |d: &&Descriptor| {
-        EnvelopeFormat::of_media_type(&d.media_type).is_some()
-            || d.media_type == simple_signing::LAYER_MEDIA_TYPE
-            || d.media_type == bundle::MEDIA_TYPE
-    };
-    manifest
-        .layers
-        .iter()
-        .filter(wanted)
-        .take(simple_signing::MAX_SIGNERS)
-        .cloned()
-        .collect()
+/// The largest blob of `media_type` that verification could accept: what its parser
+/// refuses anyway is not fetched. `None` for a media type no format reads.
+pub fn max_blob(media_type: &str) -> Option<u64> {
+    if EnvelopeFormat::of_media_type(media_type).is_some() {
+        Some(crate::notation::MAX_ENVELOPE_LEN as u64)
+    } else if media_type == simple_signing::LAYER_MEDIA_TYPE {
+        Some(simple_signing::MAX_PAYLOAD_LEN)
+    } else if media_type == bundle::MEDIA_TYPE {
+        Some(crate::dsse::MAX_DSSE_LEN as u64)
+    } else {
+        None
+    }
 }
 
-/// Builds the artifacts of one manifest from the blobs [`plan`] asked for (in any order;
-/// blobs whose bytes do not match their descriptor are ignored).
-pub fn collect(
-    manifest_digest: &Digest,
-    manifest: &Manifest,
-    blobs: &[(Descriptor, Vec<u8>)],
-) -> Vec<SignatureArtifact> {
-    let bytes_of = |d: &Descriptor| {
-        blobs
-            .iter()
-            .find(|(b, bytes)| {
-                b.digest == d.digest && Digest::of(d.digest.algorithm(), bytes) == d.digest
-            })
-            .map(|(_, bytes)| bytes.clone())
-    };
+/// The blobs of `manifest` that verification needs, or nothing if it carries no signature
+/// zoll understands: the first Notation envelope and the first sigstore bundle (a Notation
+/// or bundle referrer carries exactly one; verifiers read no other) and up to
+/// [`simple_signing::MAX_SIGNERS`] simple-signing layers (one a cosign signer). The caller
+/// fetches them verified against their digests, bounded by [`max_blob`].
+pub fn plan(manifest: &Manifest) -> Vec<Descriptor> {
+    let mut envelope = false;
+    let mut bundled = false;
+    let mut simple = 0;
     let mut out = Vec::new();
-    for layer in plan(manifest) {
-        let Some(bytes) = bytes_of(&layer) else {
-            continue;
-        };
-        let manifest = manifest_digest.clone();
-        if let Some(format) = EnvelopeFormat::of_media_type(&layer.media_type) {
-            out.push(SignatureArtifact::Notation {
-                manifest,
-                format,
-                envelope: bytes,
-            });
-        } else if layer.media_type == bundle::MEDIA_TYPE {
-            out.push(SignatureArtifact::SigstoreBundle {
-                manifest,
-                bundle: bytes,
-            });
+    for d in &manifest.layers {
+        let take = if EnvelopeFormat::of_media_type(&d.media_type).is_some() {
+            !std::mem::replace(&mut envelope, true)
+        } else if d.media_type == bundle::MEDIA_TYPE {
+            !std::mem::replace(&mut bundled, true)
+        } else if d.media_type == simple_signing::LAYER_MEDIA_TYPE {
+            simple += 1;
+            simple <= simple_signing::MAX_SIGNERS
         } else {
-            let signature = layer
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(simple_signing::SIGNATURE_ANNOTATION))
-                .cloned();
-            out.push(SignatureArtifact::CosignSimpleSigning {
-                manifest,
-                payload: bytes,
-                signature,
-            });
+            false
+        };
+        if take {
+            out.push(d.clone());
         }
     }
     out
+}
+
+/// Builds the artifacts of one manifest from the blobs [`plan`] asked for, as `blob_of`
+/// finds them (already checked against their digests; `None` for one that is absent).
+/// The bytes are shared, not copied.
+pub fn collect(
+    manifest_digest: &Digest,
+    manifest: &Manifest,
+    mut blob_of: impl FnMut(&Descriptor) -> Option<Bytes>,
+) -> Vec<SignatureArtifact> {
+    let mut out = Vec::new();
+    for layer in plan(manifest) {
+        let Some(bytes) = blob_of(&layer) else {
+            continue;
+        };
+        out.push(artifact(manifest_digest.clone(), &layer, bytes));
+    }
+    out
+}
+
+/// The artifact one planned layer with its bytes makes.
+fn artifact(manifest: Digest, layer: &Descriptor, bytes: Bytes) -> SignatureArtifact {
+    if let Some(format) = EnvelopeFormat::of_media_type(&layer.media_type) {
+        SignatureArtifact::Notation {
+            manifest,
+            format,
+            envelope: bytes,
+        }
+    } else if layer.media_type == bundle::MEDIA_TYPE {
+        SignatureArtifact::SigstoreBundle {
+            manifest,
+            bundle: bytes,
+        }
+    } else {
+        SignatureArtifact::CosignSimpleSigning {
+            manifest,
+            payload: bytes,
+            signature: cosign_signature(layer),
+        }
+    }
+}
+
+/// The base64 signature a simple-signing layer carries in its annotation.
+pub fn cosign_signature(layer: &Descriptor) -> Option<String> {
+    layer
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(simple_signing::SIGNATURE_ANNOTATION))
+        .cloned()
 }
 
 /// A raw public key the verifier trusts (cosign style).
@@ -370,7 +394,7 @@ pub fn verify_subject(
                 payload, signature, ..
             } => Digest::sha256(
                 &[
-                    payload.as_slice(),
+                    payload.as_ref(),
                     signature.as_deref().unwrap_or_default().as_bytes(),
                 ]
                 .concat(),

@@ -2,6 +2,7 @@
 //! docker-registry 2.8.2) and real OCI layouts (read and written by skopeo).
 
 mod layouts;
+mod paging;
 mod registries;
 
 use std::process::Command;

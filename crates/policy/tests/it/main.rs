@@ -4,6 +4,7 @@
 mod document;
 mod engine;
 mod evaluate;
+mod evidence;
 mod pull_gate;
 mod source;
 mod support;

@@ -22,8 +22,8 @@ async fn the_store_and_http_find_the_same_signatures() {
     let store: &dyn SignatureSource = &store;
     let http: &dyn SignatureSource = &http;
 
-    let by_store = store.index(addr, "app", &img).await.unwrap();
-    let by_http = http.index(addr, "app", &img).await.unwrap();
+    let by_store = store.index(addr, "app", &img, &[]).await.unwrap();
+    let by_http = http.index(addr, "app", &img, &[]).await.unwrap();
     assert_eq!(by_store, by_http);
     assert_eq!(by_store.referrers.len(), 2, "{by_store:?}");
     assert!(by_store.cosign_tag.is_some(), "{by_store:?}");

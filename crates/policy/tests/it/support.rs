@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use zoll_client::{ClientConfig, ImageRef, Repository};
@@ -170,21 +171,29 @@ pub async fn sign(
 /// What a [`Tampered`] repository does when a manifest is read.
 #[derive(Debug, Clone, Copy)]
 pub enum OnManifest {
+    /// Reads it (the source only counts what is read).
+    Read,
     /// Waits, then reads it: concurrent questions overlap.
     Wait(std::time::Duration),
     /// Fails as a broken disk or connection would.
     Fail,
 }
 
-/// A source whose repositories read as `inner`'s, except manifests.
+/// A source whose repositories read as `inner`'s, except manifests, counting the bytes of
+/// the manifests and blobs read.
 pub struct Tampered {
     inner: ClientSource,
     on_manifest: OnManifest,
+    pub bytes_read: Arc<AtomicU64>,
 }
 
 impl Tampered {
     pub fn new(inner: ClientSource, on_manifest: OnManifest) -> Tampered {
-        Tampered { inner, on_manifest }
+        Tampered {
+            inner,
+            on_manifest,
+            bytes_read: Arc::default(),
+        }
     }
 }
 
@@ -197,6 +206,7 @@ impl SignatureSource for Tampered {
         Ok(Arc::new(TamperedRepository {
             inner: self.inner.open(registry, repository)?,
             on_manifest: self.on_manifest,
+            bytes_read: self.bytes_read.clone(),
         }))
     }
 }
@@ -204,6 +214,16 @@ impl SignatureSource for Tampered {
 struct TamperedRepository {
     inner: Arc<dyn RepositoryReader>,
     on_manifest: OnManifest,
+    bytes_read: Arc<AtomicU64>,
+}
+
+impl TamperedRepository {
+    fn count<T: AsRef<[u8]>>(&self, read: &Result<Option<T>, BackendError>) {
+        if let Ok(Some(bytes)) = read {
+            let n = bytes.as_ref().len() as u64;
+            self.bytes_read.fetch_add(n, Ordering::SeqCst);
+        }
+    }
 }
 
 impl RepositoryReader for TamperedRepository {
@@ -221,10 +241,13 @@ impl RepositoryReader for TamperedRepository {
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
         Box::pin(async move {
             match self.on_manifest {
+                OnManifest::Read => {}
                 OnManifest::Wait(d) => tokio::time::sleep(d).await,
                 OnManifest::Fail => return Err("input/output error".into()),
             }
-            self.inner.manifest(digest, limit).await
+            let read = self.inner.manifest(digest, limit).await;
+            self.count(&read);
+            read
         })
     }
 
@@ -233,15 +256,20 @@ impl RepositoryReader for TamperedRepository {
         desc: &'a Descriptor,
         limit: u64,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
-        self.inner.blob(desc, limit)
+        Box::pin(async move {
+            let read = self.inner.blob(desc, limit).await;
+            self.count(&read);
+            read
+        })
     }
 
     fn referrers<'a>(
         &'a self,
         subject: &'a Digest,
+        artifact_type: Option<&'a str>,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<Descriptor>, BackendError>> {
-        self.inner.referrers(subject, limit)
+        self.inner.referrers(subject, artifact_type, limit)
     }
 }
 

@@ -70,20 +70,20 @@ fn load_artifacts(dir: &Path, case: &Case) -> Vec<SignatureArtifact> {
                 "notation-jws" => SignatureArtifact::Notation {
                     manifest,
                     format: EnvelopeFormat::Jws,
-                    envelope: bytes,
+                    envelope: bytes.into(),
                 },
                 "notation-cose" => SignatureArtifact::Notation {
                     manifest,
                     format: EnvelopeFormat::Cose,
-                    envelope: bytes,
+                    envelope: bytes.into(),
                 },
                 "bundle" => SignatureArtifact::SigstoreBundle {
                     manifest,
-                    bundle: bytes,
+                    bundle: bytes.into(),
                 },
                 "simple-signing" => SignatureArtifact::CosignSimpleSigning {
                     manifest,
-                    payload: bytes,
+                    payload: bytes.into(),
                     signature: a.signature.clone(),
                 },
                 other => panic!("unknown artifact kind {other}"),

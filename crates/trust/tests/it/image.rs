@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use zoll_client::{ClientConfig, ImageRef, Repository};
+use zoll_oci::Descriptor;
 use zoll_testkit::TarEntry;
 use zoll_testkit::TestImage;
 use zoll_testkit::{DistributionServer, TestServer};
@@ -12,6 +13,7 @@ use zoll_trust::keys::{
     generate_key, open_key, CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa,
 };
 use zoll_trust::notation::EnvelopeFormat;
+use zoll_trust::repository::{BackendError, BoxFuture, RepositoryWriter};
 use zoll_trust::verify::{Failure, Format, Identity, TrustRoots, TrustedKey};
 
 use crate::policy::{notation_trust, policy};
@@ -226,4 +228,67 @@ async fn sign_and_verify_in_an_oci_layout() {
         &key,
     )
     .await;
+}
+
+/// A writer that refuses a manifest whose config was not put through it: what the store
+/// does when the blob was collected after a writer asked whether it was there.
+struct PutsItsConfig {
+    inner: Repository,
+    put: std::sync::Mutex<Vec<zoll_oci::Digest>>,
+}
+
+impl RepositoryWriter for PutsItsConfig {
+    fn push_blob<'a>(
+        &'a self,
+        media_type: &'a str,
+        bytes: bytes::Bytes,
+    ) -> BoxFuture<'a, Result<Descriptor, BackendError>> {
+        Box::pin(async move {
+            let desc = RepositoryWriter::push_blob(&self.inner, media_type, bytes).await?;
+            self.put.lock().unwrap().push(desc.digest.clone());
+            Ok(desc)
+        })
+    }
+
+    fn push_manifest<'a>(
+        &'a self,
+        bytes: bytes::Bytes,
+        tag: Option<&'a zoll_oci::Tag>,
+    ) -> BoxFuture<'a, Result<Descriptor, BackendError>> {
+        Box::pin(async move {
+            let manifest = zoll_oci::Manifest::parse(&bytes, None)?;
+            let config = manifest.config.expect("an image manifest").digest;
+            if !self.put.lock().unwrap().contains(&config) {
+                return Err(format!("blob unknown: {config}").into());
+            }
+            RepositoryWriter::push_manifest(&self.inner, bytes, tag).await
+        })
+    }
+
+    fn tagged_manifest<'a>(
+        &'a self,
+        tag: &'a zoll_oci::Tag,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, BackendError>> {
+        self.inner.tagged_manifest(tag)
+    }
+}
+
+#[tokio::test]
+async fn every_signature_puts_the_config_it_names_even_when_it_is_there() {
+    let server = TestServer::start().await;
+    let (_, repo) = repo(&server.image_ref("app:v1"));
+    let pushed = test_image("race").push(&repo, Some("v1")).await;
+    let key = generate_key(KeyKind::EcP256).unwrap().key;
+    // The first signature leaves the empty config in the repository; the second must not
+    // count on it still being there when its manifest arrives.
+    for format in [SignatureFormat::CosignBundle, SignatureFormat::CosignBundle] {
+        let writer = PutsItsConfig {
+            inner: self::repo(&server.image_ref("app:v1")).1,
+            put: Default::default(),
+        };
+        let opts = options(&key, format, Vec::new());
+        image::sign_subject(&writer, pushed.clone(), &opts, "test")
+            .await
+            .unwrap();
+    }
 }

@@ -79,7 +79,7 @@ fn run(trust: NotationTrust, subject: &Descriptor, envelope: &str) -> Report {
     let artifact = SignatureArtifact::Notation {
         manifest: Digest::sha256(b"referrer"),
         format,
-        envelope: bytes,
+        envelope: bytes.into(),
     };
     let roots = TrustRoots {
         notation: Some(trust),
