@@ -37,10 +37,10 @@ async fn spawn(zoll: &Path, args: &[&str]) -> (Child, String) {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if let Some(a) = v["fields"]["addr"].as_str() {
-                    return a.to_owned();
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(a) = v["fields"]["addr"].as_str()
+            {
+                return a.to_owned();
             }
         }
         panic!("zoll exited before serving");

@@ -231,13 +231,13 @@ impl Workload {
         if !object.is_object() {
             return Err("the object is not a JSON object".into());
         }
-        if let Some(k) = object.get("kind").and_then(Value::as_str) {
-            if k != kind.kind {
-                return Err(format!(
-                    "the object is a {k}, but the request says {}",
-                    kind.kind
-                ));
-            }
+        if let Some(k) = object.get("kind").and_then(Value::as_str)
+            && k != kind.kind
+        {
+            return Err(format!(
+                "the object is a {k}, but the request says {}",
+                kind.kind
+            ));
         }
         let node = object
             .pointer(spec_path)

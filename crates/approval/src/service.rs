@@ -500,17 +500,17 @@ impl Approvals {
             return Ok(());
         }
         let state = State::parse(&row.state).unwrap_or(State::Failed);
-        if matches!(state, State::Pending | State::Approved) {
-            if let Some(why) = self.target_moved(&row).await? {
-                return self
-                    .close(&row, State::Superseded, &why, "zoll", EventKind::Superseded)
-                    .await
-                    .or_else(|e| match e {
-                        // Moved meanwhile (a vote, another replica): the next tick decides.
-                        ApprovalError::Closed { .. } => Ok(()),
-                        other => Err(other),
-                    });
-            }
+        if matches!(state, State::Pending | State::Approved)
+            && let Some(why) = self.target_moved(&row).await?
+        {
+            return self
+                .close(&row, State::Superseded, &why, "zoll", EventKind::Superseded)
+                .await
+                .or_else(|e| match e {
+                    // Moved meanwhile (a vote, another replica): the next tick decides.
+                    ApprovalError::Closed { .. } => Ok(()),
+                    other => Err(other),
+                });
         }
         match state {
             State::Pending => {

@@ -48,11 +48,11 @@ fn split_reference<'a>(
         let d = digest.parse().map_err(|e| bad(input, format!("{e}")))?;
         return Ok((head, Some(Reference::Digest(d))));
     }
-    if let Some((head, tag)) = rest.rsplit_once(':') {
-        if !tag.contains('/') {
-            let t = Tag::parse(tag).map_err(|e| bad(input, e.to_string()))?;
-            return Ok((head, Some(Reference::Tag(t))));
-        }
+    if let Some((head, tag)) = rest.rsplit_once(':')
+        && !tag.contains('/')
+    {
+        let t = Tag::parse(tag).map_err(|e| bad(input, e.to_string()))?;
+        return Ok((head, Some(Reference::Tag(t))));
     }
     Ok((rest, None))
 }

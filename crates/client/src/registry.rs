@@ -52,13 +52,13 @@ fn is_loopback(host: &str) -> bool {
 /// The body of `resp`, refused once it exceeds `limit` bytes (announced or as it arrives):
 /// every response zoll reads from a server it does not control goes through this.
 pub async fn read_limited(resp: Response, limit: usize) -> Result<Bytes> {
-    if let Some(n) = resp.content_length() {
-        if n > limit as u64 {
-            return Err(ClientError::TooLarge {
-                what: "response",
-                limit: limit as u64,
-            });
-        }
+    if let Some(n) = resp.content_length()
+        && n > limit as u64
+    {
+        return Err(ClientError::TooLarge {
+            what: "response",
+            limit: limit as u64,
+        });
     }
     let mut out = BytesMut::new();
     let mut body = resp.bytes_stream();
@@ -291,14 +291,14 @@ impl RegistryRepo {
         if !resp.status().is_success() {
             return Err(refusal(format!("blob {}@{}", self.repo, desc.digest), resp).await);
         }
-        if let Some(n) = resp.content_length() {
-            if n != desc.size {
-                return Err(ClientError::SizeMismatch {
-                    digest: desc.digest.clone(),
-                    expected: desc.size,
-                    actual: n,
-                });
-            }
+        if let Some(n) = resp.content_length()
+            && n != desc.size
+        {
+            return Err(ClientError::SizeMismatch {
+                digest: desc.digest.clone(),
+                expected: desc.size,
+                actual: n,
+            });
         }
         let body = resp.bytes_stream().map_err(std::io::Error::other).boxed();
         Ok(Box::pin(VerifiedStream::new(
@@ -412,13 +412,13 @@ impl RegistryRepo {
         let resp = self
             .put_manifest(&reference, media_type, bytes.clone())
             .await?;
-        if let Some(d) = header(resp.headers(), "Docker-Content-Digest") {
-            if d != desc.digest.as_str() {
-                return Err(ClientError::Http(format!(
-                    "the registry stored the manifest as {d}, expected {}",
-                    desc.digest
-                )));
-            }
+        if let Some(d) = header(resp.headers(), "Docker-Content-Digest")
+            && d != desc.digest.as_str()
+        {
+            return Err(ClientError::Http(format!(
+                "the registry stored the manifest as {d}, expected {}",
+                desc.digest
+            )));
         }
         if let Some(subject) = &parsed.subject {
             let answered = resp.headers().contains_key("OCI-Subject");

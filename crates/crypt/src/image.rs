@@ -445,10 +445,10 @@ impl Plan {
         if convert {
             let obj = doc.as_object_mut().expect("object");
             obj.insert("mediaType".into(), OCI_MANIFEST.into());
-            if let Some(Value::Object(c)) = obj.get_mut("config") {
-                if c.get("mediaType").and_then(Value::as_str) == Some(DOCKER_CONFIG) {
-                    c.insert("mediaType".into(), OCI_CONFIG.into());
-                }
+            if let Some(Value::Object(c)) = obj.get_mut("config")
+                && c.get("mediaType").and_then(Value::as_str) == Some(DOCKER_CONFIG)
+            {
+                c.insert("mediaType".into(), OCI_CONFIG.into());
             }
         }
         Ok((changed, convert))

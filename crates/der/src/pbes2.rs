@@ -66,10 +66,10 @@ pub fn decrypt(epki: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         .filter(|&n| n <= MAX_PBKDF2_ITERATIONS)
         .and_then(NonZeroU32::new)
         .ok_or_else(|| unsupported("PBKDF2 iteration count out of range"))?;
-    if let Some(len) = k.optional(der::INTEGER)? {
-        if small_uint(len) != Some(key_len as u32) {
-            return Err(unsupported("PBKDF2 key length does not fit the cipher"));
-        }
+    if let Some(len) = k.optional(der::INTEGER)?
+        && small_uint(len) != Some(key_len as u32)
+    {
+        return Err(unsupported("PBKDF2 key length does not fit the cipher"));
     }
     let prf = if k.is_empty() {
         pbkdf2::PBKDF2_HMAC_SHA1 // the DEFAULT of RFC 8018

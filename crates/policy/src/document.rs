@@ -361,13 +361,13 @@ impl PolicySet {
                         "{what}: a threshold count must be at least 1"
                     )));
                 }
-                if let Some(cap) = identities[&t.identities].capacity() {
-                    if t.count > cap {
-                        return Err(invalid(format!(
-                            "{what}: {} of identity set {:?} can never be met (it has {cap} keys)",
-                            t.count, t.identities
-                        )));
-                    }
+                if let Some(cap) = identities[&t.identities].capacity()
+                    && t.count > cap
+                {
+                    return Err(invalid(format!(
+                        "{what}: {} of identity set {:?} can never be met (it has {cap} keys)",
+                        t.count, t.identities
+                    )));
                 }
             }
             for a in &p.attestations {

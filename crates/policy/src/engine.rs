@@ -332,12 +332,10 @@ pub fn leaf_attributes(report: &Report, artifacts: &[SignatureArtifact]) -> Leaf
             if let SignatureArtifact::Notation {
                 format, envelope, ..
             } = artifact
+                && let Ok(info) = format.verify(envelope)
+                && let Some(cert) = info.chain.first().filter(|c| c.thumbprint() == *leaf)
             {
-                if let Ok(info) = format.verify(envelope) {
-                    if let Some(cert) = info.chain.first().filter(|c| c.thumbprint() == *leaf) {
-                        out.insert(leaf.clone(), cert.subject_attributes().to_vec());
-                    }
-                }
+                out.insert(leaf.clone(), cert.subject_attributes().to_vec());
             }
         }
     }

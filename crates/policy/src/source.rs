@@ -30,7 +30,7 @@ pub trait SignatureSource: Send + Sync {
 }
 
 /// Names the repository in an error of the shared algorithm.
-fn read_error(registry: &str, repository: &str) -> impl Fn(ReadError) -> PolicyError {
+fn read_error(registry: &str, repository: &str) -> impl Fn(ReadError) -> PolicyError + use<> {
     let place = format!("{registry}/{repository}");
     move |e| {
         let what = format!("{} in {place}", e.what);

@@ -151,10 +151,11 @@ pub async fn decide(
     if !allowed(store, id, action, repo).await? {
         return Ok(Decision::Deny);
     }
-    if let Some(access) = &id.token_access {
-        if action.in_token() && !token_grants(access, action, repo) {
-            return Ok(Decision::NeedScope);
-        }
+    if let Some(access) = &id.token_access
+        && action.in_token()
+        && !token_grants(access, action, repo)
+    {
+        return Ok(Decision::NeedScope);
     }
     Ok(Decision::Allow)
 }
@@ -200,10 +201,9 @@ pub async fn allowed(
         .await?
         .as_deref()
         .and_then(Role::parse)
+        && role.allows(action)
     {
-        if role.allows(action) {
-            return Ok(true);
-        }
+        return Ok(true);
     }
     Ok(action == Action::Pull && is_public(store, project).await?)
 }

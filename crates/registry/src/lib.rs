@@ -309,11 +309,12 @@ fn challenge_scope(
     let mut s = scope(action, name);
     if matches!(route, Route::UploadStart { .. }) {
         let q = query(uri);
-        if let (Some(_), Some(from)) = (q.get("mount"), q.get("from")) {
-            if app.repo(from).is_ok() && from != name {
-                s.push(' ');
-                s.push_str(&scope(Action::Pull, from));
-            }
+        if let (Some(_), Some(from)) = (q.get("mount"), q.get("from"))
+            && app.repo(from).is_ok()
+            && from != name
+        {
+            s.push(' ');
+            s.push_str(&scope(Action::Pull, from));
         }
     }
     Some(s)

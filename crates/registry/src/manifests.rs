@@ -83,10 +83,10 @@ pub(crate) async fn put(
             format!("manifest exceeds the limit of {limit} bytes"),
         )
     };
-    if let Some(cl) = header_str(h, header::CONTENT_LENGTH) {
-        if cl.trim().parse::<usize>().is_ok_and(|n| n > limit) {
-            return Err(too_large());
-        }
+    if let Some(cl) = header_str(h, header::CONTENT_LENGTH)
+        && cl.trim().parse::<usize>().is_ok_and(|n| n > limit)
+    {
+        return Err(too_large());
     }
     let bytes = http_body_util::Limited::new(body, limit)
         .collect()

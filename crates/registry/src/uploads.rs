@@ -153,12 +153,12 @@ pub(crate) fn content_range(h: &HeaderMap) -> ApiResult<Option<(u64, u64)>> {
     }
     // `0-18446744073709551615` would overflow: such a chunk is malformed.
     let len = (end - start).checked_add(1).ok_or_else(bad)?;
-    if let Some(cl) = header_str(h, header::CONTENT_LENGTH) {
-        if cl.trim().parse::<u64>().ok() != Some(len) {
-            return Err(ApiError::range_invalid(format!(
-                "Content-Range {raw:?} does not match Content-Length {cl}"
-            )));
-        }
+    if let Some(cl) = header_str(h, header::CONTENT_LENGTH)
+        && cl.trim().parse::<u64>().ok() != Some(len)
+    {
+        return Err(ApiError::range_invalid(format!(
+            "Content-Range {raw:?} does not match Content-Length {cl}"
+        )));
     }
     Ok(Some((start, len)))
 }

@@ -25,11 +25,11 @@ pub fn for_package(p: &Package, distro: Option<&Distro>) -> String {
                 qualifiers.push(("distro", d.purl_qualifier()));
             }
             let mut version = p.version.clone();
-            if p.kind == PackageKind::Rpm {
-                if let Some((epoch, rest)) = p.version.split_once(':') {
-                    qualifiers.push(("epoch", epoch.to_owned()));
-                    version = rest.to_owned();
-                }
+            if p.kind == PackageKind::Rpm
+                && let Some((epoch, rest)) = p.version.split_once(':')
+            {
+                qualifiers.push(("epoch", epoch.to_owned()));
+                version = rest.to_owned();
             }
             if let Some(src) = &p.source_name {
                 match &p.source_version {

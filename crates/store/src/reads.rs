@@ -147,10 +147,10 @@ impl Store {
         let _permit = self.integrity.permits.acquire().await;
         let expected = integrity::chunk_count(size);
         // Another read may have built it while this one waited.
-        if let Some(text) = self.meta.full_chunk_table(digest.as_str()).await? {
-            if let Some(t) = ChunkTable::from_text(&text).filter(|t| t.len() as u64 == expected) {
-                return Ok(t);
-            }
+        if let Some(text) = self.meta.full_chunk_table(digest.as_str()).await?
+            && let Some(t) = ChunkTable::from_text(&text).filter(|t| t.len() as u64 == expected)
+        {
+            return Ok(t);
         }
         let row = self
             .meta

@@ -312,10 +312,10 @@ impl Store {
             .await;
         // Released only now: until the append is recorded, its reservation is what keeps
         // its bytes counted against the quota.
-        if quota.is_some() {
-            if let Err(e) = self.meta.release_upload(id).await {
-                tracing::warn!(upload = id, error = %e, "could not release a quota reservation");
-            }
+        if quota.is_some()
+            && let Err(e) = self.meta.release_upload(id).await
+        {
+            tracing::warn!(upload = id, error = %e, "could not release a quota reservation");
         }
         result
     }
@@ -334,13 +334,13 @@ impl Store {
         E: std::fmt::Display,
     {
         let received = row.received;
-        if let Some((start, _)) = range {
-            if start != received {
-                return Err(StoreError::RangeMismatch {
-                    expected: received,
-                    got: start,
-                });
-            }
+        if let Some((start, _)) = range
+            && start != received
+        {
+            return Err(StoreError::RangeMismatch {
+                expected: received,
+                got: start,
+            });
         }
         let hasher = match running.take() {
             Some(r) if r.received == received => Some(r.hash),
@@ -367,14 +367,14 @@ impl Store {
             Some(hashed) => hashed.await.ok(),
             None => None,
         };
-        if let Some((_, declared)) = range {
-            if total - received != declared {
-                // Not recorded: the next append truncates the staged bytes back to `received`.
-                return Err(StoreError::SizeMismatch {
-                    declared,
-                    actual: total - received,
-                });
-            }
+        if let Some((_, declared)) = range
+            && total - received != declared
+        {
+            // Not recorded: the next append truncates the staged bytes back to `received`.
+            return Err(StoreError::SizeMismatch {
+                declared,
+                actual: total - received,
+            });
         }
         if total == received {
             // Nothing arrived: nothing to record (and no part for the S3 backend to list).

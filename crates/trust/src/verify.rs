@@ -371,13 +371,12 @@ pub fn verify_subject(
         rejected: Vec::new(),
         verification_skipped: false,
     };
-    if let Some(n) = &roots.notation {
-        if n.policies
+    if let Some(n) = &roots.notation
+        && n.policies
             .for_scope(scope)
             .is_some_and(|p| p.level.is_skip())
-        {
-            report.verification_skipped = true;
-        }
+    {
+        report.verification_skipped = true;
     }
     let mut seen_bytes: Vec<(Digest, Digest)> = Vec::new();
     for artifact in artifacts {
@@ -558,14 +557,14 @@ fn verify_notation(
             &mut warnings,
         )?;
     }
-    if let Some(expiry) = info.expiry {
-        if expiry < now {
-            apply(
-                policy.level.action(Check::Expiry),
-                Failure::Expired { expiry },
-                &mut warnings,
-            )?;
-        }
+    if let Some(expiry) = info.expiry
+        && expiry < now
+    {
+        apply(
+            policy.level.action(Check::Expiry),
+            Failure::Expired { expiry },
+            &mut warnings,
+        )?;
     }
     let claims = info
         .extended

@@ -309,10 +309,10 @@ pub fn validate_chain(chain: &[Certificate], purpose: LeafPurpose) -> Result<(),
             subject: cert.subject.clone(),
             reason: reason.to_owned(),
         };
-        if let KeyKind::Rsa { bits } = cert.public_key.kind() {
-            if bits < 2048 {
-                return Err(fail("RSA keys must have at least 2048 bits"));
-            }
+        if let KeyKind::Rsa { bits } = cert.public_key.kind()
+            && bits < 2048
+        {
+            return Err(fail("RSA keys must have at least 2048 bits"));
         }
         let is_leaf = index == 0;
         let is_last = index == chain.len() - 1;

@@ -252,10 +252,10 @@ async fn responses_stalled_by_http2_flow_control_end() {
     // ... until the stalled responses time out and their connections close.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(r) = plain().get(format!("{}/v2/", zoll.base)).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = plain().get(format!("{}/v2/", zoll.base)).send().await
+            && r.status() == 200
+        {
+            break;
         }
         assert!(
             std::time::Instant::now() < deadline,

@@ -109,26 +109,26 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         (None, Some(d)) => Some(now + i64::from(d) * 86_400_000),
         (None, None) => None,
     };
-    if let Some(ms) = expires_ms {
-        if ms <= now || ms > max_ms {
-            return Err(bad(format!(
-                "a robot's expiry must be in the future and within {MAX_ROBOT_DAYS} days"
-            )));
-        }
+    if let Some(ms) = expires_ms
+        && (ms <= now || ms > max_ms)
+    {
+        return Err(bad(format!(
+            "a robot's expiry must be in the future and within {MAX_ROBOT_DAYS} days"
+        )));
     }
     // A robot cannot outlive the robot that creates it.
-    if let Some(creator) = c.id.account().filter(|a| a.kind == AccountKind::Robot) {
-        if let Some(limit) = creator.expires_ms {
-            match expires_ms {
-                None => expires_ms = Some(limit),
-                Some(ms) if ms > limit => {
-                    return Err(bad(format!(
-                        "{} expires at {limit} ms; a robot it creates cannot expire later",
-                        creator.name
-                    )))
-                }
-                Some(_) => {}
+    if let Some(creator) = c.id.account().filter(|a| a.kind == AccountKind::Robot)
+        && let Some(limit) = creator.expires_ms
+    {
+        match expires_ms {
+            None => expires_ms = Some(limit),
+            Some(ms) if ms > limit => {
+                return Err(bad(format!(
+                    "{} expires at {limit} ms; a robot it creates cannot expire later",
+                    creator.name
+                )))
             }
+            Some(_) => {}
         }
     }
     let (secret, stored) = password::robot_secret();

@@ -290,10 +290,10 @@ impl Auth {
             None if user.starts_with("robot$") => UNKNOWN_ROBOT_HASH,
             None => UNKNOWN_USER_HASH,
         };
-        if let Some(a) = &account {
-            if self.logins.verified(user, pass, stored, now_ms) {
-                return usable(a.clone(), now_ms);
-            }
+        if let Some(a) = &account
+            && self.logins.verified(user, pass, stored, now_ms)
+        {
+            return usable(a.clone(), now_ms);
         }
         if let Some(retry_after_secs) = self.throttle.check(source, user, now_ms) {
             self.count_throttled();
@@ -323,10 +323,10 @@ impl Auth {
                 return Err(refused());
             }
             password::Verdict::RightRehash => {
-                if let Ok(h) = self.hashing.hash(pass).await {
-                    if let Err(e) = store.set_password_hash(user, &h).await {
-                        tracing::warn!(user, error = %e, "could not upgrade an imported password hash");
-                    }
+                if let Ok(h) = self.hashing.hash(pass).await
+                    && let Err(e) = store.set_password_hash(user, &h).await
+                {
+                    tracing::warn!(user, error = %e, "could not upgrade an imported password hash");
                 }
             }
             password::Verdict::Right => {

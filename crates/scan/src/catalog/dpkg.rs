@@ -23,10 +23,10 @@ pub(super) fn parse(bytes: &[u8], path: &str, distro: Option<&Distro>) -> Vec<Pa
             continue;
         };
         // Removed packages whose configuration files remain are not installed.
-        if let Some(status) = field(&stanza, "Status") {
-            if !status.ends_with(" installed") {
-                continue;
-            }
+        if let Some(status) = field(&stanza, "Status")
+            && !status.ends_with(" installed")
+        {
+            continue;
         }
         let mut p = package(PackageKind::Deb, name, version, path);
         p.arch = field(&stanza, "Architecture").map(str::to_owned);

@@ -47,10 +47,10 @@ fn archive<R: Read + Seek>(
         };
         let small = entry.size() <= limits.max_archive_member_bytes;
         if name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties") && small {
-            if let Some(text) = read_text(&mut entry, limits) {
-                if let Some(p) = pom_properties(&text) {
-                    poms.push(p);
-                }
+            if let Some(text) = read_text(&mut entry, limits)
+                && let Some(p) = pom_properties(&text)
+            {
+                poms.push(p);
             }
         } else if name == "META-INF/MANIFEST.MF" && small {
             manifest = read_text(&mut entry, limits);
@@ -65,10 +65,10 @@ fn archive<R: Read + Seek>(
             }
         }
     }
-    if poms.is_empty() {
-        if let Some(p) = from_manifest(manifest.as_deref(), location) {
-            out.push(p);
-        }
+    if poms.is_empty()
+        && let Some(p) = from_manifest(manifest.as_deref(), location)
+    {
+        out.push(p);
     }
     for (group, artifact, version) in poms {
         out.push(maven(&group, &artifact, &version, location));

@@ -44,10 +44,12 @@ fn python(path: &str, bytes: &[u8]) -> Option<Package> {
     let name = field(stanza, "Name")?;
     let version = field(stanza, "Version")?;
     let mut p = package(PackageKind::Python, name, version, path);
-    if let Some(l) = field(stanza, "License-Expression").or_else(|| field(stanza, "License")) {
-        if !l.is_empty() && l != "UNKNOWN" && !l.contains('\n') {
-            p.licenses.push(l.to_owned());
-        }
+    if let Some(l) = field(stanza, "License-Expression").or_else(|| field(stanza, "License"))
+        && !l.is_empty()
+        && l != "UNKNOWN"
+        && !l.contains('\n')
+    {
+        p.licenses.push(l.to_owned());
     }
     Some(p.with_purl())
 }
@@ -108,10 +110,10 @@ fn npm_lock(path: &str, bytes: &[u8]) -> Vec<Package> {
             if let Some(version) = meta.get("version").and_then(Value::as_str) {
                 out.push(package(PackageKind::Npm, name, version, path));
             }
-            if depth < 64 {
-                if let Some(nested) = meta.get("dependencies").and_then(Value::as_object) {
-                    stack.extend(nested.iter().map(|(k, v)| (k, v, depth + 1)));
-                }
+            if depth < 64
+                && let Some(nested) = meta.get("dependencies").and_then(Value::as_object)
+            {
+                stack.extend(nested.iter().map(|(k, v)| (k, v, depth + 1)));
             }
         }
     }

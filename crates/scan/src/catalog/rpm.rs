@@ -70,11 +70,11 @@ pub(super) fn read(
         let mut p = package(PackageKind::Rpm, &name, &full, path);
         p.arch = h.string(1022);
         p.licenses = h.string(1014).into_iter().collect();
-        if let Some(srpm) = h.string(1044) {
-            if let Some((src, ver)) = split_source_rpm(&srpm) {
-                p.source_name = Some(src);
-                p.source_version = Some(ver);
-            }
+        if let Some(srpm) = h.string(1044)
+            && let Some((src, ver)) = split_source_rpm(&srpm)
+        {
+            p.source_name = Some(src);
+            p.source_version = Some(ver);
         }
         p.purl = purl::for_package(&p, distro);
         out.push(p);

@@ -92,10 +92,10 @@ fn component(i: usize, p: &Package, subject: &Subject) -> Value {
         "version": p.version,
         "purl": p.purl,
     });
-    if matches!(p.kind, PackageKind::Java) {
-        if let Some(g) = &p.source_name {
-            c["group"] = json!(g);
-        }
+    if matches!(p.kind, PackageKind::Java)
+        && let Some(g) = &p.source_name
+    {
+        c["group"] = json!(g);
     }
     if !p.licenses.is_empty() {
         c["licenses"] = json!(p

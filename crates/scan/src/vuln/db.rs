@@ -135,7 +135,7 @@ impl Db {
         &self,
         ecosystem: &str,
         name: &str,
-    ) -> impl Iterator<Item = (&Advisory, usize)> {
+    ) -> impl Iterator<Item = (&Advisory, usize)> + use<'_> {
         self.index
             .get(&(ecosystem.to_owned(), name.to_owned()))
             .into_iter()

@@ -65,10 +65,10 @@ fn lookup_keys(p: &Package, distro: Option<&Distro>) -> Vec<(String, String, Str
         PackageKind::Rpm => {
             let Some(eco) = os() else { return Vec::new() };
             let mut keys = vec![(eco.clone(), p.name.clone(), p.version.clone())];
-            if let Some(src) = &p.source_name {
-                if src != &p.name {
-                    keys.push((eco, src.clone(), p.version.clone()));
-                }
+            if let Some(src) = &p.source_name
+                && src != &p.name
+            {
+                keys.push((eco, src.clone(), p.version.clone()));
             }
             keys
         }

@@ -89,7 +89,10 @@ impl FsIndex {
     }
 
     /// Entries strictly below `dir` ("" is the root).
-    pub fn children<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
+    pub fn children<'a>(
+        &'a self,
+        dir: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a Node)> + use<'a> {
         let prefix = if dir.is_empty() {
             String::new()
         } else {

@@ -444,10 +444,10 @@ impl Store {
         for a in &mut out {
             for r in &referrers {
                 let subject: String = r.try_get(0)?;
-                if subject == a.digest {
-                    if let Some(t) = r.try_get::<Option<String>, _>(1)? {
-                        a.referrer_types.push(t);
-                    }
+                if subject == a.digest
+                    && let Some(t) = r.try_get::<Option<String>, _>(1)?
+                {
+                    a.referrer_types.push(t);
                 }
             }
             let sig = format!("{}.sig", a.digest.replacen(':', "-", 1));

@@ -35,7 +35,7 @@ pub fn repo(name: &str) -> RepoName {
 pub fn body(
     bytes: &[u8],
     pieces: usize,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + use<> {
     let size = bytes.len().div_ceil(pieces.max(1)).max(1);
     let parts: Vec<Result<Bytes, std::io::Error>> = bytes
         .chunks(size)

@@ -108,12 +108,12 @@ impl FileKey {
             Inner::Ed25519(k) => spki(k.public_key().as_der()),
         }?;
         let public = PublicKey::from_spki_der(&spki)?;
-        if let KeyKind::Rsa { bits } = public.kind() {
-            if bits < 2048 {
-                return Err(KeyError::UnsupportedKey(format!(
-                    "RSA keys must have at least 2048 bits, this one has {bits}"
-                )));
-            }
+        if let KeyKind::Rsa { bits } = public.kind()
+            && bits < 2048
+        {
+            return Err(KeyError::UnsupportedKey(format!(
+                "RSA keys must have at least 2048 bits, this one has {bits}"
+            )));
         }
         Ok(FileKey {
             label: label.to_owned(),

@@ -42,10 +42,10 @@ fn parse(v: &str) -> Version {
     for (k, n) in head.split('.').enumerate() {
         let digits: String = n.chars().take_while(char::is_ascii_digit).collect();
         numbers.push(digits.parse().unwrap_or(0));
-        if k == head.split('.').count() - 1 {
-            if let Some(c) = n[digits.len()..].bytes().next() {
-                letter = c;
-            }
+        if k == head.split('.').count() - 1
+            && let Some(c) = n[digits.len()..].bytes().next()
+        {
+            letter = c;
         }
     }
     let mut suffixes: Vec<(i8, u64)> = parts
