@@ -1,8 +1,8 @@
 //! ocicrypt JWE key wraps (general JSON serialization) against fixed EC and RSA keys.
 use std::sync::OnceLock;
 
-use zoll_crypt::fuzzing::{jwe_recipient_kids, jwe_unwrap, parse_private_key};
 use zoll_crypt::PrivateKey;
+use zoll_crypt::fuzzing::{jwe_recipient_kids, jwe_unwrap, parse_private_key};
 
 fn keys() -> &'static [PrivateKey] {
     static KEYS: OnceLock<Vec<PrivateKey>> = OnceLock::new();

@@ -1,7 +1,7 @@
 //! The parsers a request meets before a handler: the route of its path, Basic credentials,
 //! `Range` and `Content-Range`. Input: the path, then header values (Authorization, Range,
 //! Content-Range, Content-Length), one per line.
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, header};
 
 fn main() {
     afl::fuzz!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! statement inside.
 use std::sync::OnceLock;
 
-use zoll_trust::keys::{generate_key, KeyKind, KeySource, PublicKey};
+use zoll_trust::keys::{KeyKind, KeySource, PublicKey, generate_key};
 
 fn key() -> &'static PublicKey {
     static KEY: OnceLock<PublicKey> = OnceLock::new();

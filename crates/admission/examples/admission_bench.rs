@@ -20,7 +20,7 @@ use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_oci::Reference;
 use zoll_testkit::{TarEntry, TestImage};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
-use zoll_trust::keys::{generate_key, KeyKind, KeySource};
+use zoll_trust::keys::{KeyKind, KeySource, generate_key};
 
 /// Spawns `zoll ARGS --log-format json` and waits for the address it bound.
 async fn spawn(zoll: &Path, args: &[&str]) -> (Child, String) {
@@ -239,7 +239,9 @@ async fn main() {
         .build()
         .unwrap();
 
-    println!("admission validate, pod with 3 containers (3 signed images), {n} sequential requests over HTTPS");
+    println!(
+        "admission validate, pod with 3 containers (3 signed images), {n} sequential requests over HTTPS"
+    );
     println!(
         "{:<10} {:>9} {:>9} {:>9}",
         "decisions", "p50 ms", "p99 ms", "mean ms"

@@ -2,7 +2,7 @@
 //! the registry's Router in `zoll serve` or served alone by `zoll admission`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};

@@ -1,7 +1,7 @@
 //! The pod checks of the policy's `[admission]` section, each finding naming the container
 //! (or the pod, for pod-level settings) and the reason.
 
-use zoll_policy::admission::{normalize_capability, AdmissionSettings, PodCheck};
+use zoll_policy::admission::{AdmissionSettings, PodCheck, normalize_capability};
 
 use crate::workload::{Located, Workload};
 

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 use zoll_oci::Digest;
-use zoll_policy::admission::{PodMode, IMAGE_POLICY};
+use zoll_policy::admission::{IMAGE_POLICY, PodMode};
 use zoll_policy::{Engine, EngineStats, Gate, SignatureSource, Target};
 
 use crate::image::ImageName;
 use crate::review::{self, BadReview, Limits, Response};
 use crate::workload::Workload;
-use crate::{pod, Settings, UnknownRegistries};
+use crate::{Settings, UnknownRegistries, pod};
 
 /// Which endpoint is answering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +114,7 @@ impl Webhook {
                     &uid,
                     400,
                     format!("the request is invalid: {reason}"),
-                ))
+                ));
             }
             Err(e) => return Err(e),
         };

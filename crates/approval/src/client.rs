@@ -1,10 +1,10 @@
 //! The approvals part of the management API, as the CLI uses it (`/api/v1/approvals`).
 //! Requests carry Basic credentials; the registry authorizes and audits every call.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::request::Canonical;
 use crate::ApprovalError;
+use crate::request::Canonical;
 
 /// A client of one registry's approvals API.
 pub struct ApprovalsClient {

@@ -171,7 +171,7 @@ impl QuorumKeys {
                 other => {
                     return Err(format!(
                         "{what}: format {other:?} (use notation, notation-cose, cosign or cosign-legacy)"
-                    ))
+                    ));
                 }
             };
             let signer = keys::open_key(&resolve(&k.key)).map_err(|e| format!("{what}: {e}"))?;
@@ -182,7 +182,7 @@ impl QuorumKeys {
                     keys::certificates_from_pem(&pem).map_err(|e| format!("{what}: {e}"))?
                 }
                 None if matches!(format, SignatureFormat::Notation(_)) => {
-                    return Err(format!("{what}: Notation signatures need a certificate"))
+                    return Err(format!("{what}: Notation signatures need a certificate"));
                 }
                 None => Vec::new(),
             };

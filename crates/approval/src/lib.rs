@@ -20,7 +20,7 @@ pub mod request;
 pub mod service;
 
 pub use config::{Approver, QuorumKey, QuorumKeys};
-pub use request::{Canonical, State, Vote, APPROVE, REJECT};
+pub use request::{APPROVE, Canonical, REJECT, State, Vote};
 pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView};
 
 /// Errors at the crate boundary; each maps to one HTTP status in the API.

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use zoll_oci::{Descriptor, Reference, RepoName, Tag};
 use zoll_store::{Store, StoreError};
 use zoll_trust::artifact::OCI_MANIFEST;
-use zoll_trust::image::{sign_subject, signing_agent, ImageError, SignOptions};
+use zoll_trust::image::{ImageError, SignOptions, sign_subject, signing_agent};
 use zoll_trust::repository::{BackendError, BoxFuture, RepositoryWriter};
 
-use crate::config::QuorumKey;
 use crate::ApprovalError;
+use crate::config::QuorumKey;
 
 /// One repository of the store, written as `zoll sign` writes any repository.
 struct StoreWriter<'s> {

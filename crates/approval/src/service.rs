@@ -20,8 +20,8 @@ use serde::Serialize;
 use zoll_oci::{Descriptor, Reference, RepoName};
 use zoll_store::{ApprovalRow, ApprovalVote, Store, StoreError};
 
-use crate::config::{format_name, QuorumKey, QuorumKeys};
-use crate::request::{self, Canonical, State, Subject, Vote, APPROVE, CANONICAL_TYPE, REJECT};
+use crate::config::{QuorumKey, QuorumKeys, format_name};
+use crate::request::{self, APPROVE, CANONICAL_TYPE, Canonical, REJECT, State, Subject, Vote};
 use zoll_stdx::time::{Clock, SystemClock};
 
 use crate::ApprovalError;
@@ -633,7 +633,7 @@ impl Approvals {
                     format!("stored request unreadable: {e}"),
                     EventKind::Failed,
                 )
-                .await
+                .await;
             }
         };
         let repo = repo_name(&claimed.repository)?;

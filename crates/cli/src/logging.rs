@@ -1,7 +1,7 @@
 //! Logging for every command that logs (`serve`, `admission`, the store commands): level
 //! from `ZOLL_LOG` or the configuration, human or JSON lines on standard error.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 use crate::config::Config;
 

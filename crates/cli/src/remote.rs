@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde_json::Value;
 use zoll_registry::auth::password;
 

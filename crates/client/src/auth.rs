@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use crate::error::{ClientError, Result};
 use crate::Credentials;
+use crate::error::{ClientError, Result};
 
 /// Largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use zoll_oci::{Descriptor, Digest, Hasher, Reference, VerifiedStream};
 
 use crate::error::{ClientError, Result};
-use crate::{declared_media_type, referrer_descriptor, ByteStream, ClientConfig, REF_NAME};
+use crate::{ByteStream, ClientConfig, REF_NAME, declared_media_type, referrer_descriptor};
 
 const READ_CHUNK: usize = 256 << 10;
 
@@ -86,7 +86,7 @@ impl Layout {
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(self.err("no index.json (not an OCI image layout)"))
+                return Err(self.err("no index.json (not an OCI image layout)"));
             }
             Err(e) => return Err(e.into()),
         };
@@ -139,7 +139,7 @@ impl Layout {
                         return Err(self.err(format!(
                             "the layout holds {} images; name one with :TAG or @DIGEST",
                             many.len()
-                        )))
+                        )));
                     }
                 }
             }
@@ -203,7 +203,7 @@ impl Layout {
                     "blob {} in {}",
                     desc.digest,
                     self.dir.display()
-                )))
+                )));
             }
             Err(e) => return Err(e.into()),
         };

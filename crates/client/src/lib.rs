@@ -26,7 +26,7 @@ use zoll_oci::{Descriptor, Digest, Reference};
 pub use error::{ClientError, Result};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;
-pub use registry::{read_limited, RegistryRepo};
+pub use registry::{RegistryRepo, read_limited};
 
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;

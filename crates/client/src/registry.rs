@@ -4,15 +4,15 @@ use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::header::{HeaderMap, CONTENT_LENGTH, CONTENT_TYPE, LINK, LOCATION};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LINK, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 use zoll_oci::{Descriptor, Digest, Reference, RepoName, VerifiedStream};
 
 use crate::auth::Auth;
 use crate::error::{ClientError, Result};
 use crate::{
-    declared_media_type, descriptor, referrer_descriptor, ByteStream, ClientConfig, PlainHttp,
-    MANIFEST_ACCEPT,
+    ByteStream, ClientConfig, MANIFEST_ACCEPT, PlainHttp, declared_media_type, descriptor,
+    referrer_descriptor,
 };
 
 /// Largest error body read to report what the registry said.

@@ -3,8 +3,8 @@
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::error::Result;
 use crate::ByteStream;
+use crate::error::Result;
 
 /// Reads `stream` whole; the caller has already bounded `size`, and the stream itself fails
 /// on more bytes than the descriptor announced.

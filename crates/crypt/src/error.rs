@@ -44,7 +44,9 @@ pub enum CryptError {
 
     /// HMAC-SHA256 over the ciphertext did not match `pubopts.hmac`: the ciphertext, the
     /// public options or the wrapped key were changed. No plaintext is released.
-    #[error("layer authentication failed: HMAC-SHA256 over the ciphertext does not match (ciphertext or annotations were modified)")]
+    #[error(
+        "layer authentication failed: HMAC-SHA256 over the ciphertext does not match (ciphertext or annotations were modified)"
+    )]
     HmacMismatch,
 
     /// The blob read does not have the descriptor's digest.
@@ -56,7 +58,9 @@ pub enum CryptError {
     SizeMismatch { expected: u64, actual: u64 },
 
     /// RSA-OAEP cannot carry the options with this key size and hash.
-    #[error("RSA-OAEP-{hash} with a {bits}-bit key holds at most {max} bytes, but the layer options are {len} bytes; use a larger key or SHA-1 OAEP")]
+    #[error(
+        "RSA-OAEP-{hash} with a {bits}-bit key holds at most {max} bytes, but the layer options are {len} bytes; use a larger key or SHA-1 OAEP"
+    )]
     OaepCapacity {
         hash: &'static str,
         bits: usize,

@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 use zoll_oci::Digest;
 
-use crate::error::{malformed, CryptError, Result};
+use crate::error::{CryptError, Result, malformed};
 use crate::layer;
 use crate::spec::{KeyRing, Recipient};
-use crate::wrap::{self, WrapSettings, ANNOTATION_PREFIX};
+use crate::wrap::{self, ANNOTATION_PREFIX, WrapSettings};
 
 /// Manifests larger than this are refused.
 const MAX_MANIFEST: u64 = 4 << 20;

@@ -12,10 +12,10 @@
 use aws_lc_rs::key_wrap::KeyWrap;
 use aws_lc_rs::{aead, agreement, cipher, digest, hmac, key_wrap, rand, rsa};
 use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use crate::error::{malformed, unsupported, CryptError, Result};
-use crate::keys::{curve_from_jwk_name, point_coordinates, Curve, CurveExt, PrivateKey, PublicKey};
+use crate::error::{CryptError, Result, malformed, unsupported};
+use crate::keys::{Curve, CurveExt, PrivateKey, PublicKey, curve_from_jwk_name, point_coordinates};
 
 pub const ANNOTATION: &str = "org.opencontainers.image.enc.keys.jwe";
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::error::{CryptError, Result};
 
@@ -107,7 +107,7 @@ impl ProviderKey {
                 return Err(err(
                     name,
                     "gRPC key providers are not supported; use command mode",
-                ))
+                ));
             }
             (None, None) => return Err(err(name, "configuration has neither cmd nor grpc")),
         };

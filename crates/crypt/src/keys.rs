@@ -5,11 +5,11 @@
 
 use aws_lc_rs::{agreement, digest, rsa};
 use base64::Engine;
-pub use zoll_der::keys::{is_certificate, is_private_key};
 pub use zoll_der::Curve;
-use zoll_der::{keys as der_keys, Algorithm};
+pub use zoll_der::keys::{is_certificate, is_private_key};
+use zoll_der::{Algorithm, keys as der_keys};
 
-use crate::error::{invalid_key, CryptError, Result};
+use crate::error::{CryptError, Result, invalid_key};
 
 /// What JWE (RFC 7518) and ECDH need of a curve, beside what `zoll-der` knows of it.
 pub trait CurveExt {

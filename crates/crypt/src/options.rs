@@ -9,7 +9,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zoll_oci::Digest;
 
-use crate::error::{malformed, unsupported, Result};
+use crate::error::{Result, malformed, unsupported};
 
 /// The only cipher ocicrypt defines.
 pub const AES_256_CTR_HMAC_SHA256: &str = "AES_256_CTR_HMAC_SHA256";

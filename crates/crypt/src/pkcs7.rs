@@ -13,9 +13,9 @@
 
 use aws_lc_rs::{aead, cipher, rand, rsa};
 
-use crate::error::{malformed, unsupported, CryptError, Result};
+use crate::error::{CryptError, Result, malformed, unsupported};
 use crate::keys::{Certificate, PrivateKey, PublicKey};
-use zoll_der::der::{self, oid, Reader};
+use zoll_der::der::{self, Reader, oid};
 
 pub const ANNOTATION: &str = "org.opencontainers.image.enc.keys.pkcs7";
 
@@ -200,7 +200,7 @@ pub fn unwrap(input: &[u8], keys: &[PrivateKey], certs: &[Certificate]) -> Resul
             return Err(unsupported(
                 "PKCS#7 content encryption",
                 "only AES-GCM and AES-CBC",
-            ))
+            ));
         }
     };
     // Recipients named by a given certificate go first; the rest are still tried.

@@ -218,7 +218,7 @@ pub fn run(
             return Err(CryptError::InvalidSpec {
                 spec: dst.to_string(),
                 reason: "the destination must be a tag, not a digest".into(),
-            })
+            });
         }
         (None, Some(Reference::Tag(t))) => Some(t.to_string()),
         (None, _) => None,

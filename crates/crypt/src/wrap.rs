@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use zoll_oci::Digest;
 
-use crate::error::{malformed, CryptError, Result};
+use crate::error::{CryptError, Result, malformed};
 use crate::keyprovider::ProviderKey;
 use crate::options::{PrivateOptions, PublicOptions};
 use crate::pkcs11::{self, OaepHash, Pkcs11Recipient};

@@ -4,7 +4,7 @@
 //! against the bytes at hand before anything is sliced or allocated, so hostile input can
 //! neither exhaust the stack nor ask for memory it does not bring.
 
-use crate::error::{malformed, Result};
+use crate::error::{Result, malformed};
 
 pub const INTEGER: u8 = 0x02;
 pub const BIT_STRING: u8 = 0x03;

@@ -2,7 +2,7 @@
 //! ASN.1 `ECDSA-Sig-Value` SEQUENCE of two INTEGERs (X.509, cosign, DSSE).
 
 use crate::der;
-use crate::error::{malformed, Result};
+use crate::error::{Result, malformed};
 
 /// Fixed `r ‖ s` (two halves of equal width) to DER.
 pub fn fixed_to_der(fixed: &[u8]) -> Vec<u8> {

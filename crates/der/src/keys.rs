@@ -6,8 +6,8 @@
 use x509_parser::oid_registry::Oid;
 use zeroize::Zeroizing;
 
-use crate::der::{self, oid, Reader};
-use crate::error::{malformed, unsupported, Error, Result};
+use crate::der::{self, Reader, oid};
+use crate::error::{Error, Result, malformed, unsupported};
 use crate::pem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

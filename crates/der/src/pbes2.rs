@@ -15,7 +15,7 @@ use aws_lc_rs::{cipher, pbkdf2};
 use zeroize::Zeroizing;
 
 use crate::der::{self, oid};
-use crate::error::{unsupported, Error, Result};
+use crate::error::{Error, Result, unsupported};
 
 /// PBKDF2 iteration counts above this are refused: a hostile key file could otherwise stall
 /// us for minutes (OpenSSL writes 2048, password managers a few hundred thousand).
@@ -48,7 +48,7 @@ pub fn decrypt(epki: &[u8], password: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         _ => {
             return Err(unsupported(
                 "unsupported key encryption cipher (AES-CBC only)",
-            ))
+            ));
         }
     };
     let iv: [u8; 16] = enc_params

@@ -3,7 +3,7 @@
 //! encrypted PEM (RFC 1421 `Proc-Type`/`DEK-Info` headers) is refused with the command that
 //! converts it, instead of being decoded into ciphertext that then fails as "not a key".
 
-use crate::error::{malformed, unsupported, Result};
+use crate::error::{Result, malformed, unsupported};
 
 const BEGIN: &[u8] = b"-----BEGIN ";
 

@@ -108,7 +108,7 @@ impl Manifest {
                 return Err(ManifestError::MediaTypeMismatch {
                     header: h.to_owned(),
                     body: b.to_owned(),
-                })
+                });
             }
             (_, Some(b)) => b.to_owned(),
             (Some(h), None) => h.to_owned(),
@@ -121,12 +121,12 @@ impl Manifest {
             ManifestKind::Image if raw.manifests.is_some() => {
                 return Err(ManifestError::Ambiguous(
                     "an image manifest must not have a \"manifests\" field",
-                ))
+                ));
             }
             ManifestKind::Index if raw.config.is_some() || raw.layers.is_some() => {
                 return Err(ManifestError::Ambiguous(
                     "an index must not have \"config\" or \"layers\" fields",
-                ))
+                ));
             }
             ManifestKind::Image => {
                 let config = raw.config.ok_or(ManifestError::Missing("config"))?;

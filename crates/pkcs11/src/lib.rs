@@ -35,7 +35,7 @@ use cryptoki::types::AuthPin;
 pub use error::Error;
 pub use find::{ec_public_components, find_key, find_slot, open_session, rsa_public_components};
 pub use pin::PinSource;
-pub use uri::{redact, ObjectType, Uri};
+pub use uri::{ObjectType, Uri, redact};
 
 /// Where `module-name=` is looked for, in this order: Debian's multiarch SoftHSM and
 /// p11-kit directories first, then the usual others. Fixed, so a URI can name a module
@@ -84,7 +84,7 @@ pub fn module(path: &Path) -> Result<Pkcs11, Error> {
             return Err(Error::Call {
                 function: "C_Initialize",
                 error,
-            })
+            });
         }
     }
     modules.insert(key, ctx.clone());
@@ -126,7 +126,7 @@ pub fn login(module_path: &Path, slot: Slot, session: &Session, pin: &str) -> Re
 mod tests {
     use super::*;
     use cryptoki::object::ObjectClass;
-    use zoll_testkit::{softhsm_key, softhsm_token, SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN};
+    use zoll_testkit::{SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN, softhsm_key, softhsm_token};
 
     /// Login state is the process's and lasts while any session is open, so the tests that
     /// open sessions on the token take turns.

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use cryptoki::object::ObjectClass;
 use zeroize::Zeroizing;
 
-use crate::pin::PinSource;
 use crate::Error;
+use crate::pin::PinSource;
 
 /// Attribute values longer than this (before decoding) are refused: token labels are 32
 /// bytes, and nothing in a URI needs more than a path.

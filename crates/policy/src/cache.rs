@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
 
-use crate::decision::Decision;
 use crate::PolicyError;
+use crate::decision::Decision;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {

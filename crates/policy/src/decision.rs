@@ -4,8 +4,8 @@
 use serde::Serialize;
 use zoll_oci::Digest;
 
-use crate::scan::ScanCondition;
 use crate::Gate;
+use crate::scan::ScanCondition;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -13,8 +13,8 @@ use zoll_trust::notation::trust_store::{StoreType, TrustStore};
 use zoll_trust::verify::{NotationTrust, TrustRoots, TrustedKey};
 
 use crate::glob::Glob;
-use crate::identity::{parse_subject, IdentitySet, Matcher};
-use crate::scan::{ScanCondition, LINT_LEVELS, SEVERITIES};
+use crate::identity::{IdentitySet, Matcher, parse_subject};
+use crate::scan::{LINT_LEVELS, SEVERITIES, ScanCondition};
 use crate::{Gate, PolicyError};
 
 /// Largest policy file (and each file it names) read.

@@ -10,12 +10,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use zoll_oci::Descriptor;
-use zoll_trust::verify::{verify_subject, Identity, Report, SignatureArtifact, TrustRoots};
+use zoll_trust::verify::{Identity, Report, SignatureArtifact, TrustRoots, verify_subject};
 
 use crate::cache::{DecisionCache, Key, Provenance};
 use crate::decision::{Check, CheckKind, Decision, Outcome};
 use crate::document::PolicySet;
-use crate::evaluate::{by_default, evaluate, refused, Evidence, Question};
+use crate::evaluate::{Evidence, Question, by_default, evaluate, refused};
 use crate::identity::LeafAttributes;
 use crate::scan::{NoScanner, ScanGate};
 use crate::source::{SignatureIndex, SignatureSource};

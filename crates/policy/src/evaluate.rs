@@ -9,7 +9,7 @@ use zoll_trust::verify::{Accepted, Report};
 
 use crate::decision::{Check, CheckKind, Decision, Outcome};
 use crate::document::{DefaultAction, Policy, PolicySet};
-use crate::identity::{attributes_of, describe_identity, signer_key, IdentitySet, LeafAttributes};
+use crate::identity::{IdentitySet, LeafAttributes, attributes_of, describe_identity, signer_key};
 use crate::scan::{ScanCondition, ScanVerdict};
 use crate::{Gate, STAGE_CLAIM};
 

@@ -28,11 +28,11 @@ use zoll_approval::{
     ApprovalEvent, Approvals, EventKind, NewRequest, QuorumKeys, Recorder, RequestView,
 };
 
-use crate::access::{allowed, project_of, Action};
-use crate::api::{bad, json_body, Ctx};
+use crate::App;
+use crate::access::{Action, allowed, project_of};
+use crate::api::{Ctx, bad, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::events::{self, Event};
-use crate::App;
 
 /// Longest free-text reason of a rejection.
 const MAX_REASON: usize = 1024;

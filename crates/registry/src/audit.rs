@@ -11,9 +11,9 @@ use axum::http::Method;
 use tokio::sync::{mpsc, oneshot};
 use zoll_store::{AuditEntry, Store};
 
+use crate::App;
 use crate::access::Action;
 use crate::route::Route;
-use crate::App;
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 256;

@@ -1,12 +1,12 @@
 //! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`, with single `Range` requests.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zoll_oci::{Digest, RepoName};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{header_str, hv, App};
+use crate::{App, header_str, hv};
 
 /// A satisfiable byte range `(start, len)`, or why not. `Ok(None)`: serve the whole blob
 /// (no Range header, or a form we are allowed to ignore such as multiple ranges).

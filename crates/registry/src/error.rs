@@ -1,6 +1,6 @@
 //! The one place where failures become OCI error JSON and HTTP statuses.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zoll_oci::{DigestError, NameError};
 use zoll_store::StoreError;
@@ -49,8 +49,8 @@ impl ApiError {
 
 impl From<zoll_approval::ApprovalError> for ApiError {
     fn from(e: zoll_approval::ApprovalError) -> Self {
-        use zoll_approval::ApprovalError as E;
         use StatusCode as S;
+        use zoll_approval::ApprovalError as E;
         let e = match e {
             E::Store(inner) => return ApiError::from(inner),
             other => other,

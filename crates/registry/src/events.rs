@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_store::{Attempt, Delivery};
 
-use crate::access::project_of;
 use crate::App;
+use crate::access::project_of;
 
 pub const PUSHED: &str = "io.zoll.artifact.pushed";
 pub const DELETED: &str = "io.zoll.artifact.deleted";

@@ -20,7 +20,7 @@ use zoll_trust::repository::{BackendError, BoxFuture, RepositoryReader};
 use crate::access::{self, Action};
 use crate::auth::{Identity, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::{audit, App};
+use crate::{App, audit};
 
 /// Whether a manifest is gated: an image manifest with a layer tarball (something a
 /// runtime unpacks and runs), or an index listing anything but artifacts. Signatures,

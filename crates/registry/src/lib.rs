@@ -41,11 +41,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use zoll_oci::{Digest, RepoName};
 use zoll_store::{Store, StoreError};
 
@@ -53,7 +53,7 @@ pub use auth::{Auth, AuthSettings, Identity};
 pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
 pub use metrics::{ConnectionStats, Metrics};
-pub use serve::{serve, ServeOptions, TlsFiles};
+pub use serve::{ServeOptions, TlsFiles, serve};
 
 use access::{Action, Decision};
 

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use zoll_oci::{media_types as mt, Digest, RepoName};
+use zoll_oci::{Digest, RepoName, media_types as mt};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{hv, App, Identity};
+use crate::{App, Identity, hv};
 
 /// `n` and `last` from the query; `n` is capped by the configured page limit.
 fn page(app: &App, q: &HashMap<String, String>) -> ApiResult<(u64, Option<String>)> {

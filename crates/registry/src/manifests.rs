@@ -1,13 +1,13 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use zoll_oci::{Reference, RepoName, Tag};
 
 use crate::error::{ApiError, ApiResult};
-use crate::{header_str, hv, App};
+use crate::{App, header_str, hv};
 
 /// Whether a client's `Accept` headers admit `media_type`. No Accept header, `*/*` and
 /// `application/*` admit anything. An OCI or Docker manifest is withheld from a client that

@@ -7,7 +7,7 @@ use zoll_store::{Project, PushPolicy, Quota, Store, StoreError};
 
 use zoll_glob::Glob;
 
-use crate::access::{project_of, relative_name, ALL_REPOSITORIES};
+use crate::access::{ALL_REPOSITORIES, project_of, relative_name};
 
 /// Tags matching `tags` in repositories matching `repositories` (relative to the project,
 /// `**` for all; zoll's one pattern dialect, `zoll-glob`) cannot be moved or deleted once

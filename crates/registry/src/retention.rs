@@ -10,8 +10,8 @@ use zoll_store::{AuditEntry, StoreError};
 
 use zoll_glob::Glob;
 
-use crate::push_rules::{is_immutable, is_supplement_tag, rules};
 use crate::App;
+use crate::push_rules::{is_immutable, is_supplement_tag, rules};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum_server::Handle;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use axum_server::Handle;
 
 use crate::connections::{ConnectionLimits, Connections, Limited};
 use crate::metrics::ConnectionStats;
@@ -156,7 +156,7 @@ async fn reload_tls(config: RustlsConfig, tls: TlsFiles, mut seen: TlsStamp, eve
 
 /// Installs the SIGTERM and SIGINT handlers now; the returned future ends at the first.
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     Ok(async move {

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use zoll_oci::RepoName;
 
 use crate::access::{self, Action, Decision};
 use crate::error::{ApiError, ApiResult};
-use crate::{header_str, hv, parse_digest, push_rules, App, Identity};
+use crate::{App, Identity, header_str, hv, parse_digest, push_rules};
 
 fn session_response(status: StatusCode, repo: &RepoName, id: &str, received: u64) -> Response {
     // Range is inclusive; distribution reports "0-0" for an empty session and clients rely on

@@ -2,7 +2,7 @@
 //! vulnerability + lint report (JSON), SARIF 2.1.0, and CycloneDX with its vulnerabilities.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::catalog::Distro;
 use crate::job::Inspection;

@@ -16,11 +16,11 @@
 use serde_json::json;
 
 use crate::error::ScanError;
-use crate::job::{inspect_image, BlobSource, Inspection};
+use crate::job::{BlobSource, Inspection, inspect_image};
 use crate::limits::Limits;
 use crate::lint::LintReport;
 use crate::report::{self, Report};
-use crate::vuln::{match_catalog, rematch_sbom, Db, Finding, Suppressions};
+use crate::vuln::{Db, Finding, Suppressions, match_catalog, rematch_sbom};
 
 /// One document to attach to the image as a referrer.
 #[derive(Debug, Clone)]

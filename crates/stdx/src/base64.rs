@@ -1,8 +1,8 @@
 //! The two base64 flavours the formats use, strict on input: standard with padding (JSON
 //! fields of Notation, cosign, DSSE) and URL-safe without padding (JWS, RFC 7515 §2).
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 pub fn encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)

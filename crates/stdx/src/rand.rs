@@ -17,9 +17,10 @@ mod tests {
     fn length_and_alphabet() {
         let a = hex_id(16);
         assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
         assert_ne!(a, hex_id(16));
         assert_eq!(hex_id(0), "");
     }

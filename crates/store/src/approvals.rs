@@ -1,8 +1,8 @@
 //! Storage of quorum-approval requests (`zoll-approval` owns their meaning): rows written
 //! once, moved between states by compare-and-set on their version, and one vote per approver.
 
-use crate::error::Result;
 use crate::Store;
+use crate::error::Result;
 
 /// A signing request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //! the position of every edit, deletion, insertion, swap and tail change it finds. The SQL
 //! (append, page, head) is in `meta/audit.rs`.
 
-use crate::error::Result;
 use crate::Store;
+use crate::error::Result;
 
 /// The hash a chain starts from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,8 +123,9 @@ impl AuditReport {
 
 /// The hash of a record: SHA-256 over the previous hash and the canonical JSON of its fields.
 pub fn record_hash(prev_hash: &str, at_ms: i64, e: &AuditEntry) -> String {
-    let fields =
-        serde_json::json!([at_ms, e.actor, e.source, e.action, e.target, e.outcome, e.detail]);
+    let fields = serde_json::json!([
+        at_ms, e.actor, e.source, e.action, e.target, e.outcome, e.detail
+    ]);
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(prev_hash.as_bytes());
     ctx.update(b"\n");

@@ -11,16 +11,16 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use futures_util::StreamExt;
-use serde_json::{json, Value};
-use sqlx::any::AnyRow;
+use serde_json::{Value, json};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use zoll_oci::Digest;
 use zoll_stdx::hex;
 
 use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::ContentHash;
-use crate::{random_id, Store};
+use crate::{Store, random_id};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -400,7 +400,7 @@ impl Store {
                 return Err(invalid(format!(
                     "not a zoll backup this build can read (formats {FORMAT_BEFORE_GLOB_DIALECT}, \
                      {FORMAT})"
-                )))
+                )));
             }
         };
         let existing: i64 = sqlx::query_scalar(

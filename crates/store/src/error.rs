@@ -16,7 +16,9 @@ pub enum StoreError {
     UploadInvalid(String),
     #[error("content does not match digest {expected} (computed {actual})")]
     DigestMismatch { expected: Digest, actual: Digest },
-    #[error("upload {0} was appended to by another request at the same time; ask for its status and resume")]
+    #[error(
+        "upload {0} was appended to by another request at the same time; ask for its status and resume"
+    )]
     UploadRace(String),
     #[error("chunk must start at offset {expected}, got {got}")]
     RangeMismatch { expected: u64, got: u64 },

@@ -334,7 +334,7 @@ pub(crate) async fn judge(digest: &Digest, size: u64, bytes: ByteStream) -> Verd
                 hash.update(&p);
             }
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Verdict::Damaged(format!("bytes end early: {e}"))
+                return Verdict::Damaged(format!("bytes end early: {e}"));
             }
             Err(e) => return Verdict::Unreadable(e),
         }

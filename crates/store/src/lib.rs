@@ -34,8 +34,8 @@ use zoll_oci::{Digest, RepoName};
 use zoll_stdx::time::Clock;
 
 pub use approvals::{ApprovalRow, ApprovalVote};
-pub use audit::{record_hash, AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS};
-pub use backup::{backed_up_tables, BackupReport, NOT_BACKED_UP};
+pub use audit::{AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS, record_hash};
+pub use backup::{BackupReport, NOT_BACKED_UP, backed_up_tables};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{
@@ -43,8 +43,8 @@ pub use maintenance::{
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{
-    Account, AccountKind, AffectedImage, ArtifactRow, Attempt, Delivery, Project, ReferrerPage,
-    ReferrerRow, ScanJob, ScanOutcome, ScanRow, Webhook, MAX_PENDING_PER_HOOK,
+    Account, AccountKind, AffectedImage, ArtifactRow, Attempt, Delivery, MAX_PENDING_PER_HOOK,
+    Project, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow, Webhook,
 };
 pub use reads::IntegrityCounts;
 pub use scans::ScanCursor;

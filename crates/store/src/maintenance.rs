@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use zoll_oci::Digest;
 
+use crate::Store;
 use crate::error::Result;
 use crate::integrity::Verdict;
 use crate::meta::BlobRow;
-use crate::Store;
 
 #[derive(Debug, Clone)]
 pub struct GcOptions {

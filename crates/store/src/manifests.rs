@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use zoll_oci::{is_non_distributable, Digest, Manifest, ManifestKind, Reference, RepoName, Tag};
+use zoll_oci::{Digest, Manifest, ManifestKind, Reference, RepoName, Tag, is_non_distributable};
 
+use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::meta::NewManifest;
 use crate::meta::Removal;
-use crate::Store;
 
 /// An image manifest whose config is a container image configuration: what scanning is
 /// for (signatures, SBOMs and other artifacts are image manifests too, with other configs).
@@ -222,16 +222,12 @@ impl Store {
                     return Err(StoreError::Referenced(format!(
                         "manifest {d} is listed by index {index} of {repo}; delete the index \
                          first"
-                    )))
+                    )));
                 }
             },
             Reference::Tag(t) => self.meta.delete_tag(repo_id, t.as_str()).await?,
         };
         self.cache.invalidate_repo(repo_id);
-        if deleted {
-            Ok(())
-        } else {
-            Err(unknown())
-        }
+        if deleted { Ok(()) } else { Err(unknown()) }
     }
 }

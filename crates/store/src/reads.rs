@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use zoll_oci::Digest;
 
+use crate::Store;
 use crate::blobs::ByteStream;
 use crate::error::{Result, StoreError};
 use crate::integrity::{self, ChunkTable, FaultReport, ReadFault, ReadPlan, Verdict};
 use crate::meta::BlobRow;
-use crate::Store;
 
 /// Whole-blob verifications (chunk tables built for old blobs, damage re-checked) running at
 /// once; more wait. Each reads and hashes a whole blob.

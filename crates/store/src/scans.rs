@@ -4,9 +4,9 @@
 
 use zoll_oci::{Digest, RepoName};
 
+use crate::Store;
 use crate::error::{Result, StoreError};
 use crate::meta::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
-use crate::Store;
 
 impl Store {
     /// Claims the oldest queued scan for `owner` (a worker id unique across replicas).

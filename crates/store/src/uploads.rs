@@ -18,7 +18,7 @@ use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::{ChunkTable, ContentHash};
 use crate::meta::{RepoId, UploadRow};
-use crate::{random_id, Store};
+use crate::{Store, random_id};
 
 /// How often a publish retries while garbage collection holds the blob (100 ms apart).
 const PUBLISH_ATTEMPTS: usize = 100;
@@ -214,7 +214,10 @@ impl Store {
                     match self.meta.reserve_upload(&q.scope, id, want, q.max).await {
                         Ok(room) if room >= seen => reserved = room,
                         Ok(_) => {
-                            return Some((Err(OVER_QUOTA.to_owned()), (body, seen, reserved, true)))
+                            return Some((
+                                Err(OVER_QUOTA.to_owned()),
+                                (body, seen, reserved, true),
+                            ));
                         }
                         Err(e) => return Some((Err(e.to_string()), (body, seen, reserved, true))),
                     }

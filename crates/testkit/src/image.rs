@@ -2,11 +2,11 @@
 //! [`Repository`] (a registry or an OCI layout directory).
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_client::{Layout, Repository};
 use zoll_oci::{Descriptor, Digest};
 
-use crate::tar::{gzip_stored, tar, TarEntry};
+use crate::tar::{TarEntry, gzip_stored, tar};
 
 pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

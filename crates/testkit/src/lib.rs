@@ -9,14 +9,14 @@ mod server;
 mod softhsm;
 mod tar;
 
-pub use image::{TestImage, TestLayer, CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST};
+pub use image::{CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST, TestImage, TestLayer};
 pub use peers::require_peer;
-pub use server::{store_config, DistributionServer, TestServer, TEST_ADMIN_PASSWORD};
+pub use server::{DistributionServer, TEST_ADMIN_PASSWORD, TestServer, store_config};
 pub use softhsm::{
-    softhsm_conf, softhsm_key, softhsm_token, SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN,
-    SOFTHSM_TOKEN,
+    SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN, softhsm_conf, softhsm_key,
+    softhsm_token,
 };
-pub use tar::{gzip_stored, tar, EntryKind, TarEntry};
+pub use tar::{EntryKind, TarEntry, gzip_stored, tar};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -11,9 +11,9 @@ use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_testkit::{DistributionServer, TarEntry, TestImage, TestServer};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys::{self, CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa};
+use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::notation::policy::PolicySet;
 use zoll_trust::notation::trust_store::TrustStore;
-use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::verify::{NotationTrust, TrustRoots, TrustedKey};
 
 struct Setup {
@@ -171,7 +171,9 @@ async fn main() {
             let refs = push_images(&addr, n).await;
             let signed = sign_all(&refs, setup, format, concurrency).await;
             let verified = verify_all(&refs, &roots(&ca, setup.key.as_ref()), concurrency).await;
-            println!("| {registry_name} | {key_name} | {format_name} | {n} | {concurrency} | {signed:.0} | {verified:.0} |");
+            println!(
+                "| {registry_name} | {key_name} | {format_name} | {n} | {concurrency} | {signed:.0} | {verified:.0} |"
+            );
         }
     }
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use zoll_client::{ClientError, Repository};
 use zoll_oci::{Descriptor, Manifest, Reference, Tag};
 
-use crate::artifact::{self, artifact_manifest, EMPTY_CONFIG, EMPTY_MEDIA_TYPE};
+use crate::artifact::{self, EMPTY_CONFIG, EMPTY_MEDIA_TYPE, artifact_manifest};
 use crate::cosign::{bundle, simple_signing};
 use crate::dsse::Statement;
 use crate::keys::{KeyError, KeySource};

@@ -331,7 +331,7 @@ pub fn validate_chain(chain: &[Certificate], purpose: LeafPurpose) -> Result<(),
                 _ => {
                     return Err(fail(
                         "a CA certificate needs a critical basicConstraints extension with CA true",
-                    ))
+                    ));
                 }
             }
             match cert.key_usage {
@@ -359,12 +359,12 @@ fn check_leaf(cert: &Certificate, purpose: LeafPurpose) -> Result<(), String> {
     }
     match cert.key_usage {
         Some((_, flags)) if flags & KU_DIGITAL_SIGNATURE == 0 => {
-            return Err("keyUsage must include digitalSignature".into())
+            return Err("keyUsage must include digitalSignature".into());
         }
         Some((_, flags)) if flags & (KU_KEY_CERT_SIGN | KU_CRL_SIGN) != 0 => {
             return Err(
                 "keyUsage of a signing certificate must not include keyCertSign or cRLSign".into(),
-            )
+            );
         }
         Some(_) => {}
         None => return Err("keyUsage must be present".into()),

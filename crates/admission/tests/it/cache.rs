@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::support::{fixture, World, POLICY};
+use crate::support::{POLICY, World, fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cache_hits_and_invalidation() {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{fixture, World};
+use crate::support::{World, fixture};
 
 /// Fixture, kind as the API server names it, JSON pointer of the pod spec.
 pub const KINDS: [(&str, &str, &str); 7] = [
@@ -179,7 +179,9 @@ async fn unknown_registries_may_be_allowed_with_a_warning() {
         assert!(r.allowed, "{r:?}");
         assert_eq!(
             r.warnings,
-            ["init container 'setup' (docker.io/library/busybox:1.36): not verified: registry docker.io is not served by zoll"]
+            [
+                "init container 'setup' (docker.io/library/busybox:1.36): not verified: registry docker.io is not served by zoll"
+            ]
         );
     }
     // Only the image zoll verified is pinned.

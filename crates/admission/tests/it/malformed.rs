@@ -3,9 +3,9 @@
 //! is. Never a panic, never an allow.
 
 use axum::http::StatusCode;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::support::{fixture, post, Reviewed, World};
+use crate::support::{Reviewed, World, fixture, post};
 
 fn check_status((status, body): (StatusCode, Value), want: StatusCode, message: &str) {
     assert_eq!(status, want, "{body}");

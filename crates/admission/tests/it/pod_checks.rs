@@ -1,10 +1,10 @@
 //! Each pod check on every workload kind, and the per-namespace exemptions of the policy's
 //! `[admission]` section. The images are signed, so only the pod checks can refuse.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::kinds::KINDS;
-use crate::support::{fixture, World};
+use crate::support::{World, fixture};
 
 type Edit = fn(&mut Value);
 
@@ -60,12 +60,19 @@ fn cases() -> Vec<(&'static str, Edit, Vec<&'static str>)> {
                 s["securityContext"] = json!({"runAsNonRoot": true});
                 s["initContainers"][0]["securityContext"]["runAsNonRoot"] = json!(false);
             },
-            vec!["init container 'setup': runAsNonRoot is not true (set it on the pod or the container)"],
+            vec![
+                "init container 'setup': runAsNonRoot is not true (set it on the pod or the container)",
+            ],
         ),
         (
             "hostPath",
-            |s| s["volumes"][0] = json!({"name": "cache", "hostPath": {"path": "/var/run/docker.sock"}}),
-            vec!["container 'app': hostPath volume 'cache' mounts /var/run/docker.sock from the node"],
+            |s| {
+                s["volumes"][0] =
+                    json!({"name": "cache", "hostPath": {"path": "/var/run/docker.sock"}})
+            },
+            vec![
+                "container 'app': hostPath volume 'cache' mounts /var/run/docker.sock from the node",
+            ],
         ),
         (
             "host namespaces",

@@ -8,7 +8,7 @@ use zoll_admission::{Settings, UnknownRegistries, Webhook};
 use zoll_policy::{Engine, PolicySet};
 use zoll_registry::gate::StoreSource;
 
-use crate::support::{fixture, post, Reviewed, World};
+use crate::support::{Reviewed, World, fixture, post};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mounted_on_the_registry_router() {

@@ -16,7 +16,7 @@ use zoll_oci::{Descriptor, Reference};
 use zoll_policy::{Engine, PolicySet};
 use zoll_testkit::{TarEntry, TestImage, TestServer};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
-use zoll_trust::keys::{generate_key, FileKey, KeyKind, KeySource};
+use zoll_trust::keys::{FileKey, KeyKind, KeySource, generate_key};
 
 /// Images under `prod/` need a signature of stage `ci`; the rest of the registry is
 /// admitted by default. `kube-system` skips every check, `legacy-*` the image policy.

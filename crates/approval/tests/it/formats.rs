@@ -5,19 +5,19 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use zoll_approval::publish::sign_and_store;
 use zoll_approval::QuorumKey;
+use zoll_approval::publish::sign_and_store;
 use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_oci::{Reference, RepoName};
 use zoll_testkit::{TarEntry, TestImage, TestServer};
 use zoll_trust::image::{self, SignatureFormat};
 use zoll_trust::keys::{
-    certificates_to_pem, generate_key, CertificateProfile, CertificateRequest, KeyKind, KeySource,
-    TestCa,
+    CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa, certificates_to_pem,
+    generate_key,
 };
+use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::notation::policy::PolicySet;
 use zoll_trust::notation::trust_store::TrustStore;
-use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::verify::{Format, NotationTrust, TrustRoots, TrustedKey};
 
 const FORMATS: [(SignatureFormat, Format); 4] = [

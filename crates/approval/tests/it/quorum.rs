@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use zoll_approval::client::ApprovalsClient;
 use zoll_approval::request::{message, sign_vote};
-use zoll_approval::{QuorumKeys, APPROVE, REJECT};
+use zoll_approval::{APPROVE, QuorumKeys, REJECT};
 use zoll_client::{ClientConfig, Credentials, ImageRef, Repository};
 use zoll_oci::{Descriptor, Manifest, Reference, Tag};
 use zoll_stdx::time::{Clock, ManualClock};
 use zoll_testkit::{
-    require_peer, softhsm_key, TarEntry, TestImage, TestServer, TEST_ADMIN_PASSWORD,
+    TEST_ADMIN_PASSWORD, TarEntry, TestImage, TestServer, require_peer, softhsm_key,
 };
 use zoll_trust::cosign::simple_signing;
-use zoll_trust::keys::{generate_key, open_key, KeyKind, KeySource};
+use zoll_trust::keys::{KeyKind, KeySource, generate_key, open_key};
 
 /// Timelock of the 2-of-3 key. The server's clock is the test's (`ManualClock`): it moves
 /// only when the test moves it, so an hour costs nothing and a slow machine changes nothing.

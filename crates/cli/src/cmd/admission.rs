@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use zoll_admission::{Endpoint, Settings, Webhook};
 use zoll_policy::NoScanner;
 

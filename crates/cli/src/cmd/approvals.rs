@@ -6,16 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::Value;
 use zoll_approval::client::ApprovalsClient;
-use zoll_approval::request::{sign_vote, Canonical};
+use zoll_approval::request::{Canonical, sign_vote};
 use zoll_approval::{APPROVE, REJECT};
 use zoll_client::{ImageRef, Location};
 use zoll_trust::keys;
 
-use crate::remote::{read_password, Remote};
+use crate::remote::{Remote, read_password};
 use crate::runtime;
 
 #[derive(Subcommand)]
@@ -140,7 +140,9 @@ pub fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                 Ok::<_, zoll_approval::ApprovalError>((c, bytes, v))
             })?;
             print!("{}{}", canonical.describe(), status(&v));
-            println!("canonical bytes (approvers sign \"zoll approval v1\\n<approve|reject>\\n\" followed by these):");
+            println!(
+                "canonical bytes (approvers sign \"zoll approval v1\\n<approve|reject>\\n\" followed by these):"
+            );
             println!("{}", String::from_utf8_lossy(&bytes));
             Ok(())
         }

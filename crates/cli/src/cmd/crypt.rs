@@ -1,6 +1,6 @@
 //! `zoll encrypt` and `zoll decrypt`: argument parsing for zoll-crypt.
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use zoll_client::{ClientConfig, ImageRef};
 use zoll_crypt::image::{Operation, Platform, Selection};
 use zoll_crypt::{KeyRing, OaepHash, Recipient, WrapSettings};
@@ -136,7 +136,9 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
     let config = ClientConfig::default();
     let rewrap = !args.add.is_empty() || !args.remove.is_empty();
     if rewrap && !args.recipients.is_empty() {
-        bail!("--recipient encrypts plain layers; --add-recipient / --remove-recipient re-wrap encrypted ones: use one or the other");
+        bail!(
+            "--recipient encrypts plain layers; --add-recipient / --remove-recipient re-wrap encrypted ones: use one or the other"
+        );
     }
     if !rewrap {
         if args.recipients.is_empty() {

@@ -6,15 +6,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_registry::auth::password;
 use zoll_store::Account;
 
-use crate::config;
-use crate::remote::{call, read_password, show, Remote};
 use crate::StoreArgs;
+use crate::config;
+use crate::remote::{Remote, call, read_password, show};
 use crate::{open_store, runtime};
 
 #[derive(Subcommand)]

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use zoll_trust::keys::{
-    self, certificates_from_pem, certificates_to_pem, CertificateProfile, CertificateRequest,
-    KeyKind, KeySource, TestCa,
+    self, CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa,
+    certificates_from_pem, certificates_to_pem,
 };
 
 #[derive(clap::Subcommand)]

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use zoll_store::{GcOptions, Store};
 
 use crate::config;
-use crate::{open_store, runtime, GcArgs, StoreArgs};
+use crate::{GcArgs, StoreArgs, open_store, runtime};
 
 pub fn gc(args: GcArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args.store)?;

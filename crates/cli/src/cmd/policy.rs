@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use zoll_client::{ClientConfig, ImageRef, Location};
 use zoll_policy::{ClientSource, Engine, Gate, PolicySet, Target};

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use tokio::runtime::Handle;
 use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_oci::{Descriptor, Reference};
@@ -16,8 +16,8 @@ use zoll_scan::report::{self, Report};
 use zoll_scan::vuln::{self, Db, Finding, Severity, Suppressions};
 use zoll_scan::{Limits, ScanError};
 
-use crate::config;
 use crate::StoreArgs;
+use crate::config;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {

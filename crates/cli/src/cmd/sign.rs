@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use zoll_client::{ClientConfig, ImageRef, Location, Repository};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer};
 use zoll_admission::{Settings, UnknownRegistries, Webhook};
 use zoll_policy::{Engine, PolicySet, ScanGate};
@@ -97,7 +97,9 @@ pub fn mount(
         return Ok((router, None));
     }
     if c.registries.is_empty() {
-        bail!("[admission] enabled needs admission.registries: the host names pods use for this registry");
+        bail!(
+            "[admission] enabled needs admission.registries: the host names pods use for this registry"
+        );
     }
     let source = zoll_registry::gate::StoreSource::new(store.clone());
     let settings = Settings::new(

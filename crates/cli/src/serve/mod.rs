@@ -7,16 +7,16 @@ mod admission;
 mod policy_gate;
 mod schedules;
 
-pub use admission::{engine as admission_engine, unknown_registries, AdmissionConfig};
+pub use admission::{AdmissionConfig, engine as admission_engine, unknown_registries};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
-use crate::config::{self, Config};
 use crate::ServeArgs;
+use crate::config::{self, Config};
 
 fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
     let mut c = config::load_for(&args.store)?;

@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::process::Command;
 use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_testkit::{Backends, TarEntry, TestImage};
-use zoll_trust::keys::{generate_key, KeyKind, KeySource};
+use zoll_trust::keys::{KeyKind, KeySource, generate_key};
 
 use crate::process::self_signed;
-use crate::server::{command, Zoll};
+use crate::server::{Zoll, command};
 
 /// prod/** needs stage `ci`, scanned/** a finished scan without FATAL lint findings;
 /// everything else is admitted.

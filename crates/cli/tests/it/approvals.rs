@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use zoll_testkit::{Backends, TarEntry, TestImage};
 
-use crate::server::{command, Zoll};
+use crate::server::{Zoll, command};
 use crate::trust::ok;
 
 const POLICY: &str = r#"version = 1

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use zoll_oci::Digest;
 
-use crate::server::{client, Zoll};
+use crate::server::{Zoll, client};
 
 #[derive(Clone)]
 struct Blob {

@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use zoll_testkit::{run_peer, Backends, TarEntry, TestImage};
+use zoll_testkit::{Backends, TarEntry, TestImage, run_peer};
 
-use crate::server::{client, Zoll};
+use crate::server::{Zoll, client};
 
 fn zoll(args: &[&str], data: &Path, backends: &Backends) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
@@ -23,11 +23,13 @@ fn zoll(args: &[&str], data: &Path, backends: &Backends) -> std::process::Comman
 
 async fn stop(mut z: Zoll) {
     let pid = z.pid().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = tokio::time::timeout(Duration::from_secs(20), z.child.wait())
         .await
         .unwrap()
@@ -161,9 +163,11 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
         &fresh,
     ))
     .await;
-    assert!(export
-        .lines()
-        .any(|l| l.contains("\"action\":\"manifest.push\"") && l.contains("team/app:v1")));
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("\"action\":\"manifest.push\"") && l.contains("team/app:v1"))
+    );
 
     let server = Zoll::start(b.path(), &fresh).await;
     let addr = server.base.trim_start_matches("http://").to_owned();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 
-use crate::server::{command_with_auth, Zoll};
+use crate::server::{Zoll, command_with_auth};
 
 const ADMIN_PASSWORD: &str = "the-right-password";
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::server::{client, command, Zoll};
+use crate::server::{Zoll, client, command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_requests_then_exits() {
@@ -138,9 +138,10 @@ async fn serves_tls_with_rustls_and_reloads_a_renewed_certificate() {
     let text = curl_v2(&zoll.base, &first).await.unwrap();
     assert!(text.starts_with("HTTP/"), "{text}");
     assert!(text.contains(" 200"), "{text}");
-    assert!(text
-        .to_ascii_lowercase()
-        .contains("docker-distribution-api-version: registry/2.0"));
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("docker-distribution-api-version: registry/2.0")
+    );
 
     // A certificate file that does not load leaves the served one in place.
     std::fs::write(&cert, "not a certificate").unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use zoll_testkit::{Backends, TarEntry, TestImage};
 
-use crate::server::{client, command_with_auth, Zoll};
+use crate::server::{Zoll, client, command_with_auth};
 use crate::trust::ok;
 
 const ADMIN_PASSWORD: &str = "gate-admin-password";

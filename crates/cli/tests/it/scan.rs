@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_testkit::{TarEntry, TestImage};
 
 const INSTALL: &str = "run scripts/install-peers.sh (scripts/peers.d/scan.sh)";

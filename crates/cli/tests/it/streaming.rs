@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use zoll_oci::{Algorithm, Hasher};
 
-use crate::server::{client, Zoll};
+use crate::server::{Zoll, client};
 
 const CHUNK: usize = 1 << 20;
 

@@ -1,8 +1,8 @@
 //! Paged lists against a registry that never ends them: a fake registry answering every
 //! referrers request with one page (empty, or of one descriptor) linking to the next.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::header;

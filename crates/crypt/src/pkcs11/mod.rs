@@ -12,7 +12,7 @@ use aws_lc_rs::rsa;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{malformed, unsupported, CryptError, Result};
+use crate::error::{CryptError, Result, malformed, unsupported};
 use crate::keys::PublicKey;
 pub use key_file::TokenKey;
 

@@ -14,9 +14,9 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::ObjectClass;
 use cryptoki::session::Session;
 
-use super::key_file::TokenKey;
 use super::OaepHash;
-use crate::error::{pkcs11_call as p11, CryptError, Result};
+use super::key_file::TokenKey;
+use crate::error::{CryptError, Result, pkcs11_call as p11};
 
 /// Variables of `env` whose value in this process differs: `(name, wanted, have)`.
 pub fn env_mismatches(env: &BTreeMap<String, String>) -> Vec<(String, String, Option<String>)> {

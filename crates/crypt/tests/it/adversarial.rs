@@ -6,8 +6,8 @@ use std::fs;
 
 use base64::Engine;
 use serde_json::Value;
-use zoll_crypt::image::Selection;
 use zoll_crypt::CryptError;
+use zoll_crypt::image::Selection;
 
 use crate::fixtures::{keys, oci_image};
 use crate::layout::Layout;

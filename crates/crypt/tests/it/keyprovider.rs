@@ -4,8 +4,8 @@
 
 use base64::Engine;
 use serde_json::Value;
-use zoll_crypt::image::Selection;
 use zoll_crypt::CryptError;
+use zoll_crypt::image::Selection;
 
 use crate::fixtures::{keys, layer_blobs, oci_image, require};
 use crate::layout::Layout;

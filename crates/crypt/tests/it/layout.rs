@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_crypt::image::{Descriptor, ImageSink, ImageSource};
 use zoll_crypt::{CryptError, Result};
 use zoll_oci::{Digest, Hasher};

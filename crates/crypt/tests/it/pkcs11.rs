@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_crypt::image::{Operation, Selection};
 use zoll_crypt::{CryptError, KeyRing, OaepHash, WrapSettings};
 use zoll_oci::Digest;

@@ -73,9 +73,11 @@ fn zoll_to_skopeo(case: &Case) {
                 "application/vnd.oci.image.layer.v1.tar+gzip"
             );
             let annotations = layer["annotations"].as_object().unwrap();
-            assert!(annotations
-                .keys()
-                .all(|k| !k.starts_with("org.opencontainers.image.enc.")));
+            assert!(
+                annotations
+                    .keys()
+                    .all(|k| !k.starts_with("org.opencontainers.image.enc."))
+            );
         }
     }
 }

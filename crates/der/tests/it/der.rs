@@ -1,7 +1,7 @@
 //! The DER reader and writer, and what they make of truncated, garbage, huge and deep input.
 
 use zoll_der::der::{self, Reader};
-use zoll_der::{ecdsa, keys, pem, Error};
+use zoll_der::{Error, ecdsa, keys, pem};
 
 #[test]
 fn lengths_round_trip() {

@@ -2,8 +2,8 @@
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
-use zoll_der::ecdsa::{der_to_fixed, fixed_to_der};
 use zoll_der::Error;
+use zoll_der::ecdsa::{der_to_fixed, fixed_to_der};
 
 fn check(fixed: &[u8], want_der: &[u8]) {
     let der = fixed_to_der(fixed);

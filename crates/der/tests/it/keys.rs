@@ -4,7 +4,7 @@
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zoll_der::keys::{self, Algorithm, Curve, PrivateKey, PublicKey};
-use zoll_der::{pem, Error};
+use zoll_der::{Error, pem};
 
 use crate::data;
 

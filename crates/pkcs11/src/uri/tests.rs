@@ -258,10 +258,11 @@ fn a_pin_file_loses_its_trailing_newline() {
     std::fs::write(&file, "x".repeat(5000)).unwrap();
     assert!(uri.pin().unwrap_err().to_string().contains("larger than"));
     let gone = parsed("pkcs11:object=k?pin-source=/nonexistent/pin");
-    assert!(gone
-        .pin()
-        .unwrap_err()
-        .to_string()
-        .contains("/nonexistent/pin"));
+    assert!(
+        gone.pin()
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/pin")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -2,7 +2,7 @@
 
 use zoll_policy::admission::{PodCheck, PodMode};
 use zoll_policy::{DefaultAction, Gate, PolicyError, PolicySet};
-use zoll_trust::keys::{generate_key, KeyKind, KeySource, TestCa};
+use zoll_trust::keys::{KeyKind, KeySource, TestCa, generate_key};
 
 use crate::support::write;
 
@@ -97,29 +97,86 @@ skip = ["all"]
 #[test]
 fn invalid_documents() {
     for (body, want) in [
-        ("[[policy]]\nname = \"p\"\nrepositories = []\n", "covers no repository"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nstages = [\"qa\"]\n", "requires stage \"qa\", which is not defined"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"nobody\", count = 1 }]\n", "identity set \"nobody\", which is not defined"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"release\", count = 3 }]\n", "can never be met (it has 2 keys)"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"release\", count = 0 }]\n", "at least 1"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\ngates = [\"push\"]\n", "gate \"push\" is unknown"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\n[[policy]]\nname = \"p\"\nrepositories = [\"b\"]\n", "defined twice"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a/***\"]\n", "not ***"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nscan = { no_vulnerability_at_or_above = \"severe\" }\n", "severity \"SEVERE\" is unknown"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nscan = {}\n", "sets no condition"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nnotation = \"missing.json\"\n", "No such file"),
-        ("[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nstage = [\"ci\"]\n", "unknown field `stage`"),
-        ("[identities.x]\nkeys = [\"keys/none.pub\"]\n", "No such file"),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = []\n",
+            "covers no repository",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nstages = [\"qa\"]\n",
+            "requires stage \"qa\", which is not defined",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"nobody\", count = 1 }]\n",
+            "identity set \"nobody\", which is not defined",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"release\", count = 3 }]\n",
+            "can never be met (it has 2 keys)",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nthresholds = [{ identities = \"release\", count = 0 }]\n",
+            "at least 1",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\ngates = [\"push\"]\n",
+            "gate \"push\" is unknown",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\n[[policy]]\nname = \"p\"\nrepositories = [\"b\"]\n",
+            "defined twice",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a/***\"]\n",
+            "not ***",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nscan = { no_vulnerability_at_or_above = \"severe\" }\n",
+            "severity \"SEVERE\" is unknown",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nscan = {}\n",
+            "sets no condition",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nnotation = \"missing.json\"\n",
+            "No such file",
+        ),
+        (
+            "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nstage = [\"ci\"]\n",
+            "unknown field `stage`",
+        ),
+        (
+            "[identities.x]\nkeys = [\"keys/none.pub\"]\n",
+            "No such file",
+        ),
         ("[identities.x]\n", "is empty"),
-        ("[identities.x]\nx509 = [{ trust_store = \"ca:other\", subject = \"O=t\" }]\n", "trust store \"ca:other\" does not exist"),
-        ("[identities.x]\nx509 = [{ trust_store = \"tsa:corp\", subject = \"O=t\" }]\n", "use ca or signingAuthority"),
-        ("[identities.x]\nx509 = [{ trust_store = \"ca:corp\", subject = \"O\" }]\n", "has no '='"),
-        ("[identities.\"bad name\"]\nkeys = [\"keys/a.pub\"]\n", "use 1-64 letters"),
+        (
+            "[identities.x]\nx509 = [{ trust_store = \"ca:other\", subject = \"O=t\" }]\n",
+            "trust store \"ca:other\" does not exist",
+        ),
+        (
+            "[identities.x]\nx509 = [{ trust_store = \"tsa:corp\", subject = \"O=t\" }]\n",
+            "use ca or signingAuthority",
+        ),
+        (
+            "[identities.x]\nx509 = [{ trust_store = \"ca:corp\", subject = \"O\" }]\n",
+            "has no '='",
+        ),
+        (
+            "[identities.\"bad name\"]\nkeys = [\"keys/a.pub\"]\n",
+            "use 1-64 letters",
+        ),
         ("[stages.qa]\nidentities = []\n", "names no identity set"),
         ("[stages.qa]\nidentities = [\"nobody\"]\n", "not defined"),
         ("[default]\npull = \"maybe\"\n", "use allow or deny"),
-        ("[admission]\npod_checks = \"loud\"\n", "use deny, warn or off"),
-        ("[[admission.exemption]]\nnamespaces = [\"x\"]\nskip = [\"everything\"]\n", "exemption skips \"everything\""),
+        (
+            "[admission]\npod_checks = \"loud\"\n",
+            "use deny, warn or off",
+        ),
+        (
+            "[[admission.exemption]]\nnamespaces = [\"x\"]\nskip = [\"everything\"]\n",
+            "exemption skips \"everything\"",
+        ),
     ] {
         check(body, Err(want));
     }

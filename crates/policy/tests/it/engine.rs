@@ -8,7 +8,7 @@ use zoll_oci::Digest;
 use zoll_policy::scan::BoxFuture;
 use zoll_policy::{ClientSource, Engine, EngineStats, Gate, NoScanner, Target};
 
-use crate::support::{sign, OnManifest, Tampered, World, CI_POLICY, LEGACY};
+use crate::support::{CI_POLICY, LEGACY, OnManifest, Tampered, World, sign};
 
 #[tokio::test]
 async fn decisions_are_cached_until_signatures_or_the_policy_change() {

@@ -4,7 +4,7 @@
 use zoll_policy::{CheckKind, Engine, Gate, Outcome, ScanCondition, ScanGate, ScanVerdict};
 use zoll_trust::image::SignatureFormat;
 
-use crate::support::{sign, World, JWS, LEGACY};
+use crate::support::{JWS, LEGACY, World, sign};
 
 const STAGES: &str = r#"
 version = 1
@@ -302,8 +302,14 @@ scan = { no_vulnerability_at_or_above = "CRITICAL", lint_below = "FATAL" }
     assert_eq!(
         failures(&d),
         [
-            format!("scan: no vulnerability at or above CRITICAL cannot be checked for {}: no scanner is configured", img.digest),
-            format!("scan: lint findings below FATAL cannot be checked for {}: no scanner is configured", img.digest),
+            format!(
+                "scan: no vulnerability at or above CRITICAL cannot be checked for {}: no scanner is configured",
+                img.digest
+            ),
+            format!(
+                "scan: lint findings below FATAL cannot be checked for {}: no scanner is configured",
+                img.digest
+            ),
         ]
     );
     let engine = Engine::with(
@@ -314,7 +320,9 @@ scan = { no_vulnerability_at_or_above = "CRITICAL", lint_below = "FATAL" }
     let d = w.decide(&engine, Gate::Pull, "app", &img).await;
     assert_eq!(
         failures(&d),
-        ["scan: no vulnerability at or above CRITICAL is not met: CRITICAL CVE-2099-0001 in libc6 2.36-9 has no VEX statement"]
+        [
+            "scan: no vulnerability at or above CRITICAL is not met: CRITICAL CVE-2099-0001 in libc6 2.36-9 has no VEX statement"
+        ]
     );
     // The default applies where no policy does.
     let (_, other) = w.push("other", "v1").await;

@@ -14,7 +14,7 @@ use zoll_trust::cosign::bundle;
 use zoll_trust::notation;
 use zoll_trust::signatures::{MAX_EVIDENCE, MAX_REFERRERS, MAX_SIGNATURE_MANIFEST};
 
-use crate::support::{sign, OnManifest, Tampered, World, CI_POLICY, LEGACY};
+use crate::support::{CI_POLICY, LEGACY, OnManifest, Tampered, World, sign};
 
 /// A referrer manifest of `artifact_type` for `subject` listing `layers`; `note` makes it
 /// unique.

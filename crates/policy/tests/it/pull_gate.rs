@@ -12,10 +12,10 @@ use zoll_oci::{Descriptor, Reference, Tag};
 use zoll_testkit::{TarEntry, TestImage};
 use zoll_trust::cosign::simple_signing;
 use zoll_trust::image::{self, SignOptions};
-use zoll_trust::keys::{open_key, KeySource};
+use zoll_trust::keys::{KeySource, open_key};
 
 use crate::support::{
-    require_peer, softhsm_key, GatedServer, Signer, World, ADMIN_PASSWORD, JWS, LEGACY,
+    ADMIN_PASSWORD, GatedServer, JWS, LEGACY, Signer, World, require_peer, softhsm_key,
 };
 
 const POLICY: &str = r#"

@@ -6,7 +6,7 @@ use zoll_policy::{ClientSource, Engine, Gate, PolicyError, SignatureSource, Targ
 use zoll_registry::gate::StoreSource;
 use zoll_trust::image::SignatureFormat;
 
-use crate::support::{sign, OnManifest, Tampered, World, CI_POLICY, JWS, LEGACY};
+use crate::support::{CI_POLICY, JWS, LEGACY, OnManifest, Tampered, World, sign};
 
 #[tokio::test]
 async fn the_store_and_http_find_the_same_signatures() {

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use zoll_client::{ClientConfig, ImageRef, Repository};
 use zoll_oci::{Descriptor, Digest};
@@ -16,7 +16,7 @@ use zoll_policy::{
 use zoll_testkit::{TarEntry, TestImage, TestServer};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys::{
-    generate_key, CertificateProfile, CertificateRequest, FileKey, KeyKind, KeySource, TestCa,
+    CertificateProfile, CertificateRequest, FileKey, KeyKind, KeySource, TestCa, generate_key,
 };
 use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::repository::{BackendError, RepositoryReader};

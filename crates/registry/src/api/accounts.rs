@@ -1,12 +1,12 @@
 //! Accounts: who am I, users (system administrators only), passwords.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_store::{Account, AccountKind};
 
-use super::{bad, created, json_body, no_content, not_found, ok, valid_account, Ctx};
+use super::{Ctx, bad, created, json_body, no_content, not_found, ok, valid_account};
 use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
 

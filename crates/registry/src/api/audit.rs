@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use super::{bad, not_found, ok, Ctx};
+use super::{Ctx, bad, not_found, ok};
 use crate::error::ApiResult;
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> ApiResult {

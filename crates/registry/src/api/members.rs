@@ -3,10 +3,10 @@
 
 use axum::body::Body;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_store::AccountKind;
 
-use super::{bad, json_body, no_content, not_found, ok, Ctx};
+use super::{Ctx, bad, json_body, no_content, not_found, ok};
 use crate::access::{Action, Role};
 use crate::error::ApiResult;
 

@@ -6,16 +6,16 @@
 //! `error.rs`.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use zoll_store::Project;
 
-use crate::access::{self, allowed, Action, RobotPermission, Role};
+use crate::App;
+use crate::access::{self, Action, RobotPermission, Role, allowed};
 use crate::auth::{Identity, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::App;
 
 mod accounts;
 mod audit;

@@ -3,11 +3,11 @@
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_store::Project;
 
-use super::{created, json_body, no_content, not_found, ok, valid_project, Ctx};
-use crate::access::{allowed, Action, Role};
+use super::{Ctx, created, json_body, no_content, not_found, ok, valid_project};
+use crate::access::{Action, Role, allowed};
 use crate::error::{ApiError, ApiResult};
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {

@@ -4,11 +4,11 @@
 use axum::body::Body;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_store::{Account, AccountKind};
 
 use super::accounts::account_json;
-use super::{bad, created, json_body, no_content, not_found, ok, valid_account, Ctx};
+use super::{Ctx, bad, created, json_body, no_content, not_found, ok, valid_account};
 use crate::access::{self, Action, RobotPermission};
 use crate::auth::password;
 use crate::error::{ApiError, ApiResult};
@@ -104,7 +104,7 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
     let mut expires_ms = match (r.expires_ms, r.expires_in_days) {
         (Some(ms), _) => Some(ms),
         (None, Some(d)) if d > MAX_ROBOT_DAYS => {
-            return Err(bad(format!("expires_in_days is at most {MAX_ROBOT_DAYS}")))
+            return Err(bad(format!("expires_in_days is at most {MAX_ROBOT_DAYS}")));
         }
         (None, Some(d)) => Some(now + i64::from(d) * 86_400_000),
         (None, None) => None,
@@ -126,7 +126,7 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
                 return Err(bad(format!(
                     "{} expires at {limit} ms; a robot it creates cannot expire later",
                     creator.name
-                )))
+                )));
             }
             Some(_) => {}
         }

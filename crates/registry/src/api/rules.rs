@@ -1,9 +1,9 @@
 //! A project's rules: immutable-tag rules and retention.
 
 use axum::body::Body;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{bad, json_body, no_content, not_found, ok, Ctx};
+use super::{Ctx, bad, json_body, no_content, not_found, ok};
 use crate::access::Action;
 use crate::error::ApiResult;
 use crate::push_rules::ImmutableRule;

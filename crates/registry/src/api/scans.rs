@@ -6,11 +6,11 @@
 
 use axum::body::Body;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_oci::{Digest, RepoName};
 
-use crate::access::{allowed, project_of, Action};
-use crate::api::{bad, json_body, not_found, ok, Ctx};
+use crate::access::{Action, allowed, project_of};
+use crate::api::{Ctx, bad, json_body, not_found, ok};
 use crate::error::ApiResult;
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {

@@ -4,7 +4,7 @@ use axum::body::Body;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{bad, created, json_body, no_content, not_found, ok, Ctx};
+use super::{Ctx, bad, created, json_body, no_content, not_found, ok};
 use crate::access::Action;
 use crate::error::ApiResult;
 

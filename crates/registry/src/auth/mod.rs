@@ -10,7 +10,7 @@ mod token;
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use zoll_store::{Account, AccountKind, Store, StoreError};
 

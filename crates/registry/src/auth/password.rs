@@ -2,12 +2,12 @@
 //! carry it (read only; re-hashed to argon2id on the next successful login), and SHA-256 of
 //! the random 256-bit secrets robots get (high-entropy secrets need no slow hash).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use tokio::sync::Semaphore;
 
 /// OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.

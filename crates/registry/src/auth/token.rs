@@ -6,15 +6,15 @@
 //! one is a 400), and each client address may ask for a bounded number of tokens a second.
 
 use axum::body::Body;
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 
 use super::jwt::{Access, Claims};
-use super::{basic_credentials, Identity, Principal};
-use crate::access::{allowed, Action};
-use crate::error::{ApiError, ApiResult};
+use super::{Identity, Principal, basic_credentials};
 use crate::App;
+use crate::access::{Action, allowed};
+use crate::error::{ApiError, ApiResult};
 
 /// Largest form body of `POST /token`.
 const MAX_FORM_BYTES: usize = 64 * 1024;

@@ -2,13 +2,13 @@
 //! rows, the summary the API shows and the `vulnerability.found` event.
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_oci::{Digest, Reference, RepoName};
 use zoll_scan::vuln::{Finding, Severity};
 use zoll_store::StoreError;
 
-use crate::events::{self, Event};
 use crate::App;
+use crate::events::{self, Event};
 
 /// Counts per severity, and what the scan saw: the API's and the events' summary.
 pub(super) fn summary(

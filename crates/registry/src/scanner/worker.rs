@@ -4,17 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_oci::{Digest, Reference, RepoName};
+use zoll_scan::ScanError;
 use zoll_scan::job::BlobSource;
 use zoll_scan::report;
 use zoll_scan::vuln::Finding;
-use zoll_scan::ScanError;
 use zoll_store::{ScanJob, ScanOutcome, Store, StoreError};
 
 use super::results::{attach, emit_found, idents, summary};
-use crate::events::{self, Event};
 use crate::App;
+use crate::events::{self, Event};
 
 /// Blobs of the image being scanned, read from the store on the scanning thread.
 struct StoreBlobs {

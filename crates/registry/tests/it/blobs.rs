@@ -190,9 +190,10 @@ async fn cross_repository_mount() {
             assert_eq!(blob.body.as_ref(), b"shared layer");
         } else {
             // Fallback to a normal upload session, and nothing got linked.
-            assert!(r
-                .header("location")
-                .starts_with(&format!("/v2/{target}/blobs/uploads/")));
+            assert!(
+                r.header("location")
+                    .starts_with(&format!("/v2/{target}/blobs/uploads/"))
+            );
             assert_eq!(blob.status, 404);
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_oci::Digest;
 
 use zoll_testkit::gzip_stored;

@@ -1,7 +1,7 @@
 use serde_json::json;
 use zoll_oci::Digest;
 
-use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
 
 #[tokio::test]
 async fn tags_list_paginates_with_link() {

@@ -8,7 +8,7 @@ use zoll_oci::Digest;
 use zoll_stdx::time::{Clock, ManualClock};
 use zoll_store::GcOptions;
 
-use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
 use crate::stored;
 
 fn gc_now() -> GcOptions {
@@ -383,10 +383,11 @@ async fn untagged_manifests_and_their_referrers_are_collected_by_policy() {
     }
     // The layers only the removed manifests used went in the same run.
     let only_untagged = Digest::sha256(b"untagged layer");
-    assert!(real
-        .collected
-        .iter()
-        .any(|c| c.digest == only_untagged.as_str()));
+    assert!(
+        real.collected
+            .iter()
+            .any(|c| c.digest == only_untagged.as_str())
+    );
     assert_eq!(
         reg.get(&format!("/v2/u/blobs/{only_untagged}"))
             .await

@@ -1,7 +1,7 @@
 use serde_json::json;
 use zoll_oci::Digest;
 
-use crate::harness::{image_manifest, TestRegistry, OCI_INDEX, OCI_MANIFEST};
+use crate::harness::{OCI_INDEX, OCI_MANIFEST, TestRegistry, image_manifest};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";

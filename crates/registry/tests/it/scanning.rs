@@ -7,12 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_oci::Digest;
 use zoll_registry::scanner::{self, ScanSettings};
 use zoll_testkit::{TarEntry, TestImage};
 
-use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
 
 const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
 Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: base-files\nStatus: install ok installed\n\

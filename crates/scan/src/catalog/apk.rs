@@ -1,6 +1,6 @@
 //! apk: `lib/apk/db/installed`, with the origin (the aport that Alpine's advisories name).
 
-use super::{package, Distro, Package, PackageKind};
+use super::{Distro, Package, PackageKind, package};
 use crate::purl;
 
 pub(super) fn wants(path: &str) -> bool {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::elf::{find_section, has_section_table, read_at};
-use super::{package, Package, PackageKind};
+use super::{Package, PackageKind, package};
 use crate::limits::Limits;
 
 const GO_MAGIC: &[u8] = b"\xff Go buildinf:";

@@ -1,7 +1,7 @@
 //! dpkg: `var/lib/dpkg/status` and the per-package files of `var/lib/dpkg/status.d/`
 //! (distroless images), with the source package and its version.
 
-use super::{field, package, rfc822_stanzas, Distro, Package, PackageKind};
+use super::{Distro, Package, PackageKind, field, package, rfc822_stanzas};
 use crate::purl;
 
 pub(super) fn wants(path: &str) -> bool {

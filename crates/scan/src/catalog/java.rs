@@ -5,7 +5,7 @@
 use std::io::{Cursor, Read, Seek};
 use std::path::Path;
 
-use super::{package, Package, PackageKind};
+use super::{Package, PackageKind, package};
 use crate::limits::Limits;
 use crate::purl;
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{field, package, rfc822_stanzas, Package, PackageKind};
+use super::{Package, PackageKind, field, package, rfc822_stanzas};
 
 pub(super) fn wants(path: &str, file: &str) -> bool {
     let parent = path.rsplit('/').nth(1).unwrap_or("");

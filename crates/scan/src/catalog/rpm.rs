@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 
 use super::rpm_header::RpmHeader;
-use super::{package, Distro, Package, PackageKind};
+use super::{Distro, Package, PackageKind, package};
 use crate::purl;
 
 const PATHS: &[&str] = &[

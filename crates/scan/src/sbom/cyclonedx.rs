@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{content_uuid, rfc3339_now, Subject};
+use super::{Subject, content_uuid, rfc3339_now};
 use crate::catalog::{Catalog, Distro, Package, PackageKind};
 use crate::error::ScanError;
 
@@ -98,11 +98,12 @@ fn component(i: usize, p: &Package, subject: &Subject) -> Value {
         c["group"] = json!(g);
     }
     if !p.licenses.is_empty() {
-        c["licenses"] = json!(p
-            .licenses
-            .iter()
-            .map(|l| json!({ "license": { "name": l } }))
-            .collect::<Vec<_>>());
+        c["licenses"] = json!(
+            p.licenses
+                .iter()
+                .map(|l| json!({ "license": { "name": l } }))
+                .collect::<Vec<_>>()
+        );
     }
     let mut props = vec![prop(KIND, kind_name(p.kind)), prop(LOCATION, &p.location)];
     if let Some(s) = &p.source_name {

@@ -1,9 +1,9 @@
 //! SPDX 2.3 JSON: one package per catalog entry with its purl as a PACKAGE-MANAGER external
 //! reference, the image as the described package, CONTAINS relationships.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{content_uuid, rfc3339_now, Subject};
+use super::{Subject, content_uuid, rfc3339_now};
 use crate::catalog::Catalog;
 
 pub fn to_spdx(subject: &Subject, catalog: &Catalog) -> Value {

@@ -312,7 +312,7 @@ fn read_source(
                 return Err(ScanError::bad_input(
                     ctx(),
                     format!("record {k} is not OSV: {e}"),
-                ))
+                ));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::db::Db;
-use super::osv::{normalize_name, Affected, Event};
+use super::osv::{Affected, Event, normalize_name};
 use super::severity::Severity;
 use super::suppress::Suppression;
 use super::version::Scheme;

@@ -9,11 +9,11 @@ mod severity;
 mod suppress;
 pub mod version;
 
-pub use db::{import, Db, Header, ImportReport, Source};
-pub use gate::{evaluate, Condition, Verdict};
-pub use matcher::{affects, match_catalog, Finding};
-pub use osv::{normalize_name, Advisory, Affected, Event};
-pub use severity::{cvss, Severity};
+pub use db::{Db, Header, ImportReport, Source, import};
+pub use gate::{Condition, Verdict, evaluate};
+pub use matcher::{Finding, affects, match_catalog};
+pub use osv::{Advisory, Affected, Event, normalize_name};
+pub use severity::{Severity, cvss};
 pub use suppress::{AllowEntry, Suppression, Suppressions};
 
 use serde_json::Value;

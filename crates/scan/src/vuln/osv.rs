@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::severity::{cvss, Severity};
+use super::severity::{Severity, cvss};
 
 #[derive(Deserialize)]
 pub struct OsvRecord {

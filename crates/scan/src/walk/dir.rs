@@ -88,7 +88,7 @@ pub fn walk_dir(root: &Path, limits: &Limits) -> Result<Walked, ScanError> {
                 // Unreadable for this user: skipped like an unreadable directory.
                 Err(ApplyError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => continue,
                 Err(ApplyError::Io(e)) => {
-                    return Err(ScanError::io(entry.path().display().to_string())(e))
+                    return Err(ScanError::io(entry.path().display().to_string())(e));
                 }
             }
             walker.entries += 1;

@@ -14,7 +14,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 
 pub use dir::walk_dir;
-pub use index::{normalize, Content, FsIndex, Node, NodeKind, SpoolFile, Unresolvable};
+pub use index::{Content, FsIndex, Node, NodeKind, SpoolFile, Unresolvable, normalize};
 
 use crate::catalog::{self, Want};
 use crate::error::ScanError;

@@ -4,7 +4,7 @@
 use zoll_scan::walk::{NodeKind, Walked, Walker, WarningKind};
 use zoll_scan::{Limits, ScanError};
 
-use crate::tarbuild::{gzip, tar, Member as M};
+use crate::tarbuild::{Member as M, gzip, tar};
 
 enum Expect<'a> {
     /// The walk fails with this error (matched by variant).

@@ -1,10 +1,10 @@
 //! Layer semantics: order, whiteouts, opaque directories, directories replaced by files, and the
 //! layer each entry and package came from.
 
-use zoll_scan::walk::{NodeKind, Walker};
 use zoll_scan::Limits;
+use zoll_scan::walk::{NodeKind, Walker};
 
-use crate::tarbuild::{gzip, tar, Member as M};
+use crate::tarbuild::{Member as M, gzip, tar};
 
 fn walk(layers: &[Vec<u8>]) -> zoll_scan::walk::Walked {
     let limits = Limits::default();

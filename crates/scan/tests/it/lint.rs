@@ -1,11 +1,11 @@
 //! Hardening lint: each Dockle check tripped by the smallest image that trips it, and passing
 //! on an image that does not.
 
+use zoll_scan::Limits;
 use zoll_scan::lint::{self, ImageConfig, Level};
 use zoll_scan::walk::Walker;
-use zoll_scan::Limits;
 
-use crate::tarbuild::{tar, Member as M};
+use crate::tarbuild::{Member as M, tar};
 
 /// `expect`: the (code, level, alerts) of every check that did not pass.
 fn check(
@@ -106,7 +106,10 @@ fn config_checks() {
 fn filesystem_checks() {
     check(
         &[
-            M::File("etc/passwd", b"root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\n"),
+            M::File(
+                "etc/passwd",
+                b"root:x:0:0::/root:/bin/sh\ntoor:x:0:0::/root:/bin/sh\n",
+            ),
             M::File("etc/group", b"root:x:0:\nwheel:x:10:\nstaff:x:10:\n"),
             M::File("etc/shadow", b"root:*:1::::::\ntoor::1::::::\n"),
             M::FileMode("usr/bin/passwd", b"x", 0o4755),
@@ -123,13 +126,42 @@ fn filesystem_checks() {
         good_config(),
         "registry.example/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
         &[
-            ("CIS-DI-0010", Level::Fatal, &["credential file /home/app/.ssh/id_rsa", "credential file /root/.aws/credentials"]),
+            (
+                "CIS-DI-0010",
+                Level::Fatal,
+                &[
+                    "credential file /home/app/.ssh/id_rsa",
+                    "credential file /root/.aws/credentials",
+                ],
+            ),
             ("DKL-DI-0001", Level::Fatal, &["/usr/bin/sudo is installed"]),
-            ("CIS-DI-0008", Level::Info, &["/usr/bin/passwd (setuid)", "/usr/bin/wall (setgid)"]),
-            ("DKL-DI-0005", Level::Fatal, &["/var/lib/apt/lists holds 1 cached files", "/var/cache/apk holds 1 cached files"]),
+            (
+                "CIS-DI-0008",
+                Level::Info,
+                &["/usr/bin/passwd (setuid)", "/usr/bin/wall (setgid)"],
+            ),
+            (
+                "DKL-DI-0005",
+                Level::Fatal,
+                &[
+                    "/var/lib/apt/lists holds 1 cached files",
+                    "/var/cache/apk holds 1 cached files",
+                ],
+            ),
             ("DKL-LI-0001", Level::Fatal, &["user toor has no password"]),
-            ("DKL-LI-0002", Level::Fatal, &["UID 0 used by root and toor", "GID 10 used by wheel and staff"]),
-            ("DKL-LI-0003", Level::Info, &["/app/Dockerfile", "/app/.git"]),
+            (
+                "DKL-LI-0002",
+                Level::Fatal,
+                &[
+                    "UID 0 used by root and toor",
+                    "GID 10 used by wheel and staff",
+                ],
+            ),
+            (
+                "DKL-LI-0003",
+                Level::Info,
+                &["/app/Dockerfile", "/app/.git"],
+            ),
         ],
     );
 }

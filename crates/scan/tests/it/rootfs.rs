@@ -94,11 +94,12 @@ fn debian_bookworm_minbase_matches_syft_and_trivy() {
         (distro.id.as_str(), distro.version_id.as_deref()),
         ("debian", Some("12"))
     );
-    assert!(zoll
-        .catalog
-        .packages
-        .iter()
-        .all(|p| p.kind == PackageKind::Deb && p.source_name.is_some()));
+    assert!(
+        zoll.catalog
+            .packages
+            .iter()
+            .all(|p| p.kind == PackageKind::Deb && p.source_name.is_some())
+    );
     // libc6 is built from glibc: advisories are keyed by the source package.
     let libc = zoll
         .catalog
@@ -222,7 +223,10 @@ fn rpm_database_matches_syft_and_trivy() {
         (libs.version.as_str(), libs.source_name.as_deref()),
         ("1:3.0.7-25.el9", Some("openssl"))
     );
-    assert_eq!(libs.purl, "pkg:rpm/rocky/openssl-libs@3.0.7-25.el9?arch=x86_64&distro=rocky-9.3&epoch=1&upstream=openssl");
+    assert_eq!(
+        libs.purl,
+        "pkg:rpm/rocky/openssl-libs@3.0.7-25.el9?arch=x86_64&distro=rocky-9.3&epoch=1&upstream=openssl"
+    );
     let ours = packages(&zoll);
     check(
         "rpm",

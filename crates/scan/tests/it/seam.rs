@@ -7,12 +7,12 @@ use std::io::Read;
 use zoll_scan::job::BlobSource;
 use zoll_scan::report;
 use zoll_scan::seam::{
-    artifact_manifest, lint_from_artifact, rematch_stored, scan_pushed, Context,
+    Context, artifact_manifest, lint_from_artifact, rematch_stored, scan_pushed,
 };
 use zoll_scan::vuln::{self, Condition, Severity, Suppressions, Verdict};
 use zoll_scan::{Limits, ScanError};
 
-use crate::tarbuild::{gzip, Member as M};
+use crate::tarbuild::{Member as M, gzip};
 
 struct MemBlobs(HashMap<String, Vec<u8>>);
 

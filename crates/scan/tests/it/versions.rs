@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering::{self, Equal, Greater, Less};
 
-use zoll_scan::vuln::version::{compare, Scheme};
+use zoll_scan::vuln::version::{Scheme, compare};
 
 fn check(scheme: Scheme, cases: &[(&str, &str, Ordering)]) {
     for (a, b, want) in cases {

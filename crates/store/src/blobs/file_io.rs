@@ -176,7 +176,7 @@ pub(super) fn read_pieces(file: File, start: u64, len: u64, crc: bool) -> PieceS
 /// for the disk (`EOPNOTSUPP` where the file system cannot tell); stops early, leaving the
 /// rest to [`read_uncached`], at the first byte that is not cached and at the end of the file.
 fn read_cached(file: &File, at: u64, buf: &mut ReadBuffer, want: usize) -> std::io::Result<()> {
-    use rustix::io::{preadv2, ReadWriteFlags};
+    use rustix::io::{ReadWriteFlags, preadv2};
     while buf.len < want {
         let dest = &mut buf.bytes[buf.len..want];
         let offset = at + buf.len as u64;

@@ -12,7 +12,7 @@ use futures_util::Stream;
 use tokio::fs;
 use zoll_oci::Digest;
 
-use super::{file_io, ByteStream, PieceStream};
+use super::{ByteStream, PieceStream, file_io};
 use crate::error::{Result, StoreError};
 
 pub(crate) struct LocalBlobs {
@@ -86,7 +86,7 @@ impl LocalBlobs {
             let mut file = match std::fs::OpenOptions::new().write(true).open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::UploadUnknown(String::new()))
+                    return Err(StoreError::UploadUnknown(String::new()));
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -132,7 +132,7 @@ impl LocalBlobs {
         let file = match std::fs::File::open(self.upload_path(id)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::UploadUnknown(id.to_owned()))
+                return Err(StoreError::UploadUnknown(id.to_owned()));
             }
             Err(e) => return Err(e.into()),
         };

@@ -1,7 +1,7 @@
 //! Rows of quorum-approval requests and their votes.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::Metadata;
 use crate::approvals::{ApprovalRow, ApprovalVote};

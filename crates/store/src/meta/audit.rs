@@ -1,12 +1,12 @@
 //! The audit trail's rows: appending under the head lock, paging in order, the head. The
 //! chain's rules (hashing, verification) are in `audit.rs`.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use crate::audit::{record_hash, AuditEntry, AuditRecord};
-use crate::error::Result;
 use crate::Store;
+use crate::audit::{AuditEntry, AuditRecord, record_hash};
+use crate::error::Result;
 
 fn record(r: AnyRow) -> Result<AuditRecord> {
     Ok(AuditRecord {

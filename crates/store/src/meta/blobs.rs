@@ -7,7 +7,7 @@
 //! - scrub: in one transaction, lock the row, check nobody re-uploaded it since it was
 //!   hashed, move the bytes aside, mark it `quarantined`.
 
-use super::{to_i64, to_u64, Metadata, RepoId, Tx};
+use super::{Metadata, RepoId, Tx, to_i64, to_u64};
 use crate::error::Result;
 
 /// A stored blob as garbage collection and scrub see it.

@@ -2,12 +2,12 @@
 //! membership and the keys that sign registry tokens. The store keeps them; what a role or a
 //! policy means is decided by the registry.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::error::Result;
 use crate::meta::to_u64;
-use crate::{now_ms, Store};
+use crate::{Store, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountKind {

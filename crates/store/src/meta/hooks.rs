@@ -2,11 +2,11 @@
 //! subscribed webhook; any replica claims due rows by compare-and-set on `claimed_until`,
 //! posts them, and records each attempt. Nothing about HTTP lives here.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::error::Result;
-use crate::{random_id, Store};
+use crate::{Store, random_id};
 
 /// Deliveries waiting per webhook at most; further events are not queued for it.
 pub const MAX_PENDING_PER_HOOK: u64 = 1000;

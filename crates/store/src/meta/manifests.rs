@@ -1,9 +1,9 @@
 //! Manifests, tags, listings and referrers.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use super::{to_i64, to_u64, ManifestRow, Metadata, NewManifest, ReferrerRow, RepoId};
+use super::{ManifestRow, Metadata, NewManifest, ReferrerRow, RepoId, to_i64, to_u64};
 use crate::error::{Result, StoreError};
 
 fn unknown_reference(digest: &str) -> StoreError {
@@ -62,7 +62,7 @@ impl Metadata {
                 Some(size) if size != *declared => {
                     return Err(StoreError::ManifestInvalid(format!(
                         "descriptor of {digest} says {declared} bytes, the blob has {size}"
-                    )))
+                    )));
                 }
                 Some(_) => {}
             }

@@ -154,7 +154,7 @@ async fn apply_through(pool: &AnyPool, dialect: Dialect, last: i64) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zoll_glob::{legacy, Glob};
+    use zoll_glob::{Glob, legacy};
 
     /// Robots and project rules as a version-7 server stored them (old dialect: `*` crosses
     /// `/`, `?` matches any one character).

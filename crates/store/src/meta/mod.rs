@@ -17,17 +17,17 @@ pub(crate) mod v8_glob_dialect;
 
 pub(crate) use blobs::{BlobRow, Removal};
 pub use governance::{Account, AccountKind, ArtifactRow, Project};
-pub use hooks::{Attempt, Delivery, Webhook, MAX_PENDING_PER_HOOK};
-pub use manifests::ReferrerPage;
+pub use hooks::{Attempt, Delivery, MAX_PENDING_PER_HOOK, Webhook};
 pub(crate) use manifests::MAX_CATALOG_PROJECTS;
+pub use manifests::ReferrerPage;
 pub use scans::{AffectedImage, ScanJob, ScanOutcome, ScanRow};
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use zoll_stdx::time::Clock;
 
 use crate::error::Result;

@@ -2,8 +2,8 @@
 //! it is for; claiming is a compare-and-set on `state`, so workers on several replicas never
 //! scan one image twice at once, and a lease puts the jobs of a crashed worker back.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::{Metadata, RepoId, Tx};
 use crate::error::Result;

@@ -1,9 +1,9 @@
 //! Upload session rows.
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
-use super::{to_i64, to_u64, Metadata, RepoId, UploadRow};
+use super::{Metadata, RepoId, UploadRow, to_i64, to_u64};
 use crate::error::Result;
 
 impl Metadata {

@@ -15,7 +15,7 @@
 //! change is logged. Restoring a backup made before this version applies the same rewrite
 //! (`backup.rs`).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use zoll_glob::legacy;
 
 use crate::error::Result;

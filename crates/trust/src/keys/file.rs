@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use zeroize::Zeroizing;
 use zoll_der::{Algorithm, Curve};
 
-use super::{check_fits, KeyError, KeyKind, KeySource, PublicKey, SignatureAlgorithm};
+use super::{KeyError, KeyKind, KeySource, PublicKey, SignatureAlgorithm, check_fits};
 
 enum Inner {
     Ecdsa(EcdsaKeyPair),

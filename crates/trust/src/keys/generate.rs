@@ -148,7 +148,7 @@ fn parse_dn(text: &str) -> Result<DistinguishedName, KeyError> {
             other => {
                 return Err(KeyError::Certificate(format!(
                     "subject attribute {other} is not supported"
-                )))
+                )));
             }
         };
         dn.push(ty, value.trim());

@@ -10,8 +10,8 @@ mod public;
 pub use cosign_import::import_cosign_key;
 pub use file::FileKey;
 pub use generate::{
-    certificates_to_pem, generate_key, generate_pem, self_signed_certificate, CertificateProfile,
-    CertificateRequest, GeneratedKey, TestCa,
+    CertificateProfile, CertificateRequest, GeneratedKey, TestCa, certificates_to_pem,
+    generate_key, generate_pem, self_signed_certificate,
 };
 pub use pkcs11::Pkcs11Key;
 pub use public::PublicKey;
@@ -253,7 +253,7 @@ impl std::str::FromStr for KeyKind {
             other => {
                 return Err(KeyError::UnsupportedKey(format!(
                     "key type {other:?}: use ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-3072, rsa-4096 or ed25519"
-                )))
+                )));
             }
         })
     }

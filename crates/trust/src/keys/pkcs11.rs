@@ -14,8 +14,8 @@ use cryptoki::session::Session;
 use zoll_pkcs11::ObjectType;
 
 use super::{
-    check_fits, HashAlgorithm, KeyError, KeyKind, KeySource, Pkcs11Uri, PublicKey,
-    SignatureAlgorithm,
+    HashAlgorithm, KeyError, KeyKind, KeySource, Pkcs11Uri, PublicKey, SignatureAlgorithm,
+    check_fits,
 };
 
 /// The module loaded when the URI names none: Debian's SoftHSM2.
@@ -101,7 +101,7 @@ fn public_key(
         other => {
             return Err(KeyError::UnsupportedKey(format!(
                 "token key type {other:?}"
-            )))
+            )));
         }
     };
     PublicKey::from_der_key(key)

@@ -164,7 +164,7 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
         other => {
             return Err(EnvelopeError::ContentType(
                 other.unwrap_or_default().to_owned(),
-            ))
+            ));
         }
     }
     let scheme_name = header

@@ -241,12 +241,12 @@ pub(crate) fn required_headers(
     let mut required = vec![HEADER_SIGNING_SCHEME];
     match scheme {
         SigningScheme::X509 if signing_time.is_none() => {
-            return Err(malformed("signingTime is missing"))
+            return Err(malformed("signingTime is missing"));
         }
         SigningScheme::X509SigningAuthority if authentic_signing_time.is_none() => {
             return Err(EnvelopeError::Critical(
                 HEADER_AUTHENTIC_SIGNING_TIME.into(),
-            ))
+            ));
         }
         SigningScheme::X509SigningAuthority => required.push(HEADER_AUTHENTIC_SIGNING_TIME),
         SigningScheme::X509 => {}

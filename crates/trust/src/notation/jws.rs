@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::envelope::*;
 use crate::x509::parse_chain;
@@ -172,7 +172,7 @@ pub fn verify(envelope: &[u8]) -> Result<SignerInfo, EnvelopeError> {
         other => {
             return Err(EnvelopeError::ContentType(
                 other.unwrap_or_default().to_owned(),
-            ))
+            ));
         }
     }
     let scheme_name = header

@@ -9,7 +9,7 @@ pub mod policy;
 pub mod trust_store;
 
 pub use envelope::*;
-pub use payload::{target_descriptor, Payload};
+pub use payload::{Payload, target_descriptor};
 
 /// `artifactType` of a Notation signature manifest.
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";

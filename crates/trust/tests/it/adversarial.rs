@@ -16,14 +16,14 @@ use zoll_oci::{Descriptor, Digest};
 use zoll_stdx::base64;
 use zoll_trust::cosign::{bundle, simple_signing};
 use zoll_trust::keys::{
-    certificates_to_pem, generate_key, CertificateProfile, CertificateRequest, KeyKind, KeySource,
-    PublicKey, TestCa,
+    CertificateProfile, CertificateRequest, KeyKind, KeySource, PublicKey, TestCa,
+    certificates_to_pem, generate_key,
 };
 use zoll_trust::notation::policy::PolicySet;
 use zoll_trust::notation::trust_store::TrustStore;
-use zoll_trust::notation::{jws, EnvelopeFormat, Payload, SignRequest, SigningScheme};
+use zoll_trust::notation::{EnvelopeFormat, Payload, SignRequest, SigningScheme, jws};
 use zoll_trust::verify::{
-    verify_subject, NotationTrust, SignatureArtifact, TrustRoots, TrustedKey,
+    NotationTrust, SignatureArtifact, TrustRoots, TrustedKey, verify_subject,
 };
 
 #[derive(Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use zoll_testkit::TestImage;
 use zoll_testkit::{DistributionServer, TestServer};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys::{
-    generate_key, open_key, CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa,
+    CertificateProfile, CertificateRequest, KeyKind, KeySource, TestCa, generate_key, open_key,
 };
 use zoll_trust::notation::EnvelopeFormat;
 use zoll_trust::repository::{BackendError, BoxFuture, RepositoryWriter};
@@ -170,19 +170,25 @@ async fn sign_all_and_verify(reference: &str, key: &dyn KeySource) {
         .await
         .unwrap();
     assert!(!report.is_trusted());
-    assert!(report
-        .rejected
-        .iter()
-        .any(|r| r.format == Format::SigstoreBundle && r.failure == Failure::UntrustedKey));
-    assert!(report
-        .rejected
-        .iter()
-        .any(|r| r.format == Format::CosignSimpleSigning && r.failure == Failure::UntrustedKey));
-    assert!(report
-        .rejected
-        .iter()
-        .any(|r| r.format == Format::NotationJws
-            && r.failure == Failure::NotConfigured(Format::NotationJws)));
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.format == Format::SigstoreBundle && r.failure == Failure::UntrustedKey)
+    );
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.format == Format::CosignSimpleSigning && r.failure == Failure::UntrustedKey)
+    );
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.format == Format::NotationJws
+                && r.failure == Failure::NotConfigured(Format::NotationJws))
+    );
 }
 
 #[tokio::test]

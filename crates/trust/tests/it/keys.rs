@@ -4,9 +4,9 @@
 use std::process::Command;
 
 use zoll_trust::keys::{
-    generate_key, import_cosign_key, open_key, self_signed_certificate, CertificateProfile,
-    CertificateRequest, FileKey, KeyError, KeyKind, KeySource, PinSource, Pkcs11Uri, PublicKey,
-    SignatureAlgorithm, TestCa,
+    CertificateProfile, CertificateRequest, FileKey, KeyError, KeyKind, KeySource, PinSource,
+    Pkcs11Uri, PublicKey, SignatureAlgorithm, TestCa, generate_key, import_cosign_key, open_key,
+    self_signed_certificate,
 };
 
 use crate::support::{self, hsm_uri, run, tempdir};
@@ -132,9 +132,11 @@ fn openssl_keys_load_and_openssl_verifies() {
         .args(["genrsa", "-traditional", "-out"])
         .arg(&pkcs1)
         .arg("2048"));
-    assert!(std::fs::read_to_string(&pkcs1)
-        .unwrap()
-        .contains("BEGIN RSA PRIVATE KEY"));
+    assert!(
+        std::fs::read_to_string(&pkcs1)
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
     assert_eq!(
         FileKey::from_file(&pkcs1).unwrap().public_key().kind(),
         KeyKind::Rsa { bits: 2048 }
@@ -200,9 +202,10 @@ fn algorithm_must_fit_the_key() {
     ));
     // A P-256 signature does not verify as P-384 even with the right bytes.
     let sig = key.sign(SignatureAlgorithm::EcdsaP256Sha256, b"m").unwrap();
-    assert!(!key
-        .public_key()
-        .verify(SignatureAlgorithm::EcdsaP384Sha384, b"m", &sig));
+    assert!(
+        !key.public_key()
+            .verify(SignatureAlgorithm::EcdsaP384Sha384, b"m", &sig)
+    );
 }
 
 /// The grammar is zoll-pkcs11's (tested there with every rule); here, what a signing key

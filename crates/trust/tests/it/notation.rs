@@ -4,12 +4,12 @@ use serde_json::Value;
 use time::macros::datetime;
 use zoll_trust::cbor;
 use zoll_trust::keys::{
-    generate_key, self_signed_certificate, CertificateProfile, CertificateRequest, KeyKind,
-    KeySource,
+    CertificateProfile, CertificateRequest, KeyKind, KeySource, generate_key,
+    self_signed_certificate,
 };
 use zoll_trust::notation::{
-    cose, jws, EnvelopeError, EnvelopeFormat, ExtendedAttribute, Payload, SignRequest,
-    SigningScheme,
+    EnvelopeError, EnvelopeFormat, ExtendedAttribute, Payload, SignRequest, SigningScheme, cose,
+    jws,
 };
 
 use crate::support::vectors;
@@ -125,10 +125,11 @@ fn jws_conformance_bytes() {
     );
     // And what we signed verifies, with the attributes intact.
     let info = jws::verify(signed.to_string().as_bytes()).unwrap();
-    assert!(info
-        .extended
-        .iter()
-        .any(|a| a.key == "signedCritKey1" && a.critical));
+    assert!(
+        info.extended
+            .iter()
+            .any(|a| a.key == "signedCritKey1" && a.critical)
+    );
 }
 
 fn unhex(s: &str) -> Vec<u8> {

@@ -7,7 +7,7 @@ use std::process::Command;
 use zoll_oci::{Manifest, Reference, Tag};
 use zoll_trust::cosign::{bundle, simple_signing};
 use zoll_trust::image::{self, SignatureFormat};
-use zoll_trust::keys::{generate_key, open_key, KeyKind, KeySource};
+use zoll_trust::keys::{KeyKind, KeySource, generate_key, open_key};
 
 use crate::image::{options, repo, test_image};
 use crate::support::{hsm_uri, node_modules, peer_script, require_peer, tempdir};

@@ -6,9 +6,9 @@ use std::path::Path;
 use zoll_oci::{Descriptor, Digest};
 use zoll_trust::notation::policy::PolicySet;
 use zoll_trust::notation::trust_store::TrustStore;
-use zoll_trust::notation::{jws, EnvelopeError, EnvelopeFormat};
+use zoll_trust::notation::{EnvelopeError, EnvelopeFormat, jws};
 use zoll_trust::verify::{
-    verify_subject, Failure, NotationTrust, Report, SignatureArtifact, TrustRoots,
+    Failure, NotationTrust, Report, SignatureArtifact, TrustRoots, verify_subject,
 };
 
 use crate::support::{tempdir, vectors};
@@ -276,20 +276,24 @@ fn trust_policy_documents_are_validated() {
         policy_error(&p(r#"["*","a/b"]"#, "strict", r#"["ca:test"]"#, r#"["*"]"#))
             .contains("only registry scope")
     );
-    assert!(policy_error(&p(
-        r#"["*"]"#,
-        "strict",
-        r#"["ca:test"]"#,
-        r#"["x509.subject: CN=x"]"#
-    ))
-    .contains("lacks the C"));
-    assert!(policy_error(&p(
-        r#"["*"]"#,
-        "strict",
-        r#"["ca:test"]"#,
-        r#"["*","x509.subject: C=a, ST=b, O=c"]"#
-    ))
-    .contains("only trusted identity"));
+    assert!(
+        policy_error(&p(
+            r#"["*"]"#,
+            "strict",
+            r#"["ca:test"]"#,
+            r#"["x509.subject: CN=x"]"#
+        ))
+        .contains("lacks the C")
+    );
+    assert!(
+        policy_error(&p(
+            r#"["*"]"#,
+            "strict",
+            r#"["ca:test"]"#,
+            r#"["*","x509.subject: C=a, ST=b, O=c"]"#
+        ))
+        .contains("only trusted identity")
+    );
     assert!(
         policy_error(&p(r#"["*"]"#, "strict", r#"[]"#, r#"["*"]"#)).contains("needs trustStores")
     );

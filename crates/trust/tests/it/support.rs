@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use zoll_testkit::{
-    require_peer, softhsm_key as hsm_uri, SOFTHSM_KEYS as TOKEN_KEYS, SOFTHSM_MODULE,
-    SOFTHSM_PIN as PIN, SOFTHSM_TOKEN as TOKEN,
+    SOFTHSM_KEYS as TOKEN_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN as PIN, SOFTHSM_TOKEN as TOKEN,
+    require_peer, softhsm_key as hsm_uri,
 };
 
 /// The shared token of this test process (`zoll_testkit::softhsm_token`).

@@ -4,9 +4,9 @@
 
 use serde_json::json;
 use sqlx::AnyPool;
-use zoll_store::{record_hash, AuditEntry, AuditFinding};
+use zoll_store::{AuditEntry, AuditFinding, record_hash};
 
-use super::{admin_api, api, basic, push_as_admin, registry, ADMIN};
+use super::{ADMIN, admin_api, api, basic, push_as_admin, registry};
 use crate::harness::TestRegistry;
 
 /// A registry whose trail holds exactly six records.

@@ -11,7 +11,7 @@ use zoll_store::Account;
 
 use crate::harness::TestRegistry;
 
-use super::{add_user, admin_api, basic, push_as_admin, registry, token, token_access, ADMIN};
+use super::{ADMIN, add_user, admin_api, basic, push_as_admin, registry, token, token_access};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow() {
@@ -26,9 +26,10 @@ async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow
     let r = reg
         .call("GET", "/v2/", &[("host", "reg.example:5000")], vec![])
         .await;
-    assert!(r
-        .header("www-authenticate")
-        .contains("realm=\"http://reg.example:5000/token\""));
+    assert!(
+        r.header("www-authenticate")
+            .contains("realm=\"http://reg.example:5000/token\"")
+    );
     let r = reg
         .call(
             "GET",

@@ -35,7 +35,7 @@ async fn every_schema_table_is_backed_up_or_deliberately_left_out() {
 /// that a restored robot or rule matches what it matched when it was backed up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_from_before_the_one_glob_dialect_is_restored_in_it() {
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
     let reg = registry().await;
     admin_api(&reg, "POST", "/projects", Some(json!({"name": "own"}))).await;
     let robot =

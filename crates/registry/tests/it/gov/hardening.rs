@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 
-use super::{add_user, api, basic, registry, ADMIN};
+use super::{ADMIN, add_user, api, basic, registry};
 use crate::harness::TestRegistry;
 
 /// The value of a counter or gauge line `name{labels} value` in a metrics page.
@@ -812,7 +812,9 @@ async fn the_catalog_lists_what_the_caller_sees_page_by_page() {
     let (all, _) = list(ADMIN, "").await;
     assert_eq!(
         all,
-        ["pub/p", "team", "team-b/x", "team/a", "team/b/c", "zzz/1", "zzz/2"]
+        [
+            "pub/p", "team", "team-b/x", "team/a", "team/b/c", "zzz/1", "zzz/2"
+        ]
     );
     let (mine, _) = list(("dev", "dev-password"), "").await;
     assert_eq!(mine, ["pub/p", "team", "team/a", "team/b/c"]);
@@ -919,10 +921,12 @@ async fn an_unauthenticated_large_upload_reads_its_401() {
             .await
             .expect("the client reads the refusal instead of a broken pipe");
         assert_eq!(r.status(), 401);
-        assert!(r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("repository:team/app:pull,push"));
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains("repository:team/app:pull,push")
+        );
     }
 }
 

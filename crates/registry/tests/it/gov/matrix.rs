@@ -4,9 +4,9 @@
 //! outcome comes from the documented role table below, not from the registry's code.
 
 use serde_json::json;
-use zoll_registry::auth::jwt::{unsigned_token, Access, Claims, SigningKey};
+use zoll_registry::auth::jwt::{Access, Claims, SigningKey, unsigned_token};
 
-use super::{add_user, admin_api, api, basic, push_as_admin, registry, token, ADMIN};
+use super::{ADMIN, add_user, admin_api, api, basic, push_as_admin, registry, token};
 use crate::harness::TestRegistry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -815,11 +815,13 @@ async fn grants_of_roles_and_robot_permissions_need_what_they_grant() {
     }
     // Every refusal to grant is audited, and a granted bypass has a record of its own.
     let records = reg.store.audit_records(0, 100_000).await.unwrap();
-    assert!(records.iter().any(|r| r.entry.action == "robot.create"
-        && r.entry.outcome == "denied"
-        && r.entry
-            .detail
-            .contains("only a system administrator may grant pull-ungated")));
+    assert!(records.iter().any(|r| {
+        r.entry.action == "robot.create"
+            && r.entry.outcome == "denied"
+            && r.entry
+                .detail
+                .contains("only a system administrator may grant pull-ungated")
+    }));
     let bypasses: Vec<_> = records
         .iter()
         .filter(|r| r.entry.action == "grant.pull-ungated")

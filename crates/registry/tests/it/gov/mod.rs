@@ -39,11 +39,12 @@ pub async fn registry() -> TestRegistry {
 /// Creates a user directly in the store (as `zoll user add` does).
 pub async fn add_user(reg: &TestRegistry, name: &str, pass: &str) {
     let hash = zoll_registry::auth::password::hash(pass);
-    assert!(reg
-        .store
-        .put_account(&Account::user(name, hash, false), false)
-        .await
-        .unwrap());
+    assert!(
+        reg.store
+            .put_account(&Account::user(name, hash, false), false)
+            .await
+            .unwrap()
+    );
 }
 
 /// A management API call with Basic credentials.

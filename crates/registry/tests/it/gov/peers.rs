@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::json;
 use zoll_testkit::run_peer as run;
 
-use super::{add_user, admin_api, registry, ADMIN};
+use super::{ADMIN, add_user, admin_api, registry};
 use crate::layout;
 
 fn skopeo(args: &[&str]) -> Command {

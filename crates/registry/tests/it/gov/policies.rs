@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 use zoll_store::GcOptions;
 
-use super::{admin_api, basic, push_as_admin, registry, ADMIN};
-use crate::harness::{image_manifest, TestRegistry, OCI_MANIFEST};
+use super::{ADMIN, admin_api, basic, push_as_admin, registry};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
 
 async fn put(
     reg: &TestRegistry,
@@ -152,10 +152,12 @@ async fn quotas_deny_pushes_over_the_limit_and_stay_exact_after_delete_and_gc() 
     // Uploads count the linked blobs too (8,000 bytes over a room of 5,000): refused.
     let r = blob(&reg, "q/app", &vec![1u8; 600]).await;
     assert_eq!((r.status, r.code().as_str()), (403, "DENIED"));
-    assert!(r.json()["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("quota of project q exceeded"));
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quota of project q exceeded")
+    );
     // A manifest pushing usage over the limit is refused, exactly.
     let config = br#"{"architecture":"amd64","os":"linux"}"#;
     let cfg = zoll_oci::Digest::sha256(config);

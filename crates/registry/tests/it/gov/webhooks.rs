@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{add_user, admin_api, push_as_admin};
 use crate::harness::TestRegistry;
@@ -115,10 +115,12 @@ async fn signed_cloudevents_are_delivered_with_retries_after_a_failing_receiver(
     for (headers, body) in &delivered {
         let sig = headers["x-zoll-signature-256"].to_str().unwrap();
         assert_eq!(sig, format!("sha256={}", hmac_hex(body)));
-        assert!(headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/cloudevents+json"));
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/cloudevents+json")
+        );
         let e: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(e["specversion"], "1.0");
         assert_eq!(e["data"]["repository"], "hooked/app");

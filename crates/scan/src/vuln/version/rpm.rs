@@ -65,14 +65,14 @@ fn rpmvercmp(a: &str, b: &str) -> Ordering {
                     Ordering::Greater
                 } else {
                     Ordering::Less
-                }
+                };
             }
             (false, true) => {
                 return if i >= a.len() {
                     Ordering::Less
                 } else {
                     Ordering::Greater
-                }
+                };
             }
             _ => {}
         }
