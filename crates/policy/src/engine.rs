@@ -44,6 +44,12 @@ pub struct EngineStats {
 /// Most indexes consulted for a platform manifest that fails on its own.
 const MAX_PARENTS: usize = 16;
 
+/// Most decisions computed at once (evidence loaded and verified); the others wait. One
+/// decision holds up to `zoll_trust::signatures::MAX_EVIDENCE` bytes, so this bounds the
+/// memory of many first pulls of distinct images at once (cached and coalesced answers
+/// do not count).
+pub const MAX_CONCURRENT_DECISIONS: usize = 4;
+
 pub struct Engine {
     set: RwLock<Arc<PolicySet>>,
     scan: Arc<dyn ScanGate>,
@@ -51,6 +57,7 @@ pub struct Engine {
     computed: AtomicU64,
     cache_hits: AtomicU64,
     coalesced: AtomicU64,
+    computing: tokio::sync::Semaphore,
 }
 
 impl Engine {
@@ -69,6 +76,7 @@ impl Engine {
             computed: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             coalesced: AtomicU64::new(0),
+            computing: tokio::sync::Semaphore::new(MAX_CONCURRENT_DECISIONS),
         }
     }
 
@@ -207,6 +215,7 @@ impl Engine {
             policy_version: set.version.clone(),
         };
         let compute = async {
+            let _turn = self.computing.acquire().await.expect("never closed");
             let artifacts = if needs_signatures {
                 let loaded = source
                     .load(target.registry, target.repository, &index)

@@ -156,3 +156,92 @@ async fn a_cached_scan_refusal_ends_when_the_scan_attaches_its_report() {
     let d = w.decide(&engine, Gate::Pull, "app", &img).await;
     assert!(d.allowed, "{}", d.explain());
 }
+
+/// Holds every scan question until released, counting how many are open at once.
+#[derive(Default)]
+struct Gatekeeper {
+    open: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    release: tokio::sync::Notify,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl zoll_policy::ScanGate for Gatekeeper {
+    fn check<'a>(
+        &'a self,
+        _repository: &'a str,
+        _subject: &'a Digest,
+        _condition: &'a zoll_policy::ScanCondition,
+    ) -> BoxFuture<'a, zoll_policy::ScanVerdict> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let now = self.open.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            let released = self.release.notified();
+            if !self.released.load(SeqCst) {
+                released.await;
+            }
+            self.open.fetch_sub(1, SeqCst);
+            zoll_policy::ScanVerdict::Met
+        })
+    }
+}
+
+/// One decision may hold `MAX_EVIDENCE` bytes of evidence, so many first pulls of distinct
+/// images at once must not each compute a decision at the same time: at most
+/// `MAX_CONCURRENT_DECISIONS` are under way, the rest wait their turn and then finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_decisions_are_computed_a_few_at_a_time() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let w = World::new().await;
+    let scans = Arc::new(Gatekeeper::default());
+    let engine = Arc::new(Engine::with(
+        w.policy(
+            "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"app\"]\n\
+             scan = { lint_below = \"FATAL\" }\n",
+        ),
+        scans.clone(),
+        Duration::ZERO,
+    ));
+    let n = zoll_policy::MAX_CONCURRENT_DECISIONS * 3;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (_, img) = w.push("app", &format!("v{i}")).await;
+        let (engine, addr) = (engine.clone(), w.server.addr.clone());
+        tasks.push(tokio::spawn(async move {
+            let source = ClientSource::new(Default::default());
+            engine
+                .decide(
+                    Target {
+                        gate: Gate::Admission,
+                        registry: &addr,
+                        repository: "app",
+                        subject: &img,
+                    },
+                    &source,
+                )
+                .await
+                .unwrap()
+                .allowed
+        }));
+    }
+    // Wait until the first decisions hold their turns, then give the rest time to pile in.
+    while scans.open.load(SeqCst) < zoll_policy::MAX_CONCURRENT_DECISIONS {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        scans.most.load(SeqCst),
+        zoll_policy::MAX_CONCURRENT_DECISIONS
+    );
+    scans.released.store(true, SeqCst);
+    scans.release.notify_waiters();
+    for t in tasks {
+        assert!(t.await.unwrap());
+    }
+    assert_eq!(engine.stats().computed, n as u64);
+    assert_eq!(
+        scans.most.load(SeqCst),
+        zoll_policy::MAX_CONCURRENT_DECISIONS
+    );
+}
