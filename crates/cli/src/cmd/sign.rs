@@ -46,8 +46,8 @@ pub struct SignArgs {
     #[arg(long)]
     remote: bool,
     /// With --remote: the account that asks; the password comes from ZOLL_PASSWORD or
-    /// standard input.
-    #[arg(long, env = "ZOLL_USER", default_value = "admin", requires = "remote")]
+    /// standard input. Unused without --remote (so ZOLL_USER in the environment is harmless).
+    #[arg(long, env = "ZOLL_USER", default_value = "admin")]
     user: String,
 }
 

@@ -9,6 +9,9 @@ use zoll_testkit::{TarEntry, TestImage, TestServer};
 fn zoll(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zoll"))
         .current_dir(dir)
+        // An operator's shell often has ZOLL_USER set for the management commands; it must
+        // not turn a local `zoll sign` into an error ("--remote required", issue 16).
+        .env("ZOLL_USER", "alice")
         .args(args)
         .output()
         .expect("run zoll")
