@@ -251,8 +251,8 @@ impl Approvals {
             .map_err(|e| match e {
                 StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_) => {
                     ApprovalError::Target(format!(
-                        "{}:{} does not exist",
-                        req.repository, req.reference
+                        "{} does not exist",
+                        req.reference.in_repository(&req.repository)
                     ))
                 }
                 other => other.into(),

@@ -213,7 +213,11 @@ impl RegistryRepo {
             .send(&scope, Method::HEAD, url, &[("Accept", MANIFEST_ACCEPT)])
             .await?;
         if !resp.status().is_success() {
-            return Err(refusal(format!("manifest {}:{reference}", self.repo), resp).await);
+            return Err(refusal(
+                format!("manifest {}", reference.in_repository(&self.repo)),
+                resp,
+            )
+            .await);
         }
         let h = resp.headers();
         let digest = header(h, "Docker-Content-Digest").and_then(|d| d.parse::<Digest>().ok());
@@ -251,7 +255,11 @@ impl RegistryRepo {
             .send(&scope, Method::GET, url, &[("Accept", MANIFEST_ACCEPT)])
             .await?;
         if !resp.status().is_success() {
-            return Err(refusal(format!("manifest {}:{reference}", self.repo), resp).await);
+            return Err(refusal(
+                format!("manifest {}", reference.in_repository(&self.repo)),
+                resp,
+            )
+            .await);
         }
         let header_digest =
             header(resp.headers(), "Docker-Content-Digest").and_then(|d| d.parse::<Digest>().ok());
@@ -450,7 +458,12 @@ impl RegistryRepo {
             })
             .await?;
         if resp.status() != StatusCode::CREATED {
-            return Err(refusal(format!("manifest {}:{reference}", self.repo), resp).await);
+            // `reference` is the URL's: a tag, or a digest when pushed by digest.
+            let shown = Reference::parse(reference).map_or_else(
+                |_| format!("{}:{reference}", self.repo),
+                |r| r.in_repository(&self.repo),
+            );
+            return Err(refusal(format!("manifest {shown}"), resp).await);
         }
         Ok(resp)
     }

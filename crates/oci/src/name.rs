@@ -134,6 +134,15 @@ impl Reference {
             Ok(Reference::Tag(Tag::parse(s)?))
         }
     }
+
+    /// `repo:tag` or `repo@digest`, as people and tools write an image reference (a digest
+    /// after `:` reads as a tag named like a digest).
+    pub fn in_repository(&self, repo: &impl fmt::Display) -> String {
+        match self {
+            Reference::Tag(t) => format!("{repo}:{t}"),
+            Reference::Digest(d) => format!("{repo}@{d}"),
+        }
+    }
 }
 
 impl fmt::Display for Reference {
@@ -148,6 +157,21 @@ impl fmt::Display for Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_join_their_repository_as_people_write_them() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            Reference::parse("v1").unwrap().in_repository(&"team/app"),
+            "team/app:v1"
+        );
+        assert_eq!(
+            Reference::parse(&digest)
+                .unwrap()
+                .in_repository(&"team/app"),
+            format!("team/app@{digest}")
+        );
+    }
 
     #[test]
     fn names_follow_the_spec_grammar() {

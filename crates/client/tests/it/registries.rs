@@ -131,6 +131,16 @@ async fn errors_name_what_is_missing() {
         .await
         .unwrap_err();
     assert!(matches!(missing, ClientError::NotFound(_)), "{missing}");
+    // A digest is written after '@': `repo:sha256:...` would read as a tag.
+    let absent = Digest::sha256(b"no such manifest");
+    let err = repo
+        .fetch_manifest(&Reference::Digest(absent.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("client/none@{absent}")),
+        "{err}"
+    );
     let d = zoll_client::descriptor("application/octet-stream", b"absent");
     let err = match repo.fetch_blob(&d).await {
         Err(e) => e,
