@@ -67,12 +67,14 @@ enum Command {
     Audit(gov::AuditCmd),
     /// Write a consistent backup of metadata and blobs into DIR.
     Backup {
+        /// A new or empty directory.
         dir: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
     },
     /// Restore a backup from DIR into an empty store.
     Restore {
+        /// A directory `zoll backup` wrote.
         dir: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
@@ -197,5 +199,44 @@ fn main() -> std::process::ExitCode {
             eprintln!("zoll: {}", line.join(" "));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command, subcommand, argument and flag says what it is: `--help` never shows a
+    /// bare name, nor the doc comment of a shared argument group in place of a command's own.
+    #[test]
+    fn every_command_and_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+            if about.trim().is_empty() || about.starts_with("Where the management API is") {
+                missing.push(format!("{path}: no description of its own"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{path}: argument {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let cli = super::Cli::command();
+        for sub in cli.get_subcommands() {
+            walk(sub, "zoll", &mut missing);
+        }
+        assert!(missing.is_empty(), "undescribed:\n{}", missing.join("\n"));
     }
 }

@@ -22,6 +22,7 @@ use crate::runtime;
 pub enum ApprovalsCmd {
     /// Signing requests waiting for approval (with --all: also the ended ones).
     List {
+        /// Also the requests that ended (signed, rejected, expired, failed).
         #[arg(long)]
         all: bool,
         /// Print the requests as JSON.
@@ -33,6 +34,7 @@ pub enum ApprovalsCmd {
     /// Exactly what a request would sign: digest, repository, stage and the canonical bytes
     /// approvers sign.
     Show {
+        /// The request id (from `zoll approvals list`).
         id: String,
         #[command(flatten)]
         remote: Remote,

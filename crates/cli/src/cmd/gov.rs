@@ -21,6 +21,7 @@ use crate::{open_store, runtime};
 pub enum UserCmd {
     /// Create a local user; the password is read from standard input.
     Add {
+        /// The account name.
         name: String,
         /// System administrator.
         #[arg(long)]
@@ -30,6 +31,7 @@ pub enum UserCmd {
     },
     /// Import users from an htpasswd file (bcrypt hashes; upgraded to argon2id at login).
     ImportHtpasswd {
+        /// The htpasswd file (`name:$2y$...` lines).
         file: PathBuf,
         #[command(flatten)]
         store: StoreArgs,
@@ -42,6 +44,7 @@ pub enum AuditCmd {
     Verify(StoreArgs),
     /// Write the trail to standard output as JSON lines or CSV.
     Export {
+        /// jsonl or csv.
         #[arg(long, default_value = "jsonl")]
         format: String,
         /// Only records after this sequence number.
@@ -215,32 +218,44 @@ pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
 
 #[derive(Subcommand)]
 pub enum ProjectCmd {
+    /// List the projects you can see.
     List(Remote),
+    /// Create a project (system administrators).
     Create {
+        /// The project name (the first path segment of its repositories).
         name: String,
+        /// Anyone, even without an account, may pull from it.
         #[arg(long)]
         public: bool,
         #[command(flatten)]
         remote: Remote,
     },
+    /// Delete an empty project (system administrators).
     Delete {
+        /// The project name.
         name: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Give an account a role: project-admin, maintainer, developer or guest.
     Member {
+        /// The project.
         project: String,
+        /// The account (a user, or a robot as robot$PROJECT+NAME).
         account: String,
+        /// project-admin, maintainer, developer or guest.
         role: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Set the storage quota (omit a limit to lift it).
     Quota {
+        /// The project.
         project: String,
+        /// Most bytes the project's blobs may take.
         #[arg(long)]
         max_bytes: Option<u64>,
+        /// Most artifacts (manifests) the project may hold.
         #[arg(long)]
         max_artifacts: Option<u64>,
         #[command(flatten)]
@@ -248,18 +263,25 @@ pub enum ProjectCmd {
     },
     /// Set the immutable-tag rules: tag patterns (`v*`), optionally `REPOS:TAGS`.
     Immutable {
+        /// The project.
         project: String,
+        /// Tag patterns (`v*`), or `REPOS:TAGS` to limit a rule to some repositories; none
+        /// clears the rules.
         patterns: Vec<String>,
         #[command(flatten)]
         remote: Remote,
     },
     /// Set the retention policy.
     Retention {
+        /// The project.
         project: String,
+        /// Keep the newest N artifacts of each repository.
         #[arg(long)]
         keep_last: Option<u32>,
+        /// Keep artifacts with a tag matching this pattern (repeatable).
         #[arg(long)]
         keep_tag: Vec<String>,
+        /// Keep artifacts pushed in the last N days.
         #[arg(long)]
         keep_days: Option<u32>,
         #[command(flatten)]
@@ -267,7 +289,9 @@ pub enum ProjectCmd {
     },
     /// Run the retention policy now (a dry run unless --apply).
     RetentionRun {
+        /// The project.
         project: String,
+        /// Delete what the policy does not keep (without it: only list it).
         #[arg(long)]
         apply: bool,
         #[command(flatten)]
@@ -277,14 +301,18 @@ pub enum ProjectCmd {
 
 #[derive(Subcommand)]
 pub enum RobotCmd {
+    /// List the project's robot accounts and what each may do.
     List {
+        /// The project.
         project: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Create a robot account; prints its secret once.
     Create {
+        /// The project it belongs to.
         project: String,
+        /// Its short name; the account is robot$PROJECT+NAME.
         name: String,
         /// pull, push, delete, pull-ungated (repeatable).
         #[arg(long = "action", required = true)]
@@ -299,8 +327,11 @@ pub enum RobotCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Delete a robot account.
     Delete {
+        /// The project it belongs to.
         project: String,
+        /// Its short name.
         name: String,
         #[command(flatten)]
         remote: Remote,
@@ -309,14 +340,18 @@ pub enum RobotCmd {
 
 #[derive(Subcommand)]
 pub enum WebhookCmd {
+    /// List the project's webhooks.
     List {
+        /// The project.
         project: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Add a webhook; the HMAC secret is read from ZOLL_WEBHOOK_SECRET.
     Add {
+        /// The project whose events it receives.
         project: String,
+        /// Where the events are POSTed (https://...).
         url: String,
         /// Event types (repeatable; default all).
         #[arg(long = "event")]
@@ -324,14 +359,20 @@ pub enum WebhookCmd {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Delete a webhook.
     Delete {
+        /// The project.
         project: String,
+        /// The webhook id (from `zoll webhook list`).
         id: String,
         #[command(flatten)]
         remote: Remote,
     },
+    /// The webhook's recent deliveries and their attempts.
     Deliveries {
+        /// The project.
         project: String,
+        /// The webhook id (from `zoll webhook list`).
         id: String,
         #[command(flatten)]
         remote: Remote,

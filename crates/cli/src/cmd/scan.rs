@@ -70,6 +70,7 @@ pub struct DbArgs {
 enum DbCommand {
     /// Import OSV zip dumps (one per ecosystem, as osv.dev publishes them) or OSV JSON files.
     Import {
+        /// OSV zip dumps or JSON files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// The database file (default: DATA/vulndb/osv.jsonl).
@@ -81,8 +82,10 @@ enum DbCommand {
     /// Re-match stored CycloneDX SBOMs (ones zoll wrote) against the database without reading
     /// any layer; prints one line per SBOM and a total.
     Rematch {
+        /// CycloneDX SBOM files zoll wrote.
         #[arg(required = true)]
         sboms: Vec<PathBuf>,
+        /// The database file (default: DATA/vulndb/osv.jsonl).
         #[arg(long)]
         db: Option<PathBuf>,
         #[command(flatten)]
@@ -90,6 +93,7 @@ enum DbCommand {
     },
     /// Show what the database holds.
     Info {
+        /// The database file (default: DATA/vulndb/osv.jsonl).
         #[arg(long)]
         db: Option<PathBuf>,
         #[command(flatten)]
