@@ -9,7 +9,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-want=(skopeo:skopeo curl:curl openssl:openssl docker-registry:docker-registry)
+want=(skopeo:skopeo curl:curl openssl:openssl docker-registry:docker-registry groff:groff-base)
 if [ "${1:-}" = "--bench" ]; then
   want+=(wrk:wrk)
 fi

@@ -14,8 +14,8 @@ mod serve;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use cmd::{admission, approvals, crypt, gov, key, maintain, policy, scan, sign, verify};
+use clap::{CommandFactory, Parser, Subcommand};
+use cmd::{admission, approvals, crypt, docs, gov, key, maintain, policy, scan, sign, verify};
 
 #[derive(Parser)]
 #[command(name = "zoll", version, about = "A trusted OCI registry in one binary")]
@@ -94,6 +94,13 @@ enum Command {
     Db(scan::DbArgs),
     /// Run the Kubernetes admission webhook against a zoll registry.
     Admission(admission::AdmissionArgs),
+    /// Print the shell completion script (`zoll completion bash > /etc/bash_completion.d/zoll`).
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`zoll man | man -l -`).
+    Man,
 }
 
 /// Where the data is: shared by every command that opens the store.
@@ -189,6 +196,8 @@ fn main() -> std::process::ExitCode {
         Command::Scan(args) => scan::scan(args),
         Command::Db(args) => scan::db(args),
         Command::Admission(args) => admission::run(args),
+        Command::Completion { shell } => docs::completion(Cli::command(), shell),
+        Command::Man => docs::man(Cli::command()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

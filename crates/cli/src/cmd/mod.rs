@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod approvals;
 pub mod crypt;
+pub mod docs;
 pub mod gov;
 pub mod key;
 pub mod maintain;

@@ -7,6 +7,7 @@ mod crash;
 mod crypt;
 mod gov;
 mod hardening;
+mod help;
 mod process;
 mod pull_gate;
 mod scan;
