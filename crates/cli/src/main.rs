@@ -157,7 +157,22 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     zoll_stdx::rt::multi_thread().context("cannot start the async runtime")
 }
 
-/// Opens the store the configuration names (`serve` and the offline commands).
+/// Opens the store of the offline commands that read existing data (gc, scrub, audit,
+/// backup): an embedded store must already be there. Opening creates a store, so a
+/// mistyped `--data` would otherwise be answered from a new, empty one (and leave it behind).
+async fn open_existing_store(c: &config::Config) -> anyhow::Result<zoll_store::Store> {
+    let embedded_metadata = c.storage.data_dir.join("metadata.db");
+    if c.metadata.url.is_none() && !embedded_metadata.is_file() {
+        anyhow::bail!(
+            "no zoll data in {}: check --data (ZOLL_DATA), or start `zoll serve` there once",
+            c.storage.data_dir.display()
+        );
+    }
+    open_store(c).await
+}
+
+/// Opens the store the configuration names, creating it if need be (`serve`, `restore`, and
+/// `user add` / `user import-htpasswd`, which may set up accounts before the first start).
 async fn open_store(c: &config::Config) -> anyhow::Result<zoll_store::Store> {
     zoll_store::Store::open(c.store_config())
         .await
@@ -202,18 +217,49 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line, whatever the error chain carries (TOML errors span several).
-            let text = format!("{e:#}");
-            let line: Vec<&str> = text.split_whitespace().collect();
-            eprintln!("zoll: {}", line.join(" "));
+            eprintln!("zoll: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// An error as one line: its causes joined by ": ", leaving out a cause whose text the line
+/// already carries (an error that prints its source, then that source again, said "No such
+/// file or directory (os error 2): No such file or directory (os error 2)"), and whitespace
+/// (TOML errors span several lines) folded.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let store = zoll_store::StoreError::from(io);
+        let e = anyhow::Error::new(store).context("restore failed");
+        let line = super::one_line(&e);
+        assert_eq!(line.matches("entity not found").count(), 1, "{line}");
+        assert!(
+            line.starts_with("restore failed: storage I/O failed"),
+            "{line}"
+        );
+        let toml = anyhow::anyhow!("TOML parse error at line 2\n  |\n2 | x =\n  |    ^");
+        assert!(!super::one_line(&toml).contains('\n'));
+    }
 
     /// Every command, subcommand, argument and flag says what it is: `--help` never shows a
     /// bare name, nor the doc comment of a shared argument group in place of a command's own.

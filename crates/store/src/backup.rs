@@ -389,8 +389,15 @@ impl Store {
 
     /// Restores a backup into this store, which must hold no repositories and no accounts.
     pub async fn restore(&self, dir: &Path) -> Result<BackupReport> {
-        let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("backup.json"))?)
-            .map_err(|e| invalid(format!("backup.json: {e}")))?;
+        let manifest_path = dir.join("backup.json");
+        let manifest = std::fs::read(&manifest_path).map_err(|e| {
+            StoreError::Io(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", manifest_path.display()),
+            ))
+        })?;
+        let manifest: Value =
+            serde_json::from_slice(&manifest).map_err(|e| invalid(format!("backup.json: {e}")))?;
         // A backup from before schema version 8 holds patterns in the registry's old dialect:
         // they are rewritten as the migration rewrote the live ones.
         let old_patterns = match manifest["format"].as_str() {

@@ -15,7 +15,7 @@ use zoll_store::Account;
 use crate::StoreArgs;
 use crate::config;
 use crate::remote::{Remote, call, read_password, show};
-use crate::{open_store, runtime};
+use crate::{open_existing_store, open_store, runtime};
 
 #[derive(Subcommand)]
 pub enum UserCmd {
@@ -122,7 +122,7 @@ pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
         AuditCmd::Verify(args) => {
             let c = config::load_for(&args)?;
             runtime()?.block_on(async {
-                let store = open_store(&c).await?;
+                let store = open_existing_store(&c).await?;
                 let report = store.audit_verify().await;
                 store.close().await;
                 let r = report.context("cannot read the audit trail")?;
@@ -153,7 +153,7 @@ pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
                 bail!("unknown format {format:?} (jsonl or csv)");
             }
             runtime()?.block_on(async {
-                let store = open_store(&c).await?;
+                let store = open_existing_store(&c).await?;
                 let mut after = after;
                 let mut first = true;
                 let mut out = std::io::stdout().lock();
@@ -181,7 +181,7 @@ pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
 pub fn backup(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
     runtime()?.block_on(async {
-        let store = open_store(&c).await?;
+        let store = open_existing_store(&c).await?;
         let r = store.backup(&dir).await;
         store.close().await;
         let r = r.context("backup failed")?;
@@ -203,6 +203,11 @@ pub fn backup(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
 
 pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
+    // Checked before the target store is opened (and so created): a wrong path leaves
+    // nothing behind.
+    if !dir.join("backup.json").is_file() {
+        bail!("{} is not a zoll backup (no backup.json)", dir.display());
+    }
     runtime()?.block_on(async {
         let store = open_store(&c).await?;
         let r = store.restore(&dir).await;

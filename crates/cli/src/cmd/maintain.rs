@@ -7,14 +7,14 @@ use anyhow::{Context, bail};
 use zoll_store::{GcOptions, Store};
 
 use crate::config;
-use crate::{GcArgs, StoreArgs, open_store, runtime};
+use crate::{GcArgs, StoreArgs, open_existing_store, runtime};
 
 pub fn gc(args: GcArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args.store)?;
     crate::logging::init(&c)?;
     let grace = Duration::from_secs(args.grace_secs.unwrap_or(c.gc.grace_secs));
     runtime()?.block_on(async {
-        let store = open_store(&c).await?;
+        let store = open_existing_store(&c).await?;
         let opts = GcOptions {
             grace,
             dry_run: args.dry_run,
@@ -78,7 +78,7 @@ pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
     crate::logging::init(&c)?;
     runtime()?.block_on(async {
-        let store = open_store(&c).await?;
+        let store = open_existing_store(&c).await?;
         let report = store.scrub().await;
         store.close().await;
         let report = report.context("scrub failed")?;

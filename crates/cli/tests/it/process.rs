@@ -412,3 +412,42 @@ async fn migrate_applies_pending_schema_versions_once() {
         "a migrated store opens without start-up migration: {out}"
     );
 }
+
+/// A mistyped `--data` is an error, not an empty store made on the spot: the offline
+/// commands that read data refuse a directory without zoll data and leave nothing behind;
+/// `restore` refuses a directory that is not a backup before it creates the target store.
+#[test]
+fn offline_commands_refuse_a_data_directory_that_is_not_there() {
+    let work = tempfile::tempdir().unwrap();
+    let missing = work.path().join("typo");
+    let backup = work.path().join("backup");
+    for args in [
+        &["gc"][..],
+        &["scrub"],
+        &["audit", "verify"],
+        &["audit", "export"],
+        &["backup", backup.to_str().unwrap()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(args)
+            .arg("--data")
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains("no zoll data in"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+        assert!(!backup.exists(), "{args:?} created {}", backup.display());
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["restore", missing.to_str().unwrap(), "--data"])
+        .arg(work.path().join("target"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is not a zoll backup"), "{err}");
+    assert!(!work.path().join("target").exists());
+}
