@@ -88,7 +88,7 @@ pub fn cyclonedx_with_vulnerabilities(inspection: &Inspection, findings: &[Findi
             let affects: Vec<Value> = refs.iter().filter(|(p, _)| *p == f.purl).map(|(_, r)| json!({ "ref": r })).collect();
             let mut rating = json!({ "severity": f.severity.as_str().to_ascii_lowercase() });
             if let Some(s) = f.score {
-                rating["score"] = json!(s);
+                rating["score"] = cvss_score(s);
                 rating["method"] = json!("CVSSv31");
             }
             let mut v = json!({
@@ -176,6 +176,11 @@ fn kind_label(f: &Finding) -> &'static str {
     crate::sbom::kind_label(f.kind)
 }
 
+/// A CVSS score as JSON with its one decimal: the f32 widened as is prints 9.800000190734863.
+fn cvss_score(score: f32) -> Value {
+    json!((f64::from(score) * 10.0).round() / 10.0)
+}
+
 fn severity_score(s: Severity) -> f32 {
     match s {
         Severity::Critical => 9.5,
@@ -183,5 +188,16 @@ fn severity_score(s: Severity) -> f32 {
         Severity::Medium => 5.5,
         Severity::Low => 2.0,
         Severity::Unknown => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scores_keep_their_one_decimal() {
+        // Without rounding, 9.8 as f32 widened to f64 prints 9.800000190734863.
+        assert_eq!(super::cvss_score(9.8).to_string(), "9.8");
+        assert_eq!(super::cvss_score(7.5).to_string(), "7.5");
+        assert_eq!(super::cvss_score(10.0).to_string(), "10.0");
     }
 }
