@@ -94,7 +94,35 @@ pub async fn check(
     let why = decision.reason();
     let target = format!("{repo}@{}", m.digest);
     audit::denied(app, id.name(), source, Action::Pull, &target, &why).await;
-    Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why))
+    let header = reason_header(&why);
+    Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why)
+        .with_header(axum::http::HeaderName::from_static(REASON_HEADER), header))
+}
+
+/// The header that carries a refusal's reason, for `HEAD`, whose answer has no body.
+pub const REASON_HEADER: &str = "zoll-denied-reason";
+
+/// Most bytes of a reason sent in [`REASON_HEADER`]; the body of a `GET` has all of it.
+const MAX_REASON_HEADER: usize = 1024;
+
+/// `reason` as a header value: visible ASCII and spaces only (anything else becomes `?`),
+/// cut at [`MAX_REASON_HEADER`] bytes with a trailing `...`.
+fn reason_header(reason: &str) -> axum::http::HeaderValue {
+    let mut text: String = reason
+        .chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if text.len() > MAX_REASON_HEADER {
+        text.truncate(MAX_REASON_HEADER - 3);
+        text.push_str("...");
+    }
+    axum::http::HeaderValue::from_str(&text).expect("visible ASCII is a valid header value")
 }
 
 /// The descriptor of a stored manifest, as a client resolving it would see it.
@@ -263,5 +291,21 @@ impl RepositoryReader for StoreRepository {
             }
             Ok(parents)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reason_header_is_visible_ascii_and_bounded() {
+        let v = super::reason_header("stage 'ci' has not signed sha256:ab\r\nX-Injected: 1 – é");
+        let text = v.to_str().unwrap();
+        assert_eq!(
+            text,
+            "stage 'ci' has not signed sha256:ab??X-Injected: 1 ? ?"
+        );
+        let long = super::reason_header(&"x".repeat(5000));
+        assert_eq!(long.len(), super::MAX_REASON_HEADER);
+        assert!(long.to_str().unwrap().ends_with("..."));
     }
 }

@@ -420,6 +420,26 @@ async fn a_config_with_the_bytes_of_a_manifest_lends_it_no_signature() {
         }) => assert!(message.contains("has not signed"), "{message}"),
         other => panic!("X must be refused, not let through on M's signatures: {other:?}"),
     }
+    // A HEAD has no body: the reason travels in a header (issue 16).
+    let head = reqwest::Client::new()
+        .head(format!(
+            "http://{}/v2/prod/multi/manifests/{}",
+            server.addr, x.digest
+        ))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 403);
+    let reason = head
+        .headers()
+        .get(zoll_registry::gate::REASON_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("stage 'ci' has not signed"),
+        "{reason:?}"
+    );
 }
 
 /// Scan verdicts for the race test: the image `allowed` meets the condition, anything else
