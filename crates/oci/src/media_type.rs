@@ -10,6 +10,14 @@ pub mod media_types {
     pub const OCTET_STREAM: &str = "application/octet-stream";
 }
 
+/// A filesystem layer a runtime unpacks (OCI or Docker, any compression, encrypted too):
+/// what makes an image runnable, as opposed to an artifact whose "layers" are a signature,
+/// an SBOM or other data. The pull gate gates and the scanner scans only images with one.
+pub fn is_filesystem_layer(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+}
+
 /// Layers that registries are not expected to hold (foreign / non-distributable layers).
 /// Manifests may reference them without the blob being present.
 pub fn is_non_distributable(media_type: &str) -> bool {

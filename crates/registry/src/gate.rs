@@ -35,11 +35,9 @@ pub fn is_runnable(media_type: &str, content: &[u8]) -> bool {
     if !m.manifests.is_empty() || media_type.contains("index") || media_type.contains("list") {
         return m.manifests.is_empty() || m.manifests.iter().any(|d| d.artifact_type.is_none());
     }
-    m.layers.iter().any(|l| {
-        l.media_type.starts_with("application/vnd.oci.image.layer.")
-            || l.media_type
-                .starts_with("application/vnd.docker.image.rootfs.")
-    })
+    m.layers
+        .iter()
+        .any(|l| zoll_oci::is_filesystem_layer(&l.media_type))
 }
 
 /// Applies the gate to a manifest `GET`/`HEAD` of `m` (resolved by the caller, who serves

@@ -11,8 +11,10 @@ use crate::error::{Result, StoreError};
 use crate::meta::NewManifest;
 use crate::meta::Removal;
 
-/// An image manifest whose config is a container image configuration: what scanning is
-/// for (signatures, SBOMs and other artifacts are image manifests too, with other configs).
+/// An image manifest whose config is a container image configuration and that has a
+/// filesystem layer: what scanning is for. Signatures, SBOMs and other artifacts are image
+/// manifests too, with other configs, or (cosign's legacy `.sig`) an image config over a
+/// simple-signing "layer".
 fn is_container_image(m: &Manifest) -> bool {
     const CONFIGS: [&str; 2] = [
         "application/vnd.oci.image.config.v1+json",
@@ -22,6 +24,9 @@ fn is_container_image(m: &Manifest) -> bool {
         && m.config
             .as_ref()
             .is_some_and(|c| CONFIGS.contains(&c.media_type.as_str()))
+        && m.layers
+            .iter()
+            .any(|l| zoll_oci::is_filesystem_layer(&l.media_type))
 }
 
 /// A stored manifest as served.

@@ -341,6 +341,28 @@ async fn queued_scans_survive_a_restart_and_artifacts_are_not_scanned() {
         .status,
         404
     );
+    // A legacy cosign signature: an OCI image config, but its layer is simple-signing JSON,
+    // nothing a runtime unpacks: no scan either (it used to fail three times per signature).
+    let cosign_config = reg
+        .push_blob("team/app", br#"{"architecture":"","os":""}"#)
+        .await;
+    let mut legacy = image_manifest(&cosign_config, 27, &[(&payload, 15)], None);
+    legacy["config"]["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    legacy["layers"][0]["mediaType"] = json!("application/vnd.dev.cosign.simplesigning.v1+json");
+    let tag = format!("sha256-{}.sig", d.hex());
+    let r = reg
+        .put_manifest("team/app", &tag, OCI_MANIFEST, &legacy)
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let legacy_digest = Digest::sha256(&serde_json::to_vec(&legacy).unwrap());
+    assert_eq!(
+        reg.get(&format!(
+            "/api/v1/scans?repository=team/app&digest={legacy_digest}"
+        ))
+        .await
+        .status,
+        404
+    );
 
     let reg = reg.restart().await;
     let reg = {
