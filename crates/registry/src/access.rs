@@ -41,6 +41,33 @@ impl Action {
         }
     }
 
+    /// What the action lets one do, for refusals people read ("may not {phrase} in team").
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Action::Pull => "read",
+            Action::Push => "push",
+            Action::Delete => "delete",
+            Action::PullUngated => "pull past the trust policy",
+            Action::ManagePolicies => "manage the policies (immutable tags, retention, webhooks)",
+            Action::ManageMembers => "manage the members and robots",
+        }
+    }
+
+    /// The roles that hold this action, most powerful first, as a phrase ("project-admin or
+    /// maintainer"); `None` for what no role holds (pull-ungated: robots and administrators).
+    pub fn granted_by(self) -> Option<String> {
+        let roles: Vec<&str> = ROLES
+            .into_iter()
+            .filter(|r| r.allows(self))
+            .map(Role::as_str)
+            .collect();
+        match roles.as_slice() {
+            [] => None,
+            [one] => Some((*one).to_owned()),
+            [init @ .., last] => Some(format!("{} or {last}", init.join(", "))),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Action> {
         Some(match s {
             "pull" => Action::Pull,

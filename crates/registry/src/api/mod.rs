@@ -42,11 +42,49 @@ pub(crate) fn not_found(what: &str) -> ApiError {
     )
 }
 
-fn forbidden(id: &Identity, what: &str) -> ApiError {
+/// A refusal as people read it: who, what they may not do, where, and which roles would let
+/// them (the audit trail keeps the internal action name).
+fn forbidden(id: &Identity, action: Action, target: &str) -> ApiError {
+    let needs = match action.granted_by() {
+        Some(roles) => format!(" (needs the role {roles})"),
+        None => String::new(),
+    };
     ApiError::new(
         StatusCode::FORBIDDEN,
         "DENIED",
-        format!("{} may not {what}", id.name()),
+        format!(
+            "{} may not {} in {target}{needs}",
+            id.name(),
+            action.phrase()
+        ),
+    )
+}
+
+/// The administrator-only audit actions as people say them.
+fn admin_phrase(what: &str) -> &str {
+    match what {
+        "account.list" => "list accounts",
+        "account.create" => "create accounts",
+        "account.delete" => "delete accounts",
+        "account.password" => "set another account's password",
+        "audit.verify" => "verify the audit trail",
+        "audit.read" => "read the audit trail",
+        "project.create" => "create projects",
+        "project.delete" => "delete projects",
+        "quota.set" => "set quotas",
+        other => other,
+    }
+}
+
+/// A refusal of what only a system administrator may do.
+fn admin_only(id: &Identity, what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "DENIED",
+        format!(
+            "only a system administrator may {what}; {} is not one",
+            id.name()
+        ),
     )
 }
 
@@ -124,7 +162,7 @@ pub(crate) async fn metrics(
             r
         }
         Ok(id) if !matches!(id.principal, Principal::Anonymous) => {
-            forbidden(&id, "read metrics").into_response()
+            admin_only(&id, "read metrics").into_response()
         }
         Ok(_) => unauthorized("authentication required").into_response(),
         Err(e) => e.into_error(|why| unauthorized(&why)).into_response(),
@@ -198,7 +236,7 @@ impl Ctx<'_> {
             return Ok(());
         }
         self.audit(what, project, "denied", action.as_str()).await;
-        Err(forbidden(self.id, what))
+        Err(forbidden(self.id, action, project))
     }
 
     /// Refuses handing out (or taking away) `role` in `project` unless the caller holds
@@ -261,7 +299,7 @@ impl Ctx<'_> {
         }
         self.audit(what, target, "denied", "system administrator only")
             .await;
-        Err(forbidden(self.id, what))
+        Err(admin_only(self.id, admin_phrase(what)))
     }
 
     async fn project(&self, name: &str) -> ApiResult<Project> {

@@ -11,7 +11,7 @@ use zoll_store::Account;
 
 use crate::harness::TestRegistry;
 
-use super::{ADMIN, add_user, admin_api, basic, push_as_admin, registry, token, token_access};
+use super::{ADMIN, add_user, admin_api, api, basic, push_as_admin, registry, token, token_access};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow() {
@@ -296,5 +296,52 @@ async fn bearer_tokens_expire_by_the_registrys_clock() {
         String::from_utf8_lossy(&r.body).contains("expired"),
         "{}",
         String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// Refusals say who may not do what, where, and which role would let them — never the
+/// internal action names of the audit trail ("may not immutable.set", issue 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_read_as_sentences_and_name_the_role_that_would_do() {
+    let reg = registry().await;
+    admin_api(&reg, "POST", "/projects", Some(json!({"name": "team"}))).await;
+    add_user(&reg, "dev", "dev-password").await;
+    admin_api(
+        &reg,
+        "PUT",
+        "/projects/team/members/dev",
+        Some(json!({"role": "developer"})),
+    )
+    .await;
+    let dev = ("dev", "dev-password");
+    let message = |r: &crate::harness::Resp| {
+        assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let r = api(
+        &reg,
+        "PUT",
+        "/projects/team/immutable",
+        dev,
+        Some(json!(["v*"])),
+    )
+    .await;
+    assert_eq!(
+        message(&r),
+        "dev may not manage the policies (immutable tags, retention, webhooks) in team \
+         (needs the role project-admin or maintainer)"
+    );
+    let r = api(&reg, "GET", "/projects/team/robots", dev, None).await;
+    assert_eq!(
+        message(&r),
+        "dev may not manage the members and robots in team (needs the role project-admin)"
+    );
+    let r = api(&reg, "GET", "/users", dev, None).await;
+    assert_eq!(
+        message(&r),
+        "only a system administrator may list accounts; dev is not one"
     );
 }
