@@ -128,7 +128,21 @@ async fn serve(
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
-    app.scanner = zoll_registry::scanner::Scanner::new(c.scan_settings());
+    let scan = c.scan_settings();
+    if let Some(db) = scan
+        .db
+        .as_ref()
+        .filter(|db| scan.workers > 0 && !db.exists())
+    {
+        // Without a database a scan still writes the SBOM and the lint report, but finds no
+        // vulnerability: say so once, with how to get one, instead of a quiet empty result.
+        tracing::warn!(
+            db = %db.display(),
+            "scanning is on but there is no vulnerability database: scans find no \
+             vulnerabilities until one is imported (`zoll db import OSV-ZIPS --data DIR`)"
+        );
+    }
+    app.scanner = zoll_registry::scanner::Scanner::new(scan);
     app.hooks = zoll_registry::HookSettings {
         retry_base: Duration::from_secs(c.webhooks.retry_base_secs),
         max_attempts: c.webhooks.max_attempts,

@@ -58,6 +58,9 @@ impl Zoll {
         let mut child = cmd.spawn().expect("zoll binary starts");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
+        // The start-up lines stay in the tail too (warnings at start are tested).
+        let log_tail =
+            std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 let v: serde_json::Value = match serde_json::from_str(&line) {
@@ -67,6 +70,11 @@ impl Zoll {
                 if let Some(addr) = v["fields"]["addr"].as_str() {
                     return addr.to_owned();
                 }
+                let mut t = log_tail.lock().unwrap();
+                if t.len() == LOG_TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line);
             }
             panic!("zoll exited before it was serving");
         })
@@ -74,8 +82,6 @@ impl Zoll {
         .expect("zoll serving within 30 s");
         // Keep draining the log so the server never blocks on a full pipe; the tail stays
         // for failure messages.
-        let log_tail =
-            std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
         let tail = log_tail.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
