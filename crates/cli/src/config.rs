@@ -343,6 +343,9 @@ pub struct Log {
     pub format: String,
     /// A tracing filter such as `info` or `zoll_registry=debug,info`.
     pub level: String,
+    /// One info line per request (method, path, status, duration, user, source, bytes);
+    /// false: reads are logged at debug only.
+    pub access: bool,
 }
 
 impl Default for Server {
@@ -395,6 +398,7 @@ impl Default for Log {
         Log {
             format: "human".into(),
             level: "info".into(),
+            access: true,
         }
     }
 }

@@ -108,6 +108,9 @@ pub struct App {
     pub hooks: HookSettings,
     /// Record every manifest pull in the audit trail.
     pub audit_pulls: bool,
+    /// Log every request at info (method, path, status, duration, user, source, bytes);
+    /// off: only changes at info, reads at debug.
+    pub access_log: bool,
     /// The audit trail's group-commit writer (`audit.rs`).
     pub(crate) audit_log: audit::Writer,
     pub metrics: Metrics,
@@ -136,6 +139,7 @@ impl App {
             auth,
             hooks: HookSettings::default(),
             audit_pulls: true,
+            access_log: true,
             audit_log,
             metrics: Metrics::default(),
             hook_wakeup: tokio::sync::Notify::new(),
@@ -215,13 +219,23 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let bytes_out = content_length(resp.headers());
     app.metrics
         .observe(endpoint, &method, status.as_u16(), ms, bytes_in, bytes_out);
-    if method == Method::GET || method == Method::HEAD {
-        tracing::debug!(%method, %path, status = status.as_u16(), ms, "request");
+    let user = resp
+        .extensions()
+        .get::<AccessUser>()
+        .map_or("-", |u| u.0.as_str());
+    let status = status.as_u16();
+    if app.access_log || !(method == Method::GET || method == Method::HEAD) {
+        tracing::info!(%method, %path, status, ms, user, %source, bytes_in, bytes_out, "request");
     } else {
-        tracing::info!(%method, %path, status = status.as_u16(), ms, "request");
+        tracing::debug!(%method, %path, status, ms, user, %source, bytes_in, bytes_out, "request");
     }
     resp
 }
+
+/// Who a response was for, as the access log names them: set by the handlers that
+/// authenticated the request (the Distribution and management APIs).
+#[derive(Clone)]
+pub(crate) struct AccessUser(pub(crate) String);
 
 fn content_length(h: &HeaderMap) -> u64 {
     header_str(h, header::CONTENT_LENGTH)
@@ -280,9 +294,11 @@ async fn v2(
         Ok(identity) => identity,
         Err(refusal) => return drain_then(refusal, &parts.headers, body).await,
     };
-    let resp = handle(app, &identity, route.clone(), parts, body, source)
+    let mut resp = handle(app, &identity, route.clone(), parts, body, source)
         .await
         .unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut()
+        .insert(AccessUser(identity.name().to_owned()));
     record_v2(
         app,
         &identity,

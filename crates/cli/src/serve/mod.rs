@@ -128,6 +128,7 @@ async fn serve(
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
+    app.access_log = c.log.access;
     let scan = c.scan_settings();
     if let Some(db) = scan
         .db

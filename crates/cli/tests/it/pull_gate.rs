@@ -209,6 +209,13 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
 
     // Unsigned: refused by tag and by digest, naming the stage; the robot passes.
     let (status, body) = pull(&base, admin, "v1").await;
+    // The access log has the request with who made it (issue 16).
+    z.wait_for_line(&[
+        r#""path":"/v2/prod/app/manifests/v1","status":403"#,
+        r#""user":"admin""#,
+        r#""message":"request""#,
+    ])
+    .await;
     assert_eq!(status, 403, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["errors"][0]["code"], "DENIED", "{body}");

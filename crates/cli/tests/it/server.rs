@@ -103,20 +103,25 @@ impl Zoll {
     /// signal that a background task (a policy reload, say) has run, instead of a sleep
     /// that hopes it did.
     pub async fn wait_for_log(&self, needle: &str) {
+        self.wait_for_line(&[needle]).await
+    }
+
+    /// Waits until one logged line contains every one of `needles` (at most 30 s).
+    pub async fn wait_for_line(&self, needles: &[&str]) {
         let start = std::time::Instant::now();
         loop {
-            if self
+            let seen = self
                 .log_tail
                 .lock()
                 .unwrap()
                 .iter()
-                .any(|l| l.contains(needle))
-            {
+                .any(|l| needles.iter().all(|n| l.contains(n)));
+            if seen {
                 return;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "the server never logged {needle:?}; last lines: {:?}",
+                "the server never logged a line with {needles:?}; last lines: {:?}",
                 self.log_tail.lock().unwrap()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

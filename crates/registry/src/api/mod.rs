@@ -206,7 +206,10 @@ pub(crate) async fn handle(
         query: crate::query(&parts.uri),
     };
     let result = route(&ctx, &parts.method, &segs, body).await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+    resp.extensions_mut()
+        .insert(crate::AccessUser(id.name().to_owned()));
+    resp
 }
 
 pub(crate) struct Ctx<'a> {
