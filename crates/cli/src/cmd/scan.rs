@@ -50,6 +50,10 @@ pub struct ScanArgs {
     /// Do not match vulnerabilities (SBOM and lint only; no database needed).
     #[arg(long)]
     skip_db: bool,
+    /// Fail when there is no vulnerability database (without it: SBOM and lint with a
+    /// warning, as if --skip-db).
+    #[arg(long, conflicts_with = "skip_db")]
+    require_db: bool,
     /// Platform to pick from an image index.
     #[arg(long, default_value = "linux/amd64")]
     platform: String,
@@ -211,9 +215,23 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     }
     let limits = Limits::default();
     let (inspection, stored_findings) = inspect(&args.target, &args.platform, &limits)?;
-    let needs_db = !args.skip_db && format != "spdx";
+    let mut needs_db = !args.skip_db && format != "spdx";
+    let path = db_path(args.db.clone(), &args.store)?;
+    // The default database not there yet (a first run): the SBOM and the lint still answer,
+    // and the warning says what is missing and how to get it. A database named with --db,
+    // or --require-db, must be there.
+    if needs_db && args.db.is_none() && !args.require_db && !path.exists() {
+        eprintln!(
+            "zoll: warning: no vulnerability database at {}: vulnerabilities are not matched \
+             (import OSV dumps with `zoll db import ZIP...`, e.g. \
+             https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip; \
+             --require-db makes this an error)",
+            path.display()
+        );
+        needs_db = false;
+    }
     let (findings, database) = if needs_db {
-        let db = Db::load(&db_path(args.db.clone(), &args.store)?)?;
+        let db = Db::load(&path)?;
         let findings = match stored_findings {
             Some(f) => f(&db)?,
             None => vuln::match_catalog(&inspection.catalog, &db),

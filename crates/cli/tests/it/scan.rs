@@ -398,3 +398,30 @@ async fn bad_input_is_one_line_and_nonzero() {
         );
     }
 }
+
+/// A first run without a vulnerability database still gives the SBOM and the lint, with a
+/// warning that says how to get a database; --require-db makes it an error (issue 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_database_the_sbom_and_lint_still_answer() {
+    let s = setup().await;
+    let empty = tempfile::tempdir().unwrap();
+    let data = empty.path().to_str().unwrap();
+    let out = zoll(&["scan", &s.target, "--format", "json", "--data", data]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("no vulnerability database") && err.contains("zoll db import"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["packages"].as_u64().is_some_and(|n| n > 0),
+        "{report}"
+    );
+    assert!(report["lint"]["results"].as_array().is_some(), "{report}");
+    let out = zoll(&["scan", &s.target, "--require-db", "--data", data]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("zoll db import"), "{err}");
+}
