@@ -43,6 +43,9 @@ pub enum ApprovalError {
     BadSignature { id: String, key: String },
     #[error("approver {approver} already voted on request {id}")]
     AlreadyVoted { id: String, approver: String },
+    /// Separation of duties: whoever asked for a signature is never one of its approvers.
+    #[error("{approver} asked for request {id}, so {approver} cannot approve it")]
+    OwnRequest { id: String, approver: String },
     #[error("the target {0}")]
     Target(String),
     #[error("invalid request: {0}")]

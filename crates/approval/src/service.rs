@@ -401,6 +401,16 @@ impl Approvals {
                 key: key.name.clone(),
             });
         };
+        // The approver named like the requesting account is that person: asking and approving
+        // are two duties, and a quorum of k must be k people other than the one who asked. A
+        // rejection stays possible (it is how a requester's own key says no).
+        if decision == APPROVE && approver.name == row.requester {
+            refuse(format!("approval by the requester {}", approver.name)).await;
+            return Err(ApprovalError::OwnRequest {
+                id: id.to_owned(),
+                approver: approver.name.clone(),
+            });
+        }
         let recorded = self
             .store
             .approval_vote(&ApprovalVote {

@@ -527,3 +527,43 @@ async fn open_requests_per_requester_and_key_are_bounded() {
         .await;
     assert!(status(refused).starts_with("429"));
 }
+
+/// Separation of duties (issue 16): the account that asked for a signature never counts as
+/// one of its approvers, even holding an approver's key; the other approvers still can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_cannot_approve_its_own_request() {
+    let w = World::new().await;
+    w.push("v7", "seven").await;
+    let hash = zoll_registry::auth::password::hash("alice-password");
+    let alice_account = zoll_store::Account::user("alice", hash, true);
+    w.server
+        .store
+        .put_account(&alice_account, false)
+        .await
+        .unwrap();
+    let alice_api = ApprovalsClient::new(
+        &w.server.addr,
+        Some(("alice".to_owned(), "alice-password".to_owned())),
+        None,
+    )
+    .unwrap();
+    let claims = [("stage".to_owned(), "release".to_owned())].into();
+    let v = alice_api
+        .request("prod-release", &w.server.addr, "prod/app", "v7", &claims)
+        .await
+        .unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (_, bytes) = alice_api.canonical(&id).await.unwrap();
+    let own = openssl_vote(w.path(), "alice.key", APPROVE, &bytes);
+    let refused = status(alice_api.vote(&id, APPROVE, &own).await);
+    assert!(
+        refused.starts_with("403") && refused.contains("alice asked for request"),
+        "{refused}"
+    );
+    // Not through another account either: the key is alice's, and alice asked.
+    assert!(status(w.api.vote(&id, APPROVE, &own).await).starts_with("403"));
+    let bob = sign_vote(w.bob.as_ref(), APPROVE, &bytes).unwrap();
+    let v = w.api.vote(&id, APPROVE, &bob).await.unwrap();
+    assert_eq!(v["votes"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(w.state(&id).await, "pending");
+}
