@@ -48,6 +48,10 @@ pub struct ApproveArgs {
     /// The approver's private key: a PEM file or a pkcs11: URI.
     #[arg(long)]
     key: String,
+    /// Approve without being asked (scripts). Without it the request is shown and a
+    /// terminal asks for confirmation; with no terminal nothing is approved.
+    #[arg(long, short = 'y')]
+    yes: bool,
     #[command(flatten)]
     remote: Remote,
 }
@@ -152,28 +156,58 @@ pub fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
 }
 
 /// Signs the request's canonical bytes for `decision` with `key` and sends the vote; prints
-/// what was signed and the request's state.
-fn vote(remote: &Remote, id: &str, key: &str, decision: &str) -> anyhow::Result<()> {
+/// what was signed and the request's state. With `confirm`, the request is shown first and
+/// the vote is sent only if the person at the terminal says yes.
+fn vote(remote: &Remote, id: &str, key: &str, decision: &str, confirm: bool) -> anyhow::Result<()> {
+    if confirm && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "nothing approved: no terminal to confirm on; read the request with `zoll approvals \
+             show` and pass --yes"
+        );
+    }
     let key = keys::open_key(key)?;
     let api = client(remote)?;
-    let (canonical, v) = runtime()?.block_on(async {
-        let (canonical, bytes) = api.canonical(id).await?;
+    let rt = runtime()?;
+    let (canonical, bytes) = rt.block_on(api.canonical(id))?;
+    if confirm {
+        eprint!("{}", canonical.describe());
+        confirmed(&format!("{decision} request {id}?"))?;
+    }
+    let v = rt.block_on(async {
         let signature = sign_vote(key.as_ref(), decision, &bytes)
             .map_err(|e| zoll_approval::ApprovalError::Sign(e.to_string()))?;
-        let v = api.vote(id, decision, &signature).await?;
-        Ok::<_, zoll_approval::ApprovalError>((canonical, v))
+        api.vote(id, decision, &signature).await
     })?;
     print!("{}{}", canonical.describe(), status(&v));
     Ok(())
 }
 
+/// Asks `question` on the terminal (the caller checked there is one); an error unless the
+/// answer is yes.
+fn confirmed(question: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, Read, Write};
+    let stdin = std::io::stdin();
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .take(16)
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => bail!("not approved: the answer was not yes"),
+    }
+}
+
 pub fn approve(args: ApproveArgs) -> anyhow::Result<()> {
-    vote(&args.remote, &args.id, &args.key, APPROVE)
+    vote(&args.remote, &args.id, &args.key, APPROVE, !args.yes)
 }
 
 pub fn reject(args: RejectArgs) -> anyhow::Result<()> {
     match &args.key {
-        Some(key) => vote(&args.remote, &args.id, key, REJECT),
+        Some(key) => vote(&args.remote, &args.id, key, REJECT, false),
         None => {
             let api = client(&args.remote)?;
             let reason = args.reason.unwrap_or_default();

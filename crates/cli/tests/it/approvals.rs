@@ -55,6 +55,34 @@ fn zoll(dir: &Path, args: &[&str]) -> Output {
         .expect("run zoll")
 }
 
+/// `zoll approve ID --key alice.key` on a pseudo-terminal (util-linux `script`), answering
+/// `answer` to its question: (success, everything the terminal showed).
+fn at_terminal(dir: &Path, id: &str, registry: &str, answer: &str) -> (bool, String) {
+    let command = format!(
+        "{} approve {id} --key alice.key --registry {registry}",
+        env!("CARGO_BIN_EXE_zoll")
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir)
+        .env("ZOLL_PASSWORD", "unused-without-auth")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{answer}\n").as_bytes(),
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// Fails with one line on standard error; returns (stdout, stderr).
 fn fails(out: &Output) -> (String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -137,12 +165,26 @@ fn flow(dir: &Path, base: &str, image: &str) {
         assert!(show.contains(want), "{want}: {show}");
     }
 
-    let out = ok(&d(
+    // Without --yes and without a terminal, nobody confirmed: nothing is approved.
+    let (_, err) = fails(&d(
         &[&["approve", &id, "--key", "alice.key"][..], &remote].concat()
     ));
+    assert!(err.contains("no terminal to confirm on"), "{err}");
+    // At a terminal the request is shown and only a yes approves it.
+    let (said_no, screen) = at_terminal(dir, &id, base, "n");
+    assert!(!said_no && screen.contains("prod/app@sha256:"), "{screen}");
+    assert!(screen.contains("not approved"), "{screen}");
+    let list = ok(&d(&[&["approvals", "list"][..], &remote].concat()));
+    assert!(list.contains("0/2"), "{list}");
+    let (said_yes, screen) = at_terminal(dir, &id, base, "y");
+    assert!(said_yes && screen.contains("approve request"), "{screen}");
+    assert!(screen.contains("state      pending"), "{screen}");
+    let list = ok(&d(&[&["approvals", "list"][..], &remote].concat()));
+    assert!(list.contains("1/2"), "{list}");
+    let out = ok(&d(&[&["approvals", "show", &id][..], &remote].concat()));
     assert!(out.contains("state      pending"), "{out}");
     let (_, err) = fails(&d(&[
-        &["approve", &id, "--key", "mallory.key"][..],
+        &["approve", "--yes", &id, "--key", "mallory.key"][..],
         &remote,
     ]
     .concat()));
@@ -150,16 +192,20 @@ fn flow(dir: &Path, base: &str, image: &str) {
         err.contains("403") && err.contains("not an approver"),
         "{err}"
     );
-    let (_, err) = fails(&d(
-        &[&["approve", &id, "--key", "alice.key"][..], &remote].concat()
-    ));
+    let (_, err) = fails(&d(&[
+        &["approve", "--yes", &id, "--key", "alice.key"][..],
+        &remote,
+    ]
+    .concat()));
     assert!(
         err.contains("409") && err.contains("already voted"),
         "{err}"
     );
-    let out = ok(&d(
-        &[&["approve", &id, "--key", "bob.key"][..], &remote].concat()
-    ));
+    let out = ok(&d(&[
+        &["approve", "--yes", &id, "--key", "bob.key"][..],
+        &remote,
+    ]
+    .concat()));
     // The timelock (5 s from the request) has usually not passed at this vote: the request
     // waits approved and the policy does not count it. On a slow machine the vote can find
     // it passed and the server signs at once. Each outcome is asserted, none skipped: a
@@ -224,9 +270,11 @@ fn flow(dir: &Path, base: &str, image: &str) {
         out.contains("state      rejected (rejected by carol)"),
         "{out}"
     );
-    let (_, err) = fails(&d(
-        &[&["approve", &r1, "--key", "alice.key"][..], &remote].concat()
-    ));
+    let (_, err) = fails(&d(&[
+        &["approve", "--yes", &r1, "--key", "alice.key"][..],
+        &remote,
+    ]
+    .concat()));
     assert!(err.contains("409"), "{err}");
     let r2 = again(&d);
     let out = ok(&d(&[
@@ -242,7 +290,7 @@ fn flow(dir: &Path, base: &str, image: &str) {
 
     // Bad input: one line each.
     let (_, err) = fails(&d(&[
-        &["approve", "nothex", "--key", "alice.key"][..],
+        &["approve", "--yes", "nothex", "--key", "alice.key"][..],
         &remote,
     ]
     .concat()));
