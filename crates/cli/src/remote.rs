@@ -15,23 +15,34 @@ pub struct Remote {
     /// Registry base URL.
     #[arg(long, env = "ZOLL_REGISTRY", default_value = "http://127.0.0.1:5000")]
     pub(crate) registry: String,
-    /// Account name; the password comes from ZOLL_PASSWORD or standard input.
+    /// Account name; the password comes from ZOLL_PASSWORD, a prompt on a terminal, or
+    /// standard input.
     #[arg(long, env = "ZOLL_USER", default_value = "admin")]
     pub(crate) user: String,
+    /// Read the password from standard input even on a terminal.
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
 }
 
-pub fn read_password() -> anyhow::Result<String> {
+/// The password of `who`: `ZOLL_PASSWORD`; else, on a terminal, a prompt that does not echo;
+/// else (a pipe, or `from_stdin`: `--password-stdin`) the first line of standard input.
+pub fn read_password(who: &str, from_stdin: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("ZOLL_PASSWORD") {
         return Ok(p);
     }
-    let mut s = String::new();
-    std::io::stdin()
-        .take(password::MAX_PASSWORD_BYTES as u64 + 2)
-        .read_to_string(&mut s)
-        .context("cannot read the password from standard input")?;
-    let p = s.trim_end_matches(['\r', '\n']).to_owned();
+    let p = if !from_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password(format!("password for {who}: "))
+            .context("cannot read the password from the terminal")?
+    } else {
+        let mut s = String::new();
+        std::io::stdin()
+            .take(password::MAX_PASSWORD_BYTES as u64 + 2)
+            .read_to_string(&mut s)
+            .context("cannot read the password from standard input")?;
+        s.lines().next().unwrap_or_default().to_owned()
+    };
     if p.len() < 8 || p.len() > password::MAX_PASSWORD_BYTES {
-        bail!("passwords need 8 to 1024 bytes");
+        bail!("passwords need 8 to {} bytes", password::MAX_PASSWORD_BYTES);
     }
     Ok(p)
 }
@@ -45,7 +56,7 @@ pub fn call(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let password = read_password()?;
+    let password = read_password(&remote.user, remote.password_stdin)?;
     let url = format!("{}/api/v1{path}", remote.registry.trim_end_matches('/'));
     runtime()?.block_on(async {
         let http = reqwest::Client::new();

@@ -72,7 +72,7 @@ pub struct RejectArgs {
 }
 
 fn client(remote: &Remote) -> anyhow::Result<ApprovalsClient> {
-    let password = read_password()?;
+    let password = read_password(&remote.user, remote.password_stdin)?;
     Ok(ApprovalsClient::new(
         &remote.registry,
         Some((remote.user.clone(), password)),
@@ -232,7 +232,7 @@ pub fn request(
     let Some(reference) = &image.reference else {
         bail!("--remote needs a tag or digest: {registry}/{repo}:TAG or @sha256:...");
     };
-    let password = read_password()?;
+    let password = read_password(user, false)?;
     let api = ApprovalsClient::new(registry, Some((user.to_owned(), password)), None)?;
     let v = runtime()?.block_on(api.request(
         quorum_key,

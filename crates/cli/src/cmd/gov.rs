@@ -19,10 +19,14 @@ use crate::{open_existing_store, open_store, runtime};
 
 #[derive(Subcommand)]
 pub enum UserCmd {
-    /// Create a local user; the password is read from standard input.
+    /// Create a local user; the password comes from ZOLL_PASSWORD, a prompt on a terminal,
+    /// or standard input.
     Add {
         /// The account name.
         name: String,
+        /// Read the password from standard input even on a terminal.
+        #[arg(long)]
+        password_stdin: bool,
         /// System administrator.
         #[arg(long)]
         admin: bool,
@@ -57,13 +61,15 @@ pub enum AuditCmd {
 
 pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
-        UserCmd::Add { name, admin, store } => {
+        UserCmd::Add {
+            name,
+            admin,
+            password_stdin,
+            store,
+        } => {
             zoll_registry::auth::check_account_name(&name).map_err(anyhow::Error::msg)?;
             let c = config::load_for(&store)?;
-            let pass = read_password()?;
-            if pass.len() < 8 || pass.len() > password::MAX_PASSWORD_BYTES {
-                bail!("passwords need 8 to {} bytes", password::MAX_PASSWORD_BYTES);
-            }
+            let pass = read_password(&name, password_stdin)?;
             let hash = password::hash(&pass);
             runtime()?.block_on(async {
                 let store = open_store(&c).await?;

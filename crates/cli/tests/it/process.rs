@@ -455,3 +455,77 @@ fn offline_commands_refuse_a_data_directory_that_is_not_there() {
     assert!(err.contains("is not a zoll backup"), "{err}");
     assert!(!work.path().join("target").exists());
 }
+
+/// Passwords (issue 16): on a terminal a prompt that does not echo what is typed; from a
+/// pipe the first line, without a prompt. Driven on a pseudo-terminal by util-linux `script`.
+#[test]
+fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
+    use std::io::Write;
+    let typed = "typed-secret-2718";
+    let command = format!(
+        "{} project list --registry http://127.0.0.1:9",
+        env!("CARGO_BIN_EXE_zoll")
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("ZOLL_PASSWORD")
+        .env_remove("ZOLL_USER")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    // Type only once the prompt is up: the terminal echoes whatever arrives before the
+    // program turns echo off, as it would for a person typing ahead.
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("password for admin: ") {
+        let chunk = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no prompt: {}", String::from_utf8_lossy(&seen)));
+        seen.extend(chunk);
+    }
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{typed}\n").as_bytes())
+        .unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().flatten());
+    let screen = String::from_utf8_lossy(&seen);
+    assert!(screen.contains("password for admin: "), "{screen}");
+    assert!(!screen.contains(typed), "the password was echoed: {screen}");
+    // It was read and used: the command went on to the (absent) registry.
+    assert!(screen.contains("cannot reach"), "{screen}");
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["project", "list", "--registry", "http://127.0.0.1:9"])
+        .env_remove("ZOLL_PASSWORD")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(format!("{typed}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("password for"),
+        "a pipe gets no prompt: {err}"
+    );
+    assert!(err.contains("cannot reach"), "{err}");
+}
