@@ -7,6 +7,7 @@
 
 mod cmd;
 mod config;
+mod connect;
 mod logging;
 mod remote;
 mod serve;

@@ -1,9 +1,11 @@
 //! `zoll encrypt` and `zoll decrypt`: argument parsing for zoll-crypt.
 
 use anyhow::{Context, bail};
-use zoll_client::{ClientConfig, ImageRef};
+use zoll_client::ImageRef;
 use zoll_crypt::image::{Operation, Platform, Selection};
 use zoll_crypt::{KeyRing, OaepHash, Recipient, WrapSettings};
+
+use crate::connect::Connection;
 
 /// Which layers and platforms; shared by both commands.
 #[derive(clap::Args)]
@@ -15,6 +17,8 @@ pub struct SelectArgs {
     /// copied unchanged.
     #[arg(long = "platform", value_name = "OS/ARCH")]
     platforms: Vec<String>,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -133,7 +137,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
     if let Some(h) = &args.pkcs11_oaep_hash {
         settings.pkcs11_oaep_hash = OaepHash::parse(h)?;
     }
-    let config = ClientConfig::default();
+    let config = args.select.connection.client_config();
     let rewrap = !args.add.is_empty() || !args.remove.is_empty();
     if rewrap && !args.recipients.is_empty() {
         bail!(
@@ -201,7 +205,13 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let keys = KeyRing::parse(&args.keys)?;
     with_module_env(keys.pkcs11.iter())?;
     let op = Operation::Decrypt { keys: &keys };
-    let (desc, report) = zoll_crypt::run(&src, &dst, &ClientConfig::default(), &op, &sel)?;
+    let (desc, report) = zoll_crypt::run(
+        &src,
+        &dst,
+        &args.select.connection.client_config(),
+        &op,
+        &sel,
+    )?;
     if report.digest_claims_corrected > 0 {
         eprintln!(
             "zoll: note: {} layer(s) decrypted to other bytes than their encryption options named \

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use zoll_client::{ClientConfig, ImageRef, Location};
+use zoll_client::{ImageRef, Location};
 use zoll_policy::{ClientSource, Engine, Gate, PolicySet, Target};
 
+use crate::connect::Connection;
 use crate::runtime;
 
 #[derive(Subcommand)]
@@ -27,6 +28,8 @@ pub enum PolicyCmd {
         /// Print the decision as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        connection: Connection,
     },
 }
 
@@ -36,6 +39,7 @@ pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
         policy,
         gate,
         json,
+        connection,
     } = cmd;
     let Some(gate) = Gate::parse(&gate) else {
         bail!("--gate {gate:?}: use pull or admission");
@@ -46,7 +50,7 @@ pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
         Location::Registry { registry, repo } => (registry.clone(), repo.to_string()),
         Location::Layout { dir } => (format!("oci:{}", dir.display()), String::new()),
     };
-    let source = ClientSource::new(ClientConfig::default());
+    let source = ClientSource::new(connection.client_config());
     let engine = Engine::new(set);
     let decision = runtime()?.block_on(async {
         let subject = source

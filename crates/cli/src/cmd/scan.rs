@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use tokio::runtime::Handle;
-use zoll_client::{ClientConfig, ImageRef, Repository};
+use zoll_client::{ImageRef, Repository};
 use zoll_oci::{Descriptor, Reference};
 use zoll_scan::job::{self, BlobSource, Inspection};
 use zoll_scan::lint::Level;
@@ -18,6 +18,7 @@ use zoll_scan::{Limits, ScanError};
 
 use crate::StoreArgs;
 use crate::config;
+use crate::connect::Connection;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
@@ -60,6 +61,8 @@ pub struct ScanArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    connection: Connection,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -214,7 +217,8 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
         suppressions.add_file(f)?;
     }
     let limits = Limits::default();
-    let (inspection, stored_findings) = inspect(&args.target, &args.platform, &limits)?;
+    let (inspection, stored_findings) =
+        inspect(&args.target, &args.platform, &limits, &args.connection)?;
     let mut needs_db = !args.skip_db && format != "spdx";
     let path = db_path(args.db.clone(), &args.store)?;
     // The default database not there yet (a first run): the SBOM and the lint still answer,
@@ -297,6 +301,7 @@ fn inspect(
     target: &str,
     platform: &str,
     limits: &Limits,
+    connection: &Connection,
 ) -> anyhow::Result<(Inspection, Option<Rematch>)> {
     if let Some(dir) = target.strip_prefix("dir:") {
         return Ok((job::inspect_dir(Path::new(dir), limits)?, None));
@@ -321,7 +326,7 @@ fn inspect(
     let (os, arch) = platform.split_once('/').context("--platform is OS/ARCH")?;
     let runtime = zoll_stdx::rt::single_worker()?;
     let inspection = runtime.block_on(async {
-        let repo = Arc::new(Repository::open(&image, &ClientConfig::default())?);
+        let repo = Arc::new(Repository::open(&image, &connection.client_config())?);
         let desc = repo.resolve(image.reference.as_ref()).await?;
         let (_, mut bytes) = repo
             .fetch_manifest(&Reference::Digest(desc.digest.clone()))

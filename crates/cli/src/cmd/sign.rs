@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use zoll_client::{ClientConfig, ImageRef, Location, Repository};
+use zoll_client::{ImageRef, Location, Repository};
 use zoll_trust::image::{self, SignOptions, SignatureFormat};
 use zoll_trust::keys;
 use zoll_trust::notation::EnvelopeFormat;
 
+use crate::connect::Connection;
 use crate::runtime;
 
 #[derive(clap::Args)]
@@ -49,6 +50,8 @@ pub struct SignArgs {
     /// standard input. Unused without --remote (so ZOLL_USER in the environment is harmless).
     #[arg(long, env = "ZOLL_USER", default_value = "admin")]
     user: String,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 #[derive(clap::Args)]
@@ -64,12 +67,14 @@ pub struct AttestArgs {
     /// Private key: a PEM file or a pkcs11: URI.
     #[arg(long)]
     key: String,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 /// Opens the repository of a reference.
-pub fn open(reference: &str) -> anyhow::Result<(ImageRef, Repository)> {
+pub fn open(reference: &str, connection: &Connection) -> anyhow::Result<(ImageRef, Repository)> {
     let image: ImageRef = reference.parse()?;
-    let repo = Repository::open(&image, &ClientConfig::default())?;
+    let repo = Repository::open(&image, &connection.client_config())?;
     Ok((image, repo))
 }
 
@@ -135,7 +140,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
-    let (image, repo) = open(&args.reference)?;
+    let (image, repo) = open(&args.reference, &args.connection)?;
     let opts = SignOptions {
         key: key.as_ref(),
         format,
@@ -160,7 +165,7 @@ pub fn attest(args: AttestArgs) -> anyhow::Result<()> {
     let predicate: serde_json::Value = serde_json::from_slice(&text)
         .with_context(|| format!("{} is not JSON", args.predicate.display()))?;
     let key = keys::open_key(&args.key)?;
-    let (image, repo) = open(&args.reference)?;
+    let (image, repo) = open(&args.reference, &args.connection)?;
     let signed = runtime()?.block_on(image::attest(
         &repo,
         image.reference.as_ref(),

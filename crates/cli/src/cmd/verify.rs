@@ -9,6 +9,7 @@ use zoll_trust::notation::trust_store::TrustStore;
 use zoll_trust::verify::{Identity, NotationTrust, Report, TrustRoots, TrustedKey};
 
 use super::sign::{open, scope};
+use crate::connect::Connection;
 use crate::runtime;
 
 #[derive(clap::Args)]
@@ -28,6 +29,8 @@ pub struct VerifyArgs {
     /// text or json.
     #[arg(long, default_value = "text")]
     output: String,
+    #[command(flatten)]
+    connection: Connection,
 }
 
 fn trusted_key(spec: &str) -> anyhow::Result<TrustedKey> {
@@ -64,7 +67,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     if roots.keys.is_empty() && roots.notation.is_none() {
         bail!("give --key, or --trust-store with --trust-policy");
     }
-    let (image, repo) = open(&args.reference)?;
+    let (image, repo) = open(&args.reference, &args.connection)?;
     let report = runtime()?.block_on(zoll_trust::image::verify(
         &repo,
         image.reference.as_ref(),

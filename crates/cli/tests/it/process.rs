@@ -529,3 +529,109 @@ fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
     );
     assert!(err.contains("cannot reach"), "{err}");
 }
+
+/// A test CA and a server certificate it issued for 127.0.0.1 (a leaf, not a CA: rustls
+/// refuses a CA certificate as a server's): (ca.pem, cert.pem, key.pem) in `dir`.
+fn ca_and_server(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    run_openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=zoll test CA",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    run_openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("server.csr"),
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run_openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &p("server.ext"),
+        "-out",
+        &p("cert.pem"),
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+/// Issue 16: client commands reach a TLS zoll on 127.0.0.1 with --registry-ca or
+/// --insecure-skip-tls-verify (loopback was always spoken to in plain HTTP: "invalid HTTP
+/// version parsed"); without either, loopback stays plain HTTP and fails with one line.
+#[tokio::test]
+async fn client_commands_reach_a_tls_registry_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = ca_and_server(dir.path());
+    let cmd = command(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let zoll = Zoll::spawn(cmd, "https").await;
+    let image = format!("{}/team/app:v1", zoll.base.trim_start_matches("https://"));
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(["scan", &image, "--skip-db"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        err
+    };
+    // Reached over TLS: the registry answers that the image is not there.
+    let err = run(&["--registry-ca", ca.to_str().unwrap()]);
+    assert!(err.contains("not found"), "{err}");
+    let err = run(&["--insecure-skip-tls-verify"]);
+    assert!(err.contains("not found"), "{err}");
+    // The default for loopback stays plain HTTP, which a TLS listener does not speak.
+    let err = run(&[]);
+    assert!(!err.contains("not found"), "{err}");
+}
