@@ -52,8 +52,67 @@ impl From<reqwest::Error> for ClientError {
             msg.push_str(&cause.to_string());
             source = cause.source();
         }
-        ClientError::Http(msg)
+        match connection_hint(&msg) {
+            Some(hint) => ClientError::Http(format!("{hint} ({msg})")),
+            None => ClientError::Http(msg),
+        }
     }
 }
 
+/// What a TLS or protocol failure means, in the words of someone setting up a registry;
+/// `None` for anything else. (rustls and hyper name the cause in their own terms:
+/// `UnknownIssuer`, `CaUsedAsEndEntity`, "invalid HTTP version parsed".)
+pub fn connection_hint(msg: &str) -> Option<&'static str> {
+    const HINTS: &[(&str, &str)] = &[
+        (
+            "CaUsedAsEndEntity",
+            "the registry's certificate is a CA certificate used as a server certificate; \
+             serve a certificate issued by that CA instead",
+        ),
+        (
+            "UnknownIssuer",
+            "the registry's certificate is not issued by a CA this machine trusts; give the CA \
+             with --registry-ca",
+        ),
+        (
+            "NotValidForName",
+            "the registry's certificate is not valid for the host name used to reach it",
+        ),
+        ("Expired", "the registry's certificate has expired"),
+        ("NotValidYet", "the registry's certificate is not valid yet"),
+        (
+            "invalid HTTP version parsed",
+            "the registry speaks HTTPS, not plain HTTP; give --registry-ca or \
+             --insecure-skip-tls-verify",
+        ),
+        (
+            "InvalidContentType",
+            "the registry speaks plain HTTP, not HTTPS; give --plain-http",
+        ),
+    ];
+    HINTS
+        .iter()
+        .find(|(cause, _)| msg.contains(cause))
+        .map(|(_, hint)| *hint)
+}
+
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::connection_hint;
+
+    #[test]
+    fn tls_failures_read_as_what_to_do() {
+        let ca = "error sending request: client error (Connect): invalid peer certificate: \
+                  Other(OtherError(CaUsedAsEndEntity))";
+        assert!(
+            connection_hint(ca)
+                .unwrap()
+                .contains("CA certificate used as a server")
+        );
+        let http = "client error (SendRequest): invalid HTTP version parsed";
+        assert!(connection_hint(http).unwrap().contains("speaks HTTPS"));
+        assert_eq!(connection_hint("connection refused"), None);
+    }
+}

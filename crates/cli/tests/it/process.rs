@@ -631,7 +631,36 @@ async fn client_commands_reach_a_tls_registry_on_loopback() {
     assert!(err.contains("not found"), "{err}");
     let err = run(&["--insecure-skip-tls-verify"]);
     assert!(err.contains("not found"), "{err}");
-    // The default for loopback stays plain HTTP, which a TLS listener does not speak.
+    // The default for loopback stays plain HTTP, which a TLS listener does not speak: the
+    // line says so in words, not hyper's.
     let err = run(&[]);
-    assert!(!err.contains("not found"), "{err}");
+    assert!(err.contains("the registry speaks HTTPS"), "{err}");
+    // A CA certificate served as the server's: rustls's CaUsedAsEndEntity, in words.
+    let other = tempfile::tempdir().unwrap();
+    let (self_signed_cert, self_signed_key) = self_signed(other.path());
+    let cmd = command(
+        &other.path().join("data"),
+        &[
+            "--tls-cert",
+            self_signed_cert.to_str().unwrap(),
+            "--tls-key",
+            self_signed_key.to_str().unwrap(),
+        ],
+    );
+    let second = Zoll::spawn(cmd, "https").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args([
+            "scan",
+            &format!("{}/team/app:v1", second.base.trim_start_matches("https://")),
+            "--skip-db",
+            "--registry-ca",
+            self_signed_cert.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a CA certificate used as a server certificate"),
+        "{err}"
+    );
 }
