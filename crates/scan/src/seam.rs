@@ -55,7 +55,10 @@ pub fn scan_pushed(
     blobs: &mut dyn BlobSource,
     cx: Context<'_>,
 ) -> Result<Scanned, ScanError> {
-    let inspection = inspect_image(name, digest, manifest, blobs, cx.limits)?;
+    // A pushed image is scanned by its digest: the tag it came with is not the job's, and a
+    // bare repository name would read as `:latest` to the lint.
+    let pinned = format!("{name}@{digest}");
+    let inspection = inspect_image(&pinned, digest, manifest, blobs, cx.limits)?;
     let mut findings = cx
         .db
         .map(|db| match_catalog(&inspection.catalog, db))

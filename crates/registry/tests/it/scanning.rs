@@ -141,6 +141,12 @@ async fn a_push_is_scanned_and_the_reports_are_referrers() {
         .map(|f| f["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["CVE-2099-1111"], "{scan}");
+    // Scanned by digest: the lint does not call a pushed image "latest" (issue 16).
+    let latest = scan["lint"]["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|c| c["code"] == "DKL-DI-0006"))
+        .unwrap_or_else(|| panic!("no DKL-DI-0006 in {scan}"));
+    assert_eq!(latest["level"], "PASS", "{latest}");
 
     let refs = reg.get(&format!("/v2/team/app/referrers/{d}")).await.json();
     assert_eq!(
