@@ -260,6 +260,16 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     .flatten()
     .collect();
     suppressions.apply(&mut findings, &subject_ids, now);
+    // With every finding in view (no --severity filter), an entry that suppresses none is
+    // stale or mistyped: say so, as for an expired one.
+    if severities.is_empty() && needs_db {
+        for e in suppressions.unmatched(&findings, now) {
+            eprintln!(
+                "zoll: allowlist entry {} ({}) matches no finding of {}",
+                e.id, e.author, inspection.subject.name
+            );
+        }
+    }
 
     let out = match format.as_str() {
         "table" => table(&inspection, &findings, needs_db),

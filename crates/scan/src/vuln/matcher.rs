@@ -26,6 +26,11 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
     pub package: String,
+    /// The source package it was built from (Debian's `Source:`, Alpine's origin), when
+    /// that differs in name: what advisories and allowlists often name (`openssl` for
+    /// `libssl3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub version: String,
     pub purl: String,
     pub kind: PackageKind,
@@ -213,6 +218,7 @@ pub fn match_catalog(catalog: &Catalog, db: &Db) -> Vec<Finding> {
                     score: adv.score,
                     summary: adv.summary.clone(),
                     package: p.name.clone(),
+                    source: p.source_name.clone().filter(|s| *s != p.name),
                     version: p.version.clone(),
                     purl: p.purl.clone(),
                     kind: p.kind,

@@ -37,7 +37,8 @@ struct VexStatement {
 pub struct AllowEntry {
     /// CVE or advisory id.
     pub id: String,
-    /// Package name or purl prefix the entry is limited to; every package when absent.
+    /// Package name, source package name or purl prefix the entry is limited to; every
+    /// package when absent.
     #[serde(default)]
     pub package: Option<String>,
     pub reason: String,
@@ -221,7 +222,7 @@ impl Suppressions {
             let applies = match &e.package {
                 None => true,
                 Some(p) if p.starts_with("pkg:") => f.purl.starts_with(p.as_str()),
-                Some(p) => *p == f.package,
+                Some(p) => *p == f.package || f.source.as_deref() == Some(p.as_str()),
             };
             if applies {
                 return Some(Suppression {
@@ -233,6 +234,25 @@ impl Suppressions {
             }
         }
         None
+    }
+}
+
+impl Suppressions {
+    /// Allowlist entries valid at `now` that match none of `findings` (a typo in an id or a
+    /// package, or a vulnerability fixed since): reported, so that a stale entry is seen.
+    pub fn unmatched<'a>(&'a self, findings: &[Finding], now: u64) -> Vec<&'a AllowEntry> {
+        self.allow
+            .iter()
+            .filter(|e| valid_at(e, now))
+            .filter(|e| {
+                !findings.iter().any(|f| {
+                    f.suppressed
+                        .as_ref()
+                        .is_some_and(|s| s.by == "allowlist" && s.reason == e.reason)
+                        && f.ids().any(|id| id == e.id)
+                })
+            })
+            .collect()
     }
 }
 

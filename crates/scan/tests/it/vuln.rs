@@ -519,3 +519,36 @@ fn v4_and_v2_only_advisories_are_scored_and_gated() {
         Verdict::NotMet { .. }
     ));
 }
+
+/// Issue 16: an allowlist entry names the package the way advisories do, often the source
+/// package (`openssl` for the binary `libssl3`); an entry that matches nothing is reported.
+#[test]
+fn allowlist_entries_match_source_packages_and_stale_ones_are_reported() {
+    let mut findings: Vec<vuln::Finding> = serde_json::from_str(
+        r#"[{"id":"CVE-2099-7777","severity":"HIGH","package":"libssl3","source":"openssl",
+            "version":"3.0.11-1","purl":"pkg:deb/debian/libssl3@3.0.11-1","kind":"deb",
+            "location":"var/lib/dpkg/status"}]"#,
+    )
+    .unwrap();
+    let mut s = Suppressions::default();
+    s.add_allowlist_toml(
+        "[[allow]]\nid = \"CVE-2099-7777\"\npackage = \"openssl\"\nreason = \"not reachable\"\n\
+         author = \"alice\"\nexpires = \"2099-12-31\"\n\
+         [[allow]]\nid = \"CVE-2099-0404\"\nreason = \"typo or fixed\"\nauthor = \"bob\"\n\
+         expires = \"2099-12-31\"\n",
+        "allow.toml",
+    )
+    .unwrap();
+    let now = 1_800_000_000;
+    s.apply(&mut findings, &[], now);
+    assert_eq!(
+        findings[0].suppressed.as_ref().map(|x| x.by.as_str()),
+        Some("allowlist")
+    );
+    let stale: Vec<&str> = s
+        .unmatched(&findings, now)
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(stale, vec!["CVE-2099-0404"]);
+}
