@@ -224,7 +224,7 @@ impl PolicySet {
             path: String::new(),
             reason,
         };
-        let doc: Document = toml::from_str(text).map_err(|e| invalid(e.message().to_owned()))?;
+        let doc: Document = toml::from_str(text).map_err(|e| invalid(located(text, &e)))?;
         if doc.version != 1 {
             return Err(invalid(format!(
                 "version {} is not supported (use version = 1)",
@@ -657,5 +657,19 @@ impl Loader {
 
     fn version(self) -> String {
         self.hasher.finish().to_string()
+    }
+}
+
+/// A TOML error as "line L, column C: what", from the error's span (the message alone does
+/// not say where in a long policy file the mistake is).
+fn located(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_owned(),
     }
 }

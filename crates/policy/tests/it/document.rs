@@ -145,6 +145,11 @@ fn invalid_documents() {
             "[[policy]]\nname = \"p\"\nrepositories = [\"a\"]\nstage = [\"ci\"]\n",
             "unknown field `stage`",
         ),
+        // Where in the file: line and column (issue 16).
+        (
+            "[[policy]]\nname = 3\n",
+            ", column 8: invalid type: integer `3`, expected a string",
+        ),
         (
             "[identities.x]\nkeys = [\"keys/none.pub\"]\n",
             "No such file",
