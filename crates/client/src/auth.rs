@@ -15,6 +15,12 @@ use crate::error::{ClientError, Result};
 /// Largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
 
+/// The registry wanted credentials and none were found: where they were looked for.
+const NO_CREDENTIALS: &str = "the registry wants credentials and none were found (none given; \
+     none in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json or \
+     /run/containers/UID/auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json, \
+     or their credential helpers)";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Challenge {
     Basic,
@@ -80,18 +86,17 @@ impl Auth {
                 .expect("poisoned")
                 .insert(scope.to_owned(), token);
         } else if self.credentials.is_none() {
-            return Err(ClientError::Auth(
-                self.host.clone(),
-                "the registry wants credentials (none given, none in the auth files)".into(),
-            ));
+            return Err(ClientError::Auth(self.host.clone(), NO_CREDENTIALS.into()));
         }
         *self.challenge.lock().expect("poisoned") = Some(challenge);
         let second = self.with_header(make(), scope).send().await?;
         if second.status() == StatusCode::UNAUTHORIZED {
-            return Err(ClientError::Auth(
-                self.host.clone(),
-                "credentials were refused".into(),
-            ));
+            // Anonymous access was tried and not enough: say which of the two it was.
+            let why = match &self.credentials {
+                None => NO_CREDENTIALS.to_owned(),
+                Some(c) => format!("the credentials of {} were refused", c.username),
+            };
+            return Err(ClientError::Auth(self.host.clone(), why));
         }
         Ok(second)
     }
@@ -136,6 +141,12 @@ impl Auth {
         }
         let resp = req.send().await?;
         let status = resp.status();
+        if let (StatusCode::UNAUTHORIZED, Some(c)) = (status, &self.credentials) {
+            return Err(ClientError::Auth(
+                self.host.clone(),
+                format!("the credentials of {} were refused", c.username),
+            ));
+        }
         if !status.is_success() {
             return Err(ClientError::Auth(
                 self.host.clone(),
@@ -221,8 +232,15 @@ fn from_auth_files(host: &str) -> Option<Credentials> {
     if let Ok(f) = std::env::var("REGISTRY_AUTH_FILE") {
         files.push(std::path::PathBuf::from(f));
     }
-    if let Ok(d) = std::env::var("XDG_RUNTIME_DIR") {
-        files.push(std::path::Path::new(&d).join("containers/auth.json"));
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(d) => files.push(std::path::Path::new(&d).join("containers/auth.json")),
+        // Where podman and skopeo keep it when no runtime directory is set.
+        Err(_) => {
+            if let Ok(me) = std::fs::metadata("/proc/self") {
+                let uid = std::os::unix::fs::MetadataExt::uid(&me);
+                files.push(format!("/run/containers/{uid}/auth.json").into());
+            }
+        }
     }
     if let Ok(d) = std::env::var("DOCKER_CONFIG") {
         files.push(std::path::Path::new(&d).join("config.json"));
@@ -233,13 +251,73 @@ fn from_auth_files(host: &str) -> Option<Credentials> {
     files.iter().find_map(|f| auth_file_entry(f, host))
 }
 
+/// Longest a credential helper may take to answer.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Credentials from a docker credential helper: `docker-credential-NAME get` with the host
+/// on standard input answers `{"Username": ..., "Secret": ...}`. Its output is bounded and it
+/// is killed after [`HELPER_TIMEOUT`]; any failure means no credentials (the registry then
+/// says whether it wanted some).
+fn from_helper(name: &str, host: &str) -> Option<Credentials> {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    // A name, never a path: `docker-credential-../../x` must not run anything else.
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return None;
+    }
+    let mut child = Command::new(format!("docker-credential-{name}"))
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let written = child.stdin.take()?.write_all(host.as_bytes());
+    let mut stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let read = (&mut stdout)
+            .take(MAX_TOKEN_RESPONSE as u64)
+            .read_to_end(&mut out);
+        let _ = tx.send(read.map(|_| out));
+    });
+    let out = match (written, rx.recv_timeout(HELPER_TIMEOUT)) {
+        (Ok(()), Ok(Ok(out))) => out,
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+    };
+    if !child.wait().ok()?.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out).ok()?;
+    Some(Credentials {
+        username: v["Username"].as_str()?.to_owned(),
+        password: v["Secret"].as_str()?.to_owned(),
+    })
+}
+
 fn auth_file_entry(path: &std::path::Path, host: &str) -> Option<Credentials> {
     let meta = std::fs::metadata(path).ok()?;
     if meta.len() > MAX_TOKEN_RESPONSE as u64 {
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-    let auths = v.get("auths")?.as_object()?;
+    // docker's order: a helper for this host, then the file's own entry, then the store
+    // helper for every host (an entry is often only `{}` when a helper holds the secret).
+    if let Some(helper) = v["credHelpers"][host].as_str() {
+        return from_helper(helper, host);
+    }
+    let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else {
+        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
+    };
     let entry = auths.get(host).or_else(|| {
         auths.iter().find_map(|(k, e)| {
             let bare = k
@@ -247,8 +325,13 @@ fn auth_file_entry(path: &std::path::Path, host: &str) -> Option<Credentials> {
                 .trim_start_matches("http://");
             (bare.split('/').next() == Some(host)).then_some(e)
         })
-    })?;
-    let encoded = entry.get("auth")?.as_str()?;
+    });
+    let Some(entry) = entry else {
+        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
+    };
+    let Some(encoded) = entry.get("auth").and_then(|a| a.as_str()) else {
+        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
+    };
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .ok()?;

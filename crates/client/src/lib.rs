@@ -67,8 +67,9 @@ impl std::fmt::Debug for Credentials {
 pub struct ClientConfig {
     pub plain_http: PlainHttp,
     /// Explicit credentials; without them, the docker / containers auth files are consulted
-    /// (`$DOCKER_CONFIG/config.json`, `~/.docker/config.json`, `$REGISTRY_AUTH_FILE`,
-    /// `$XDG_RUNTIME_DIR/containers/auth.json`).
+    /// (`$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` or
+    /// `/run/containers/UID/auth.json`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`),
+    /// with their credential helpers (`credHelpers`, `credsStore`).
     pub credentials: Option<Credentials>,
     /// Extra PEM files with trusted root certificates.
     pub extra_roots: Vec<PathBuf>,

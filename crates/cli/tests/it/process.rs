@@ -1,6 +1,7 @@
 //! Process behaviour: graceful shutdown, TLS, refusing plain HTTP off loopback, config file
 //! and environment.
 
+use base64::Engine;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -661,6 +662,77 @@ async fn client_commands_reach_a_tls_registry_on_loopback() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("a CA certificate used as a server certificate"),
+        "{err}"
+    );
+}
+
+/// Issue 16: credentials come from where skopeo and docker keep them, docker credential
+/// helpers included (`credsStore`, `credHelpers`): the helper, a test script here, is asked
+/// with the host on standard input, and what it answers logs in.
+#[tokio::test]
+async fn credentials_come_from_a_docker_credential_helper() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "helper-held-password";
+    let mut cmd = crate::server::command_with_auth(&dir.path().join("data"), &[]);
+    cmd.env("ZOLL_AUTH_ADMIN_PASSWORD", password);
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let host = zoll.base.trim_start_matches("http://").to_owned();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let asked = dir.path().join("asked");
+    let helper = bin.join("docker-credential-zolltest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {}\n\
+             echo '{{\"ServerURL\":\"x\",\"Username\":\"admin\",\"Secret\":\"{password}\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let scan = |config: &str| {
+        let docker = tempfile::tempdir().unwrap();
+        std::fs::write(docker.path().join("config.json"), config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(["scan", &format!("{host}/team/app:v1"), "--skip-db"])
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", docker.path())
+            .env("HOME", docker.path())
+            .env("XDG_RUNTIME_DIR", docker.path())
+            .env_remove("REGISTRY_AUTH_FILE")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Logged in through the store helper: the registry says what is missing, not who.
+    let err = scan(r#"{"credsStore":"zolltest"}"#);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(std::fs::read_to_string(&asked).unwrap(), host);
+    // A helper for this host only, beside an `auths` entry the helper holds the secret of.
+    std::fs::remove_file(&asked).unwrap();
+    let err = scan(&format!(
+        r#"{{"auths":{{"{host}":{{}}}},"credHelpers":{{"{host}":"zolltest"}}}}"#
+    ));
+    assert!(err.contains("not found"), "{err}");
+    assert!(asked.exists());
+    // No credentials anywhere: refused.
+    let err = scan("{}");
+    assert!(err.contains("none were found"), "{err}");
+    // A helper name that is a path is never run.
+    let err = scan(r#"{"credsStore":"../bin/docker-credential-zolltest"}"#);
+    assert!(err.contains("none were found"), "{err}");
+    // Wrong credentials are refused, and said to be.
+    let wrong = base64::engine::general_purpose::STANDARD.encode("admin:wrong-password");
+    let err = scan(&format!(r#"{{"auths":{{"{host}":{{"auth":"{wrong}"}}}}}}"#));
+    assert!(
+        err.contains("the credentials of admin were refused"),
         "{err}"
     );
 }
