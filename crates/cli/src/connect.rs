@@ -1,9 +1,10 @@
 //! How every client command reaches a registry: one set of flags (`--registry-ca`,
-//! `--insecure-skip-tls-verify`, `--plain-http`) turned into one `zoll_client::ClientConfig`.
+//! `--insecure-skip-tls-verify`, `--plain-http`, `--creds`, `--authfile`) turned into one
+//! `zoll_client::ClientConfig`.
 
 use std::path::PathBuf;
 
-use zoll_client::{ClientConfig, PlainHttp};
+use zoll_client::{ClientConfig, Credentials, PlainHttp};
 
 /// Connection flags shared by the commands that read or write a registry.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -20,10 +21,18 @@ pub struct Connection {
     /// TLS flag above is given, every other host HTTPS.
     #[arg(long, conflicts_with_all = ["registry_ca", "insecure_skip_tls_verify"])]
     plain_http: bool,
+    /// USER[:PASSWORD] for the registry (without the password: ZOLL_PASSWORD, a prompt, or
+    /// standard input). Without it, the auth files skopeo and docker use are read.
+    #[arg(long, value_name = "USER[:PASSWORD]")]
+    creds: Option<String>,
+    /// The auth file to read credentials from instead of the usual ones (skopeo's and
+    /// podman's `--authfile`).
+    #[arg(long, value_name = "FILE", conflicts_with = "creds")]
+    authfile: Option<PathBuf>,
 }
 
 impl Connection {
-    pub fn client_config(&self) -> ClientConfig {
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
         // A TLS flag says the registry speaks TLS, loopback or not (a TLS zoll on
         // 127.0.0.1 could not be reached at all before).
         let plain_http = if self.plain_http {
@@ -33,11 +42,33 @@ impl Connection {
         } else {
             PlainHttp::Loopback
         };
-        ClientConfig {
+        let credentials = match &self.creds {
+            None => None,
+            Some(creds) => Some(match creds.split_once(':') {
+                Some((username, password)) => Credentials {
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                },
+                None => Credentials {
+                    username: creds.clone(),
+                    password: crate::remote::read_password(creds, false)?,
+                },
+            }),
+        };
+        if let Some(file) = &self.authfile {
+            anyhow::ensure!(
+                file.is_file(),
+                "--authfile {}: no such file",
+                file.display()
+            );
+        }
+        Ok(ClientConfig {
             plain_http,
+            credentials,
+            auth_file: self.authfile.clone(),
             extra_roots: self.registry_ca.clone(),
             danger_accept_invalid_certs: self.insecure_skip_tls_verify,
             ..ClientConfig::default()
-        }
+        })
     }
 }

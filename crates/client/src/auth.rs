@@ -38,10 +38,20 @@ pub(crate) struct Auth {
 }
 
 impl Auth {
-    pub fn new(host: &str, credentials: Option<Credentials>) -> Self {
+    /// Credentials for `host`: `credentials`, else those of `auth_file` if one is named,
+    /// else the usual auth files.
+    pub fn new(
+        host: &str,
+        credentials: Option<Credentials>,
+        auth_file: Option<&std::path::Path>,
+    ) -> Self {
+        let found = || match auth_file {
+            Some(file) => auth_file_entry(file, host),
+            None => from_auth_files(host),
+        };
         Auth {
             host: host.to_owned(),
-            credentials: credentials.or_else(|| from_auth_files(host)),
+            credentials: credentials.or_else(found),
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }

@@ -71,6 +71,8 @@ pub struct ClientConfig {
     /// `/run/containers/UID/auth.json`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`),
     /// with their credential helpers (`credHelpers`, `credsStore`).
     pub credentials: Option<Credentials>,
+    /// The one auth file to consult instead of those (skopeo's `--authfile`).
+    pub auth_file: Option<PathBuf>,
     /// Extra PEM files with trusted root certificates.
     pub extra_roots: Vec<PathBuf>,
     /// Skip TLS certificate verification. Only for test setups.
@@ -86,6 +88,7 @@ impl Default for ClientConfig {
         ClientConfig {
             plain_http: PlainHttp::Loopback,
             credentials: None,
+            auth_file: None,
             extra_roots: Vec::new(),
             danger_accept_invalid_certs: false,
             max_manifest_bytes: 4 << 20,

@@ -164,7 +164,11 @@ impl RegistryRepo {
         Ok(RegistryRepo {
             http: b.build()?,
             base,
-            auth: Auth::new(registry, config.credentials.clone()),
+            auth: Auth::new(
+                registry,
+                config.credentials.clone(),
+                config.auth_file.as_deref(),
+            ),
             repo,
             max_manifest: config.max_manifest_bytes,
             max_list: config.max_list_entries,

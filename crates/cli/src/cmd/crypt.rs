@@ -137,7 +137,7 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
     if let Some(h) = &args.pkcs11_oaep_hash {
         settings.pkcs11_oaep_hash = OaepHash::parse(h)?;
     }
-    let config = args.select.connection.client_config();
+    let config = args.select.connection.client_config()?;
     let rewrap = !args.add.is_empty() || !args.remove.is_empty();
     if rewrap && !args.recipients.is_empty() {
         bail!(
@@ -208,7 +208,7 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let (desc, report) = zoll_crypt::run(
         &src,
         &dst,
-        &args.select.connection.client_config(),
+        &args.select.connection.client_config()?,
         &op,
         &sel,
     )?;

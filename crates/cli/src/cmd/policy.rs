@@ -50,7 +50,7 @@ pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
         Location::Registry { registry, repo } => (registry.clone(), repo.to_string()),
         Location::Layout { dir } => (format!("oci:{}", dir.display()), String::new()),
     };
-    let source = ClientSource::new(connection.client_config());
+    let source = ClientSource::new(connection.client_config()?);
     let engine = Engine::new(set);
     let decision = runtime()?.block_on(async {
         let subject = source

@@ -336,7 +336,7 @@ fn inspect(
     let (os, arch) = platform.split_once('/').context("--platform is OS/ARCH")?;
     let runtime = zoll_stdx::rt::single_worker()?;
     let inspection = runtime.block_on(async {
-        let repo = Arc::new(Repository::open(&image, &connection.client_config())?);
+        let repo = Arc::new(Repository::open(&image, &connection.client_config()?)?);
         let desc = repo.resolve(image.reference.as_ref()).await?;
         let (_, mut bytes) = repo
             .fetch_manifest(&Reference::Digest(desc.digest.clone()))

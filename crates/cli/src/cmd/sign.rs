@@ -74,7 +74,7 @@ pub struct AttestArgs {
 /// Opens the repository of a reference.
 pub fn open(reference: &str, connection: &Connection) -> anyhow::Result<(ImageRef, Repository)> {
     let image: ImageRef = reference.parse()?;
-    let repo = Repository::open(&image, &connection.client_config())?;
+    let repo = Repository::open(&image, &connection.client_config()?)?;
     Ok((image, repo))
 }
 

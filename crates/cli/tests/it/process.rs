@@ -735,4 +735,32 @@ async fn credentials_come_from_a_docker_credential_helper() {
         err.contains("the credentials of admin were refused"),
         "{err}"
     );
+    // --creds and --authfile, as skopeo takes them.
+    let flags = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+            .args(["scan", &format!("{host}/team/app:v1"), "--skip-db"])
+            .args(extra)
+            .env("DOCKER_CONFIG", dir.path())
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = flags(&["--creds", &format!("admin:{password}")]);
+    assert!(err.contains("not found"), "{err}");
+    let authfile = dir.path().join("auth.json");
+    let right = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+    std::fs::write(
+        &authfile,
+        format!(r#"{{"auths":{{"{host}":{{"auth":"{right}"}}}}}}"#),
+    )
+    .unwrap();
+    let err = flags(&["--authfile", authfile.to_str().unwrap()]);
+    assert!(err.contains("not found"), "{err}");
+    let err = flags(&["--creds", "admin:wrong-password"]);
+    assert!(
+        err.contains("the credentials of admin were refused"),
+        "{err}"
+    );
 }
