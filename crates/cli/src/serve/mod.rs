@@ -111,19 +111,6 @@ async fn serve(
         tokio::spawn(schedules::gc(store.clone(), c.gc.clone())),
         tokio::spawn(schedules::scrub(store.clone(), c.scrub.clone())),
     ];
-    if c.auth.enabled {
-        let configured = c.auth.admin_password.as_deref();
-        if let Some(password) = zoll_registry::auth::bootstrap_admin(&store, configured)
-            .await
-            .context("cannot create the first administrator")?
-        {
-            // Shown once, on standard output rather than in the log.
-            println!(
-                "zoll: created the administrator account \"admin\" with password {password} \
-                 (shown only now; change it with the management API)"
-            );
-        }
-    }
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;
@@ -203,8 +190,20 @@ async fn serve(
         pull_gate,
     )?;
     background.extend(watcher);
+    // The first administrator is made once the listener is bound: a first start that cannot
+    // serve (the port is taken) must not create an account whose password nobody saw.
+    let bootstrap = c
+        .auth
+        .enabled
+        .then(|| (store.clone(), c.auth.admin_password.clone()));
     let result = zoll_registry::serve(router, opts, move |addr| {
-        tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
+        // "serving" is said once the administrator exists (clients wait for that line).
+        tokio::spawn(async move {
+            if let Some((store, configured)) = bootstrap {
+                bootstrap_admin(store, configured).await;
+            }
+            tracing::info!(%addr, scheme, data = %data_dir, "zoll is serving the OCI Distribution API");
+        });
     })
     .await;
     for task in background {
@@ -216,6 +215,19 @@ async fn serve(
     store.close().await;
     tracing::info!("stopped");
     result.context("server failed")
+}
+
+/// Creates the first administrator if there is none; a generated password is shown once,
+/// on standard output rather than in the log.
+async fn bootstrap_admin(store: Arc<zoll_store::Store>, configured: Option<String>) {
+    match zoll_registry::auth::bootstrap_admin(&store, configured.as_deref()).await {
+        Ok(Some(password)) => println!(
+            "zoll: created the administrator account \"admin\" with password {password} \
+             (shown only now; change it with the management API)"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "cannot create the first administrator"),
+    }
 }
 
 /// Removes idle upload sessions every few minutes.

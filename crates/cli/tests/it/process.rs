@@ -764,3 +764,44 @@ async fn credentials_come_from_a_docker_credential_helper() {
         "{err}"
     );
 }
+
+/// Issue 16: a first start that cannot serve (its port is taken) creates no administrator,
+/// so the password is never made and lost; the next start that does serve prints it.
+#[tokio::test]
+async fn a_first_start_that_cannot_bind_creates_no_account() {
+    use tokio::io::AsyncBufReadExt;
+    let data = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data.path())
+        .env_remove("ZOLL_AUTH_ADMIN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("created the administrator"), "{stdout}");
+    drop(taken);
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env_remove("ZOLL_AUTH_ADMIN_PASSWORD")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("a line within 30 s")
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        line.contains("created the administrator account \"admin\" with password"),
+        "{line}"
+    );
+    child.kill().await.unwrap();
+}
