@@ -63,7 +63,7 @@ impl DecisionCache {
     }
 
     fn store(&self, key: Key, decision: &Decision) {
-        if self.ttl.is_zero() {
+        if self.ttl.is_zero() || decision.provisional {
             return;
         }
         let mut done = self.done.lock().expect("not poisoned");

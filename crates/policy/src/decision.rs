@@ -71,6 +71,10 @@ pub struct Decision {
     pub allowed: bool,
     pub policy_version: String,
     pub checks: Vec<Check>,
+    /// Made while some evidence was not there yet (a scan not finished): right for now, but
+    /// never cached, since nothing in the cache key changes when the scan finishes.
+    #[serde(skip)]
+    pub provisional: bool,
 }
 
 impl Decision {

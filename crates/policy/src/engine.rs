@@ -17,7 +17,7 @@ use crate::decision::{Check, CheckKind, Decision, Outcome};
 use crate::document::PolicySet;
 use crate::evaluate::{Evidence, Question, by_default, evaluate, refused};
 use crate::identity::LeafAttributes;
-use crate::scan::{NoScanner, ScanGate};
+use crate::scan::{NoScanner, ScanGate, ScanVerdict};
 use crate::source::{SignatureIndex, SignatureSource};
 use crate::{Gate, PolicyError};
 
@@ -229,7 +229,12 @@ impl Engine {
                 Vec::new()
             };
             let evidence = self.gather(set, target, &artifacts).await;
-            Ok(evaluate(set, q, &evidence))
+            let mut decision = evaluate(set, q, &evidence);
+            decision.provisional = evidence
+                .scans
+                .iter()
+                .any(|(_, v)| matches!(v, ScanVerdict::Unavailable { .. }));
+            Ok(decision)
         };
         let (result, provenance) = self.cache.get_or_compute(key, compute).await;
         let counter = match provenance {

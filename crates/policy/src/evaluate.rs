@@ -87,6 +87,7 @@ fn finish(set: &PolicySet, q: Question<'_>, checks: Vec<Check>) -> Decision {
         allowed: !checks.iter().any(|c| c.outcome == Outcome::Fail),
         policy_version: set.version.clone(),
         checks,
+        provisional: false,
     }
 }
 

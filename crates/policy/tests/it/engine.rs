@@ -245,3 +245,59 @@ async fn distinct_decisions_are_computed_a_few_at_a_time() {
         zoll_policy::MAX_CONCURRENT_DECISIONS
     );
 }
+
+/// "No finished scan yet" until `done`: unavailable, not failed.
+struct Pending {
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl zoll_policy::ScanGate for Pending {
+    fn check<'a>(
+        &'a self,
+        _repository: &'a str,
+        subject: &'a Digest,
+        _condition: &'a zoll_policy::ScanCondition,
+    ) -> BoxFuture<'a, zoll_policy::ScanVerdict> {
+        let done = self.done.load(std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if done {
+                zoll_policy::ScanVerdict::Met
+            } else {
+                zoll_policy::ScanVerdict::Unavailable {
+                    reason: format!("{subject} has no finished scan"),
+                }
+            }
+        })
+    }
+}
+
+/// A decision made while a scan was still running is not cached: the scan can finish (its
+/// reports attached a moment before) without changing the cache key, and a cached "no
+/// finished scan" kept the image refused for the whole TTL (a flaky CLI test found it).
+#[tokio::test]
+async fn a_decision_without_a_finished_scan_is_not_cached() {
+    let w = World::new().await;
+    let scans = Arc::new(Pending {
+        done: std::sync::atomic::AtomicBool::new(false),
+    });
+    let engine = Engine::with(
+        w.policy(
+            "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"app\"]\n\
+             scan = { lint_below = \"FATAL\" }\n",
+        ),
+        scans.clone(),
+        Duration::from_secs(3600),
+    );
+    let (_, img) = w.push("app", "v1").await;
+    let d = w.decide(&engine, Gate::Pull, "app", &img).await;
+    assert!(
+        !d.allowed && d.reason().contains("no finished scan"),
+        "{}",
+        d.reason()
+    );
+    scans.done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    // A decision on finished evidence is cached as before.
+    assert!(w.decide(&engine, Gate::Pull, "app", &img).await.allowed);
+    assert_eq!(engine.stats().cache_hits, 1);
+}
