@@ -494,6 +494,9 @@ fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
             .unwrap_or_else(|_| panic!("no prompt: {}", String::from_utf8_lossy(&seen)));
         seen.extend(chunk);
     }
+    // The prompt is written just before echo goes off: a person reads it first, so the test
+    // waits as long as one would (typing into the gap would be echoed by the terminal).
+    std::thread::sleep(std::time::Duration::from_millis(500));
     child
         .stdin
         .as_mut()
