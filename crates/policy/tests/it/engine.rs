@@ -103,9 +103,11 @@ async fn identical_concurrent_questions_are_computed_once() {
     assert_eq!(engine.stats().computed, 2);
 }
 
-/// Stands in for the registry's scan results: "no finished scan" until `done` is set.
+/// Stands in for the registry's scan results until `done` is set: "no finished scan" as a
+/// failed condition, or (with `unavailable`) as evidence not there yet.
 struct ScanState {
     done: std::sync::atomic::AtomicBool,
+    unavailable: bool,
 }
 
 impl zoll_policy::ScanGate for ScanState {
@@ -116,14 +118,16 @@ impl zoll_policy::ScanGate for ScanState {
         _condition: &'a zoll_policy::ScanCondition,
     ) -> BoxFuture<'a, zoll_policy::ScanVerdict> {
         let done = self.done.load(std::sync::atomic::Ordering::SeqCst);
+        let unavailable = self.unavailable;
         Box::pin(async move {
-            if done {
-                zoll_policy::ScanVerdict::Met
-            } else {
-                zoll_policy::ScanVerdict::NotMet {
-                    reason: format!("no finished scan of {subject}"),
+            let reason = format!("{subject} has no finished scan");
+            match (done, unavailable) {
+                (true, _) => zoll_policy::ScanVerdict::Met,
+                (false, true) => zoll_policy::ScanVerdict::Unavailable { reason },
+                (false, false) => zoll_policy::ScanVerdict::NotMet {
+                    reason,
                     causes: vec![],
-                }
+                },
             }
         })
     }
@@ -133,7 +137,10 @@ impl zoll_policy::ScanGate for ScanState {
 async fn a_cached_scan_refusal_ends_when_the_scan_attaches_its_report() {
     let w = World::new().await;
     let scanner = w.signer("scanner", "Scanner");
-    let state = Arc::new(ScanState { done: false.into() });
+    let state = Arc::new(ScanState {
+        done: false.into(),
+        unavailable: false,
+    });
     // A policy of scan conditions alone (no stage, no signature) and an hour-long cache.
     let policy = "version = 1\n[[policy]]\nname = \"scanned\"\nrepositories = [\"app\"]\n\
                   scan = { lint_below = \"FATAL\" }\n";
@@ -246,39 +253,15 @@ async fn distinct_decisions_are_computed_a_few_at_a_time() {
     );
 }
 
-/// "No finished scan yet" until `done`: unavailable, not failed.
-struct Pending {
-    done: std::sync::atomic::AtomicBool,
-}
-
-impl zoll_policy::ScanGate for Pending {
-    fn check<'a>(
-        &'a self,
-        _repository: &'a str,
-        subject: &'a Digest,
-        _condition: &'a zoll_policy::ScanCondition,
-    ) -> BoxFuture<'a, zoll_policy::ScanVerdict> {
-        let done = self.done.load(std::sync::atomic::Ordering::SeqCst);
-        Box::pin(async move {
-            if done {
-                zoll_policy::ScanVerdict::Met
-            } else {
-                zoll_policy::ScanVerdict::Unavailable {
-                    reason: format!("{subject} has no finished scan"),
-                }
-            }
-        })
-    }
-}
-
 /// A decision made while a scan was still running is not cached: the scan can finish (its
 /// reports attached a moment before) without changing the cache key, and a cached "no
 /// finished scan" kept the image refused for the whole TTL (a flaky CLI test found it).
 #[tokio::test]
 async fn a_decision_without_a_finished_scan_is_not_cached() {
     let w = World::new().await;
-    let scans = Arc::new(Pending {
-        done: std::sync::atomic::AtomicBool::new(false),
+    let scans = Arc::new(ScanState {
+        done: false.into(),
+        unavailable: true,
     });
     let engine = Engine::with(
         w.policy(

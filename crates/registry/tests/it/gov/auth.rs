@@ -11,7 +11,9 @@ use zoll_store::Account;
 
 use crate::harness::TestRegistry;
 
-use super::{ADMIN, add_user, admin_api, api, basic, push_as_admin, registry, token, token_access};
+use super::{
+    ADMIN, admin_api, api, basic, project_with_member, push_as_admin, registry, token, token_access,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow() {
@@ -49,15 +51,7 @@ async fn base_endpoint_challenges_and_the_token_endpoint_grants_what_roles_allow
         .await;
     assert_eq!(r.status, 401);
 
-    admin_api(&reg, "POST", "/projects", Some(json!({"name": "team"}))).await;
-    add_user(&reg, "dev", "dev-password").await;
-    admin_api(
-        &reg,
-        "PUT",
-        "/projects/team/members/dev",
-        Some(json!({"role": "developer"})),
-    )
-    .await;
+    project_with_member(&reg, "team", "dev", "dev-password", "developer").await;
     let t = token(
         &reg,
         Some(("dev", "dev-password")),
@@ -304,15 +298,7 @@ async fn bearer_tokens_expire_by_the_registrys_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_read_as_sentences_and_name_the_role_that_would_do() {
     let reg = registry().await;
-    admin_api(&reg, "POST", "/projects", Some(json!({"name": "team"}))).await;
-    add_user(&reg, "dev", "dev-password").await;
-    admin_api(
-        &reg,
-        "PUT",
-        "/projects/team/members/dev",
-        Some(json!({"role": "developer"})),
-    )
-    .await;
+    project_with_member(&reg, "team", "dev", "dev-password", "developer").await;
     let dev = ("dev", "dev-password");
     let message = |r: &crate::harness::Resp| {
         assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));

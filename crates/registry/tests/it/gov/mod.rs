@@ -12,7 +12,7 @@ mod policies;
 mod webhooks;
 
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 use zoll_store::Account;
 
 use crate::harness::{Resp, TestRegistry};
@@ -45,6 +45,25 @@ pub async fn add_user(reg: &TestRegistry, name: &str, pass: &str) {
             .await
             .unwrap()
     );
+}
+
+/// Creates project `project` and a user `user` (password `pass`) holding `role` in it.
+pub async fn project_with_member(
+    reg: &TestRegistry,
+    project: &str,
+    user: &str,
+    pass: &str,
+    role: &str,
+) {
+    admin_api(reg, "POST", "/projects", Some(json!({"name": project}))).await;
+    add_user(reg, user, pass).await;
+    admin_api(
+        reg,
+        "PUT",
+        &format!("/projects/{project}/members/{user}"),
+        Some(json!({"role": role})),
+    )
+    .await;
 }
 
 /// A management API call with Basic credentials.

@@ -6,7 +6,7 @@ use std::process::Command;
 use serde_json::json;
 use zoll_testkit::run_peer as run;
 
-use super::{ADMIN, add_user, admin_api, registry};
+use super::{ADMIN, add_user, admin_api, project_with_member, registry};
 use crate::layout;
 
 fn skopeo(args: &[&str]) -> Command {
@@ -103,15 +103,7 @@ async fn skopeo_pushes_with_creds_and_pulls_after_login_and_a_guest_cannot_push(
 async fn oras_logs_in_pushes_and_pulls_an_artifact() {
     let reg = registry().await;
     let addr = reg.listen().await;
-    admin_api(&reg, "POST", "/projects", Some(json!({"name": "art"}))).await;
-    add_user(&reg, "ci", "ci-password").await;
-    admin_api(
-        &reg,
-        "PUT",
-        "/projects/art/members/ci",
-        Some(json!({"role": "developer"})),
-    )
-    .await;
+    project_with_member(&reg, "art", "ci", "ci-password", "developer").await;
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("report.txt");
     let content = layout::pseudo_random(3, 5_000);
@@ -139,15 +131,7 @@ async fn oras_logs_in_pushes_and_pulls_an_artifact() {
 async fn podman_logs_in_pushes_and_pulls() {
     let reg = registry().await;
     let addr = reg.listen().await;
-    admin_api(&reg, "POST", "/projects", Some(json!({"name": "pod"}))).await;
-    add_user(&reg, "builder", "builder-password").await;
-    admin_api(
-        &reg,
-        "PUT",
-        "/projects/pod/members/builder",
-        Some(json!({"role": "developer"})),
-    )
-    .await;
+    project_with_member(&reg, "pod", "builder", "builder-password", "developer").await;
     // Real tar layers: podman unpacks them into its storage.
     let src = tempfile::tempdir().unwrap();
     zoll_testkit::TestImage::new()
