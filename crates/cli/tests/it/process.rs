@@ -700,11 +700,13 @@ async fn credentials_come_from_a_docker_credential_helper() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let scan = |config: &str| {
+    // `zoll scan` of the image with `config` as the docker config and `extra` flags.
+    let scan_with = |config: &str, extra: &[&str]| {
         let docker = tempfile::tempdir().unwrap();
         std::fs::write(docker.path().join("config.json"), config).unwrap();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
             .args(["scan", &format!("{host}/team/app:v1"), "--skip-db"])
+            .args(extra)
             .env("PATH", &path)
             .env("DOCKER_CONFIG", docker.path())
             .env("HOME", docker.path())
@@ -714,6 +716,7 @@ async fn credentials_come_from_a_docker_credential_helper() {
             .unwrap();
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
+    let scan = |config: &str| scan_with(config, &[]);
     // Logged in through the store helper: the registry says what is missing, not who.
     let err = scan(r#"{"credsStore":"zolltest"}"#);
     assert!(err.contains("not found"), "{err}");
@@ -739,17 +742,7 @@ async fn credentials_come_from_a_docker_credential_helper() {
         "{err}"
     );
     // --creds and --authfile, as skopeo takes them.
-    let flags = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
-            .args(["scan", &format!("{host}/team/app:v1"), "--skip-db"])
-            .args(extra)
-            .env("DOCKER_CONFIG", dir.path())
-            .env("HOME", dir.path())
-            .env("XDG_RUNTIME_DIR", dir.path())
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let flags = |extra: &[&str]| scan_with("{}", extra);
     let err = flags(&["--creds", &format!("admin:{password}")]);
     assert!(err.contains("not found"), "{err}");
     let authfile = dir.path().join("auth.json");
