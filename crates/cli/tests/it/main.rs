@@ -3,6 +3,7 @@
 
 mod admission;
 mod approvals;
+mod connect;
 mod crash;
 mod crypt;
 mod gov;
