@@ -26,6 +26,8 @@ fi
 
 pip_pkgs=()
 python3 -c "import oras" >/dev/null 2>&1 || pip_pkgs+=(oras)
+# PyYAML reads what `zoll ... -o yaml` prints (a peer for our YAML).
+python3 -c "import yaml" >/dev/null 2>&1 || pip_pkgs+=(pyyaml)
 python3 -c "import moto.server, flask" >/dev/null 2>&1 || pip_pkgs+=("moto[server]")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "install-peers: pip install ${pip_pkgs[*]}"

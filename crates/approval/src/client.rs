@@ -53,11 +53,25 @@ impl ApprovalsClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        Ok(ApprovalsClient {
-            base: format!("{base}/api/v1/approvals"),
-            http: builder.build().map_err(api_error)?,
+        Ok(Self::with_http(
+            &base,
+            builder.build().map_err(api_error)?,
             credentials,
-        })
+        ))
+    }
+
+    /// A client of the registry at the base URL `base` (`https://host:port`) through `http`,
+    /// whose TLS settings the caller chose.
+    pub fn with_http(
+        base: &str,
+        http: reqwest::Client,
+        credentials: Option<(String, String)>,
+    ) -> ApprovalsClient {
+        ApprovalsClient {
+            base: format!("{}/api/v1/approvals", base.trim_end_matches('/')),
+            http,
+            credentials,
+        }
     }
 
     async fn call(

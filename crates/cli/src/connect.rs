@@ -6,9 +6,10 @@ use std::path::PathBuf;
 
 use zoll_client::{ClientConfig, Credentials, PlainHttp};
 
-/// Connection flags shared by the commands that read or write a registry.
+/// How the registry's TLS certificate is checked: shared by the image commands and the
+/// management commands.
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct Connection {
+pub struct Tls {
     /// A PEM file of root certificates to trust for the registry's TLS certificate, beside
     /// the system's (repeatable).
     #[arg(long = "registry-ca", value_name = "FILE")]
@@ -17,6 +18,35 @@ pub struct Connection {
     /// can then read and change what is transferred).
     #[arg(long)]
     insecure_skip_tls_verify: bool,
+}
+
+impl Tls {
+    /// Whether a TLS flag was given: the registry then speaks TLS, loopback or not (a TLS
+    /// zoll on 127.0.0.1 could not be reached at all before).
+    fn given(&self) -> bool {
+        !self.registry_ca.is_empty() || self.insecure_skip_tls_verify
+    }
+
+    /// The client settings these flags make (loopback plain HTTP unless a flag is given).
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            plain_http: if self.given() {
+                PlainHttp::Never
+            } else {
+                PlainHttp::Loopback
+            },
+            extra_roots: self.registry_ca.clone(),
+            danger_accept_invalid_certs: self.insecure_skip_tls_verify,
+            ..ClientConfig::default()
+        }
+    }
+}
+
+/// Connection flags shared by the commands that read or write a registry.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Connection {
+    #[command(flatten)]
+    tls: Tls,
     /// Speak plain HTTP to the registry. Without it loopback hosts get plain HTTP unless a
     /// TLS flag above is given, every other host HTTPS.
     #[arg(long, conflicts_with_all = ["registry_ca", "insecure_skip_tls_verify"])]
@@ -33,15 +63,6 @@ pub struct Connection {
 
 impl Connection {
     pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
-        // A TLS flag says the registry speaks TLS, loopback or not (a TLS zoll on
-        // 127.0.0.1 could not be reached at all before).
-        let plain_http = if self.plain_http {
-            PlainHttp::Always
-        } else if !self.registry_ca.is_empty() || self.insecure_skip_tls_verify {
-            PlainHttp::Never
-        } else {
-            PlainHttp::Loopback
-        };
         let credentials = match &self.creds {
             None => None,
             Some(creds) => Some(match creds.split_once(':') {
@@ -62,13 +83,16 @@ impl Connection {
                 file.display()
             );
         }
+        let tls = self.tls.client_config();
         Ok(ClientConfig {
-            plain_http,
+            plain_http: if self.plain_http {
+                PlainHttp::Always
+            } else {
+                tls.plain_http
+            },
             credentials,
             auth_file: self.authfile.clone(),
-            extra_roots: self.registry_ca.clone(),
-            danger_accept_invalid_certs: self.insecure_skip_tls_verify,
-            ..ClientConfig::default()
+            ..tls
         })
     }
 }

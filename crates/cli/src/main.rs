@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod connect;
 mod logging;
+mod output;
 mod remote;
 mod serve;
 
@@ -16,7 +17,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
-use cmd::{admission, approvals, crypt, docs, gov, key, maintain, policy, scan, sign, verify};
+use cmd::{
+    admin, admission, approvals, crypt, docs, gov, key, maintain, policy, scan, scans, sign, verify,
+};
 
 #[derive(Parser)]
 #[command(name = "zoll", version, about = "A trusted OCI registry in one binary")]
@@ -60,26 +63,20 @@ enum Command {
     Attest(sign::AttestArgs),
     /// Verify an image's signatures; exit status 0 only when trusted.
     Verify(verify::VerifyArgs),
-    /// Local accounts (offline, on the store).
+    /// Accounts: add, list, delete, passwd (a running registry, or --offline).
     #[command(subcommand)]
-    User(gov::UserCmd),
-    /// The tamper-evident audit trail (offline, on the store).
+    User(admin::UserCmd),
+    /// The tamper-evident audit trail: verify, export (a running registry, or --offline).
     #[command(subcommand)]
-    Audit(gov::AuditCmd),
-    /// Write a consistent backup of metadata and blobs into DIR.
-    Backup {
-        /// A new or empty directory.
-        dir: PathBuf,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Restore a backup from DIR into an empty store.
-    Restore {
-        /// A directory `zoll backup` wrote.
-        dir: PathBuf,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
+    Audit(admin::AuditCmd),
+    /// Write a consistent backup of metadata and blobs into DIR (from a running registry,
+    /// or --offline from the data directory).
+    Backup(admin::BackupArgs),
+    /// Restore a backup from DIR into an empty store (offline).
+    Restore(admin::RestoreArgs),
+    /// Scan results the registry keeps: list, show, rescan.
+    #[command(subcommand)]
+    Scans(scans::ScansCmd),
     /// Projects, members, quotas and policies (management API).
     #[command(subcommand)]
     Project(gov::ProjectCmd),
@@ -202,10 +199,11 @@ fn main() -> std::process::ExitCode {
         Command::Reject(args) => approvals::reject(args),
         Command::Policy(c) => policy::policy(c),
         Command::Verify(args) => verify::verify(args),
-        Command::User(c) => gov::user(c),
-        Command::Audit(c) => gov::audit(c),
-        Command::Backup { dir, store } => gov::backup(dir, store),
-        Command::Restore { dir, store } => gov::restore(dir, store),
+        Command::User(c) => admin::user(c),
+        Command::Audit(c) => admin::audit(c),
+        Command::Backup(args) => admin::backup(args),
+        Command::Restore(args) => admin::restore(args),
+        Command::Scans(c) => scans::scans(c),
         Command::Project(c) => gov::project(c),
         Command::Robot(c) => gov::robot(c),
         Command::Webhook(c) => gov::webhook(c),

@@ -1,5 +1,5 @@
 //! The management API client of the CLI (`/api/v1`): where the registry is, who calls it,
-//! the password, and one bounded request helper every management command goes through.
+//! the passwords, and one bounded request helper every management command goes through.
 
 use std::io::Read;
 
@@ -7,12 +7,15 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use zoll_registry::auth::password;
 
+use crate::connect::Tls;
+use crate::output::OutputArg;
 use crate::runtime;
 
 /// Where the management API is and who calls it.
 #[derive(clap::Args)]
 pub struct Remote {
-    /// Registry base URL.
+    /// The registry: a base URL (`https://registry.example:5000`) or `host[:port]` (plain
+    /// HTTP for loopback hosts unless a TLS flag is given, HTTPS for every other host).
     #[arg(long, env = "ZOLL_REGISTRY", default_value = "http://127.0.0.1:5000")]
     pub(crate) registry: String,
     /// Account name; the password comes from ZOLL_PASSWORD, a prompt on a terminal, or
@@ -22,6 +25,46 @@ pub struct Remote {
     /// Read the password from standard input even on a terminal.
     #[arg(long)]
     pub(crate) password_stdin: bool,
+    #[command(flatten)]
+    pub(crate) tls: Tls,
+    #[command(flatten)]
+    pub(crate) out: OutputArg,
+}
+
+impl Remote {
+    /// The HTTP client and the registry's base URL, TLS as the flags say.
+    pub fn endpoint(&self) -> anyhow::Result<(reqwest::Client, reqwest::Url)> {
+        let config = self.tls.client_config();
+        let base = zoll_client::http::base_url(&self.registry, config.plain_http)
+            .with_context(|| format!("--registry {:?}", self.registry))?;
+        Ok((zoll_client::http::http_client(&config)?, base))
+    }
+
+    /// The caller's password, as `read_password` finds it.
+    pub fn password(&self) -> anyhow::Result<String> {
+        read_password(&self.user, self.password_stdin)
+    }
+}
+
+fn is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdin())
+}
+
+/// The first line of standard input (bounded), for a password.
+fn password_line() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .take(password::MAX_PASSWORD_BYTES as u64 + 2)
+        .read_to_string(&mut s)
+        .context("cannot read the password from standard input")?;
+    Ok(s.lines().next().unwrap_or_default().to_owned())
+}
+
+fn checked(p: String) -> anyhow::Result<String> {
+    if p.len() < 8 || p.len() > password::MAX_PASSWORD_BYTES {
+        bail!("passwords need 8 to {} bytes", password::MAX_PASSWORD_BYTES);
+    }
+    Ok(p)
 }
 
 /// The password of `who`: `ZOLL_PASSWORD`; else, on a terminal, a prompt that does not echo;
@@ -30,70 +73,149 @@ pub fn read_password(who: &str, from_stdin: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("ZOLL_PASSWORD") {
         return Ok(p);
     }
-    let p = if !from_stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    let p = if !from_stdin && is_terminal() {
         rpassword::prompt_password(format!("password for {who}: "))
             .context("cannot read the password from the terminal")?
     } else {
-        let mut s = String::new();
-        std::io::stdin()
-            .take(password::MAX_PASSWORD_BYTES as u64 + 2)
-            .read_to_string(&mut s)
-            .context("cannot read the password from standard input")?;
-        s.lines().next().unwrap_or_default().to_owned()
+        password_line()?
     };
-    if p.len() < 8 || p.len() > password::MAX_PASSWORD_BYTES {
-        bail!("passwords need 8 to {} bytes", password::MAX_PASSWORD_BYTES);
-    }
-    Ok(p)
+    checked(p)
 }
 
-/// Largest management-API response read (the audit export pages, listings): a server that
+/// A new password for the account `name` (`user add`, `user passwd`): `ZOLL_NEW_PASSWORD`;
+/// else, on a terminal, typed twice without echo; else (a pipe, or `from_stdin`) the first
+/// line of standard input. `stdin_taken` says the caller's own password already came from
+/// standard input, which then cannot hold both.
+pub fn new_password(name: &str, from_stdin: bool, stdin_taken: bool) -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("ZOLL_NEW_PASSWORD") {
+        return checked(p);
+    }
+    if !from_stdin && is_terminal() {
+        let p = rpassword::prompt_password(format!("new password for {name}: "))
+            .context("cannot read the password from the terminal")?;
+        let again = rpassword::prompt_password("the same again: ")
+            .context("cannot read the password from the terminal")?;
+        if !zoll_stdx::ct::eq(p.as_bytes(), again.as_bytes()) {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        return checked(p);
+    }
+    if stdin_taken {
+        bail!(
+            "standard input cannot hold both your password and {name}'s: give yours in \
+             ZOLL_PASSWORD, or the new one in ZOLL_NEW_PASSWORD"
+        );
+    }
+    checked(password_line()?)
+}
+
+/// Whether the caller's password will be read from standard input (not the environment,
+/// not a terminal prompt).
+pub fn password_from_stdin(remote: &Remote) -> bool {
+    std::env::var_os("ZOLL_PASSWORD").is_none() && (remote.password_stdin || !is_terminal())
+}
+
+/// Largest management-API answer read into memory (the audit export pages, listings): a
+/// server that sends more is refused, not buffered.
 const MAX_RESPONSE: usize = 64 << 20;
 
+/// A connection to one registry's management API as one account.
+pub struct Api {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    user: String,
+    password: String,
+}
+
+impl Api {
+    /// Reads the caller's password and prepares the client; nothing is sent yet.
+    pub fn connect(remote: &Remote) -> anyhow::Result<Api> {
+        let password = remote.password()?;
+        let (http, base) = remote.endpoint()?;
+        Ok(Api {
+            http,
+            base,
+            user: remote.user.clone(),
+            password,
+        })
+    }
+
+    fn url(&self, path: &str) -> anyhow::Result<reqwest::Url> {
+        self.base
+            .join("api/v1/")
+            .and_then(|b| b.join(path.trim_start_matches('/')))
+            .with_context(|| format!("bad API path {path}"))
+    }
+
+    /// Sends the request; a refusal becomes the registry's message, a failure to connect
+    /// says why in words (`--registry-ca`, `--plain-http`).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let url = self.url(path)?;
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut req = self
+            .http
+            .request(method, url.clone())
+            .basic_auth(&self.user, Some(&self.password));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&url, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let v = answer(resp, &url).await?;
+        let msg = v["errors"][0]["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string());
+        bail!("{status}: {msg}");
+    }
+
+    /// `method path` with a JSON `body`; the answer's JSON (null for none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = self.url(path)?;
+        let resp = self.send(method, path, body).await?;
+        answer(resp, &url).await
+    }
+}
+
+async fn answer(resp: reqwest::Response, url: &reqwest::Url) -> anyhow::Result<Value> {
+    let body = zoll_client::read_limited(resp, MAX_RESPONSE)
+        .await
+        .with_context(|| format!("{url}: reading the response"))?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Ok(if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    })
+}
+
+/// One management call from a command that makes only this one.
 pub fn call(
     remote: &Remote,
     method: &str,
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<Value> {
-    let password = read_password(&remote.user, remote.password_stdin)?;
-    let url = format!("{}/api/v1{path}", remote.registry.trim_end_matches('/'));
-    runtime()?.block_on(async {
-        let http = reqwest::Client::new();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
-        let mut req = http
-            .request(method, &url)
-            .basic_auth(&remote.user, Some(&password));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
-        let status = resp.status();
-        let body = zoll_client::read_limited(resp, MAX_RESPONSE)
-            .await
-            .with_context(|| format!("{url}: reading the response"))?;
-        let text = String::from_utf8_lossy(&body).into_owned();
-        let v: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if !status.is_success() {
-            let msg = v["errors"][0]["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string());
-            bail!("{status}: {msg}");
-        }
-        Ok(v)
-    })
+    let api = Api::connect(remote)?;
+    runtime()?.block_on(api.call(method, path, body))
 }
 
-pub fn show(v: &Value) {
-    if !v.is_null() {
-        println!("{}", serde_json::to_string_pretty(v).expect("serializes"));
-    }
+/// A request that did not get an answer, in one line: the registry's address and why (a
+/// TLS failure in words, else the causes).
+pub fn unreachable(url: &reqwest::Url, e: reqwest::Error) -> anyhow::Error {
+    let why = zoll_client::ClientError::from(e);
+    anyhow::anyhow!("cannot reach {}: {why}", url.origin().ascii_serialization())
 }

@@ -11,6 +11,7 @@
 
 mod auth;
 mod error;
+pub mod http;
 mod image_ref;
 mod layout;
 mod registry;

@@ -11,8 +11,7 @@ use zoll_oci::{Descriptor, Digest, Reference, RepoName, VerifiedStream};
 use crate::auth::Auth;
 use crate::error::{ClientError, Result};
 use crate::{
-    ByteStream, ClientConfig, MANIFEST_ACCEPT, PlainHttp, declared_media_type, descriptor,
-    referrer_descriptor,
+    ByteStream, ClientConfig, MANIFEST_ACCEPT, declared_media_type, descriptor, referrer_descriptor,
 };
 
 /// Largest error body read to report what the registry said.
@@ -35,17 +34,6 @@ pub struct RegistryRepo {
     max_list: usize,
     /// Learned on first use: does the registry answer the referrers API?
     referrers_api: Mutex<Option<bool>>,
-}
-
-fn is_loopback(host: &str) -> bool {
-    let bare = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    bare == "localhost"
-        || bare
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads at most `limit` bytes of a response body; more is an error.
@@ -139,30 +127,9 @@ pub(crate) fn referrers_tag(d: &Digest) -> String {
 
 impl RegistryRepo {
     pub fn new(registry: &str, repo: RepoName, config: &ClientConfig) -> Result<RegistryRepo> {
-        let plain = match config.plain_http {
-            PlainHttp::Always => true,
-            PlainHttp::Never => false,
-            PlainHttp::Loopback => is_loopback(registry),
-        };
-        let scheme = if plain { "http" } else { "https" };
-        let base = reqwest::Url::parse(&format!("{scheme}://{registry}/")).map_err(|e| {
-            ClientError::BadReference {
-                input: registry.to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
-        let mut b = reqwest::Client::builder()
-            .user_agent(concat!("zoll/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(std::time::Duration::from_secs(30))
-            .danger_accept_invalid_certs(config.danger_accept_invalid_certs);
-        for path in &config.extra_roots {
-            let pem = std::fs::read(path)?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
-                b = b.add_root_certificate(cert);
-            }
-        }
+        let base = crate::http::base_url(registry, config.plain_http)?;
         Ok(RegistryRepo {
-            http: b.build()?,
+            http: crate::http::http_client(config)?,
             base,
             auth: Auth::new(
                 registry,
@@ -660,20 +627,6 @@ pub(crate) fn index_entries(bytes: &[u8]) -> Result<Vec<Descriptor>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        for (h, want) in [
-            ("localhost:5000", true),
-            ("127.0.0.1:5000", true),
-            ("127.1.2.3", true),
-            ("[::1]:5000", true),
-            ("reg.example:5000", false),
-            ("10.0.0.1:5000", false),
-        ] {
-            assert_eq!(is_loopback(h), want, "{h}");
-        }
-    }
 
     #[test]
     fn referrers_tags() {

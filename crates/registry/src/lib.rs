@@ -41,6 +41,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use api::account_json;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};

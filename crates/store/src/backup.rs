@@ -7,7 +7,7 @@
 //! store: rows as they were (so the audit chain verifies), bytes re-verified and published
 //! through the backend.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::Path;
 
 use futures_util::StreamExt;
@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use zoll_oci::Digest;
 use zoll_stdx::hex;
 
+use crate::backup_writer::{BackupWriter, Snapshot, invalid};
 use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
 use crate::integrity::ContentHash;
@@ -238,7 +239,7 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
 
 /// The format backups are written in: since schema version 8, patterns in zoll's one glob
 /// dialect.
-const FORMAT: &str = "zoll-backup-2";
+pub const FORMAT: &str = "zoll-backup-2";
 /// Backups from before schema version 8 (patterns in the registry's old dialect).
 const FORMAT_BEFORE_GLOB_DIALECT: &str = "zoll-backup-1";
 
@@ -297,30 +298,17 @@ fn value(r: &AnyRow, i: usize, kind: Kind) -> Result<Value> {
     })
 }
 
-fn invalid(what: impl Into<String>) -> StoreError {
-    StoreError::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        what.into(),
-    ))
-}
-
 impl Store {
-    /// Writes a backup into `dir`, which must not exist or be empty.
-    pub async fn backup(&self, dir: &Path) -> Result<BackupReport> {
-        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-            return Err(invalid(format!("{} is not empty", dir.display())));
-        }
-        std::fs::create_dir_all(dir.join("metadata"))?;
-        let mut report = BackupReport {
-            bytes_included: self.config.s3.is_none(),
-            ..BackupReport::default()
-        };
+    /// The metadata of a backup, read inside one snapshot (a repeatable-read transaction on
+    /// PostgreSQL, a WAL read transaction on SQLite).
+    pub async fn backup_snapshot(&self) -> Result<Snapshot> {
         let mut conn = self.meta.reader().begin().await?;
         if !self.meta.is_embedded() {
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .execute(&mut *conn)
                 .await?;
         }
+        let mut tables = Vec::with_capacity(TABLES.len());
         for (table, columns) in TABLES {
             let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
             let sql = format!(
@@ -329,62 +317,53 @@ impl Store {
                 names.join(", ")
             );
             let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
-            let mut out = std::io::BufWriter::new(std::fs::File::create(
-                dir.join("metadata").join(format!("{table}.jsonl")),
-            )?);
+            let mut lines = Vec::with_capacity(rows.len());
             for r in &rows {
                 let mut obj = serde_json::Map::new();
                 for (i, (c, k)) in columns.iter().enumerate() {
                     obj.insert((*c).to_owned(), value(r, i, *k)?);
                 }
-                writeln!(out, "{}", Value::Object(obj))?;
-                report.rows += 1;
+                lines.push(Value::Object(obj).to_string());
             }
-            out.flush()?;
+            tables.push((*table, lines));
         }
-        let blobs =
+        let rows =
             sqlx::query("SELECT digest, size FROM blobs WHERE state = 'live' ORDER BY digest")
                 .fetch_all(&mut *conn)
                 .await?;
         conn.commit().await?;
-        let mut list = std::io::BufWriter::new(std::fs::File::create(dir.join("blobs.txt"))?);
-        for r in &blobs {
+        let mut blobs = Vec::with_capacity(rows.len());
+        for r in &rows {
             let (digest, size): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
-            let size = crate::meta::to_u64(size);
-            writeln!(list, "{digest} {size}")?;
-            report.blobs += 1;
-            report.blob_bytes += size;
-            if report.bytes_included {
-                let d: Digest = digest
-                    .parse()
-                    .map_err(|_| invalid(format!("bad digest {digest}")))?;
-                self.copy_blob_out(&d, size, dir).await?;
-            }
+            let d: Digest = digest
+                .parse()
+                .map_err(|_| invalid(format!("bad digest {digest}")))?;
+            blobs.push((d, crate::meta::to_u64(size)));
         }
-        list.flush()?;
-        let manifest = json!({
-            "format": FORMAT,
-            "created_ms": self.now_ms(),
-            "rows": report.rows,
-            "blobs": report.blobs,
-            "blob_bytes": report.blob_bytes,
-            "bytes_included": report.bytes_included,
-        });
-        std::fs::write(dir.join("backup.json"), format!("{manifest:#}\n"))?;
-        Ok(report)
+        Ok(Snapshot {
+            tables,
+            blobs,
+            bytes_included: self.config.s3.is_none(),
+        })
     }
 
-    async fn copy_blob_out(&self, d: &Digest, size: u64, dir: &Path) -> Result<()> {
-        let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
-        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
-        let mut stream = self.blobs.open(d, 0, size, true).await?;
-        while let Some(chunk) = stream.next().await {
-            file.write_all(&chunk?)?;
+    /// Writes a backup into `dir`, which must not exist or be empty.
+    pub async fn backup(&self, dir: &Path) -> Result<BackupReport> {
+        let mut out = BackupWriter::create(dir, self.config.s3.is_none())?;
+        let snapshot = self.backup_snapshot().await?;
+        for (table, lines) in &snapshot.tables {
+            for line in lines {
+                out.row(table, line)?;
+            }
         }
-        file.flush()?;
-        file.get_ref().sync_all()?;
-        Ok(())
+        for (d, size) in &snapshot.blobs {
+            out.blob(d, *size)?;
+            if snapshot.bytes_included {
+                let stream = self.blobs.open(d, 0, *size, true).await?;
+                out.blob_bytes(d, *size, stream).await?;
+            }
+        }
+        out.finish(self.now_ms())
     }
 
     /// Restores a backup into this store, which must hold no repositories and no accounts.

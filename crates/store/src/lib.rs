@@ -13,6 +13,7 @@
 mod approvals;
 mod audit;
 mod backup;
+mod backup_writer;
 mod blobs;
 mod cache;
 mod error;
@@ -35,7 +36,8 @@ use zoll_stdx::time::Clock;
 
 pub use approvals::{ApprovalRow, ApprovalVote};
 pub use audit::{AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS, record_hash};
-pub use backup::{BackupReport, NOT_BACKED_UP, backed_up_tables};
+pub use backup::{BackupReport, FORMAT as BACKUP_FORMAT, NOT_BACKED_UP, backed_up_tables};
+pub use backup_writer::{BackupWriter, Snapshot};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{

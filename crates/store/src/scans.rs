@@ -47,6 +47,18 @@ impl Store {
         }
     }
 
+    /// The scans of `repo`'s images, a page at a time in digest order: after the digest
+    /// `after` (empty for the first page), at most `n`.
+    pub async fn scans_in(&self, repo: &RepoName, after: &str, n: u64) -> Result<Vec<ScanRow>> {
+        match self.repo(repo).await? {
+            Some(id) => {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                self.meta.scans_in(id, after, n).await
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Queues a new scan of a stored image.
     pub async fn rescan(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
         let unknown = || StoreError::ManifestUnknown(digest.to_string());

@@ -25,9 +25,6 @@ pub enum ApprovalsCmd {
         /// Also the requests that ended (signed, rejected, expired, failed).
         #[arg(long)]
         all: bool,
-        /// Print the requests as JSON.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -72,12 +69,13 @@ pub struct RejectArgs {
 }
 
 fn client(remote: &Remote) -> anyhow::Result<ApprovalsClient> {
-    let password = read_password(&remote.user, remote.password_stdin)?;
-    Ok(ApprovalsClient::new(
-        &remote.registry,
+    let password = remote.password()?;
+    let (http, base) = remote.endpoint()?;
+    Ok(ApprovalsClient::with_http(
+        base.as_str(),
+        http,
         Some((remote.user.clone(), password)),
-        None,
-    )?)
+    ))
 }
 
 /// One line per request: id, state, votes, key, image, stage.
@@ -122,11 +120,11 @@ fn status(v: &Value) -> String {
 
 pub fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
     match cmd {
-        ApprovalsCmd::List { all, json, remote } => {
+        ApprovalsCmd::List { all, remote } => {
             let api = client(&remote)?;
             let v = runtime()?.block_on(api.list(all))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+            if remote.out.output.is_machine() {
+                remote.out.output.print(&v, None);
                 return Ok(());
             }
             let list = v.as_array().cloned().unwrap_or_default();
@@ -145,6 +143,10 @@ pub fn approvals(cmd: ApprovalsCmd) -> anyhow::Result<()> {
                 let v = api.get(&id).await?;
                 Ok::<_, zoll_approval::ApprovalError>((c, bytes, v))
             })?;
+            if remote.out.output.is_machine() {
+                remote.out.output.print(&v, None);
+                return Ok(());
+            }
             print!("{}{}", canonical.describe(), status(&v));
             println!(
                 "canonical bytes (approvers sign \"zoll approval v1\\n<approve|reject>\\n\" followed by these):"
@@ -178,6 +180,10 @@ fn vote(remote: &Remote, id: &str, key: &str, decision: &str, confirm: bool) -> 
             .map_err(|e| zoll_approval::ApprovalError::Sign(e.to_string()))?;
         api.vote(id, decision, &signature).await
     })?;
+    if remote.out.output.is_machine() {
+        remote.out.output.print(&v, None);
+        return Ok(());
+    }
     print!("{}{}", canonical.describe(), status(&v));
     Ok(())
 }
@@ -212,6 +218,10 @@ pub fn reject(args: RejectArgs) -> anyhow::Result<()> {
             let api = client(&args.remote)?;
             let reason = args.reason.unwrap_or_default();
             let v = runtime()?.block_on(api.withdraw(&args.id, &reason))?;
+            if args.remote.out.output.is_machine() {
+                args.remote.out.output.print(&v, None);
+                return Ok(());
+            }
             print!("{}", status(&v));
             Ok(())
         }
@@ -225,6 +235,7 @@ pub fn request(
     quorum_key: &str,
     claims: &BTreeMap<String, String>,
     user: &str,
+    connection: &crate::connect::Connection,
 ) -> anyhow::Result<()> {
     let Location::Registry { registry, repo } = &image.location else {
         bail!("--remote signs in a registry: give host[:port]/repository:tag");
@@ -232,8 +243,14 @@ pub fn request(
     let Some(reference) = &image.reference else {
         bail!("--remote needs a tag or digest: {registry}/{repo}:TAG or @sha256:...");
     };
+    let config = connection.client_config()?;
     let password = read_password(user, false)?;
-    let api = ApprovalsClient::new(registry, Some((user.to_owned(), password)), None)?;
+    let base = zoll_client::http::base_url(registry, config.plain_http)?;
+    let api = ApprovalsClient::with_http(
+        base.as_str(),
+        zoll_client::http::http_client(&config)?,
+        Some((user.to_owned(), password)),
+    );
     let v = runtime()?.block_on(api.request(
         quorum_key,
         registry,

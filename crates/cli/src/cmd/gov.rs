@@ -1,231 +1,13 @@
-//! Governance commands. Offline ones open the store like `zoll gc` (the embedded backend
-//! while `serve` is stopped; shared backends at any time): `user add`, `user
-//! import-htpasswd`, `audit verify`, `audit export`, `backup`, `restore`. The rest talk to
-//! a running registry's management API (`--registry`, `--user`, password from
-//! `ZOLL_PASSWORD` or stdin): `project ...`, `robot ...`, `webhook ...`.
+//! Governance through a running registry's management API (`--registry`, `--user`, password
+//! from `ZOLL_PASSWORD`, a prompt or stdin): `project ...`, `robot ...`, `webhook ...`.
+//! Accounts, the audit trail and backups, which also work offline, are in `admin.rs`.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Subcommand;
 use serde_json::{Value, json};
-use zoll_registry::auth::password;
-use zoll_store::Account;
 
-use crate::StoreArgs;
-use crate::config;
-use crate::remote::{Remote, call, read_password, show};
-use crate::{open_existing_store, open_store, runtime};
-
-#[derive(Subcommand)]
-pub enum UserCmd {
-    /// Create a local user; the password comes from ZOLL_PASSWORD, a prompt on a terminal,
-    /// or standard input.
-    Add {
-        /// The account name.
-        name: String,
-        /// Read the password from standard input even on a terminal.
-        #[arg(long)]
-        password_stdin: bool,
-        /// System administrator.
-        #[arg(long)]
-        admin: bool,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-    /// Import users from an htpasswd file (bcrypt hashes; upgraded to argon2id at login).
-    ImportHtpasswd {
-        /// The htpasswd file (`name:$2y$...` lines).
-        file: PathBuf,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum AuditCmd {
-    /// Check the hash chain; exit status 1 and each finding with its position if broken.
-    Verify(StoreArgs),
-    /// Write the trail to standard output as JSON lines or CSV.
-    Export {
-        /// jsonl or csv.
-        #[arg(long, default_value = "jsonl")]
-        format: String,
-        /// Only records after this sequence number.
-        #[arg(long, default_value_t = 0)]
-        after: i64,
-        #[command(flatten)]
-        store: StoreArgs,
-    },
-}
-
-pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
-    match cmd {
-        UserCmd::Add {
-            name,
-            admin,
-            password_stdin,
-            store,
-        } => {
-            zoll_registry::auth::check_account_name(&name).map_err(anyhow::Error::msg)?;
-            let c = config::load_for(&store)?;
-            let pass = read_password(&name, password_stdin)?;
-            let hash = password::hash(&pass);
-            runtime()?.block_on(async {
-                let store = open_store(&c).await?;
-                let created = store
-                    .put_account(&Account::user(&name, hash, admin), false)
-                    .await;
-                store.close().await;
-                if !created.context("cannot store the account")? {
-                    bail!("account {name} exists");
-                }
-                println!(
-                    "user {name} created{}",
-                    if admin { " (administrator)" } else { "" }
-                );
-                Ok(())
-            })
-        }
-        UserCmd::ImportHtpasswd { file, store } => {
-            let c = config::load_for(&store)?;
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let (users, rejected) = password::parse_htpasswd(&text);
-            for line in &rejected {
-                eprintln!(
-                    "zoll: {}:{line}: not a bcrypt entry, skipped",
-                    file.display()
-                );
-            }
-            runtime()?.block_on(async {
-                let store = open_store(&c).await?;
-                let mut imported = 0;
-                for (name, hash) in users {
-                    if let Err(why) = zoll_registry::auth::check_account_name(&name) {
-                        eprintln!("zoll: {why}, skipped");
-                        continue;
-                    }
-                    if store
-                        .put_account(&Account::user(&name, hash, false), false)
-                        .await?
-                    {
-                        imported += 1;
-                    } else {
-                        eprintln!("zoll: account {name} exists, skipped");
-                    }
-                }
-                store.close().await;
-                println!("imported {imported} users");
-                Ok(())
-            })
-        }
-    }
-}
-
-pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
-    match cmd {
-        AuditCmd::Verify(args) => {
-            let c = config::load_for(&args)?;
-            runtime()?.block_on(async {
-                let store = open_existing_store(&c).await?;
-                let report = store.audit_verify().await;
-                store.close().await;
-                let r = report.context("cannot read the audit trail")?;
-                for f in &r.findings {
-                    println!("{f}");
-                }
-                println!(
-                    "audit: {} records, head seq {} hash {}",
-                    r.records, r.head_seq, r.head_hash
-                );
-                if !r.intact() {
-                    bail!(
-                        "the audit trail was tampered with ({} findings)",
-                        r.findings.len()
-                    );
-                }
-                println!("audit: chain intact");
-                Ok(())
-            })
-        }
-        AuditCmd::Export {
-            format,
-            after,
-            store,
-        } => {
-            let c = config::load_for(&store)?;
-            if format != "jsonl" && format != "csv" {
-                bail!("unknown format {format:?} (jsonl or csv)");
-            }
-            runtime()?.block_on(async {
-                let store = open_existing_store(&c).await?;
-                let mut after = after;
-                let mut first = true;
-                let mut out = std::io::stdout().lock();
-                loop {
-                    let page = store.audit_records(after, 1000).await?;
-                    let Some(last) = page.last() else { break };
-                    after = last.seq;
-                    let text = match format.as_str() {
-                        "csv" => zoll_registry::export::csv_rows(&page, first),
-                        _ => zoll_registry::export::jsonl(&page),
-                    };
-                    first = false;
-                    std::io::Write::write_all(&mut out, text.as_bytes())?;
-                }
-                if first && format == "csv" {
-                    println!("{}", zoll_registry::export::CSV_HEADER);
-                }
-                store.close().await;
-                Ok(())
-            })
-        }
-    }
-}
-
-pub fn backup(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
-    let c = config::load_for(&args)?;
-    runtime()?.block_on(async {
-        let store = open_existing_store(&c).await?;
-        let r = store.backup(&dir).await;
-        store.close().await;
-        let r = r.context("backup failed")?;
-        println!(
-            "backup: {} metadata rows, {} blobs ({} bytes{}) in {}",
-            r.rows,
-            r.blobs,
-            r.blob_bytes,
-            if r.bytes_included {
-                ""
-            } else {
-                ", listed only: they stay in the bucket"
-            },
-            dir.display()
-        );
-        Ok(())
-    })
-}
-
-pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
-    let c = config::load_for(&args)?;
-    // Checked before the target store is opened (and so created): a wrong path leaves
-    // nothing behind.
-    if !dir.join("backup.json").is_file() {
-        bail!("{} is not a zoll backup (no backup.json)", dir.display());
-    }
-    runtime()?.block_on(async {
-        let store = open_store(&c).await?;
-        let r = store.restore(&dir).await;
-        store.close().await;
-        let r = r.context("restore failed")?;
-        println!(
-            "restore: {} metadata rows, {} blobs ({} bytes)",
-            r.rows, r.blobs, r.blob_bytes
-        );
-        Ok(())
-    })
-}
+use crate::output::{Format, View};
+use crate::remote::{Remote, call};
 
 #[derive(Subcommand)]
 pub enum ProjectCmd {
@@ -391,28 +173,84 @@ pub enum WebhookCmd {
 }
 
 /// sends more is refused, not buffered.
+const PROJECTS: View = View {
+    columns: &[
+        ("NAME", "name"),
+        ("PUBLIC", "public"),
+        ("MAX BYTES", "quota.max_bytes"),
+        ("MAX ARTIFACTS", "quota.max_artifacts"),
+        ("CREATED", "created_ms"),
+    ],
+    empty: "no projects",
+};
+
+const ROBOTS: View = View {
+    columns: &[
+        ("NAME", "name"),
+        ("DISABLED", "disabled"),
+        ("EXPIRES", "expires_ms"),
+        ("DESCRIPTION", "description"),
+        ("CREATED", "created_ms"),
+    ],
+    empty: "no robot accounts",
+};
+
+const WEBHOOKS: View = View {
+    columns: &[
+        ("ID", "id"),
+        ("URL", "url"),
+        ("EVENTS", "events"),
+        ("ENABLED", "enabled"),
+        ("CREATED", "created_ms"),
+    ],
+    empty: "no webhooks",
+};
+
+const DELIVERIES: View = View {
+    columns: &[
+        ("ID", "id"),
+        ("EVENT", "event_type"),
+        ("STATE", "state"),
+        ("ATTEMPTS", "attempts"),
+        ("NEXT", "next_ms"),
+        ("CREATED", "created_ms"),
+    ],
+    empty: "no deliveries",
+};
+
+/// One management call; the answer and the format it is to be printed in.
+fn send(
+    remote: &Remote,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(Value, Format)> {
+    Ok((call(remote, method, path, body)?, remote.out.output))
+}
+
 pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
-    let v = match cmd {
-        ProjectCmd::List(r) => call(&r, "GET", "/projects", None)?,
+    let view = matches!(cmd, ProjectCmd::List(_)).then_some(&PROJECTS);
+    let (v, format) = match cmd {
+        ProjectCmd::List(r) => send(&r, "GET", "/projects", None)?,
         ProjectCmd::Create {
             name,
             public,
             remote,
-        } => call(
+        } => send(
             &remote,
             "POST",
             "/projects",
             Some(json!({"name": name, "public": public})),
         )?,
         ProjectCmd::Delete { name, remote } => {
-            call(&remote, "DELETE", &format!("/projects/{name}"), None)?
+            send(&remote, "DELETE", &format!("/projects/{name}"), None)?
         }
         ProjectCmd::Member {
             project,
             account,
             role,
             remote,
-        } => call(
+        } => send(
             &remote,
             "PUT",
             &format!("/projects/{project}/members/{account}"),
@@ -423,7 +261,7 @@ pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
             max_bytes,
             max_artifacts,
             remote,
-        } => call(
+        } => send(
             &remote,
             "PUT",
             &format!("/projects/{project}/quota"),
@@ -441,7 +279,7 @@ pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
                     None => json!({"repositories": "**", "tags": p}),
                 })
                 .collect();
-            call(
+            send(
                 &remote,
                 "PUT",
                 &format!("/projects/{project}/immutable"),
@@ -454,7 +292,7 @@ pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
             keep_tag,
             keep_days,
             remote,
-        } => call(
+        } => send(
             &remote,
             "PUT",
             &format!("/projects/{project}/retention"),
@@ -464,21 +302,22 @@ pub fn project(cmd: ProjectCmd) -> anyhow::Result<()> {
             project,
             apply,
             remote,
-        } => call(
+        } => send(
             &remote,
             "POST",
             &format!("/projects/{project}/retention/run?dry_run={}", !apply),
             None,
         )?,
     };
-    show(&v);
+    format.print(&v, view);
     Ok(())
 }
 
 pub fn robot(cmd: RobotCmd) -> anyhow::Result<()> {
-    let v = match cmd {
+    let view = matches!(cmd, RobotCmd::List { .. }).then_some(&ROBOTS);
+    let (v, format) = match cmd {
         RobotCmd::List { project, remote } => {
-            call(&remote, "GET", &format!("/projects/{project}/robots"), None)?
+            send(&remote, "GET", &format!("/projects/{project}/robots"), None)?
         }
         RobotCmd::Create {
             project,
@@ -487,7 +326,7 @@ pub fn robot(cmd: RobotCmd) -> anyhow::Result<()> {
             repositories,
             expires_in_days,
             remote,
-        } => call(
+        } => send(
             &remote,
             "POST",
             &format!("/projects/{project}/robots"),
@@ -501,20 +340,25 @@ pub fn robot(cmd: RobotCmd) -> anyhow::Result<()> {
             project,
             name,
             remote,
-        } => call(
+        } => send(
             &remote,
             "DELETE",
             &format!("/projects/{project}/robots/{name}"),
             None,
         )?,
     };
-    show(&v);
+    format.print(&v, view);
     Ok(())
 }
 
 pub fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
-    let v = match cmd {
-        WebhookCmd::List { project, remote } => call(
+    let view = match cmd {
+        WebhookCmd::List { .. } => Some(&WEBHOOKS),
+        WebhookCmd::Deliveries { .. } => Some(&DELIVERIES),
+        _ => None,
+    };
+    let (v, format) = match cmd {
+        WebhookCmd::List { project, remote } => send(
             &remote,
             "GET",
             &format!("/projects/{project}/webhooks"),
@@ -528,7 +372,7 @@ pub fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
         } => {
             let secret = std::env::var("ZOLL_WEBHOOK_SECRET")
                 .context("set ZOLL_WEBHOOK_SECRET to the webhook's HMAC secret")?;
-            call(
+            send(
                 &remote,
                 "POST",
                 &format!("/projects/{project}/webhooks"),
@@ -539,7 +383,7 @@ pub fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
             project,
             id,
             remote,
-        } => call(
+        } => send(
             &remote,
             "DELETE",
             &format!("/projects/{project}/webhooks/{id}"),
@@ -549,13 +393,13 @@ pub fn webhook(cmd: WebhookCmd) -> anyhow::Result<()> {
             project,
             id,
             remote,
-        } => call(
+        } => send(
             &remote,
             "GET",
             &format!("/projects/{project}/webhooks/{id}/deliveries"),
             None,
         )?,
     };
-    show(&v);
+    format.print(&v, view);
     Ok(())
 }

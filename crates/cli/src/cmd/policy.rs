@@ -10,6 +10,7 @@ use zoll_client::{ImageRef, Location};
 use zoll_policy::{ClientSource, Engine, Gate, PolicySet, Target};
 
 use crate::connect::Connection;
+use crate::output::OutputArg;
 use crate::runtime;
 
 #[derive(Subcommand)]
@@ -25,9 +26,8 @@ pub enum PolicyCmd {
         /// The gate to decide for: pull or admission.
         #[arg(long, default_value = "pull")]
         gate: String,
-        /// Print the decision as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        out: OutputArg,
         #[command(flatten)]
         connection: Connection,
     },
@@ -38,7 +38,7 @@ pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
         reference,
         policy,
         gate,
-        json,
+        out,
         connection,
     } = cmd;
     let Some(gate) = Gate::parse(&gate) else {
@@ -66,8 +66,8 @@ pub fn policy(cmd: PolicyCmd) -> anyhow::Result<()> {
         };
         anyhow::Ok(engine.decide(target, &source).await?)
     })?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&decision)?);
+    if out.output.is_machine() {
+        out.output.print(&serde_json::to_value(&decision)?, None);
     } else {
         print!("{}", decision.explain());
     }

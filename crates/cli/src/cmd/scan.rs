@@ -25,8 +25,8 @@ pub struct ScanArgs {
     /// What to scan: `dir:PATH`, `oci:DIR[:tag|@digest]`, `host[:port]/repo[:tag|@digest]`, or
     /// `sbom:FILE` (a CycloneDX SBOM zoll wrote: re-matched without reading layers).
     target: String,
-    /// table, json, cyclonedx, spdx or sarif.
-    #[arg(long, default_value = "table")]
+    /// table, json, yaml, cyclonedx, spdx or sarif (`--format` and `-o FILE` as in trivy).
+    #[arg(long, short = 'f', default_value = "table")]
     format: String,
     /// Only report vulnerabilities of these severities (comma-separated:
     /// UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL).
@@ -197,9 +197,9 @@ pub fn db(args: DbArgs) -> anyhow::Result<()> {
 
 pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
     let format = args.format.to_ascii_lowercase();
-    if !["table", "json", "cyclonedx", "spdx", "sarif"].contains(&format.as_str()) {
+    if !["table", "json", "yaml", "cyclonedx", "spdx", "sarif"].contains(&format.as_str()) {
         bail!(
-            "unknown format {:?} (table, json, cyclonedx, spdx, sarif)",
+            "unknown format {:?} (table, json, yaml, cyclonedx, spdx, sarif)",
             args.format
         );
     }
@@ -273,11 +273,15 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
 
     let out = match format.as_str() {
         "table" => table(&inspection, &findings, needs_db),
-        "json" => pretty(&serde_json::to_value(Report::new(
-            &inspection,
-            findings.clone(),
-            database,
-        ))?)?,
+        "json" | "yaml" => {
+            let report =
+                serde_json::to_value(Report::new(&inspection, findings.clone(), database))?;
+            if format == "yaml" {
+                crate::output::yaml(&report)
+            } else {
+                pretty(&report)?
+            }
+        }
         "cyclonedx" => pretty(&report::cyclonedx_with_vulnerabilities(
             &inspection,
             &findings,

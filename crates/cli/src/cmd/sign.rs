@@ -118,7 +118,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<()> {
     let claims = parse_claims(&args.claims, args.stage.as_deref())?;
     if args.remote {
         let image: ImageRef = args.reference.parse()?;
-        return super::approvals::request(&image, &args.key, &claims, &args.user);
+        return super::approvals::request(&image, &args.key, &claims, &args.user, &args.connection);
     }
     let format = match (args.format.as_str(), args.envelope.as_str()) {
         ("notation", "jws") => SignatureFormat::Notation(EnvelopeFormat::Jws),

@@ -10,6 +10,7 @@ use zoll_trust::verify::{Identity, NotationTrust, Report, TrustRoots, TrustedKey
 
 use super::sign::{open, scope};
 use crate::connect::Connection;
+use crate::output::OutputArg;
 use crate::runtime;
 
 #[derive(clap::Args)]
@@ -26,9 +27,8 @@ pub struct VerifyArgs {
     /// Notation trustpolicy.json.
     #[arg(long, requires = "trust_store")]
     trust_policy: Option<PathBuf>,
-    /// text or json.
-    #[arg(long, default_value = "text")]
-    output: String,
+    #[command(flatten)]
+    out: OutputArg,
     #[command(flatten)]
     connection: Connection,
 }
@@ -50,9 +50,6 @@ fn trusted_key(spec: &str) -> anyhow::Result<TrustedKey> {
 }
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
-    if args.output != "text" && args.output != "json" {
-        bail!("--output {:?}: use text or json", args.output);
-    }
     let mut roots = TrustRoots::default();
     for k in &args.key {
         roots.keys.push(trusted_key(k)?);
@@ -74,8 +71,8 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         &roots,
         &scope(&image),
     ))?;
-    if args.output == "json" {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    if args.out.output.is_machine() {
+        args.out.output.print(&serde_json::to_value(&report)?, None);
     } else {
         print_text(&report);
     }

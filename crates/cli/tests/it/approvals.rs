@@ -250,7 +250,8 @@ fn flow(dir: &Path, base: &str, image: &str) {
         image,
         "--policy",
         "policy.toml",
-        "--json",
+        "-o",
+        "json",
     ]));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["allowed"], true, "{v}");

@@ -86,7 +86,7 @@ fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
 
 /// A test CA and a server certificate it issued for 127.0.0.1 (a leaf, not a CA: rustls
 /// refuses a CA certificate as a server's): (ca.pem, cert.pem, key.pem) in `dir`.
-fn ca_and_server(
+pub(crate) fn ca_and_server(
     dir: &std::path::Path,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();

@@ -63,6 +63,18 @@ fn skopeo_copy(src: &str, dst: &str) -> std::process::Command {
     c
 }
 
+/// New metadata (a fresh PostgreSQL database, or none: SQLite in the data directory) on the
+/// same blobs: S3 blobs stay in their bucket, which a restored registry shares.
+fn fresh_metadata(backends: &Backends) -> Backends {
+    Backends {
+        metadata_url: backends
+            .metadata_url
+            .as_ref()
+            .map(|_| zoll_testkit::fresh_postgres_database()),
+        s3: backends.s3.clone(),
+    }
+}
+
 /// Every file under `a` has an identical twin under `b` and vice versa.
 fn assert_same_tree(a: &Path, b: &Path) {
     let list = |root: &Path| {
@@ -111,8 +123,12 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
             .await;
         layouts.push((repo.to_string(), dir));
     }
-    let mut add = zoll(&["user", "add", "auditor"], a.path(), &backends);
-    add.env("ZOLL_PASSWORD", "auditor-password");
+    let mut add = zoll(
+        &["user", "add", "auditor", "--offline"],
+        a.path(),
+        &backends,
+    );
+    add.env("ZOLL_NEW_PASSWORD", "auditor-password");
     assert!(run_peer(add).await.contains("user auditor created"));
     let server = Zoll::start(a.path(), &backends).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
@@ -127,7 +143,7 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
 
     let backup = work.path().join("backup");
     let out = run_peer(zoll(
-        &["backup", backup.to_str().unwrap()],
+        &["backup", backup.to_str().unwrap(), "--offline"],
         a.path(),
         &backends,
     ))
@@ -136,13 +152,7 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
     // Restore into a fresh data directory and metadata database; S3 blobs stay in their
     // bucket, which the restored registry shares.
     let b = tempfile::tempdir().unwrap();
-    let fresh = Backends {
-        metadata_url: backends
-            .metadata_url
-            .as_ref()
-            .map(|_| zoll_testkit::fresh_postgres_database()),
-        s3: backends.s3.clone(),
-    };
+    let fresh = fresh_metadata(&backends);
     let out = run_peer(zoll(
         &["restore", backup.to_str().unwrap()],
         b.path(),
@@ -155,10 +165,10 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
         .output()
         .unwrap();
     assert!(!again.status.success());
-    let verify = run_peer(zoll(&["audit", "verify"], b.path(), &fresh)).await;
+    let verify = run_peer(zoll(&["audit", "verify", "--offline"], b.path(), &fresh)).await;
     assert!(verify.contains("chain intact"), "{verify}");
     let export = run_peer(zoll(
-        &["audit", "export", "--format", "jsonl"],
+        &["audit", "export", "--format", "jsonl", "--offline"],
         b.path(),
         &fresh,
     ))
@@ -296,4 +306,237 @@ async fn first_start_prints_the_admin_password_once_and_no_auth_is_refused_off_l
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).await.unwrap();
     assert!(rest.is_empty(), "{rest}");
+}
+
+/// `zoll ARGS` as a client of the registry at `base` over TLS (trusting `ca`), as `user`
+/// with `password`, any new password `new`; stdin closed.
+fn client_cmd(
+    args: &[&str],
+    base: &str,
+    ca: &Path,
+    (user, password): (&str, &str),
+    new: &str,
+) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(args)
+        .args(["--registry", base, "--registry-ca", ca.to_str().unwrap()])
+        .env("ZOLL_USER", user)
+        .env("ZOLL_PASSWORD", password)
+        .env("ZOLL_NEW_PASSWORD", new)
+        .env_remove("ZOLL_REGISTRY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(out: &std::process::Output, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what}: {err}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The same document read back from YAML by PyYAML (a peer, not our own emitter).
+fn yaml_as_json(yaml: &str) -> serde_json::Value {
+    use std::io::Write;
+    let mut py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 with PyYAML");
+    py.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyYAML refused:\n{yaml}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Issue 16: accounts, the audit trail and backups through a running registry's management
+/// API over TLS with a test CA — the embedded store is locked by the server, so none of it
+/// could be done offline — and every listing as a table with ISO-8601 times, as JSON, and
+/// as YAML that PyYAML reads as the same document. The online backup restores into fresh
+/// data that serves the image byte-identical; `user passwd --offline` is the way back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and_yaml() {
+    const ADMIN: &str = "admin-password-2718";
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = crate::connect::ca_and_server(dir.path());
+    let backends = Backends::for_test();
+    let data = dir.path().join("data");
+    let serve = |data: &Path| {
+        let mut cmd = crate::server::command_with_auth(
+            data,
+            &[
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+        );
+        cmd.envs(backends.env())
+            .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN);
+        cmd
+    };
+    let server = Zoll::spawn(serve(&data), "https").await;
+    let base = server.base.clone();
+    let admin = |args: &[&str]| client_cmd(args, &base, &ca, ("admin", ADMIN), "bob-password-1");
+
+    let out = admin(&["user", "add", "bob"]);
+    assert_eq!(stdout_of(&out, "user add"), "user bob created\n");
+    stdout_of(&admin(&["user", "add", "carol"]), "user add carol");
+    let out = admin(&["user", "delete", "carol"]);
+    assert_eq!(stdout_of(&out, "user delete"), "account carol deleted\n");
+    stdout_of(&admin(&["project", "create", "team"]), "project create");
+    // Without the CA the TLS failure is one line in words.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["user", "list", "--registry", &base])
+        .env("ZOLL_PASSWORD", ADMIN)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("not issued by a CA this machine trusts"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    // Every listing command: JSON is a list, YAML is the same document, a table has a
+    // header (or says there is nothing) and shows times in ISO 8601.
+    let listings: &[(&[&str], &str)] = &[
+        (&["user", "list"], "NAME"),
+        (&["project", "list"], "NAME"),
+        (&["robot", "list", "team"], "no robot accounts"),
+        (&["webhook", "list", "team"], "no webhooks"),
+        (&["scans", "list", "team/app"], "no scans"),
+    ];
+    for (args, table_has) in listings {
+        let json = stdout_of(&admin(&[args, &["-o", "json"][..]].concat()), "json");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v.is_array(), "{args:?}: {json}");
+        let yaml = stdout_of(&admin(&[args, &["-o", "yaml"][..]].concat()), "yaml");
+        assert_eq!(yaml_as_json(&yaml), v, "{args:?}:\n{yaml}");
+        let table = stdout_of(&admin(args), "table");
+        assert!(table.starts_with(table_has), "{args:?}:\n{table}");
+    }
+    let users = stdout_of(&admin(&["user", "list"]), "user list");
+    let bob = users.lines().find(|l| l.starts_with("bob ")).unwrap();
+    let year = bob.split_whitespace().last().unwrap();
+    assert!(
+        year.len() == 24 && year.as_bytes()[10] == b'T' && year.ends_with('Z'),
+        "{users}"
+    );
+    assert!(!users.contains("carol"), "{users}");
+
+    // A user sets their own password; only an administrator lists accounts.
+    let bob =
+        |args: &[&str], password| client_cmd(args, &base, &ca, ("bob", password), "bob-password-2");
+    let out = bob(&["user", "passwd", "bob"], "bob-password-1");
+    assert_eq!(stdout_of(&out, "passwd"), "password of bob set\n");
+    let out = bob(&["user", "list"], "bob-password-1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401"), "the old password is gone: {err}");
+    let out = bob(&["user", "list"], "bob-password-2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only a system administrator may list accounts; bob is not one"),
+        "{err}"
+    );
+
+    // Only an administrator reads a backup; the refusal leaves no directory behind.
+    let refused = dir.path().join("refused");
+    let out = bob(&["backup", refused.to_str().unwrap()], "bob-password-2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only a system administrator may read a backup of the registry"),
+        "{err}"
+    );
+    assert!(!refused.exists());
+
+    // An image to back up, pushed over TLS.
+    let layout = dir.path().join("src");
+    TestImage::new()
+        .layer(&[TarEntry::file(
+            "bin/tool",
+            zoll_testkit::pseudo_random(7, 700_000),
+        )])
+        .write_layout(&layout, "v1")
+        .await;
+    let mut push = skopeo_copy(
+        &format!("oci:{}:v1", layout.display()),
+        &format!(
+            "docker://{}/team/app:v1",
+            base.trim_start_matches("https://")
+        ),
+    );
+    push.args(["--dest-creds", &format!("admin:{ADMIN}")]);
+    run_peer(push).await;
+
+    let audit = stdout_of(&admin(&["audit", "verify"]), "audit verify");
+    assert!(audit.contains("audit: chain intact"), "{audit}");
+    let csv = stdout_of(&admin(&["audit", "export", "--format", "csv"]), "export");
+    assert!(csv.starts_with(zoll_registry::export::CSV_HEADER), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.contains(",account.password,bob,ok,")),
+        "{csv}"
+    );
+
+    let backup = dir.path().join("backup");
+    let out = admin(&["backup", backup.to_str().unwrap()]);
+    let said = stdout_of(&out, "backup");
+    assert!(said.starts_with("backup: "), "{said}");
+    assert!(backup.join("backup.json").is_file());
+    let out = admin(&["backup", backup.to_str().unwrap()]);
+    assert!(
+        !out.status.success(),
+        "a second backup into the same directory"
+    );
+    stop(server).await;
+
+    // The administrator password is lost: reset offline, then the registry takes the new one.
+    let mut passwd = zoll(&["user", "passwd", "admin", "--offline"], &data, &backends);
+    passwd.env("ZOLL_NEW_PASSWORD", "recovered-password-1");
+    assert_eq!(run_peer(passwd).await, "password of admin set\n");
+    let server = Zoll::spawn(serve(&data), "https").await;
+    let out = client_cmd(
+        &["user", "list", "-o", "json"],
+        &server.base,
+        &ca,
+        ("admin", "recovered-password-1"),
+        "",
+    );
+    assert!(stdout_of(&out, "after reset").contains("\"bob\""));
+    stop(server).await;
+
+    // The online backup restores into fresh data that serves the image byte-identical.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = fresh_metadata(&backends);
+    let out = run_peer(zoll(
+        &["restore", backup.to_str().unwrap()],
+        fresh_dir.path(),
+        &fresh,
+    ))
+    .await;
+    assert!(out.starts_with("restore: "), "{out}");
+    let verify = run_peer(zoll(
+        &["audit", "verify", "--offline"],
+        fresh_dir.path(),
+        &fresh,
+    ))
+    .await;
+    assert!(verify.contains("chain intact"), "{verify}");
+    let server = Zoll::start(fresh_dir.path(), &fresh).await;
+    let pulled = dir.path().join("pulled");
+    run_peer(skopeo_copy(
+        &format!(
+            "docker://{}/team/app:v1",
+            server.base.trim_start_matches("http://")
+        ),
+        &format!("oci:{}:v1", pulled.display()),
+    ))
+    .await;
+    assert_same_tree(&layout.join("blobs"), &pulled.join("blobs"));
+    stop(server).await;
 }

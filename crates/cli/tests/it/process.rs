@@ -428,9 +428,10 @@ fn offline_commands_refuse_a_data_directory_that_is_not_there() {
     for args in [
         &["gc"][..],
         &["scrub"],
-        &["audit", "verify"],
-        &["audit", "export"],
-        &["backup", backup.to_str().unwrap()],
+        &["audit", "verify", "--offline"],
+        &["audit", "export", "--offline"],
+        &["backup", backup.to_str().unwrap(), "--offline"],
+        &["user", "list", "--offline"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
             .args(args)

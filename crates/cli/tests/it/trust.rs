@@ -122,7 +122,7 @@ fn check_flow(dir: &Path, reference: &str) {
         reference,
         "--key",
         "signer.pub",
-        "--output",
+        "-o",
         "json",
     ]));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -39,7 +39,8 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
     }
 }
 
-pub(super) fn account_json(a: &Account) -> Value {
+/// An account as the API shows it (never its password hash).
+pub fn account_json(a: &Account) -> Value {
     json!({
         "name": a.name,
         "kind": match a.kind { AccountKind::User => "user", AccountKind::Robot => "robot" },

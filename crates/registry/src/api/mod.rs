@@ -1,6 +1,6 @@
 //! The management REST API under `/api/v1/` (documented in `docs/gov-openapi.yaml`):
 //! accounts, projects, members, robots, quotas, immutable-tag rules, retention, webhooks,
-//! scans and the audit trail, one module per resource; this one authenticates, holds the
+//! scans, the audit trail and online backup, one module per resource; this one authenticates, holds the
 //! request context and sends each path to its module. Basic credentials only: registry tokens (from `/token`) are for `/v2/`.
 //! Every change is authorized by `access` and audited. Errors use the OCI error JSON of
 //! `error.rs`.
@@ -19,12 +19,15 @@ use crate::error::{ApiError, ApiResult};
 
 mod accounts;
 mod audit;
+mod backup;
 mod members;
 mod projects;
 mod robots;
 mod rules;
 mod scans;
 mod webhooks;
+
+pub use accounts::account_json;
 
 const MAX_BODY: usize = 256 * 1024;
 /// No management document nests deeper.
@@ -69,6 +72,7 @@ fn admin_phrase(what: &str) -> &str {
         "account.password" => "set another account's password",
         "audit.verify" => "verify the audit trail",
         "audit.read" => "read the audit trail",
+        "backup.read" => "read a backup of the registry",
         "project.create" => "create projects",
         "project.delete" => "delete projects",
         "quota.set" => "set quotas",
@@ -327,6 +331,7 @@ async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult 
         ["projects", ..] => projects::route(c, method, segs, body).await,
         ["scans"] | ["vulnerabilities", ..] => scans::route(c, method, segs, body).await,
         ["audit", ..] => audit::route(c, method, segs, body).await,
+        ["backup", ..] => backup::route(c, method, segs, body).await,
         _ => Err(not_found("endpoint")),
     }
 }

@@ -1,13 +1,17 @@
 //! Scan results in the management API:
-//! - `GET /api/v1/scans?repository=R&digest=D`: state, summary, findings and lint of an image;
-//! - `POST /api/v1/scans` `{"repository": R, "digest": D}`: scan it (again);
+//! - `GET /api/v1/scans?repository=R&digest=D` (or `&tag=T`): state, summary, findings and
+//!   lint of an image;
+//! - `GET /api/v1/scans?repository=R[&last=D]`: the repository's scans, a page at a time
+//!   (state and summary; `next` names the following page);
+//! - `POST /api/v1/scans` `{"repository": R, "digest": D}` (or `"tag": T`): scan it (again);
 //! - `GET /api/v1/vulnerabilities/ID`: the images whose findings name an advisory id or
 //!   alias, limited to the projects the caller may pull from.
 
 use axum::body::Body;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use zoll_oci::{Digest, RepoName};
+use zoll_oci::{Digest, Reference, RepoName, Tag};
+use zoll_store::{ScanRow, StoreError};
 
 use crate::access::{Action, allowed, project_of};
 use crate::api::{Ctx, bad, json_body, not_found, ok};
@@ -22,10 +26,59 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
     }
 }
 
-fn target(repository: &str, digest: &str) -> ApiResult<(RepoName, Digest)> {
+/// The image a request names: a repository and a digest, or a tag resolved here.
+async fn target(
+    c: &Ctx<'_>,
+    repository: &str,
+    digest: Option<&str>,
+    tag: Option<&str>,
+) -> ApiResult<(RepoName, Digest)> {
     let repo = RepoName::parse(repository, 255).map_err(|e| bad(e.to_string()))?;
-    let digest: Digest = digest.parse().map_err(|e| bad(format!("{e}")))?;
+    let digest = match (digest, tag) {
+        (Some(d), None) => d.parse().map_err(|e| bad(format!("{e}")))?,
+        (None, Some(t)) => {
+            let tag = Tag::parse(t).map_err(|e| bad(e.to_string()))?;
+            match c.app.store.manifest(&repo, &Reference::Tag(tag)).await {
+                Ok(m) => m.digest.clone(),
+                Err(StoreError::ManifestUnknown(_)) => {
+                    return Err(not_found(&format!("{repo}:{t}")));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => return Err(bad("name the image by digest or by tag, not both")),
+    };
     Ok((repo, digest))
+}
+
+/// One scan as listed: what it found in sum, not the findings.
+fn summary_json(row: &ScanRow) -> Value {
+    json!({
+        "repository": row.repo,
+        "digest": row.digest,
+        "state": row.state,
+        "finished": row.finished_ms.map(zoll_stdx::time::rfc3339_ms),
+        "database": row.db_version,
+        "summary": parsed(row.summary.as_deref()),
+        "error": row.error,
+    })
+}
+
+/// Scans listed per page of `GET /scans?repository=R` at most.
+const SCANS_PAGE: u64 = 500;
+
+async fn list(c: &Ctx<'_>, repository: &str) -> ApiResult {
+    let repo = RepoName::parse(repository, 255).map_err(|e| bad(e.to_string()))?;
+    c.require(Action::Pull, repo.as_str(), "scan.read").await?;
+    let last = c.query.get("last").map(String::as_str).unwrap_or("");
+    let rows = c.app.store.scans_in(&repo, last, SCANS_PAGE).await?;
+    let next = (rows.len() as u64 == SCANS_PAGE)
+        .then(|| rows.last().map(|r| r.digest.clone()))
+        .flatten();
+    ok(json!({
+        "scans": rows.iter().map(summary_json).collect::<Vec<_>>(),
+        "next": next,
+    }))
 }
 
 fn parsed(text: Option<&str>) -> Value {
@@ -34,10 +87,14 @@ fn parsed(text: Option<&str>) -> Value {
 }
 
 pub(super) async fn get(c: &Ctx<'_>) -> ApiResult {
-    let (Some(r), Some(d)) = (c.query.get("repository"), c.query.get("digest")) else {
-        return Err(bad("repository and digest query parameters are required"));
+    let Some(r) = c.query.get("repository") else {
+        return Err(bad("the repository query parameter is required"));
     };
-    let (repo, digest) = target(r, d)?;
+    let (d, t) = (c.query.get("digest"), c.query.get("tag"));
+    if d.is_none() && t.is_none() {
+        return list(c, r).await;
+    }
+    let (repo, digest) = target(c, r, d.map(String::as_str), t.map(String::as_str)).await?;
     c.require(Action::Pull, repo.as_str(), "scan.read").await?;
     let Some(row) = c.app.store.scan(&repo, &digest).await? else {
         return Err(not_found(&format!("scan of {repo}@{digest}")));
@@ -60,14 +117,22 @@ pub(super) async fn get(c: &Ctx<'_>) -> ApiResult {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Rescan {
     repository: String,
-    digest: String,
+    digest: Option<String>,
+    tag: Option<String>,
 }
 
 pub(super) async fn rescan(c: &Ctx<'_>, body: Body) -> ApiResult {
     let req: Rescan = json_body(body).await?;
-    let (repo, digest) = target(&req.repository, &req.digest)?;
+    let (repo, digest) = target(
+        c,
+        &req.repository,
+        req.digest.as_deref(),
+        req.tag.as_deref(),
+    )
+    .await?;
     c.require(Action::Push, repo.as_str(), "scan.request")
         .await?;
     c.app.store.rescan(&repo, &digest).await?;

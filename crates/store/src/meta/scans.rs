@@ -281,6 +281,21 @@ impl Metadata {
         row.as_ref().map(scan_row).transpose()
     }
 
+    /// The scans of one repository in digest order after `after`, at most `n`.
+    pub(crate) async fn scans_in(&self, repo: RepoId, after: &str, n: i64) -> Result<Vec<ScanRow>> {
+        let sql = format!(
+            "SELECT {SCAN_COLUMNS} FROM scans s JOIN repositories r ON r.id = s.repo_id \
+             WHERE s.repo_id = $1 AND s.digest > $2 ORDER BY s.digest LIMIT $3"
+        );
+        let rows: Vec<AnyRow> = sqlx::query(&sql)
+            .bind(repo)
+            .bind(after)
+            .bind(n)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(scan_row).collect()
+    }
+
     /// Finished scans with an SBOM, in (repository id, digest) order after `after`.
     pub(crate) async fn scans_with_sbom(
         &self,
