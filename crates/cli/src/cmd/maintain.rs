@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use zoll_store::{GcOptions, Store};
 
 use crate::config;
+use crate::output::plural;
 use crate::{GcArgs, StoreArgs, open_existing_store, runtime};
 
 pub fn gc(args: GcArgs) -> anyhow::Result<()> {
@@ -35,10 +36,13 @@ pub fn gc(args: GcArgs) -> anyhow::Result<()> {
             println!("{verb} {} {} bytes", blob.digest, blob.size);
         }
         println!(
-            "gc: {verb} {} untagged manifests, {} blobs, {} bytes; {} kept because a push \
-             referenced them meanwhile",
-            report.manifests.len(),
-            report.collected.len(),
+            "gc: {verb} {}, {}, {} bytes; {} kept because a push referenced them meanwhile",
+            plural(
+                report.manifests.len() as u64,
+                "untagged manifest",
+                "untagged manifests"
+            ),
+            plural(report.collected.len() as u64, "blob", "blobs"),
             report.bytes(),
             report.kept_by_push
         );
@@ -89,21 +93,29 @@ pub fn scrub(args: StoreArgs) -> anyhow::Result<()> {
             println!("unreadable {digest}");
         }
         println!(
-            "scrub: checked {} blobs ({} bytes), quarantined {}, unreadable {}, chunk tables \
+            "scrub: checked {} ({} bytes), quarantined {}, unreadable {}, chunk tables \
              recorded {}",
-            report.checked,
+            plural(report.checked as u64, "blob", "blobs"),
             report.bytes,
             report.quarantined.len(),
             report.unreadable.len(),
             report.tables_recorded
         );
         if !report.quarantined.is_empty() {
-            bail!("{} damaged blobs quarantined", report.quarantined.len());
+            bail!(
+                "{} quarantined",
+                plural(
+                    report.quarantined.len() as u64,
+                    "damaged blob",
+                    "damaged blobs"
+                )
+            );
         }
         if !report.unreadable.is_empty() {
+            let n = report.unreadable.len() as u64;
             bail!(
-                "{} blobs could not be read; run scrub again",
-                report.unreadable.len()
+                "{} could not be read; run scrub again",
+                plural(n, "blob", "blobs")
             );
         }
         Ok(())

@@ -19,6 +19,7 @@ use zoll_scan::{Limits, ScanError};
 use crate::StoreArgs;
 use crate::config;
 use crate::connect::Connection;
+use crate::output::plural;
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
@@ -157,19 +158,19 @@ pub fn db(args: DbArgs) -> anyhow::Result<()> {
                 total += findings.len();
                 writeln!(
                     stdout,
-                    "{} ({}): {} findings, {} critical",
+                    "{} ({}): {}, {} critical",
                     path.display(),
                     subject.name,
-                    findings.len(),
+                    plural(findings.len() as u64, "finding", "findings"),
                     critical
                 )?;
             }
             writeln!(
                 stdout,
-                "re-matched {} SBOMs against {} advisories: {} findings in {:.3}s (database load {:.3}s)",
-                sboms.len(),
-                d.advisories.len(),
-                total,
+                "re-matched {} against {}: {} in {:.3}s (database load {:.3}s)",
+                plural(sboms.len() as u64, "SBOM", "SBOMs"),
+                plural(d.advisories.len() as u64, "advisory", "advisories"),
+                plural(total as u64, "finding", "findings"),
                 started.elapsed().as_secs_f64(),
                 loaded.as_secs_f64()
             )?;
@@ -179,15 +180,18 @@ pub fn db(args: DbArgs) -> anyhow::Result<()> {
             let path = db_path(db, &store)?;
             let d = Db::load(&path)?;
             println!(
-                "{}: {} advisories, version {}",
+                "{}: {}, version {}",
                 path.display(),
-                d.advisories.len(),
+                plural(d.advisories.len() as u64, "advisory", "advisories"),
                 d.digest
             );
             for s in &d.header.sources {
                 println!(
-                    "  {} ({} records, sha256 {}, imported {})",
-                    s.file, s.records, s.sha256, s.imported_at
+                    "  {} ({}, sha256 {}, imported {})",
+                    s.file,
+                    plural(s.records as u64, "record", "records"),
+                    s.sha256,
+                    s.imported_at
                 );
             }
             Ok(())
@@ -422,17 +426,21 @@ fn table(inspection: &Inspection, findings: &[Finding], matched: bool) -> String
         .map(|d| format!(" ({} {})", d.id, d.version_id.as_deref().unwrap_or("")))
         .unwrap_or_default();
     out.push_str(&format!(
-        "{}{}: {} packages",
+        "{}{}: {}",
         inspection.subject.name,
         distro,
-        inspection.catalog.packages.len()
+        plural(
+            inspection.catalog.packages.len() as u64,
+            "package",
+            "packages"
+        )
     ));
     if matched {
         let open: Vec<&Finding> = findings.iter().filter(|f| f.suppressed.is_none()).collect();
         let count = |s: Severity| open.iter().filter(|f| f.severity == s).count();
         out.push_str(&format!(
-            ", {} vulnerabilities (CRITICAL: {}, HIGH: {}, MEDIUM: {}, LOW: {}, UNKNOWN: {}), {} suppressed\n",
-            open.len(),
+            ", {} (CRITICAL: {}, HIGH: {}, MEDIUM: {}, LOW: {}, UNKNOWN: {}), {} suppressed\n",
+            plural(open.len() as u64, "vulnerability", "vulnerabilities"),
             count(Severity::Critical),
             count(Severity::High),
             count(Severity::Medium),
