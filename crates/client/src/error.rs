@@ -14,6 +14,13 @@ pub enum ClientError {
         code: String,
         message: String,
     },
+    /// The registry's trust policy refused to serve a manifest (zoll's pull gate).
+    #[error(
+        "the registry's trust policy refuses {what}: {reason} (a pipeline that signs or scans \
+         gated images reads them as a robot with the pull-ungated action: `zoll robot create \
+         PROJECT NAME --action pull --action pull-ungated`)"
+    )]
+    Gate { what: String, reason: String },
     #[error("authentication to {0} failed: {1}")]
     Auth(String, String),
     #[error("content of {expected} does not match its digest (got {actual})")]

@@ -63,9 +63,14 @@ pub async fn read_limited(resp: Response, limit: usize) -> Result<Bytes> {
     Ok(out.freeze())
 }
 
+/// The header zoll's pull gate sends with a refusal, its reason (`zoll_registry::gate`).
+const GATE_REASON_HEADER: &str = "zoll-denied-reason";
+
 /// The registry's complaint as an error: OCI error JSON when it sent one.
 async fn refusal(what: String, resp: Response) -> ClientError {
     let status = resp.status();
+    // zoll's pull gate names its reason in a header too (a `HEAD` has no body).
+    let gate_reason = header(resp.headers(), GATE_REASON_HEADER).map(str::to_owned);
     let body = read_limited(resp, MAX_ERROR_BODY).await.unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Errors {
@@ -84,6 +89,13 @@ async fn refusal(what: String, resp: Response) -> ClientError {
         && first.as_ref().is_none_or(|e| e.code.ends_with("_UNKNOWN"))
     {
         return ClientError::NotFound(what);
+    }
+    if let (StatusCode::FORBIDDEN, Some(header_reason)) = (status, gate_reason) {
+        let reason = first
+            .map(|e| e.message)
+            .filter(|m| !m.is_empty())
+            .unwrap_or(header_reason);
+        return ClientError::Gate { what, reason };
     }
     let (code, message) = match first {
         Some(e) => (e.code, e.message),

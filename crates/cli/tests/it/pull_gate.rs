@@ -174,6 +174,8 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
                 "push",
                 "--action",
                 "pull-ungated",
+                "-o",
+                "json",
             ][..],
             &remote,
         ]
@@ -224,6 +226,29 @@ async fn serve_gates_pulls_by_the_policy_file_and_reloads_it() {
         message.contains("stage 'ci' has not signed sha256:"),
         "{message}"
     );
+    // A client command reading the image as someone without pull-ungated: the registry's
+    // reason, and how a pipeline gets past the gate (issue 16), in one line.
+    let mut scan = zoll(
+        d,
+        &[
+            "scan",
+            &image,
+            "--skip-db",
+            "--creds",
+            &format!("admin:{ADMIN_PASSWORD}"),
+        ],
+    );
+    scan.env_remove("REGISTRY_AUTH_FILE");
+    let out = run(scan);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("the registry's trust policy refuses")
+            && err.contains("stage 'ci' has not signed")
+            && err.contains("--action pull-ungated"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     let (status, manifest) = pull(&base, robot, "v1").await;
     assert_eq!(status, 200, "{manifest}");
     let digest = zoll_oci::Digest::sha256(manifest.as_bytes()).to_string();
