@@ -11,6 +11,7 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 
 use crate::Credentials;
 use crate::error::{ClientError, Result};
+use crate::retry::RetryPolicy;
 
 /// Largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
@@ -35,6 +36,7 @@ pub(crate) struct Auth {
     credentials: Option<Credentials>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, String>>,
+    retry: RetryPolicy,
 }
 
 impl Auth {
@@ -44,6 +46,7 @@ impl Auth {
         host: &str,
         credentials: Option<Credentials>,
         auth_file: Option<&std::path::Path>,
+        retry: RetryPolicy,
     ) -> Self {
         let found = || match auth_file {
             Some(file) => auth_file_entry(file, host),
@@ -54,6 +57,7 @@ impl Auth {
             credentials: credentials.or_else(found),
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            retry,
         }
     }
 
@@ -73,14 +77,15 @@ impl Auth {
 
     /// Sends the request `make` builds, authenticated for `scope`
     /// (`repository:NAME:pull` or `repository:NAME:pull,push`). On a 401 it takes the
-    /// challenge, obtains credentials or a token, and sends once more.
+    /// challenge, obtains credentials or a token, and sends once more. Each of these
+    /// exchanges is retried as the [`RetryPolicy`] allows.
     pub async fn send(
         &self,
         http: &reqwest::Client,
         scope: &str,
         make: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
-        let first = self.with_header(make(), scope).send().await?;
+        let first = self.exchange(http, make(), scope).await?;
         if first.status() != StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
@@ -99,7 +104,7 @@ impl Auth {
             return Err(ClientError::Auth(self.host.clone(), NO_CREDENTIALS.into()));
         }
         *self.challenge.lock().expect("poisoned") = Some(challenge);
-        let second = self.with_header(make(), scope).send().await?;
+        let second = self.exchange(http, make(), scope).await?;
         if second.status() == StatusCode::UNAUTHORIZED {
             // Anonymous access was tried and not enough: say which of the two it was.
             let why = match &self.credentials {
@@ -122,6 +127,16 @@ impl Auth {
             ));
         }
         Ok(resp)
+    }
+
+    async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        req: RequestBuilder,
+        scope: &str,
+    ) -> Result<Response> {
+        let req = self.with_header(req, scope).build()?;
+        self.retry.send(http, req).await
     }
 
     fn with_header(&self, req: RequestBuilder, scope: &str) -> RequestBuilder {
@@ -149,7 +164,7 @@ impl Auth {
         if let Some(c) = &self.credentials {
             req = req.header(AUTHORIZATION, basic(c));
         }
-        let resp = req.send().await?;
+        let resp = self.retry.send(http, req.build()?).await?;
         let status = resp.status();
         if let (StatusCode::UNAUTHORIZED, Some(c)) = (status, &self.credentials) {
             return Err(ClientError::Auth(

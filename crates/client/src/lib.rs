@@ -14,6 +14,7 @@ mod error;
 mod image_ref;
 mod layout;
 mod registry;
+mod retry;
 mod verify;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ pub use error::{ClientError, Result};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;
 pub use registry::{RegistryRepo, read_limited};
+pub use retry::{RetryPolicy, Sleeper, TokioSleeper};
 
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -81,6 +83,8 @@ pub struct ClientConfig {
     pub max_manifest_bytes: usize,
     /// Largest number of referrers or tags collected over all pages.
     pub max_list_entries: usize,
+    /// How requests that may be repeated are retried (connection failures, 429, 502–504).
+    pub retry: RetryPolicy,
 }
 
 impl Default for ClientConfig {
@@ -93,6 +97,7 @@ impl Default for ClientConfig {
             danger_accept_invalid_certs: false,
             max_manifest_bytes: 4 << 20,
             max_list_entries: 100_000,
+            retry: RetryPolicy::default(),
         }
     }
 }

@@ -168,6 +168,7 @@ impl RegistryRepo {
                 registry,
                 config.credentials.clone(),
                 config.auth_file.as_deref(),
+                config.retry.clone(),
             ),
             repo,
             max_manifest: config.max_manifest_bytes,
