@@ -24,6 +24,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use zoll_oci::{Descriptor, Digest, Reference};
 
+pub use auth::{CredentialReport, CredentialSource, Miss};
 pub use error::{ClientError, Result};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;
@@ -85,6 +86,8 @@ pub struct ClientConfig {
     pub max_list_entries: usize,
     /// How requests that may be repeated are retried (connection failures, 429, 502–504).
     pub retry: RetryPolicy,
+    /// Told, as a registry is opened, where its credentials came from (`--verbose`).
+    pub on_credentials: Option<std::sync::Arc<dyn CredentialReport>>,
 }
 
 impl Default for ClientConfig {
@@ -98,6 +101,7 @@ impl Default for ClientConfig {
             max_manifest_bytes: 4 << 20,
             max_list_entries: 100_000,
             retry: RetryPolicy::default(),
+            on_credentials: None,
         }
     }
 }

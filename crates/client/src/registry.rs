@@ -164,12 +164,7 @@ impl RegistryRepo {
         Ok(RegistryRepo {
             http: b.build()?,
             base,
-            auth: Auth::new(
-                registry,
-                config.credentials.clone(),
-                config.auth_file.as_deref(),
-                config.retry.clone(),
-            ),
+            auth: Auth::new(registry, config),
             repo,
             max_manifest: config.max_manifest_bytes,
             max_list: config.max_list_entries,

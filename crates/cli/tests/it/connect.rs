@@ -221,7 +221,8 @@ async fn client_commands_reach_a_tls_registry_on_loopback() {
 
 /// Issue 16: credentials come from where skopeo and docker keep them, docker credential
 /// helpers included (`credsStore`, `credHelpers`): the helper, a test script here, is asked
-/// with the host on standard input, and what it answers logs in.
+/// with the host on standard input, and what it answers logs in. `--verbose` says which
+/// auth file, helper or flag gave the credentials, or which files were looked at.
 #[tokio::test]
 async fn credentials_come_from_a_docker_credential_helper() {
     use std::os::unix::fs::PermissionsExt;
@@ -267,9 +268,17 @@ async fn credentials_come_from_a_docker_credential_helper() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let scan = |config: &str| scan_with(config, &[]);
-    // Logged in through the store helper: the registry says what is missing, not who.
-    let err = scan(r#"{"credsStore":"zolltest"}"#);
+    // Logged in through the store helper: the registry says what is missing, not who;
+    // --verbose names the helper and the file that named it.
+    let err = scan_with(r#"{"credsStore":"zolltest"}"#, &["--verbose"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "credentials for {host}: from the credential helper docker-credential-zolltest \
+             (named in "
+        )) && err.contains("/config.json)"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&asked).unwrap(), host);
     // A helper for this host only, beside an `auths` entry the helper holds the secret of.
     std::fs::remove_file(&asked).unwrap();
@@ -278,9 +287,19 @@ async fn credentials_come_from_a_docker_credential_helper() {
     ));
     assert!(err.contains("not found"), "{err}");
     assert!(asked.exists());
-    // No credentials anywhere: refused.
-    let err = scan("{}");
+    assert!(
+        !err.contains("credentials for"),
+        "only with --verbose: {err}"
+    );
+    // No credentials anywhere: refused; -v lists the files looked at and why each gave none.
+    let err = scan_with("{}", &["-v"]);
     assert!(err.contains("none were found"), "{err}");
+    assert!(
+        err.contains(&format!("no credentials for {host} in:")),
+        "{err}"
+    );
+    assert!(err.contains("/containers/auth.json: no such file"), "{err}");
+    assert!(err.contains("/config.json: no entry for the host"), "{err}");
     // A helper name that is a path is never run.
     let err = scan(r#"{"credsStore":"../bin/docker-credential-zolltest"}"#);
     assert!(err.contains("none were found"), "{err}");
@@ -293,8 +312,12 @@ async fn credentials_come_from_a_docker_credential_helper() {
     );
     // --creds and --authfile, as skopeo takes them.
     let flags = |extra: &[&str]| scan_with("{}", extra);
-    let err = flags(&["--creds", &format!("admin:{password}")]);
+    let err = flags(&["--creds", &format!("admin:{password}"), "-v"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!("credentials for {host}: from --creds")),
+        "{err}"
+    );
     let authfile = dir.path().join("auth.json");
     let right = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
     std::fs::write(
@@ -302,8 +325,15 @@ async fn credentials_come_from_a_docker_credential_helper() {
         format!(r#"{{"auths":{{"{host}":{{"auth":"{right}"}}}}}}"#),
     )
     .unwrap();
-    let err = flags(&["--authfile", authfile.to_str().unwrap()]);
+    let err = flags(&["--authfile", authfile.to_str().unwrap(), "--verbose"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "credentials for {host}: from the auth file {}",
+            authfile.display()
+        )),
+        "{err}"
+    );
     let err = flags(&["--creds", "admin:wrong-password"]);
     assert!(
         err.contains("the credentials of admin were refused"),
