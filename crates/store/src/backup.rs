@@ -16,6 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use zoll_oci::Digest;
 use zoll_stdx::hex;
+use zoll_stdx::progress::{Progress, Silent};
 
 use crate::error::{Result, StoreError};
 use crate::hash_ahead::hash_ahead;
@@ -307,6 +308,11 @@ fn invalid(what: impl Into<String>) -> StoreError {
 impl Store {
     /// Writes a backup into `dir`, which must not exist or be empty.
     pub async fn backup(&self, dir: &Path) -> Result<BackupReport> {
+        self.backup_with(dir, &Silent).await
+    }
+
+    /// [`Store::backup`], telling `progress` the blob bytes to copy and copied.
+    pub async fn backup_with(&self, dir: &Path, progress: &dyn Progress) -> Result<BackupReport> {
         if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
             return Err(invalid(format!("{} is not empty", dir.display())));
         }
@@ -347,6 +353,10 @@ impl Store {
                 .fetch_all(&mut *conn)
                 .await?;
         conn.commit().await?;
+        if report.bytes_included {
+            let sizes = blobs.iter().filter_map(|r| r.try_get::<i64, _>(1).ok());
+            progress.grow(sizes.map(crate::meta::to_u64).sum());
+        }
         let mut list = std::io::BufWriter::new(std::fs::File::create(dir.join("blobs.txt"))?);
         for r in &blobs {
             let (digest, size): (String, i64) = (r.try_get(0)?, r.try_get(1)?);
@@ -358,7 +368,7 @@ impl Store {
                 let d: Digest = digest
                     .parse()
                     .map_err(|_| invalid(format!("bad digest {digest}")))?;
-                self.copy_blob_out(&d, size, dir).await?;
+                self.copy_blob_out(&d, size, dir, progress).await?;
             }
         }
         list.flush()?;
@@ -374,13 +384,21 @@ impl Store {
         Ok(report)
     }
 
-    async fn copy_blob_out(&self, d: &Digest, size: u64, dir: &Path) -> Result<()> {
+    async fn copy_blob_out(
+        &self,
+        d: &Digest,
+        size: u64,
+        dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
         std::fs::create_dir_all(path.parent().expect("has a parent"))?;
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
         let mut stream = self.blobs.open(d, 0, size, true).await?;
         while let Some(chunk) = stream.next().await {
-            file.write_all(&chunk?)?;
+            let chunk = chunk?;
+            file.write_all(&chunk)?;
+            progress.advance(chunk.len() as u64);
         }
         file.flush()?;
         file.get_ref().sync_all()?;
@@ -389,6 +407,11 @@ impl Store {
 
     /// Restores a backup into this store, which must hold no repositories and no accounts.
     pub async fn restore(&self, dir: &Path) -> Result<BackupReport> {
+        self.restore_with(dir, &Silent).await
+    }
+
+    /// [`Store::restore`], telling `progress` the blob bytes to copy and copied.
+    pub async fn restore_with(&self, dir: &Path, progress: &dyn Progress) -> Result<BackupReport> {
         let manifest_path = dir.join("backup.json");
         let manifest = std::fs::read(&manifest_path).map_err(|e| {
             StoreError::Io(std::io::Error::new(
@@ -424,6 +447,9 @@ impl Store {
             bytes_included: manifest["bytes_included"] == true,
             ..BackupReport::default()
         };
+        if report.bytes_included {
+            progress.grow(manifest["blob_bytes"].as_u64().unwrap_or(0));
+        }
         // Bytes first: a row never points at a blob that is not there.
         let list = std::fs::File::open(dir.join("blobs.txt"))?;
         for line in std::io::BufReader::new(list).lines() {
@@ -440,7 +466,7 @@ impl Store {
             report.blobs += 1;
             report.blob_bytes += size;
             if report.bytes_included {
-                self.restore_blob(dir, &d, size).await?;
+                self.restore_blob(dir, &d, size, progress).await?;
             } else if self.blobs.stat(&d).await? != Some(size) {
                 return Err(invalid(format!(
                     "blob {d} is neither in the backup nor in the blob store"
@@ -494,10 +520,21 @@ impl Store {
         Ok(report)
     }
 
-    async fn restore_blob(&self, dir: &Path, d: &Digest, size: u64) -> Result<()> {
+    async fn restore_blob(
+        &self,
+        dir: &Path,
+        d: &Digest,
+        size: u64,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
         let file = tokio::fs::File::open(&path).await?;
-        let stream = tokio_util::io::ReaderStream::new(file).map(|r| r.map_err(|e| e.to_string()));
+        let stream = tokio_util::io::ReaderStream::new(file).map(|r| {
+            if let Ok(chunk) = &r {
+                progress.advance(chunk.len() as u64);
+            }
+            r.map_err(|e| e.to_string())
+        });
         let id = random_id();
         self.blobs.create_upload(&id).await?;
         let (stream, hashed) = hash_ahead(Box::pin(stream), ContentHash::new(d.algorithm()));
