@@ -9,6 +9,7 @@ mod cmd;
 mod config;
 mod connect;
 mod logging;
+mod progress;
 mod remote;
 mod serve;
 
@@ -21,6 +22,9 @@ use cmd::{admission, approvals, crypt, docs, gov, key, maintain, policy, scan, s
 #[derive(Parser)]
 #[command(name = "zoll", version, about = "A trusted OCI registry in one binary")]
 struct Cli {
+    /// No progress bars (they are drawn only when standard error is a terminal).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -187,6 +191,7 @@ async fn open_store(c: &config::Config) -> anyhow::Result<zoll_store::Store> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),

@@ -14,6 +14,7 @@ use zoll_store::Account;
 
 use crate::StoreArgs;
 use crate::config;
+use crate::progress::Bar;
 use crate::remote::{Remote, call, read_password, show};
 use crate::{open_existing_store, open_store, runtime};
 
@@ -188,7 +189,7 @@ pub fn backup(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
     let c = config::load_for(&args)?;
     runtime()?.block_on(async {
         let store = open_existing_store(&c).await?;
-        let r = store.backup(&dir).await;
+        let r = store.backup_with(&dir, &Bar::new("backup", false)).await;
         store.close().await;
         let r = r.context("backup failed")?;
         println!(
@@ -216,7 +217,7 @@ pub fn restore(dir: PathBuf, args: StoreArgs) -> anyhow::Result<()> {
     }
     runtime()?.block_on(async {
         let store = open_store(&c).await?;
-        let r = store.restore(&dir).await;
+        let r = store.restore_with(&dir, &Bar::new("restore", false)).await;
         store.close().await;
         let r = r.context("restore failed")?;
         println!(

@@ -13,12 +13,9 @@ use crate::server::{Zoll, command};
 fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
     use std::io::Write;
     let typed = "typed-secret-2718";
-    let command = format!(
-        "{} project list --registry http://127.0.0.1:9",
-        env!("CARGO_BIN_EXE_zoll")
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
+    let mut zoll = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
+    zoll.args(["project", "list", "--registry", "http://127.0.0.1:9"]);
+    let mut child = on_terminal(&zoll)
         .env_remove("ZOLL_PASSWORD")
         .env_remove("ZOLL_USER")
         .stdin(std::process::Stdio::piped())
@@ -82,6 +79,26 @@ fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
         "a pipe gets no prompt: {err}"
     );
     assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// `cmd` (program, arguments and the environment set on it) run on a pseudo-terminal by
+/// util-linux `script`: standard input and output of the returned command are the terminal's
+/// keyboard and screen (the program's standard output and error both reach the screen).
+pub fn on_terminal(cmd: &std::process::Command) -> std::process::Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script
 }
 
 /// A test CA and a server certificate it issued for 127.0.0.1 (a leaf, not a CA: rustls
