@@ -77,14 +77,6 @@ const RETRY_STATUSES: [StatusCode; 4] = [
 ];
 
 impl RetryPolicy {
-    /// No retries at all.
-    pub fn none() -> RetryPolicy {
-        RetryPolicy {
-            max_retries: 0,
-            ..RetryPolicy::default()
-        }
-    }
-
     /// Sends `req` on `http`, again while the policy allows (see the module's text).
     pub(crate) async fn send(&self, http: &reqwest::Client, mut req: Request) -> Result<Response> {
         let repeatable = matches!(*req.method(), Method::GET | Method::HEAD | Method::PUT);
