@@ -1,10 +1,11 @@
-//! Progress bars (issue 16): `scan`, `encrypt` and `decrypt` draw bytes, rate and ETA on a
+//! Progress bars (issue 16): `scan` (of a layout and of a registry image, whose layers it
+//! downloads), `encrypt` and `decrypt` draw bytes, rate and ETA on a
 //! terminal (a pseudo-terminal from util-linux `script`), and nothing into a pipe or with
 //! `--quiet`. (`backup` and `restore` draw theirs in `gov.rs`'s backup test.)
 
 use std::process::{Command, Stdio};
 
-use zoll_testkit::{TarEntry, TestImage};
+use zoll_testkit::{TarEntry, TestImage, TestServer};
 
 use crate::connect::on_terminal;
 use crate::process::ec_key_pair;
@@ -41,10 +42,13 @@ async fn bars_are_drawn_on_a_terminal_not_in_a_pipe_nor_when_quiet() {
     let noise: Vec<u8> = (0u32..(256 << 10))
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    TestImage::new()
-        .layer(&[TarEntry::file("data/noise", noise)])
-        .write_layout(&d.join("plain"), "v1")
-        .await;
+    let image = TestImage::new().layer(&[TarEntry::file("data/noise", noise)]);
+    image.write_layout(&d.join("plain"), "v1").await;
+    // The same image in a registry, for the scan that downloads its layers.
+    let server = TestServer::start().await;
+    let pushed = server.image_ref("team/app:v1");
+    let repo = zoll_client::Repository::open(&pushed.parse().unwrap(), &Default::default());
+    image.push(&repo.unwrap(), Some("v1")).await;
     let (key, public) = ec_key_pair(d, "k");
     let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
     let oci = |name: &str| format!("oci:{}:v1", d.join(name).display());
@@ -54,6 +58,8 @@ async fn bars_are_drawn_on_a_terminal_not_in_a_pipe_nor_when_quiet() {
         let zoll = || Command::new(env!("CARGO_BIN_EXE_zoll"));
         let mut scan = zoll();
         scan.args(["scan", &oci("plain"), "--skip-db"]).args(extra);
+        let mut download = zoll();
+        download.args(["scan", &pushed, "--skip-db"]).args(extra);
         let mut encrypt = zoll();
         encrypt
             .args(["encrypt", &oci("plain"), &oci(&format!("enc{n}"))])
@@ -64,23 +70,37 @@ async fn bars_are_drawn_on_a_terminal_not_in_a_pipe_nor_when_quiet() {
             .args(["decrypt", &oci("enc"), &oci(&format!("dec{n}"))])
             .args(["--key", key])
             .args(extra);
-        [("scan", scan), ("encrypt", encrypt), ("decrypt", decrypt)]
+        [
+            ("scan", scan),
+            ("scan", download),
+            ("encrypt", encrypt),
+            ("decrypt", decrypt),
+        ]
     };
-    for (label, cmd) in commands("", &[]) {
-        let shown = screen(&cmd);
-        assert!(has_bar(&shown, label), "{label} on a terminal: {shown}");
-    }
-    for (label, mut cmd) in commands("-piped", &[]) {
-        let err = piped(&mut cmd);
-        assert!(!err.contains("ETA"), "{label} into a pipe: {err}");
-    }
-    for (label, cmd) in commands("-quiet", &["--quiet"]) {
-        let shown = screen(&cmd);
-        assert!(!shown.contains("ETA"), "{label} --quiet: {shown}");
-    }
-    // A JSON report on standard output: no bar either.
     let mut json = Command::new(env!("CARGO_BIN_EXE_zoll"));
-    json.args(["scan", &oci("plain"), "--skip-db", "--format", "json"]);
-    let shown = screen(&json);
-    assert!(!shown.contains("ETA"), "scan --format json: {shown}");
+    json.args(["scan", &pushed, "--skip-db", "--format", "json"]);
+    let on_terminal = commands("", &[]);
+    let into_pipe = commands("-piped", &[]);
+    let quiet = commands("-quiet", &["--quiet"]);
+    // The commands run as other processes; blocking on a worker thread lets this runtime
+    // serve the registry meanwhile.
+    tokio::task::spawn_blocking(move || {
+        for (label, cmd) in on_terminal {
+            let shown = screen(&cmd);
+            assert!(has_bar(&shown, label), "{label} on a terminal: {shown}");
+        }
+        for (label, mut cmd) in into_pipe {
+            let err = piped(&mut cmd);
+            assert!(!err.contains("ETA"), "{label} into a pipe: {err}");
+        }
+        for (label, cmd) in quiet {
+            let shown = screen(&cmd);
+            assert!(!shown.contains("ETA"), "{label} --quiet: {shown}");
+        }
+        // A JSON report on standard output: no bar either.
+        let shown = screen(&json);
+        assert!(!shown.contains("ETA"), "scan --format json: {shown}");
+    })
+    .await
+    .unwrap();
 }
