@@ -1,10 +1,12 @@
 //! How every client command reaches a registry: one set of flags (`--registry-ca`,
-//! `--insecure-skip-tls-verify`, `--plain-http`, `--creds`, `--authfile`) turned into one
-//! `zoll_client::ClientConfig`.
+//! `--insecure-skip-tls-verify`, `--plain-http`, `--creds`, `--authfile`, `--verbose`) turned
+//! into one `zoll_client::ClientConfig`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use zoll_client::{ClientConfig, Credentials, PlainHttp};
+use zoll_client::{ClientConfig, CredentialReport, CredentialSource, Credentials, PlainHttp};
 
 /// How the registry's TLS certificate is checked: shared by the image commands and the
 /// management commands.
@@ -59,6 +61,10 @@ pub struct Connection {
     /// podman's `--authfile`).
     #[arg(long, value_name = "FILE", conflicts_with = "creds")]
     authfile: Option<PathBuf>,
+    /// Say on standard error where the credentials for each registry came from (which auth
+    /// file, credential helper or --creds), or which files were looked at when none did.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 impl Connection {
@@ -92,7 +98,52 @@ impl Connection {
             },
             credentials,
             auth_file: self.authfile.clone(),
+            on_credentials: self
+                .verbose
+                .then(|| Arc::new(Verbose::default()) as Arc<dyn CredentialReport>),
             ..tls
         })
+    }
+}
+
+/// `--verbose`: where each registry's credentials came from, once per registry.
+#[derive(Debug, Default)]
+struct Verbose {
+    told: Mutex<HashSet<String>>,
+}
+
+impl CredentialReport for Verbose {
+    fn report(&self, host: &str, source: &CredentialSource) {
+        if !self.told.lock().expect("poisoned").insert(host.to_owned()) {
+            return;
+        }
+        eprintln!("{}", credentials_line(host, source));
+    }
+}
+
+fn credentials_line(host: &str, source: &CredentialSource) -> String {
+    match source {
+        CredentialSource::Given => format!("credentials for {host}: from --creds"),
+        CredentialSource::AuthFile(file) => {
+            format!(
+                "credentials for {host}: from the auth file {}",
+                file.display()
+            )
+        }
+        CredentialSource::Helper { name, file } => format!(
+            "credentials for {host}: from the credential helper docker-credential-{name} \
+             (named in {})",
+            file.display()
+        ),
+        CredentialSource::NotFound(looked) if looked.is_empty() => {
+            format!("no credentials for {host}: no auth file to look in")
+        }
+        CredentialSource::NotFound(looked) => {
+            let mut line = format!("no credentials for {host} in:");
+            for (file, miss) in looked {
+                line.push_str(&format!("\n  {}: {miss}", file.display()));
+            }
+            line
+        }
     }
 }

@@ -10,6 +10,7 @@ mod config;
 mod connect;
 mod logging;
 mod output;
+mod progress;
 mod remote;
 mod serve;
 
@@ -24,6 +25,9 @@ use cmd::{
 #[derive(Parser)]
 #[command(name = "zoll", version, about = "A trusted OCI registry in one binary")]
 struct Cli {
+    /// No progress bars (they are drawn only when standard error is a terminal).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -184,6 +188,7 @@ async fn open_store(c: &config::Config) -> anyhow::Result<zoll_store::Store> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Gc(args) => maintain::gc(args),

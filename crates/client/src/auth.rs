@@ -3,14 +3,16 @@
 //! challenge names and retry. Tokens are cached per scope for the life of the client.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use base64::Engine;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use crate::Credentials;
 use crate::error::{ClientError, Result};
+use crate::retry::RetryPolicy;
+use crate::{ClientConfig, Credentials};
 
 /// Largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 1 << 20;
@@ -35,25 +37,28 @@ pub(crate) struct Auth {
     credentials: Option<Credentials>,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, String>>,
+    retry: RetryPolicy,
 }
 
 impl Auth {
-    /// Credentials for `host`: `credentials`, else those of `auth_file` if one is named,
-    /// else the usual auth files.
-    pub fn new(
-        host: &str,
-        credentials: Option<Credentials>,
-        auth_file: Option<&std::path::Path>,
-    ) -> Self {
-        let found = || match auth_file {
-            Some(file) => auth_file_entry(file, host),
-            None => from_auth_files(host),
+    /// Credentials for `host`: the configuration's, else those of its `auth_file` if it
+    /// names one, else of the usual auth files; where they came from goes to the
+    /// configuration's `on_credentials`.
+    pub fn new(host: &str, config: &ClientConfig) -> Self {
+        let (credentials, source) = match (&config.credentials, &config.auth_file) {
+            (Some(c), _) => (Some(c.clone()), CredentialSource::Given),
+            (None, Some(file)) => lookup(std::slice::from_ref(file), host),
+            (None, None) => lookup(&default_auth_files(), host),
         };
+        if let Some(report) = &config.on_credentials {
+            report.report(host, &source);
+        }
         Auth {
             host: host.to_owned(),
-            credentials: credentials.or_else(found),
+            credentials,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            retry: config.retry.clone(),
         }
     }
 
@@ -73,14 +78,15 @@ impl Auth {
 
     /// Sends the request `make` builds, authenticated for `scope`
     /// (`repository:NAME:pull` or `repository:NAME:pull,push`). On a 401 it takes the
-    /// challenge, obtains credentials or a token, and sends once more.
+    /// challenge, obtains credentials or a token, and sends once more. Each of these
+    /// exchanges is retried as the [`RetryPolicy`] allows.
     pub async fn send(
         &self,
         http: &reqwest::Client,
         scope: &str,
         make: impl Fn() -> RequestBuilder,
     ) -> Result<Response> {
-        let first = self.with_header(make(), scope).send().await?;
+        let first = self.exchange(http, make(), scope).await?;
         if first.status() != StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
@@ -99,7 +105,7 @@ impl Auth {
             return Err(ClientError::Auth(self.host.clone(), NO_CREDENTIALS.into()));
         }
         *self.challenge.lock().expect("poisoned") = Some(challenge);
-        let second = self.with_header(make(), scope).send().await?;
+        let second = self.exchange(http, make(), scope).await?;
         if second.status() == StatusCode::UNAUTHORIZED {
             // Anonymous access was tried and not enough: say which of the two it was.
             let why = match &self.credentials {
@@ -122,6 +128,16 @@ impl Auth {
             ));
         }
         Ok(resp)
+    }
+
+    async fn exchange(
+        &self,
+        http: &reqwest::Client,
+        req: RequestBuilder,
+        scope: &str,
+    ) -> Result<Response> {
+        let req = self.with_header(req, scope).build()?;
+        self.retry.send(http, req).await
     }
 
     fn with_header(&self, req: RequestBuilder, scope: &str) -> RequestBuilder {
@@ -149,7 +165,7 @@ impl Auth {
         if let Some(c) = &self.credentials {
             req = req.header(AUTHORIZATION, basic(c));
         }
-        let resp = req.send().await?;
+        let resp = self.retry.send(http, req.build()?).await?;
         let status = resp.status();
         if let (StatusCode::UNAUTHORIZED, Some(c)) = (status, &self.credentials) {
             return Err(ClientError::Auth(
@@ -236,11 +252,61 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     out
 }
 
-/// Credentials for `host` from the auth files docker and the containers tools write.
-fn from_auth_files(host: &str) -> Option<Credentials> {
+/// Where credentials for a registry came from, for `--verbose`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// Given with the configuration (`--creds`).
+    Given,
+    /// The entry for the host in this auth file.
+    AuthFile(PathBuf),
+    /// The credential helper `docker-credential-NAME` this auth file names.
+    Helper { name: String, file: PathBuf },
+    /// Nothing found: each file looked at, and why it gave nothing.
+    NotFound(Vec<(PathBuf, Miss)>),
+}
+
+/// Why an auth file gave no credentials for a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// There is no such file.
+    Absent,
+    /// Too large, not JSON, or not readable.
+    Unreadable,
+    /// No entry and no credential helper for the host.
+    NoEntry,
+    /// The entry is not `base64(user:password)`.
+    BadEntry,
+    /// The credential helper it names failed or was not run (a name that is a path).
+    HelperFailed(String),
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::Absent => f.write_str("no such file"),
+            Miss::Unreadable => f.write_str("unreadable"),
+            Miss::NoEntry => f.write_str("no entry for the host"),
+            Miss::BadEntry => f.write_str("the entry is not base64 of user:password"),
+            Miss::HelperFailed(name) => {
+                write!(
+                    f,
+                    "its credential helper docker-credential-{name} gave none"
+                )
+            }
+        }
+    }
+}
+
+/// What the configuration is told about credentials as a client opens a registry.
+pub trait CredentialReport: std::fmt::Debug + Send + Sync {
+    fn report(&self, host: &str, source: &CredentialSource);
+}
+
+/// The auth files docker and the containers tools write, in the order they are read.
+fn default_auth_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     if let Ok(f) = std::env::var("REGISTRY_AUTH_FILE") {
-        files.push(std::path::PathBuf::from(f));
+        files.push(PathBuf::from(f));
     }
     match std::env::var("XDG_RUNTIME_DIR") {
         Ok(d) => files.push(std::path::Path::new(&d).join("containers/auth.json")),
@@ -258,7 +324,23 @@ fn from_auth_files(host: &str) -> Option<Credentials> {
     if let Ok(h) = std::env::var("HOME") {
         files.push(std::path::Path::new(&h).join(".docker/config.json"));
     }
-    files.iter().find_map(|f| auth_file_entry(f, host))
+    files
+}
+
+/// The first of `files` with credentials for `host`, and where they came from.
+fn lookup(files: &[PathBuf], host: &str) -> (Option<Credentials>, CredentialSource) {
+    let mut missed = Vec::new();
+    for file in files {
+        match auth_file_entry(file, host) {
+            Ok((c, None)) => return (Some(c), CredentialSource::AuthFile(file.clone())),
+            Ok((c, Some(name))) => {
+                let file = file.clone();
+                return (Some(c), CredentialSource::Helper { name, file });
+            }
+            Err(miss) => missed.push((file.clone(), miss)),
+        }
+    }
+    (None, CredentialSource::NotFound(missed))
 }
 
 /// Longest a credential helper may take to answer.
@@ -314,19 +396,33 @@ fn from_helper(name: &str, host: &str) -> Option<Credentials> {
     })
 }
 
-fn auth_file_entry(path: &std::path::Path, host: &str) -> Option<Credentials> {
-    let meta = std::fs::metadata(path).ok()?;
+/// The credentials `path` holds for `host`, with the name of the credential helper that
+/// gave them if one did.
+fn auth_file_entry(
+    path: &std::path::Path,
+    host: &str,
+) -> Result<(Credentials, Option<String>), Miss> {
+    let meta = std::fs::metadata(path).map_err(|_| Miss::Absent)?;
     if meta.len() > MAX_TOKEN_RESPONSE as u64 {
-        return None;
+        return Err(Miss::Unreadable);
     }
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let bytes = std::fs::read(path).map_err(|_| Miss::Unreadable)?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| Miss::Unreadable)?;
+    let helper = |name: &str| match from_helper(name, host) {
+        Some(c) => Ok((c, Some(name.to_owned()))),
+        None => Err(Miss::HelperFailed(name.to_owned())),
+    };
+    let store = || match v["credsStore"].as_str() {
+        Some(name) => helper(name),
+        None => Err(Miss::NoEntry),
+    };
     // docker's order: a helper for this host, then the file's own entry, then the store
     // helper for every host (an entry is often only `{}` when a helper holds the secret).
-    if let Some(helper) = v["credHelpers"][host].as_str() {
-        return from_helper(helper, host);
+    if let Some(name) = v["credHelpers"][host].as_str() {
+        return helper(name);
     }
     let Some(auths) = v.get("auths").and_then(|a| a.as_object()) else {
-        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
+        return store();
     };
     let entry = auths.get(host).or_else(|| {
         auths.iter().find_map(|(k, e)| {
@@ -336,21 +432,19 @@ fn auth_file_entry(path: &std::path::Path, host: &str) -> Option<Credentials> {
             (bare.split('/').next() == Some(host)).then_some(e)
         })
     });
-    let Some(entry) = entry else {
-        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
-    };
-    let Some(encoded) = entry.get("auth").and_then(|a| a.as_str()) else {
-        return v["credsStore"].as_str().and_then(|h| from_helper(h, host));
+    let Some(encoded) = entry.and_then(|e| e.get("auth")).and_then(|a| a.as_str()) else {
+        return store();
     };
     let raw = base64::engine::general_purpose::STANDARD
         .decode(encoded)
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (username, password) = raw.split_once(':')?;
-    Some(Credentials {
+        .map_err(|_| Miss::BadEntry)?;
+    let raw = String::from_utf8(raw).map_err(|_| Miss::BadEntry)?;
+    let (username, password) = raw.split_once(':').ok_or(Miss::BadEntry)?;
+    let c = Credentials {
         username: username.to_owned(),
         password: password.to_owned(),
-    })
+    };
+    Ok((c, None))
 }
 
 #[cfg(test)]
@@ -394,12 +488,19 @@ mod tests {
             r#"{"auths":{"https://reg.example:5000/v1/":{"auth":"dXNlcjpwYTpzcw=="}}}"#,
         )
         .unwrap();
-        let c = auth_file_entry(&f, "reg.example:5000").unwrap();
+        let (c, helper) = auth_file_entry(&f, "reg.example:5000").unwrap();
         assert_eq!(
-            (c.username.as_str(), c.password.as_str()),
-            ("user", "pa:ss")
+            (c.username.as_str(), c.password.as_str(), helper),
+            ("user", "pa:ss", None)
         );
-        assert!(auth_file_entry(&f, "other.example").is_none());
+        assert_eq!(
+            auth_file_entry(&f, "other.example").unwrap_err(),
+            Miss::NoEntry
+        );
+        assert_eq!(
+            auth_file_entry(&dir.join("absent.json"), "x").unwrap_err(),
+            Miss::Absent
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

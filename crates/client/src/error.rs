@@ -45,6 +45,17 @@ pub enum ClientError {
 
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
+        let msg = ClientError::from_reqwest_text(&e);
+        match connection_hint(&msg) {
+            Some(hint) => ClientError::Http(format!("{hint} ({msg})")),
+            None => ClientError::Http(msg),
+        }
+    }
+}
+
+impl ClientError {
+    /// What a reqwest error says, with its causes and without the URL's query.
+    pub(crate) fn from_reqwest_text(e: &reqwest::Error) -> String {
         // The URL may carry a token in its query; only the error's kind and host are kept.
         let mut msg = e.to_string();
         if let Some(url) = e.url() {
@@ -53,16 +64,13 @@ impl From<reqwest::Error> for ClientError {
         }
         // The cause (refused connection, a request body that failed verification) is what
         // the user needs to read.
-        let mut source = std::error::Error::source(&e);
+        let mut source = std::error::Error::source(e);
         while let Some(cause) = source {
             msg.push_str(": ");
             msg.push_str(&cause.to_string());
             source = cause.source();
         }
-        match connection_hint(&msg) {
-            Some(hint) => ClientError::Http(format!("{hint} ({msg})")),
-            None => ClientError::Http(msg),
-        }
+        msg
     }
 }
 

@@ -15,6 +15,7 @@ pub mod http;
 mod image_ref;
 mod layout;
 mod registry;
+mod retry;
 mod verify;
 
 use std::path::PathBuf;
@@ -24,10 +25,12 @@ use bytes::Bytes;
 use futures_util::Stream;
 use zoll_oci::{Descriptor, Digest, Reference};
 
+pub use auth::{CredentialReport, CredentialSource, Miss};
 pub use error::{ClientError, Result};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;
 pub use registry::{RegistryRepo, read_limited};
+pub use retry::{RetryPolicy, Sleeper, TokioSleeper};
 
 /// A stream of blob bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -82,6 +85,10 @@ pub struct ClientConfig {
     pub max_manifest_bytes: usize,
     /// Largest number of referrers or tags collected over all pages.
     pub max_list_entries: usize,
+    /// How requests that may be repeated are retried (connection failures, 429, 502–504).
+    pub retry: RetryPolicy,
+    /// Told, as a registry is opened, where its credentials came from (`--verbose`).
+    pub on_credentials: Option<std::sync::Arc<dyn CredentialReport>>,
 }
 
 impl Default for ClientConfig {
@@ -94,6 +101,8 @@ impl Default for ClientConfig {
             danger_accept_invalid_certs: false,
             max_manifest_bytes: 4 << 20,
             max_list_entries: 100_000,
+            retry: RetryPolicy::default(),
+            on_credentials: None,
         }
     }
 }

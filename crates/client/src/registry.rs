@@ -143,11 +143,7 @@ impl RegistryRepo {
         Ok(RegistryRepo {
             http: crate::http::http_client(config)?,
             base,
-            auth: Auth::new(
-                registry,
-                config.credentials.clone(),
-                config.auth_file.as_deref(),
-            ),
+            auth: Auth::new(registry, config),
             repo,
             max_manifest: config.max_manifest_bytes,
             max_list: config.max_list_entries,

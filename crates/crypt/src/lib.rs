@@ -28,7 +28,7 @@ pub use layer::{EncryptedLayer, VerifiedLayer, decrypt_to_staging, encrypt};
 pub use options::{AES_256_CTR_HMAC_SHA256, PrivateOptions, PublicOptions};
 pub use pkcs11::token::env_mismatches as pkcs11_env_mismatches;
 pub use pkcs11::{OaepHash, Pkcs11Recipient, TokenKey};
-pub use repo::run;
+pub use repo::{run, run_with};
 pub use spec::{KeyRing, Recipient};
 pub use wrap::{
     ANNOTATION_PREFIX, PUBOPTS, WrapSettings, add_recipients, annotations_for, is_encrypted,

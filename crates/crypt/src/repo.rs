@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use tokio::runtime::Handle;
 use zoll_client::{ByteStream, ClientConfig, ImageRef, Location, Repository};
 use zoll_oci::Reference;
+use zoll_stdx::progress::{Counted, Progress, Silent};
 
 use crate::error::{CryptError, Result};
 use crate::image::{self, Descriptor, ImageSink, ImageSource, Operation, Report, Selection};
@@ -67,13 +68,14 @@ impl Read for StreamRead {
     }
 }
 
-struct Source {
+struct Source<'p> {
     repo: Arc<Repository>,
     layout: Option<PathBuf>,
     handle: Handle,
+    progress: &'p dyn Progress,
 }
 
-impl ImageSource for Source {
+impl ImageSource for Source<'_> {
     fn manifest(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
         if desc.size > limit {
             return Err(CryptError::Limit(format!(
@@ -96,27 +98,33 @@ impl ImageSource for Source {
                     format!("{}: {e}", path.display()),
                 ))
             })?;
-            return Ok(Box::new(file));
+            self.progress.grow(desc.size);
+            return Ok(Box::new(Counted::new(file, self.progress)));
         }
         let stream = self.handle.block_on(self.repo.fetch_blob(&to_oci(desc)))?;
-        Ok(Box::new(StreamRead {
+        self.progress.grow(desc.size);
+        let read = StreamRead {
             stream,
             handle: self.handle.clone(),
             current: Bytes::new(),
-        }))
+        };
+        Ok(Box::new(Counted::new(read, self.progress)))
     }
 }
 
-struct Sink {
+struct Sink<'p> {
     repo: Arc<Repository>,
     layout: Option<PathBuf>,
     handle: Handle,
     staging: PathBuf,
+    progress: &'p dyn Progress,
 }
 
-impl Sink {
+impl Sink<'_> {
     /// Streams `reader` into the repository as blob `desc` (the client verifies it).
-    fn push(&self, desc: &Descriptor, mut reader: impl Read) -> Result<()> {
+    fn push(&self, desc: &Descriptor, reader: impl Read) -> Result<()> {
+        self.progress.grow(desc.size);
+        let mut reader = Counted::new(reader, self.progress);
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
         let repo = Arc::clone(&self.repo);
         let oci = to_oci(desc);
@@ -152,7 +160,7 @@ impl Sink {
     }
 }
 
-impl ImageSink for Sink {
+impl ImageSink for Sink<'_> {
     fn staging_dir(&self) -> PathBuf {
         self.staging.clone()
     }
@@ -212,6 +220,19 @@ pub fn run(
     op: &Operation<'_>,
     selection: &Selection,
 ) -> Result<(zoll_oci::Descriptor, Report)> {
+    run_with(src, dst, config, op, selection, &Silent)
+}
+
+/// [`run`], telling `progress` about the blob bytes read from the source and written to the
+/// destination (known as each blob is opened).
+pub fn run_with(
+    src: &ImageRef,
+    dst: &ImageRef,
+    config: &ClientConfig,
+    op: &Operation<'_>,
+    selection: &Selection,
+    progress: &dyn Progress,
+) -> Result<(zoll_oci::Descriptor, Report)> {
     let tag = match (&dst.reference, &src.reference) {
         (Some(Reference::Tag(t)), _) => Some(t.to_string()),
         (Some(Reference::Digest(_)), _) => {
@@ -249,12 +270,14 @@ pub fn run(
         repo: Arc::clone(&src_repo),
         layout: layout_dir(src),
         handle: handle.clone(),
+        progress,
     };
     let sink = Sink {
         repo: Arc::clone(&dst_repo),
         layout: dst_layout,
         handle: handle.clone(),
         staging,
+        progress,
     };
     let root = Descriptor {
         media_type: root.media_type,

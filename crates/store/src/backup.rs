@@ -16,6 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use zoll_oci::Digest;
 use zoll_stdx::hex;
+use zoll_stdx::progress::{Progress, Silent};
 
 use crate::backup_writer::{BackupWriter, Snapshot, invalid};
 use crate::error::{Result, StoreError};
@@ -349,8 +350,16 @@ impl Store {
 
     /// Writes a backup into `dir`, which must not exist or be empty.
     pub async fn backup(&self, dir: &Path) -> Result<BackupReport> {
+        self.backup_with(dir, &Silent).await
+    }
+
+    /// [`Store::backup`], telling `progress` the blob bytes to copy and copied.
+    pub async fn backup_with(&self, dir: &Path, progress: &dyn Progress) -> Result<BackupReport> {
         let mut out = BackupWriter::create(dir, self.config.s3.is_none())?;
         let snapshot = self.backup_snapshot().await?;
+        if snapshot.bytes_included {
+            progress.grow(snapshot.blobs.iter().map(|(_, size)| size).sum());
+        }
         for (table, lines) in &snapshot.tables {
             for line in lines {
                 out.row(table, line)?;
@@ -360,7 +369,7 @@ impl Store {
             out.blob(d, *size)?;
             if snapshot.bytes_included {
                 let stream = self.blobs.open(d, 0, *size, true).await?;
-                out.blob_bytes(d, *size, stream).await?;
+                out.blob_bytes(d, *size, stream, progress).await?;
             }
         }
         out.finish(self.now_ms())
@@ -368,6 +377,11 @@ impl Store {
 
     /// Restores a backup into this store, which must hold no repositories and no accounts.
     pub async fn restore(&self, dir: &Path) -> Result<BackupReport> {
+        self.restore_with(dir, &Silent).await
+    }
+
+    /// [`Store::restore`], telling `progress` the blob bytes to copy and copied.
+    pub async fn restore_with(&self, dir: &Path, progress: &dyn Progress) -> Result<BackupReport> {
         let manifest_path = dir.join("backup.json");
         let manifest = std::fs::read(&manifest_path).map_err(|e| {
             StoreError::Io(std::io::Error::new(
@@ -403,6 +417,9 @@ impl Store {
             bytes_included: manifest["bytes_included"] == true,
             ..BackupReport::default()
         };
+        if report.bytes_included {
+            progress.grow(manifest["blob_bytes"].as_u64().unwrap_or(0));
+        }
         // Bytes first: a row never points at a blob that is not there.
         let list = std::fs::File::open(dir.join("blobs.txt"))?;
         for line in std::io::BufReader::new(list).lines() {
@@ -419,7 +436,7 @@ impl Store {
             report.blobs += 1;
             report.blob_bytes += size;
             if report.bytes_included {
-                self.restore_blob(dir, &d, size).await?;
+                self.restore_blob(dir, &d, size, progress).await?;
             } else if self.blobs.stat(&d).await? != Some(size) {
                 return Err(invalid(format!(
                     "blob {d} is neither in the backup nor in the blob store"
@@ -473,10 +490,21 @@ impl Store {
         Ok(report)
     }
 
-    async fn restore_blob(&self, dir: &Path, d: &Digest, size: u64) -> Result<()> {
+    async fn restore_blob(
+        &self,
+        dir: &Path,
+        d: &Digest,
+        size: u64,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let path = dir.join("blobs").join(d.algorithm().as_str()).join(d.hex());
         let file = tokio::fs::File::open(&path).await?;
-        let stream = tokio_util::io::ReaderStream::new(file).map(|r| r.map_err(|e| e.to_string()));
+        let stream = tokio_util::io::ReaderStream::new(file).map(|r| {
+            if let Ok(chunk) = &r {
+                progress.advance(chunk.len() as u64);
+            }
+            r.map_err(|e| e.to_string())
+        });
         let id = random_id();
         self.blobs.create_upload(&id).await?;
         let (stream, hashed) = hash_ahead(Box::pin(stream), ContentHash::new(d.algorithm()));

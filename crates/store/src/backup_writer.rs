@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use zoll_oci::{Digest, Hasher};
+use zoll_stdx::progress::Progress;
 
 use crate::backup::{BackupReport, FORMAT, backed_up_tables};
 use crate::error::{Result, StoreError};
@@ -129,8 +130,15 @@ impl BackupWriter {
     }
 
     /// Copies a blob's bytes into the backup, checking them against `digest` and `size` as
-    /// they pass: a copy that does not match is removed and the backup fails.
-    pub async fn blob_bytes<S, E>(&mut self, digest: &Digest, size: u64, mut bytes: S) -> Result<()>
+    /// they pass (and telling `progress`): a copy that does not match is removed and the
+    /// backup fails.
+    pub async fn blob_bytes<S, E>(
+        &mut self,
+        digest: &Digest,
+        size: u64,
+        mut bytes: S,
+        progress: &dyn Progress,
+    ) -> Result<()>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -156,6 +164,7 @@ impl BackupWriter {
             }
             hasher.update(&chunk);
             file.write_all(&chunk)?;
+            progress.advance(chunk.len() as u64);
         }
         if got != size {
             return Err(damaged(format!("{got} of its {size} bytes")));

@@ -12,10 +12,12 @@ use clap::Subcommand;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use zoll_registry::auth::password;
+use zoll_stdx::progress::Progress;
 use zoll_store::{Account, AuditRecord, BackupWriter};
 
 use crate::config;
 use crate::output::{Format, View, plural};
+use crate::progress::Bar;
 use crate::remote::{Api, Remote, new_password, password_from_stdin};
 use crate::{StoreArgs, open_existing_store, open_store, runtime};
 
@@ -429,14 +431,16 @@ pub struct BackupArgs {
 pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let BackupArgs { dir, target } = args;
     let r = if target.offline {
+        let bar = Bar::new("backup", target.format().is_machine());
         offline(&target, |store| {
             let dir = dir.clone();
-            async move { store.backup(&dir).await.context("backup failed") }
+            async move { store.backup_with(&dir, &bar).await.context("backup failed") }
         })?
     } else {
         let api = Api::connect(&target.remote)?;
+        let bar = Bar::new("backup", target.format().is_machine());
         runtime()?
-            .block_on(backup_online(&api, &dir))
+            .block_on(backup_online(&api, &dir, &bar))
             .context("backup failed")?
     };
     let v = json!({
@@ -467,7 +471,11 @@ const MAX_BACKUP_LINE: usize = 64 << 20;
 
 /// Reads the registry's backup stream into `dir`: rows and the blob list as they come, then
 /// each blob's bytes (checked against its digest), `backup.json` last.
-async fn backup_online(api: &Api, dir: &Path) -> anyhow::Result<zoll_store::BackupReport> {
+async fn backup_online(
+    api: &Api,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> anyhow::Result<zoll_store::BackupReport> {
     if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
         bail!("{} is not empty", dir.display());
     }
@@ -512,9 +520,11 @@ async fn backup_online(api: &Api, dir: &Path) -> anyhow::Result<zoll_store::Back
         );
     }
     if bytes_included {
+        progress.grow(blobs.iter().map(|(_, size)| size).sum());
         for (d, size) in &blobs {
             let resp = api.send("GET", &format!("/backup/blobs/{d}"), None).await?;
-            out.blob_bytes(d, *size, resp.bytes_stream()).await?;
+            out.blob_bytes(d, *size, resp.bytes_stream(), progress)
+                .await?;
         }
     }
     let r = out.finish(zoll_stdx::time::now_ms())?;
@@ -593,7 +603,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     }
     runtime()?.block_on(async {
         let store = open_store(&c).await?;
-        let r = store.restore(&dir).await;
+        let r = store.restore_with(&dir, &Bar::new("restore", false)).await;
         store.close().await;
         let r = r.context("restore failed")?;
         println!(

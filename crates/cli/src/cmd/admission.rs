@@ -77,8 +77,15 @@ pub fn run(args: AdmissionArgs) -> anyhow::Result<()> {
         ),
         _ => bail!("TLS needs both --tls-cert and --tls-key"),
     };
+    // The API server waits 10 s for a review (deploy/kubernetes/webhooks.yaml): retried
+    // registry reads leave most of that for the answer.
     let client = zoll_client::ClientConfig {
         extra_roots: args.registry_ca,
+        retry: zoll_client::RetryPolicy {
+            max_delay: std::time::Duration::from_secs(2),
+            max_total: std::time::Duration::from_secs(3),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let endpoint = Endpoint::new(&args.registry, client).map_err(anyhow::Error::msg)?;

@@ -6,6 +6,7 @@ use zoll_crypt::image::{Operation, Platform, Selection};
 use zoll_crypt::{KeyRing, OaepHash, Recipient, WrapSettings};
 
 use crate::connect::Connection;
+use crate::progress::Bar;
 
 /// Which layers and platforms; shared by both commands.
 #[derive(clap::Args)]
@@ -154,7 +155,8 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
             recipients: &recipients,
             settings,
         };
-        let (desc, report) = zoll_crypt::run(&src, &dst, &config, &op, &sel)?;
+        let (desc, report) =
+            zoll_crypt::run_with(&src, &dst, &config, &op, &sel, &Bar::new("encrypt", false))?;
         println!(
             "encrypted {} layer(s) of {src} into {dst} ({})",
             report.layers_changed, desc.digest
@@ -174,7 +176,8 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
             recipients: &recipients,
             settings,
         };
-        let (desc, report) = zoll_crypt::run(&from, &dst, &config, &op, &sel)?;
+        let (desc, report) =
+            zoll_crypt::run_with(&from, &dst, &config, &op, &sel, &Bar::new("encrypt", false))?;
         println!(
             "added {} recipient(s) to {} layer(s) into {dst} ({})",
             recipients.len(),
@@ -188,7 +191,8 @@ pub fn encrypt(args: EncryptArgs) -> anyhow::Result<()> {
         let op = Operation::RemoveRecipients {
             recipients: &recipients,
         };
-        let (desc, report) = zoll_crypt::run(&from, &dst, &config, &op, &sel)?;
+        let (desc, report) =
+            zoll_crypt::run_with(&from, &dst, &config, &op, &sel, &Bar::new("encrypt", false))?;
         println!(
             "removed {} recipient(s) from {} layer(s) into {dst} ({})",
             recipients.len(),
@@ -205,12 +209,13 @@ pub fn decrypt(args: DecryptArgs) -> anyhow::Result<()> {
     let keys = KeyRing::parse(&args.keys)?;
     with_module_env(keys.pkcs11.iter())?;
     let op = Operation::Decrypt { keys: &keys };
-    let (desc, report) = zoll_crypt::run(
+    let (desc, report) = zoll_crypt::run_with(
         &src,
         &dst,
         &args.select.connection.client_config()?,
         &op,
         &sel,
+        &Bar::new("decrypt", false),
     )?;
     if report.digest_claims_corrected > 0 {
         eprintln!(

@@ -20,6 +20,8 @@ use crate::StoreArgs;
 use crate::config;
 use crate::connect::Connection;
 use crate::output::plural;
+use crate::progress::Bar;
+use zoll_stdx::progress::{Counted, Progress};
 
 #[derive(clap::Args)]
 pub struct ScanArgs {
@@ -221,8 +223,15 @@ pub fn scan(args: ScanArgs) -> anyhow::Result<()> {
         suppressions.add_file(f)?;
     }
     let limits = Limits::default();
-    let (inspection, stored_findings) =
-        inspect(&args.target, &args.platform, &limits, &args.connection)?;
+    // Machine-readable reports on standard output get no progress bar.
+    let json = format != "table" && args.output.is_none();
+    let (inspection, stored_findings) = inspect(
+        &args.target,
+        &args.platform,
+        &limits,
+        &args.connection,
+        json,
+    )?;
     let mut needs_db = !args.skip_db && format != "spdx";
     let path = db_path(args.db.clone(), &args.store)?;
     // The default database not there yet (a first run): the SBOM and the lint still answer,
@@ -320,6 +329,7 @@ fn inspect(
     platform: &str,
     limits: &Limits,
     connection: &Connection,
+    json: bool,
 ) -> anyhow::Result<(Inspection, Option<Rematch>)> {
     if let Some(dir) = target.strip_prefix("dir:") {
         return Ok((job::inspect_dir(Path::new(dir), limits)?, None));
@@ -363,8 +373,12 @@ fn inspect(
         let handle = Handle::current();
         let name = target.to_owned();
         let limits = limits.clone();
+        let bar = Bar::new("scan", json);
+        if let Ok(m) = zoll_oci::Manifest::parse(&bytes, None) {
+            bar.grow(m.layers.iter().map(|l| l.size).sum());
+        }
         tokio::task::spawn_blocking(move || {
-            let mut source = ClientSource { repo, handle };
+            let mut source = ClientSource { repo, handle, bar };
             job::inspect_image(&name, digest.as_str(), &bytes, &mut source, &limits)
         })
         .await
@@ -378,6 +392,8 @@ fn inspect(
 struct ClientSource {
     repo: Arc<Repository>,
     handle: Handle,
+    /// Counts the layer bytes read.
+    bar: Bar,
 }
 
 impl BlobSource for ClientSource {
@@ -405,10 +421,8 @@ impl BlobSource for ClientSource {
                 source: std::io::Error::other(e.to_string()),
             })?;
         let reader = tokio_util::io::StreamReader::new(stream);
-        Ok(Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
-            reader,
-            self.handle.clone(),
-        )))
+        let bridge = tokio_util::io::SyncIoBridge::new_with_handle(reader, self.handle.clone());
+        Ok(Box::new(Counted::new(bridge, &self.bar)))
     }
 }
 

@@ -13,12 +13,9 @@ use crate::server::{Zoll, command};
 fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
     use std::io::Write;
     let typed = "typed-secret-2718";
-    let command = format!(
-        "{} project list --registry http://127.0.0.1:9",
-        env!("CARGO_BIN_EXE_zoll")
-    );
-    let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
+    let mut zoll = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
+    zoll.args(["project", "list", "--registry", "http://127.0.0.1:9"]);
+    let mut child = on_terminal(&zoll)
         .env_remove("ZOLL_PASSWORD")
         .env_remove("ZOLL_USER")
         .stdin(std::process::Stdio::piped())
@@ -82,6 +79,26 @@ fn a_password_is_prompted_for_without_echo_on_a_terminal_only() {
         "a pipe gets no prompt: {err}"
     );
     assert!(err.contains("cannot reach"), "{err}");
+}
+
+/// `cmd` (program, arguments and the environment set on it) run on a pseudo-terminal by
+/// util-linux `script`: standard input and output of the returned command are the terminal's
+/// keyboard and screen (the program's standard output and error both reach the screen).
+pub fn on_terminal(cmd: &std::process::Command) -> std::process::Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"]);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => script.env(k, v),
+            None => script.env_remove(k),
+        };
+    }
+    script
 }
 
 /// A test CA and a server certificate it issued for 127.0.0.1 (a leaf, not a CA: rustls
@@ -221,7 +238,8 @@ async fn client_commands_reach_a_tls_registry_on_loopback() {
 
 /// Issue 16: credentials come from where skopeo and docker keep them, docker credential
 /// helpers included (`credsStore`, `credHelpers`): the helper, a test script here, is asked
-/// with the host on standard input, and what it answers logs in.
+/// with the host on standard input, and what it answers logs in. `--verbose` says which
+/// auth file, helper or flag gave the credentials, or which files were looked at.
 #[tokio::test]
 async fn credentials_come_from_a_docker_credential_helper() {
     use std::os::unix::fs::PermissionsExt;
@@ -267,9 +285,17 @@ async fn credentials_come_from_a_docker_credential_helper() {
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let scan = |config: &str| scan_with(config, &[]);
-    // Logged in through the store helper: the registry says what is missing, not who.
-    let err = scan(r#"{"credsStore":"zolltest"}"#);
+    // Logged in through the store helper: the registry says what is missing, not who;
+    // --verbose names the helper and the file that named it.
+    let err = scan_with(r#"{"credsStore":"zolltest"}"#, &["--verbose"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "credentials for {host}: from the credential helper docker-credential-zolltest \
+             (named in "
+        )) && err.contains("/config.json)"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&asked).unwrap(), host);
     // A helper for this host only, beside an `auths` entry the helper holds the secret of.
     std::fs::remove_file(&asked).unwrap();
@@ -278,9 +304,19 @@ async fn credentials_come_from_a_docker_credential_helper() {
     ));
     assert!(err.contains("not found"), "{err}");
     assert!(asked.exists());
-    // No credentials anywhere: refused.
-    let err = scan("{}");
+    assert!(
+        !err.contains("credentials for"),
+        "only with --verbose: {err}"
+    );
+    // No credentials anywhere: refused; -v lists the files looked at and why each gave none.
+    let err = scan_with("{}", &["-v"]);
     assert!(err.contains("none were found"), "{err}");
+    assert!(
+        err.contains(&format!("no credentials for {host} in:")),
+        "{err}"
+    );
+    assert!(err.contains("/containers/auth.json: no such file"), "{err}");
+    assert!(err.contains("/config.json: no entry for the host"), "{err}");
     // A helper name that is a path is never run.
     let err = scan(r#"{"credsStore":"../bin/docker-credential-zolltest"}"#);
     assert!(err.contains("none were found"), "{err}");
@@ -293,8 +329,12 @@ async fn credentials_come_from_a_docker_credential_helper() {
     );
     // --creds and --authfile, as skopeo takes them.
     let flags = |extra: &[&str]| scan_with("{}", extra);
-    let err = flags(&["--creds", &format!("admin:{password}")]);
+    let err = flags(&["--creds", &format!("admin:{password}"), "-v"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!("credentials for {host}: from --creds")),
+        "{err}"
+    );
     let authfile = dir.path().join("auth.json");
     let right = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
     std::fs::write(
@@ -302,8 +342,15 @@ async fn credentials_come_from_a_docker_credential_helper() {
         format!(r#"{{"auths":{{"{host}":{{"auth":"{right}"}}}}}}"#),
     )
     .unwrap();
-    let err = flags(&["--authfile", authfile.to_str().unwrap()]);
+    let err = flags(&["--authfile", authfile.to_str().unwrap(), "--verbose"]);
     assert!(err.contains("not found"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "credentials for {host}: from the auth file {}",
+            authfile.display()
+        )),
+        "{err}"
+    );
     let err = flags(&["--creds", "admin:wrong-password"]);
     assert!(
         err.contains("the credentials of admin were refused"),

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use zoll_testkit::{TarEntry, TestImage};
 
+use crate::process::ec_key_pair;
+
 fn run(cmd: &mut Command) -> std::process::Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e} (run scripts/install-peers.sh)"))
@@ -50,33 +52,8 @@ async fn encrypt_and_decrypt_commands_interoperate_with_skopeo() {
         .layer(&[TarEntry::file("etc/base", "base layer")])
         .layer(&[TarEntry::file("app/secret", "the secret")]);
     image.write_layout(&d.join("plain"), "v1").await;
-    ok(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(d.join("k.pem")));
-    ok(Command::new("openssl")
-        .arg("pkey")
-        .arg("-in")
-        .arg(d.join("k.pem"))
-        .arg("-pubout")
-        .arg("-out")
-        .arg(d.join("k.pub")));
-    ok(Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-        ])
-        .arg(d.join("wrong.pem")));
+    ec_key_pair(d, "k");
+    ec_key_pair(d, "wrong");
     let oci = |name: &str| format!("oci:{}:v1", d.join(name).display());
     let plain = layer_digests(&d.join("plain"));
 

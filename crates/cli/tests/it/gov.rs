@@ -1,5 +1,6 @@
-//! Governance as the binary does it: backup → fresh data → restore → every image pulls
-//! byte-identical (skopeo) and the audit chain still verifies; `zoll user add`; the first
+//! Governance as the binary does it: backup → fresh data → restore (with their progress bars
+//! on a terminal) → every image pulls byte-identical (skopeo) and the audit chain still
+//! verifies; `zoll user add`; the first
 //! start's administrator; `--no-auth` refused off loopback.
 
 use std::path::Path;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use zoll_testkit::{Backends, TarEntry, TestImage, run_peer};
 
+use crate::progress::{has_bar, screen};
 use crate::server::{Zoll, client};
 
 fn zoll(args: &[&str], data: &Path, backends: &Backends) -> std::process::Command {
@@ -141,25 +143,30 @@ async fn backup_restore_into_fresh_data_pulls_every_image_byte_identical() {
     }
     stop(server).await;
 
+    // Backup and restore run on a terminal, where they draw a progress bar.
     let backup = work.path().join("backup");
-    let out = run_peer(zoll(
+    let shown = screen(&zoll(
         &["backup", backup.to_str().unwrap(), "--offline"],
         a.path(),
         &backends,
-    ))
-    .await;
-    assert!(out.starts_with("backup: "), "{out}");
+    ));
+    assert!(
+        shown.contains("backup: ") && has_bar(&shown, "backup"),
+        "{shown}"
+    );
     // Restore into a fresh data directory and metadata database; S3 blobs stay in their
     // bucket, which the restored registry shares.
     let b = tempfile::tempdir().unwrap();
     let fresh = fresh_metadata(&backends);
-    let out = run_peer(zoll(
+    let shown = screen(&zoll(
         &["restore", backup.to_str().unwrap()],
         b.path(),
         &fresh,
-    ))
-    .await;
-    assert!(out.starts_with("restore: "), "{out}");
+    ));
+    assert!(
+        shown.contains("restore: ") && has_bar(&shown, "restore"),
+        "{shown}"
+    );
     // Restoring twice is refused: the target is no longer empty.
     let again = zoll(&["restore", backup.to_str().unwrap()], b.path(), &fresh)
         .output()

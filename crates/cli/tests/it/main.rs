@@ -10,6 +10,7 @@ mod gov;
 mod hardening;
 mod help;
 mod process;
+mod progress;
 mod pull_gate;
 mod scan;
 mod server;

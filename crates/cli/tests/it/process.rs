@@ -72,6 +72,24 @@ pub fn run_openssl(args: &[&str]) {
     );
 }
 
+/// A P-256 private key `dir/NAME.pem` and its public key `dir/NAME.pub`, by openssl.
+pub fn ec_key_pair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join(format!("{name}.pem"));
+    let public = dir.join(format!("{name}.pub"));
+    let (k, p) = (key.to_str().unwrap(), public.to_str().unwrap());
+    run_openssl(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-out",
+        k,
+    ]);
+    run_openssl(&["pkey", "-in", k, "-pubout", "-out", p]);
+    (key, public)
+}
+
 /// A self-signed P-256 certificate for 127.0.0.1 in `dir`: (cert.pem, key.pem).
 pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let cert = dir.join("cert.pem");

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use zoll_client::ClientError;
 use zoll_oci::Digest;
 
-use crate::open;
+use crate::{open, serve_fake};
 
 /// Serves endless referrer pages of `per_page` descriptors; returns its address and the
 /// count of requests served.
@@ -53,11 +53,11 @@ async fn endless(per_page: usize) -> (String, Arc<AtomicUsize>) {
                 .into_response()
         }
     };
-    let app = axum::Router::new().fallback(page);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (addr, served)
+    (
+        serve_fake(listener, axum::Router::new().fallback(page)),
+        served,
+    )
 }
 
 #[tokio::test]
