@@ -19,9 +19,10 @@ pub struct Remote {
     #[arg(long, env = "ZOLL_REGISTRY", default_value = "http://127.0.0.1:5000")]
     pub(crate) registry: String,
     /// Account name; the password comes from ZOLL_PASSWORD, a prompt on a terminal, or
-    /// standard input.
-    #[arg(long, env = "ZOLL_USER", default_value = "admin")]
-    pub(crate) user: String,
+    /// standard input. Without it (and without ZOLL_PASSWORD), the credentials skopeo,
+    /// podman and docker keep for the registry are used if there are any, else `admin`.
+    #[arg(long, env = "ZOLL_USER")]
+    pub(crate) user: Option<String>,
     /// Read the password from standard input even on a terminal.
     #[arg(long)]
     pub(crate) password_stdin: bool,
@@ -40,9 +41,31 @@ impl Remote {
         Ok((zoll_client::http::http_client(&config)?, base))
     }
 
-    /// The caller's password, as `read_password` finds it.
-    pub fn password(&self) -> anyhow::Result<String> {
-        read_password(&self.user, self.password_stdin)
+    /// Who calls and their password: `--user` with the password `read_password` finds;
+    /// else, when no ZOLL_PASSWORD is set, what the auth files (and credential helpers)
+    /// skopeo, podman and docker use hold for the registry; else `admin`.
+    pub fn credentials(&self) -> anyhow::Result<(String, String)> {
+        let user = match &self.user {
+            Some(user) => user.clone(),
+            None if std::env::var_os("ZOLL_PASSWORD").is_some() || self.password_stdin => {
+                "admin".to_owned()
+            }
+            None => {
+                let (_, base) = self.endpoint()?;
+                let host = match (base.host_str(), base.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_owned(),
+                    (None, _) => String::new(),
+                };
+                let config = zoll_client::ClientConfig::default();
+                if let (Some(c), _) = zoll_client::credentials_for(&host, &config) {
+                    return Ok((c.username, c.password));
+                }
+                "admin".to_owned()
+            }
+        };
+        let password = read_password(&user, self.password_stdin)?;
+        Ok((user, password))
     }
 }
 
@@ -130,12 +153,12 @@ pub struct Api {
 impl Api {
     /// Reads the caller's password and prepares the client; nothing is sent yet.
     pub fn connect(remote: &Remote) -> anyhow::Result<Api> {
-        let password = remote.password()?;
+        let (user, password) = remote.credentials()?;
         let (http, base) = remote.endpoint()?;
         Ok(Api {
             http,
             base,
-            user: remote.user.clone(),
+            user,
             password,
         })
     }

@@ -45,14 +45,7 @@ impl Auth {
     /// names one, else of the usual auth files; where they came from goes to the
     /// configuration's `on_credentials`.
     pub fn new(host: &str, config: &ClientConfig) -> Self {
-        let (credentials, source) = match (&config.credentials, &config.auth_file) {
-            (Some(c), _) => (Some(c.clone()), CredentialSource::Given),
-            (None, Some(file)) => lookup(std::slice::from_ref(file), host),
-            (None, None) => lookup(&default_auth_files(), host),
-        };
-        if let Some(report) = &config.on_credentials {
-            report.report(host, &source);
-        }
+        let (credentials, _) = credentials_for(host, config);
         Auth {
             host: host.to_owned(),
             credentials,
@@ -250,6 +243,25 @@ fn parse_params(s: &str) -> HashMap<String, String> {
         rest = after.trim_start_matches([',', ' ']);
     }
     out
+}
+
+/// Credentials for `host` (`name[:port]`) as every client finds them: the configuration's,
+/// else those of its `auth_file` if it names one, else of the usual auth files (and their
+/// credential helpers); where they came from goes to the configuration's `on_credentials`
+/// and back to the caller.
+pub fn credentials_for(
+    host: &str,
+    config: &ClientConfig,
+) -> (Option<Credentials>, CredentialSource) {
+    let (credentials, source) = match (&config.credentials, &config.auth_file) {
+        (Some(c), _) => (Some(c.clone()), CredentialSource::Given),
+        (None, Some(file)) => lookup(std::slice::from_ref(file), host),
+        (None, None) => lookup(&default_auth_files(), host),
+    };
+    if let Some(report) = &config.on_credentials {
+        report.report(host, &source);
+    }
+    (credentials, source)
 }
 
 /// Where credentials for a registry came from, for `--verbose`.

@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use zoll_oci::{Descriptor, Digest, Reference};
 
-pub use auth::{CredentialReport, CredentialSource, Miss};
+pub use auth::{CredentialReport, CredentialSource, Miss, credentials_for};
 pub use error::{ClientError, Result};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;

@@ -69,12 +69,12 @@ pub struct RejectArgs {
 }
 
 fn client(remote: &Remote) -> anyhow::Result<ApprovalsClient> {
-    let password = remote.password()?;
+    let credentials = remote.credentials()?;
     let (http, base) = remote.endpoint()?;
     Ok(ApprovalsClient::with_http(
         base.as_str(),
         http,
-        Some((remote.user.clone(), password)),
+        Some(credentials),
     ))
 }
 

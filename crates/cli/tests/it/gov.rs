@@ -410,6 +410,37 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 
+    // Without --user and ZOLL_PASSWORD, the credentials skopeo keeps for the registry log in.
+    let auth = dir.path().join("auth.json");
+    let token = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("admin:{ADMIN}"),
+    );
+    let host = base.trim_start_matches("https://");
+    std::fs::write(
+        &auth,
+        serde_json::json!({"auths": {host: {"auth": token}}}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args([
+            "project",
+            "list",
+            "-o",
+            "json",
+            "--registry",
+            &base,
+            "--registry-ca",
+        ])
+        .arg(&ca)
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .env_remove("ZOLL_USER")
+        .env_remove("ZOLL_PASSWORD")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(stdout_of(&out, "auth file").contains("\"team\""));
+
     // Every listing command: JSON is a list, YAML is the same document, a table has a
     // header (or says there is nothing) and shows times in ISO 8601.
     let listings: &[(&[&str], &str)] = &[
