@@ -288,6 +288,20 @@ fn flow(dir: &Path, base: &str, image: &str) {
     assert!(list.contains("no open signing requests"), "{list}");
     let all = ok(&d(&[&["approvals", "list", "--all"][..], &remote].concat()));
     assert_eq!(all.lines().count(), 3, "{all}");
+    // For scripts: the same three requests as JSON and as YAML (read back by PyYAML).
+    let json = ok(&d(&[
+        &["approvals", "list", "--all", "-o", "json"][..],
+        &remote,
+    ]
+    .concat()));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(3), "{json}");
+    let yaml = ok(&d(&[
+        &["approvals", "list", "--all", "-o", "yaml"][..],
+        &remote,
+    ]
+    .concat()));
+    assert_eq!(crate::gov::yaml_as_json(&yaml), v, "{yaml}");
 
     // Bad input: one line each.
     let (_, err) = fails(&d(&[

@@ -343,7 +343,7 @@ fn stdout_of(out: &std::process::Output, what: &str) -> String {
 }
 
 /// The same document read back from YAML by PyYAML (a peer, not our own emitter).
-fn yaml_as_json(yaml: &str) -> serde_json::Value {
+pub(crate) fn yaml_as_json(yaml: &str) -> serde_json::Value {
     use std::io::Write;
     let mut py = std::process::Command::new("python3")
         .args([
