@@ -140,8 +140,10 @@ impl RetryPolicy {
 
 /// A transport failure worth another try: the connection failed, broke or timed out.
 /// TLS and protocol mistakes (which [`connection_hint`] explains) fail the same way again.
+/// A connection attempt that timed out is not repeated either: a host that let the whole
+/// connect timeout pass would make the command wait four times that before failing.
 fn transient(e: &reqwest::Error) -> bool {
-    if !(e.is_connect() || e.is_timeout() || e.is_request()) {
+    if !(e.is_connect() || e.is_timeout() || e.is_request()) || (e.is_connect() && e.is_timeout()) {
         return false;
     }
     connection_hint(&ClientError::from_reqwest_text(e)).is_none()
