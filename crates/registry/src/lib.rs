@@ -124,6 +124,9 @@ pub struct App {
     /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
     pub approvals: Option<Arc<zoll_approval::Approvals>>,
     pub scanner: scanner::Scanner,
+    /// One backup snapshot read at a time (`api/backup.rs`): each holds every metadata row in
+    /// memory until its stream is sent.
+    pub(crate) backup_reads: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
@@ -144,6 +147,7 @@ impl App {
             access_log: true,
             audit_log,
             metrics: Metrics::default(),
+            backup_reads: Arc::new(tokio::sync::Semaphore::new(1)),
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
             pull_gate_registry: String::new(),

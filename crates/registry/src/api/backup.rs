@@ -7,14 +7,15 @@
 //! - `GET /api/v1/backup/blobs/{digest}`: a live blob's bytes, verified as they are read.
 
 use axum::body::Body;
-use axum::http::header;
+
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use bytes::Bytes;
 use serde_json::json;
 use zoll_oci::Digest;
 
 use super::{Ctx, bad, not_found};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> ApiResult {
     match (m, segs) {
@@ -26,6 +27,13 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> A
 
 async fn metadata(c: &Ctx<'_>) -> ApiResult {
     c.require_admin("backup.read", "backup").await?;
+    let Ok(permit) = c.app.backup_reads.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            "a backup is being read already; try again when it is done",
+        ));
+    };
     let snapshot = c.app.store.backup_snapshot().await?;
     let rows: usize = snapshot.tables.iter().map(|(_, l)| l.len()).sum();
     c.audit(
@@ -52,7 +60,11 @@ async fn metadata(c: &Ctx<'_>) -> ApiResult {
         .chain(tables)
         .chain(blobs)
         .chain(std::iter::once(format!("{end}\n")))
-        .map(|l| Ok::<_, std::io::Error>(Bytes::from(l)));
+        .map(move |l| {
+            // Held until the last line is taken (or the body dropped).
+            let _held = &permit;
+            Ok::<_, std::io::Error>(Bytes::from(l))
+        });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(futures_util::stream::iter(lines)),

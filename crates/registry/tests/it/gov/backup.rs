@@ -102,3 +102,46 @@ async fn a_backup_from_before_the_one_glob_dialect_is_restored_in_it() {
     let err = other.store.restore(&dir).await.unwrap_err().to_string();
     assert!(err.contains("zoll-backup-2"), "{err}");
 }
+
+/// Reading a backup holds every metadata row in memory until its stream is sent, so a
+/// replica serves one at a time: a second reader while the first stream is open gets 429;
+/// once the first is done, the next may read, and its stream ends with the end line. A
+/// user who is not a system administrator reads nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_backup_snapshot_is_read_at_a_time_and_only_by_administrators() {
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let reg = registry().await;
+    super::add_user(&reg, "bob", "bob-password-1").await;
+    let get = |who: (&str, &str)| {
+        axum::http::Request::builder()
+            .uri("/api/v1/backup")
+            .header("authorization", super::basic(who.0, who.1))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let refused = reg
+        .router
+        .clone()
+        .oneshot(get(("bob", "bob-password-1")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let first = reg.router.clone().oneshot(get(super::ADMIN)).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = reg.router.clone().oneshot(get(super::ADMIN)).await.unwrap();
+    assert_eq!(second.status(), 429);
+    drop(first);
+    let third = reg.router.clone().oneshot(get(super::ADMIN)).await.unwrap();
+    assert_eq!(third.status(), 200);
+    let body = third.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(
+        last["end"]["rows"].as_u64().is_some_and(|n| n > 0),
+        "{text}"
+    );
+    let first_line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first_line["format"], zoll_store::BACKUP_FORMAT);
+}
