@@ -121,7 +121,8 @@ impl CredentialReport for Verbose {
     }
 }
 
-fn credentials_line(host: &str, source: &CredentialSource) -> String {
+/// What `--verbose` says about the credentials for `host`.
+pub(crate) fn credentials_line(host: &str, source: &CredentialSource) -> String {
     match source {
         CredentialSource::Given => format!("credentials for {host}: from --creds"),
         CredentialSource::AuthFile(file) => {

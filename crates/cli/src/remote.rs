@@ -26,6 +26,9 @@ pub struct Remote {
     /// Read the password from standard input even on a terminal.
     #[arg(long)]
     pub(crate) password_stdin: bool,
+    /// Say on standard error whose credentials are used and where they came from.
+    #[arg(long, short = 'v')]
+    pub(crate) verbose: bool,
     #[command(flatten)]
     pub(crate) tls: Tls,
     #[command(flatten)]
@@ -45,9 +48,18 @@ impl Remote {
     /// else, when no ZOLL_PASSWORD is set, what the auth files (and credential helpers)
     /// skopeo, podman and docker use hold for the registry; else `admin`.
     pub fn credentials(&self) -> anyhow::Result<(String, String)> {
+        let say = |line: String| {
+            if self.verbose {
+                eprintln!("{line}");
+            }
+        };
         let user = match &self.user {
-            Some(user) => user.clone(),
+            Some(user) => {
+                say(format!("credentials: {user} (--user or ZOLL_USER)"));
+                user.clone()
+            }
             None if std::env::var_os("ZOLL_PASSWORD").is_some() || self.password_stdin => {
+                say("credentials: admin (no --user; the password given)".to_owned());
                 "admin".to_owned()
             }
             None => {
@@ -58,9 +70,12 @@ impl Remote {
                     (None, _) => String::new(),
                 };
                 let config = zoll_client::ClientConfig::default();
-                if let (Some(c), _) = zoll_client::credentials_for(&host, &config) {
+                let (found, source) = zoll_client::credentials_for(&host, &config);
+                say(crate::connect::credentials_line(&host, &source));
+                if let Some(c) = found {
                     return Ok((c.username, c.password));
                 }
+                say("credentials: admin (none found)".to_owned());
                 "admin".to_owned()
             }
         };

@@ -426,6 +426,7 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
         .args([
             "project",
             "list",
+            "-v",
             "-o",
             "json",
             "--registry",
@@ -440,6 +441,12 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
         .output()
         .unwrap();
     assert!(stdout_of(&out, "auth file").contains("\"team\""));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let from = format!(
+        "credentials for {host}: from the auth file {}",
+        auth.display()
+    );
+    assert!(said.contains(&from), "{said}");
 
     // Every listing command: JSON is a list, YAML is the same document, a table has a
     // header (or says there is nothing) and shows times in ISO 8601.
