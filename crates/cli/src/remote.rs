@@ -252,8 +252,15 @@ pub fn call(
 }
 
 /// A request that did not get an answer, in one line: the registry's address and why (a
-/// TLS failure in words, else the causes).
+/// TLS failure in words, else the deepest cause: "Connection refused").
 pub fn unreachable(url: &reqwest::Url, e: reqwest::Error) -> anyhow::Error {
-    let why = zoll_client::ClientError::from(e);
+    let full = zoll_client::ClientError::from_reqwest_text(&e);
+    let mut deepest = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        deepest = cause.to_string();
+        source = cause.source();
+    }
+    let why = zoll_client::connection_hint(&full).map_or(deepest, str::to_owned);
     anyhow::anyhow!("cannot reach {}: {why}", url.origin().ascii_serialization())
 }

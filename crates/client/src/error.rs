@@ -55,7 +55,7 @@ impl From<reqwest::Error> for ClientError {
 
 impl ClientError {
     /// What a reqwest error says, with its causes and without the URL's query.
-    pub(crate) fn from_reqwest_text(e: &reqwest::Error) -> String {
+    pub fn from_reqwest_text(e: &reqwest::Error) -> String {
         // The URL may carry a token in its query; only the error's kind and host are kept.
         let mut msg = e.to_string();
         if let Some(url) = e.url() {

@@ -26,7 +26,7 @@ use futures_util::Stream;
 use zoll_oci::{Descriptor, Digest, Reference};
 
 pub use auth::{CredentialReport, CredentialSource, Miss, credentials_for};
-pub use error::{ClientError, Result};
+pub use error::{ClientError, Result, connection_hint};
 pub use image_ref::{ImageRef, Location};
 pub use layout::Layout;
 pub use registry::{RegistryRepo, read_limited};

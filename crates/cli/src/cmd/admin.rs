@@ -126,7 +126,24 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     zoll_registry::auth::check_account_name(name).map_err(anyhow::Error::msg)
 }
 
+/// A registry that could not be reached: say that these commands also work offline.
+fn offline_hint(e: anyhow::Error) -> anyhow::Error {
+    let line = format!("{e:#}");
+    if line.starts_with("cannot reach") {
+        anyhow::anyhow!(
+            "{line} (is `zoll serve` running there? `zoll user`, `audit` and `backup` also \
+             work --offline on the data directory)"
+        )
+    } else {
+        e
+    }
+}
+
 pub fn user(cmd: UserCmd) -> anyhow::Result<()> {
+    user_on(cmd).map_err(offline_hint)
+}
+
+fn user_on(cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add {
             name,
@@ -310,6 +327,10 @@ fn import_htpasswd(file: &Path, store: &StoreArgs) -> anyhow::Result<()> {
 }
 
 pub fn audit(cmd: AuditCmd) -> anyhow::Result<()> {
+    audit_on(cmd).map_err(offline_hint)
+}
+
+fn audit_on(cmd: AuditCmd) -> anyhow::Result<()> {
     match cmd {
         AuditCmd::Verify { target } => {
             let v = if target.offline {
@@ -441,6 +462,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         let bar = Bar::new("backup", target.format().is_machine());
         runtime()?
             .block_on(backup_online(&api, &dir, &bar))
+            .map_err(offline_hint)
             .context("backup failed")?
     };
     let v = json!({

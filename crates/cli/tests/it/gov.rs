@@ -396,6 +396,19 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
     let out = admin(&["user", "delete", "carol"]);
     assert_eq!(stdout_of(&out, "user delete"), "account carol deleted\n");
     stdout_of(&admin(&["project", "create", "team"]), "project create");
+    // No registry there: one line that says so and points at --offline.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .args(["user", "list", "--registry", "http://127.0.0.1:9"])
+        .env("ZOLL_PASSWORD", ADMIN)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach http://127.0.0.1:9: Connection refused")
+            && err.contains("--offline"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     // Without the CA the TLS failure is one line in words.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
         .args(["user", "list", "--registry", &base])
