@@ -19,6 +19,7 @@ pub struct Config {
     pub scrub: Scrub,
     pub auth: Auth,
     pub audit: Audit,
+    pub projects: Projects,
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scan: Scan,
@@ -165,6 +166,16 @@ impl Default for Audit {
     fn default() -> Self {
         Audit { pulls: true }
     }
+}
+
+/// Projects (`README.md`, Governance).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Projects {
+    /// Who makes a project that does not exist by pushing into it: `admins` (a system
+    /// administrator's push creates it, private and audited) or `never` (only `zoll project
+    /// create`). Other accounts' pushes into a missing project are refused either way.
+    pub create_on_push: zoll_registry::push_rules::CreateOnPush,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,7 +414,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 17] = [
     "server",
     "storage",
     "metadata",
@@ -414,6 +425,7 @@ const SECTIONS: [&str; 16] = [
     "scrub",
     "auth",
     "audit",
+    "projects",
     "webhooks",
     "retention",
     "scan",

@@ -122,6 +122,8 @@ pub struct App {
     /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
     pub approvals: Option<Arc<zoll_approval::Approvals>>,
     pub scanner: scanner::Scanner,
+    /// Who makes a missing project by pushing into it (`[projects] create_on_push`).
+    pub create_projects_on_push: push_rules::CreateOnPush,
 }
 
 impl App {
@@ -147,6 +149,7 @@ impl App {
             pull_gate_registry: String::new(),
             approvals: None,
             scanner: scanner::Scanner::default(),
+            create_projects_on_push: push_rules::CreateOnPush::default(),
         })
     }
 }
@@ -376,18 +379,38 @@ async fn admit(
     match need {
         None if anonymous => return Err(unauthorized("authentication required")),
         None => {}
-        Some((action, name)) => match access::decide(&app.store, &identity, action, name).await {
-            Ok(Decision::Allow) => {}
-            Ok(Decision::NeedScope) => return Err(unauthorized("the token does not grant this")),
-            Ok(Decision::Deny) if anonymous => return Err(unauthorized("authentication required")),
-            Ok(Decision::Deny) => {
+        Some((action, name)) => {
+            let decision = access::decide(&app.store, &identity, action, name).await;
+            let mut refusal = match decision {
+                Ok(Decision::Allow) => None,
+                Ok(Decision::NeedScope) => {
+                    return Err(unauthorized("the token does not grant this"));
+                }
+                Ok(Decision::Deny) if anonymous => {
+                    return Err(unauthorized("authentication required"));
+                }
+                Ok(Decision::Deny) => Some(format!(
+                    "{} may not {} {name}",
+                    identity.name(),
+                    action.as_str()
+                )),
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            };
+            // A push into a project that does not exist: refused with the reason, or (an
+            // administrator, when the rule says so) the project is made first.
+            if action == Action::Push {
+                match push_rules::project_for_push(app, &identity, name, source).await {
+                    Ok(Some(why)) => refusal = Some(why),
+                    Ok(None) => {}
+                    Err(e) => return Err(ApiError::from(e).into_response()),
+                }
+            }
+            if let Some(why) = refusal {
                 let target = audit::v2_target(route, parts.uri.query());
-                let why = format!("{} may not {} {name}", identity.name(), action.as_str());
                 audit::denied(app, identity.name(), source, action, &target, &why).await;
                 return Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why).into_response());
             }
-            Err(e) => return Err(ApiError::from(e).into_response()),
-        },
+        }
     }
     Ok(identity)
 }

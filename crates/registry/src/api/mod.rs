@@ -108,7 +108,7 @@ fn no_content() -> ApiResult {
 }
 
 /// A project name: one repository path component.
-fn valid_project(name: &str) -> ApiResult<()> {
+pub(crate) fn valid_project(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && zoll_oci::RepoName::parse(name, 64).is_ok()

@@ -371,18 +371,13 @@ async fn queued_scans_survive_a_restart_and_artifacts_are_not_scanned() {
     );
 
     let reg = reg.restart().await;
-    let reg = {
-        // The restarted registry gets its scanner back, as `zoll serve` configures it.
-        let mut reg = reg;
-        reg.router = axum::Router::new();
-        std::sync::Arc::get_mut(&mut reg.app).unwrap().scanner =
-            scanner::Scanner::new(ScanSettings {
-                db: Some(db.clone()),
-                ..Default::default()
-            });
-        reg.router = zoll_registry::router(reg.app.clone());
-        reg
-    };
+    // The restarted registry gets its scanner back, as `zoll serve` configures it.
+    let reg = reg.with_app(|app| {
+        app.scanner = scanner::Scanner::new(ScanSettings {
+            db: Some(db.clone()),
+            ..Default::default()
+        })
+    });
     assert_eq!(drain(&reg).await, 1);
     assert_eq!(scan_json(&reg, "team/app", &d).await["state"], "done");
 }

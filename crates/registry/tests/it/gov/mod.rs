@@ -1,6 +1,6 @@
 //! Governance over the real Router with authentication on: the token flow, the
-//! authorization matrix, audit tamper detection, immutable tags, quotas, retention, webhooks
-//! and the peers' logins.
+//! authorization matrix, audit tamper detection, pushes into missing projects, immutable tags,
+//! quotas, retention, webhooks and the peers' logins.
 
 mod audit;
 mod auth;
@@ -9,6 +9,7 @@ mod hardening;
 mod matrix;
 mod peers;
 mod policies;
+mod projects;
 mod webhooks;
 
 use base64::Engine;
