@@ -52,7 +52,7 @@ use zoll_store::{Store, StoreError};
 pub use auth::{Auth, AuthSettings, Identity};
 pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
-pub use metrics::{ConnectionStats, Metrics};
+pub use metrics::{ConnectionStats, Metrics, ReaderToken};
 pub use serve::{ServeOptions, TlsFiles, serve};
 
 use access::{Action, Decision};
@@ -114,6 +114,9 @@ pub struct App {
     /// The audit trail's group-commit writer (`audit.rs`).
     pub(crate) audit_log: audit::Writer,
     pub metrics: Metrics,
+    /// The dedicated scraper's token for `/metrics` (`[metrics] token_file`); `None`: only
+    /// system administrators read metrics.
+    pub metrics_reader: Option<ReaderToken>,
     pub hook_wakeup: tokio::sync::Notify,
     /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
     pub pull_gate: Option<Arc<zoll_policy::Engine>>,
@@ -144,6 +147,7 @@ impl App {
             access_log: true,
             audit_log,
             metrics: Metrics::default(),
+            metrics_reader: None,
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
             pull_gate_registry: String::new(),

@@ -4,6 +4,10 @@
 //! Prometheus expects of each replica), and at scrape time storage per project and the
 //! webhook queue depth (read from the shared metadata).
 //!
+//! Readers: system administrators (Basic), and a dedicated scraper holding the reader token
+//! (`[metrics] token_file`, sent as `Authorization: Bearer <token>`), which is no account
+//! and authorizes nothing else.
+//!
 //! Every label value comes from a fixed set or from names only an administrator creates
 //! (projects): a client's raw method, path or header never becomes a label, so requests
 //! cannot grow the number of series.
@@ -36,6 +40,67 @@ pub(crate) fn method_label(m: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+/// The secret a dedicated scraper presents as `Authorization: Bearer <token>` to read
+/// `/metrics` without an account. Kept only as its SHA-256, compared in constant time, never
+/// printed (its `Debug` says nothing of it).
+pub struct ReaderToken([u8; 32]);
+
+impl ReaderToken {
+    /// Fewest characters a reader token has: guessing it is hopeless.
+    pub const MIN_LEN: usize = 32;
+    /// Most characters a reader token has.
+    pub const MAX_LEN: usize = 1024;
+
+    /// The token `secret` (surrounding white space ignored, as a file's last newline): at
+    /// least [`Self::MIN_LEN`] visible ASCII characters, as a header can carry them.
+    pub fn new(secret: &str) -> Result<ReaderToken, String> {
+        let secret = secret.trim();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&secret.len()) {
+            return Err(format!(
+                "a metrics token has {} to {} characters, not {}",
+                Self::MIN_LEN,
+                Self::MAX_LEN,
+                secret.len()
+            ));
+        }
+        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a metrics token is visible ASCII characters only".into());
+        }
+        Ok(ReaderToken(Self::hash(secret)))
+    }
+
+    fn hash(secret: &str) -> [u8; 32] {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    /// Whether the request's `Authorization: Bearer` carries this token.
+    pub(crate) fn admits(&self, h: &axum::http::HeaderMap) -> bool {
+        let Some(value) = h
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let value = value.trim();
+        let Some(presented) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        else {
+            return false;
+        };
+        zoll_stdx::ct::eq(&Self::hash(presented.trim()), &self.0)
+    }
+}
+
+impl std::fmt::Debug for ReaderToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReaderToken(..)")
     }
 }
 
@@ -298,6 +363,23 @@ pub(crate) async fn render(app: &App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reader_tokens_are_long_visible_and_matched_exactly() {
+        assert!(ReaderToken::new("short").is_err());
+        assert!(ReaderToken::new(&"x".repeat(40).replace("xx", "x ")).is_err());
+        let t = ReaderToken::new(&format!("{}\n", "s".repeat(40))).unwrap();
+        assert_eq!(format!("{t:?}"), "ReaderToken(..)");
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(axum::http::header::AUTHORIZATION, v.parse().unwrap());
+            t.admits(&h)
+        };
+        assert!(with(&format!("Bearer {}", "s".repeat(40))));
+        assert!(!with(&format!("Bearer {}", "s".repeat(41))));
+        assert!(!with(&format!("Basic {}", "s".repeat(40))));
+        assert!(!t.admits(&axum::http::HeaderMap::new()));
+    }
 
     #[test]
     fn methods_map_to_a_fixed_set() {

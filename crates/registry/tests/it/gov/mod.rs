@@ -7,6 +7,7 @@ mod auth;
 mod backup;
 mod hardening;
 mod matrix;
+mod metrics;
 mod peers;
 mod policies;
 mod projects;
@@ -101,6 +102,20 @@ pub async fn admin_api(reg: &TestRegistry, method: &str, path: &str, body: Optio
     } else {
         r.json()
     }
+}
+
+/// The value of a counter or gauge line `name{labels} value` in a metrics page.
+pub fn metric(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
+}
+
+/// The metrics page, read as the administrator.
+pub async fn metrics(reg: &TestRegistry) -> String {
+    let r = reg.get_as("/metrics", ADMIN).await;
+    assert_eq!(r.status, 200);
+    String::from_utf8(r.body.to_vec()).unwrap()
 }
 
 /// A token from the token endpoint for `scope`, with Basic credentials (or none).
