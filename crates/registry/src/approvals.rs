@@ -78,16 +78,19 @@ impl Recorder for RegistryRecorder {
                 &detail,
             )
             .await;
-            let kind = match e.kind {
-                EventKind::Requested => events::APPROVAL_REQUESTED,
-                EventKind::Approved | EventKind::Refused => events::APPROVAL_VOTED,
-                EventKind::QuorumReached => events::APPROVAL_GRANTED,
-                EventKind::Signed => events::SIGNED,
+            let (kind, class) = match e.kind {
+                EventKind::Requested => (events::APPROVAL_REQUESTED, "requested"),
+                EventKind::Approved | EventKind::Refused => (events::APPROVAL_VOTED, "voted"),
+                EventKind::QuorumReached => (events::APPROVAL_GRANTED, "granted"),
+                EventKind::Signed => (events::SIGNED, "signed"),
                 EventKind::Rejected
                 | EventKind::Expired
                 | EventKind::Superseded
-                | EventKind::Failed => events::APPROVAL_ENDED,
+                | EventKind::Failed => (events::APPROVAL_ENDED, "ended"),
             };
+            let step = e.kind.as_str();
+            app.metrics
+                .approval(class, step.strip_prefix("approval.").unwrap_or(step));
             let event = Event::new(kind, &target)
                 .actor(&e.actor)
                 .detail(&e.detail)

@@ -1,8 +1,9 @@
 //! Prometheus metrics (text format 0.0.4, written by `prometheus-client`, which escapes
 //! label values): request counts, latency histograms and bytes per endpoint, webhook
-//! attempts, password hashes, throttled logins and connections (kept per process, as
-//! Prometheus expects of each replica), and at scrape time storage per project and the
-//! webhook queue depth (read from the shared metadata).
+//! attempts and settled deliveries, scans by outcome, pull-gate decisions by verdict and
+//! reason class, approval steps, garbage collection, password hashes, throttled logins and
+//! connections (kept per process, as Prometheus expects of each replica), and at scrape
+//! time storage per project and the webhook queue depth (read from the shared metadata).
 //!
 //! Readers: system administrators (Basic), and a dedicated scraper holding the reader token
 //! (`[metrics] token_file`, sent as `Authorization: Bearer <token>`), which is no account
@@ -122,6 +123,50 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GateLabels {
+    decision: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    event: &'static str,
+    step: &'static str,
+}
+
+/// How a scan job ended, as [`Metrics::scan`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanEnd {
+    /// Scanned; the results are stored.
+    Done,
+    /// An encrypted layer: recorded as not scanned.
+    Encrypted,
+    /// Another worker took the job over after this one's lease ran out.
+    TakenOver,
+    /// Failed; it will be tried again.
+    Retry,
+    /// Failed for the last time.
+    Failed,
+}
+
+impl ScanEnd {
+    fn label(self) -> &'static str {
+        match self {
+            ScanEnd::Done => "done",
+            ScanEnd::Encrypted => "encrypted",
+            ScanEnd::TakenOver => "taken-over",
+            ScanEnd::Retry => "retry",
+            ScanEnd::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProjectLabels {
     project: String,
 }
@@ -146,6 +191,10 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     hook_attempts: Family<ResultLabels, Counter>,
+    hook_deliveries: Family<ResultLabels, Counter>,
+    scans: Family<OutcomeLabels, Counter>,
+    gate: Family<GateLabels, Counter>,
+    approvals: Family<ApprovalLabels, Counter>,
     pub connections: Arc<ConnectionStats>,
 }
 
@@ -192,6 +241,33 @@ impl Default for Metrics {
             "Webhook delivery attempts by result",
             hook_attempts.clone(),
         );
+        let hook_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries settled: delivered, or failed after the last attempt",
+            hook_deliveries.clone(),
+        );
+        let scans = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "scans",
+            "Scan jobs finished by outcome (done, encrypted, taken-over, retry, failed)",
+            scans.clone(),
+        );
+        let gate = Family::<GateLabels, Counter>::default();
+        registry.register(
+            "pull_gate_decisions",
+            "Trust-policy pull gate decisions (allow, deny, provisional: made while a scan \
+             was not finished; error: none could be made) by reason class (the kind of the \
+             first failed check, policy when satisfied, pull-ungated for a bypass)",
+            gate.clone(),
+        );
+        let approvals = Family::<ApprovalLabels, Counter>::default();
+        registry.register(
+            "approval_events",
+            "Quorum approval steps by event (requested, voted, granted, signed, ended) and \
+             step",
+            approvals.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -199,6 +275,10 @@ impl Default for Metrics {
             bytes_in,
             bytes_out,
             hook_attempts,
+            hook_deliveries,
+            scans,
+            gate,
+            approvals,
             connections: Arc::default(),
         }
     }
@@ -228,10 +308,40 @@ impl Metrics {
         self.bytes_out.inc_by(bytes_out);
     }
 
-    pub fn webhook_attempt(&self, ok: bool) {
+    /// One delivery attempt; `settled`: no further attempt follows it.
+    pub fn webhook_attempt(&self, ok: bool, settled: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.hook_attempts
             .get_or_create(&ResultLabels { result })
+            .inc();
+        if settled {
+            let result = if ok { "delivered" } else { "failed" };
+            self.hook_deliveries
+                .get_or_create(&ResultLabels { result })
+                .inc();
+        }
+    }
+
+    pub(crate) fn scan(&self, outcome: ScanEnd) {
+        self.scans
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    /// A pull-gate verdict (`allow`, `deny`, `provisional`, `error`) and its reason class,
+    /// both from fixed sets.
+    pub(crate) fn gate_decision(&self, decision: &'static str, reason: &'static str) {
+        self.gate
+            .get_or_create(&GateLabels { decision, reason })
+            .inc();
+    }
+
+    /// An approval step: `event` is the webhook class of `step`.
+    pub(crate) fn approval(&self, event: &'static str, step: &'static str) {
+        self.approvals
+            .get_or_create(&ApprovalLabels { event, step })
             .inc();
     }
 }
@@ -320,6 +430,37 @@ pub(crate) async fn render(app: &App) -> String {
         "blob_chunk_tables_built",
         "Chunk tables computed on first read for blobs stored without one",
         integrity.tables_built,
+    );
+    let gc = app.store.gc_counts();
+    counter(
+        &mut now,
+        "gc_runs",
+        "Garbage collections run (dry runs not counted)",
+        gc.runs,
+    );
+    counter(
+        &mut now,
+        "gc_runs_failed",
+        "Garbage collections that stopped on an error",
+        gc.failed_runs,
+    );
+    counter(
+        &mut now,
+        "gc_blobs_removed",
+        "Unreferenced blobs garbage collection removed",
+        gc.blobs_removed,
+    );
+    counter(
+        &mut now,
+        "gc_bytes_removed",
+        "Bytes of the blobs garbage collection removed",
+        gc.bytes_removed,
+    );
+    counter(
+        &mut now,
+        "gc_manifests_removed",
+        "Untagged manifests garbage collection removed",
+        gc.manifests_removed,
     );
     if let Ok(n) = app.store.pending_deliveries().await {
         gauge(

@@ -39,7 +39,8 @@ pub use backup::{BackupReport, NOT_BACKED_UP, backed_up_tables};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{
-    Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
+    Collected, CollectedManifest, GcCounts, GcOptions, GcReport, ScrubReport, UploadFootprint,
+    Usage,
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{
@@ -118,6 +119,7 @@ pub struct Store {
     config: StoreConfig,
     /// One garbage collection at a time in this process (see `Store::gc`).
     gc_running: tokio::sync::Mutex<()>,
+    gc_counters: maintenance::GcCounters,
     /// Held for the life of a store on the embedded database: one process owns it.
     _lock: Option<File>,
 }
@@ -170,6 +172,7 @@ impl Store {
             integrity: Integrity::default(),
             config,
             gc_running: tokio::sync::Mutex::new(()),
+            gc_counters: maintenance::GcCounters::default(),
             _lock: lock,
         };
         store.remove_orphaned_uploads().await?;

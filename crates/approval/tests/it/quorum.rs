@@ -231,6 +231,18 @@ repositories = ["prod/**"]
         }
     }
 
+    /// The server's `/metrics` page, read as the administrator.
+    async fn metrics(&self) -> String {
+        let r = reqwest::Client::new()
+            .get(format!("http://{}/metrics", self.server.addr))
+            .basic_auth("admin", Some(TEST_ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// The cosign `.sig` manifest of `subject`, if any.
     async fn signature(&self, subject: &Descriptor) -> Option<Manifest> {
         let tag = Tag::parse(&simple_signing::signature_tag(&subject.digest)).unwrap();
@@ -431,6 +443,23 @@ stages = ["release"]
     assert_eq!(count("approval.quorum", "ok"), 1);
     assert_eq!(count("approval.rejected", "ok"), 1);
     assert_eq!(count("approval.signed", "ok"), 1);
+    // And counted in the metrics, by event and step (never a request, key or repository).
+    let page = w.metrics().await;
+    for (event, step, n) in [
+        ("requested", "requested", 2),
+        ("voted", "approved", 3),
+        ("voted", "refused", 6),
+        ("granted", "quorum", 1),
+        ("ended", "rejected", 1),
+        ("signed", "signed", 1),
+    ] {
+        let series = format!(r#"zoll_approval_events_total{{event="{event}",step="{step}"}} {n}"#);
+        assert!(page.lines().any(|l| l == series), "no {series} in\n{page}");
+    }
+    assert!(
+        !page.contains("prod-release") && !page.contains("prod/app"),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

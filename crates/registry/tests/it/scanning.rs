@@ -12,7 +12,7 @@ use zoll_oci::Digest;
 use zoll_registry::scanner::{self, ScanSettings};
 use zoll_testkit::{TarEntry, TestImage};
 
-use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest, metric};
 
 const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
 Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: base-files\nStatus: install ok installed\n\
@@ -447,6 +447,8 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
     let reg = reg.with_pull_gate(engine);
     scanner::refresh_db(&reg.app).await.unwrap();
     let d = push(&reg, "team/app", "v1", &debian_image()).await;
+    // Not scanned yet: closed for now.
+    assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 403);
     drain(&reg).await;
     assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
 
@@ -470,6 +472,20 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
         set_column(&reg, column, Some(&restore), &d).await;
         assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
     }
+    // Counted by verdict and the class of the reason, never the repository.
+    let page = String::from_utf8(reg.get("/metrics").await.body.to_vec()).unwrap();
+    assert_eq!(metric(&page, r#"zoll_scans_total{outcome="done"}"#), 1);
+    // Before the scan, and with each unreadable or missing result: a scan condition that is
+    // not available makes a provisional refusal.
+    let gate = |verdict: &str, reason: &str| {
+        metric(
+            &page,
+            &format!(r#"zoll_pull_gate_decisions_total{{decision="{verdict}",reason="{reason}"}}"#),
+        )
+    };
+    assert_eq!(gate("provisional", "scan"), 7);
+    assert_eq!(gate("allow", "policy"), 4);
+    assert!(!page.contains("team/app"), "{page}");
 }
 
 async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {

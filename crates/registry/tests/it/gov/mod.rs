@@ -17,6 +17,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use zoll_store::Account;
 
+pub use crate::harness::metric;
 use crate::harness::{Resp, TestRegistry};
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-password");
@@ -102,13 +103,6 @@ pub async fn admin_api(reg: &TestRegistry, method: &str, path: &str, body: Optio
     } else {
         r.json()
     }
-}
-
-/// The value of a counter or gauge line `name{labels} value` in a metrics page.
-pub fn metric(page: &str, series: &str) -> u64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
 }
 
 /// The metrics page, read as the administrator.
