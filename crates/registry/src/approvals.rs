@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zoll_approval::service::BoxFuture;
 use zoll_approval::{
-    ApprovalEvent, Approvals, EventKind, NewRequest, QuorumKeys, Recorder, RequestView,
+    ApprovalEvent, Approvals, EventKind, NewRequest, QuorumKeys, Recorder, RequestView, Sender,
 };
 
 use crate::App;
@@ -267,7 +267,11 @@ pub(crate) async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) ->
                     }
                     let sig = zoll_stdx::base64::decode(sig)
                         .ok_or_else(|| bad("signature is not base64"))?;
-                    approvals.vote(rid, d, &sig, c.id.name()).await?
+                    let sender = match c.id.principal {
+                        crate::auth::Principal::Unrestricted => Sender::Unauthenticated,
+                        _ => Sender::Account(c.id.name()),
+                    };
+                    approvals.vote(rid, d, &sig, sender).await?
                 }
                 (None, "reject") => {
                     if b.reason.len() > MAX_REASON {
