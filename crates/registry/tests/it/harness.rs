@@ -210,6 +210,16 @@ impl TestRegistry {
             .await
     }
 
+    /// The `/metrics` page, read as `who` (nobody: a registry without authentication).
+    pub async fn metrics(&self, who: Option<(&str, &str)>) -> String {
+        let r = match who {
+            Some(who) => self.get_as("/metrics", who).await,
+            None => self.get("/metrics").await,
+        };
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        String::from_utf8(r.body.to_vec()).unwrap()
+    }
+
     /// Serves the router on an ephemeral loopback port; returns `127.0.0.1:PORT`.
     pub async fn listen(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

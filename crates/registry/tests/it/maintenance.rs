@@ -72,7 +72,7 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
     assert!(!files.contains(orphan.as_str()) && !files.contains(doomed_layer.as_str()));
     assert_eq!(reg.get(&format!("/v2/r/blobs/{orphan}")).await.status, 404);
     // Two runs that removed something or nothing are counted; the dry run is not.
-    let page = String::from_utf8(reg.get("/metrics").await.body.to_vec()).unwrap();
+    let page = reg.metrics(None).await;
     assert_eq!(metric(&page, "zoll_gc_runs_total"), 2);
     assert_eq!(metric(&page, "zoll_gc_runs_failed_total"), 0);
     assert_eq!(metric(&page, "zoll_gc_blobs_removed_total"), 2);

@@ -403,6 +403,12 @@ async fn encrypted_images_are_reported_not_scanned() {
     let scan = scan_json(&reg, "team/secret", &d).await;
     assert_eq!(scan["state"], "encrypted", "{scan}");
     assert!(scan["error"].as_str().unwrap().contains("encrypted"));
+    let page = reg.metrics(None).await;
+    assert_eq!(metric(&page, r#"zoll_scans_total{outcome="encrypted"}"#), 1);
+    assert!(
+        !page.contains(r#"zoll_scans_total{outcome="done"}"#),
+        "{page}"
+    );
     let refs = reg
         .get(&format!("/v2/team/secret/referrers/{d}"))
         .await
@@ -473,7 +479,7 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
         assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
     }
     // Counted by verdict and the class of the reason, never the repository.
-    let page = String::from_utf8(reg.get("/metrics").await.body.to_vec()).unwrap();
+    let page = reg.metrics(None).await;
     assert_eq!(metric(&page, r#"zoll_scans_total{outcome="done"}"#), 1);
     // Before the scan, and with each unreadable or missing result: a scan condition that is
     // not available makes a provisional refusal.

@@ -107,9 +107,7 @@ pub async fn admin_api(reg: &TestRegistry, method: &str, path: &str, body: Optio
 
 /// The metrics page, read as the administrator.
 pub async fn metrics(reg: &TestRegistry) -> String {
-    let r = reg.get_as("/metrics", ADMIN).await;
-    assert_eq!(r.status, 200);
-    String::from_utf8(r.body.to_vec()).unwrap()
+    reg.metrics(Some(ADMIN)).await
 }
 
 /// A token from the token endpoint for `scope`, with Basic credentials (or none).
