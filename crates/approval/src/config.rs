@@ -13,10 +13,13 @@
 //! repositories = ["prod/**"]        # what the key may sign
 //! approvers = [
 //!   { name = "alice", key = "approvers/alice.pub" },
-//!   { name = "bob", key = "approvers/bob.crt" },
+//!   { name = "bob", key = "approvers/bob.crt", account = "bob@corp" },
 //!   { name = "carol", key = "approvers/carol.pub" },
 //! ]
 //! ```
+//!
+//! Each approver's key is bound to one registry account (`account`, by default the
+//! approver's `name`): only that account may send votes signed with it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,6 +61,8 @@ struct KeyDoc {
 struct ApproverDoc {
     name: String,
     key: String,
+    /// The account the key is bound to; unset: the account named like the approver.
+    account: Option<String>,
 }
 
 /// Someone whose signature counts towards a quorum.
@@ -65,6 +70,9 @@ struct ApproverDoc {
 pub struct Approver {
     pub name: String,
     pub key: PublicKey,
+    /// The registry account whose requests alone may carry this approver's votes; it is
+    /// also who the approver is when the requester is compared.
+    pub account: String,
 }
 
 /// A key the server holds and uses only with a quorum.
@@ -210,15 +218,32 @@ impl QuorumKeys {
             for a in &k.approvers {
                 let key = approver_key(&resolve(&a.key))
                     .map_err(|e| format!("{what}: approver {:?}: {e}", a.name))?;
+                let account = a.account.clone().unwrap_or_else(|| a.name.clone());
+                if account.is_empty() || account.len() > 64 {
+                    return Err(format!(
+                        "{what}: approver {:?}: account {account:?} is not an account name",
+                        a.name
+                    ));
+                }
                 if approvers.iter().any(|x| x.name == a.name || x.key == key) {
                     return Err(format!(
                         "{what}: approver {:?} (or their key) appears twice",
                         a.name
                     ));
                 }
+                // One person, one vote: two approvers bound to one account would let that
+                // account count twice towards the quorum.
+                if let Some(x) = approvers.iter().find(|x| x.account == account) {
+                    return Err(format!(
+                        "{what}: approvers {:?} and {:?} are both bound to the account \
+                         {account:?}",
+                        x.name, a.name
+                    ));
+                }
                 approvers.push(Approver {
                     name: a.name.clone(),
                     key,
+                    account,
                 });
             }
             let repositories = k
@@ -266,4 +291,56 @@ fn approver_key(spec: &str) -> Result<PublicKey, String> {
     Ok(zoll_trust::x509::Certificate::from_der(&chain[0])?
         .public_key()
         .clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoll_trust::keys::{KeyKind, generate_key};
+
+    /// A key file with one quorum key whose approvers are `approvers` (TOML array items
+    /// over the public keys `a.pub` and `b.pub`).
+    fn parse(approvers: &str) -> Result<QuorumKeys, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let server = generate_key(KeyKind::EcP256).unwrap();
+        std::fs::write(dir.path().join("server.key"), server.private_pem.as_bytes()).unwrap();
+        for name in ["a", "b"] {
+            let k = generate_key(KeyKind::EcP256).unwrap();
+            let pem = k.key.public_key().to_pem();
+            std::fs::write(dir.path().join(format!("{name}.pub")), pem).unwrap();
+        }
+        let text = format!(
+            "version = 1\n[[key]]\nname = \"k\"\nkey = \"server.key\"\n\
+             format = \"cosign-legacy\"\nquorum = 1\nexpiry_secs = 60\n\
+             repositories = [\"p/**\"]\napprovers = [{approvers}]\n"
+        );
+        QuorumKeys::parse(&text, dir.path())
+    }
+
+    #[test]
+    fn approvers_are_bound_to_their_name_or_their_account() {
+        let keys = parse(
+            r#"{ name = "alice", key = "a.pub" }, { name = "bob", key = "b.pub", account = "bob@corp" }"#,
+        )
+        .unwrap();
+        let accounts: Vec<&str> = keys.keys["k"]
+            .approvers
+            .iter()
+            .map(|a| a.account.as_str())
+            .collect();
+        assert_eq!(accounts, ["alice", "bob@corp"]);
+        let err = parse(
+            r#"{ name = "alice", key = "a.pub" }, { name = "bob", key = "b.pub", account = "alice" }"#,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains(r#"approvers "alice" and "bob" are both bound to the account "alice""#),
+            "{err}"
+        );
+        let err = parse(r#"{ name = "alice", key = "a.pub", account = "" }"#)
+            .err()
+            .unwrap();
+        assert!(err.contains("is not an account name"), "{err}");
+    }
 }

@@ -21,7 +21,7 @@ pub mod service;
 
 pub use config::{Approver, QuorumKey, QuorumKeys};
 pub use request::{APPROVE, Canonical, REJECT, State, Vote};
-pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView};
+pub use service::{ApprovalEvent, Approvals, EventKind, NewRequest, Recorder, RequestView, Sender};
 
 /// Errors at the crate boundary; each maps to one HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,17 @@ pub enum ApprovalError {
     /// Separation of duties: whoever asked for a signature is never one of its approvers.
     #[error("{approver} asked for request {id}, so {approver} cannot approve it")]
     OwnRequest { id: String, approver: String },
+    /// A vote signed with an approver's key, sent by another account than the one the key
+    /// is bound to.
+    #[error(
+        "the vote is signed with the key of approver {approver}, which is bound to the \
+         account {account}; {actor} may not send it"
+    )]
+    WrongAccount {
+        approver: String,
+        account: String,
+        actor: String,
+    },
     #[error("the target {0}")]
     Target(String),
     #[error("invalid request: {0}")]

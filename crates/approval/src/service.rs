@@ -58,6 +58,16 @@ impl EventKind {
     }
 }
 
+/// Who sent a vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender<'a> {
+    /// An authenticated account: the approver's key must be bound to it.
+    Account(&'a str),
+    /// Authentication is off (`zoll serve --no-auth`, loopback only): there are no accounts
+    /// to bind keys to, and only the approver's signature is checked.
+    Unauthenticated,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ApprovalEvent {
     pub kind: EventKind,
@@ -355,15 +365,20 @@ impl Approvals {
     }
 
     /// Records a vote signed by an approver of the request's key. `decision` is
-    /// [`APPROVE`] or [`REJECT`]; `actor` is the account that sent it (for the audit
-    /// trail). At quorum (and once the timelock passed) the key signs.
+    /// [`APPROVE`] or [`REJECT`]; `sender` is the account that sent it, which must be the
+    /// account the approver's key is bound to. At quorum (and once the timelock passed) the
+    /// key signs.
     pub async fn vote(
         &self,
         id: &str,
         decision: &str,
         signature: &[u8],
-        actor: &str,
+        sender: Sender<'_>,
     ) -> Result<RequestView, ApprovalError> {
+        let actor = match sender {
+            Sender::Account(a) => a,
+            Sender::Unauthenticated => "-",
+        };
         if decision != APPROVE && decision != REJECT {
             return Err(ApprovalError::Invalid(format!("decision {decision:?}")));
         }
@@ -401,14 +416,32 @@ impl Approvals {
                 key: key.name.clone(),
             });
         };
-        // The approver named like the requesting account is that person: asking and approving
+        // A key speaks only through the account it is bound to: a key (or a vote) that
+        // reached someone else's hands counts for nothing.
+        if matches!(sender, Sender::Account(a) if a != approver.account) {
+            refuse(format!(
+                "{decision} signed by approver {} (bound to account {}) sent by {actor}",
+                approver.name, approver.account
+            ))
+            .await;
+            return Err(ApprovalError::WrongAccount {
+                approver: approver.name.clone(),
+                account: approver.account.clone(),
+                actor: actor.to_owned(),
+            });
+        }
+        // The approver bound to the requesting account is that person: asking and approving
         // are two duties, and a quorum of k must be k people other than the one who asked. A
         // rejection stays possible (it is how a requester's own key says no).
-        if decision == APPROVE && approver.name == row.requester {
-            refuse(format!("approval by the requester {}", approver.name)).await;
+        if decision == APPROVE && approver.account == row.requester {
+            refuse(format!(
+                "approval by the requester {} (approver {})",
+                approver.account, approver.name
+            ))
+            .await;
             return Err(ApprovalError::OwnRequest {
                 id: id.to_owned(),
-                approver: approver.name.clone(),
+                approver: approver.account.clone(),
             });
         }
         let recorded = self

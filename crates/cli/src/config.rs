@@ -19,6 +19,8 @@ pub struct Config {
     pub scrub: Scrub,
     pub auth: Auth,
     pub audit: Audit,
+    pub projects: Projects,
+    pub metrics: MetricsSection,
     pub webhooks: Webhooks,
     pub retention: Retention,
     pub scan: Scan,
@@ -165,6 +167,26 @@ impl Default for Audit {
     fn default() -> Self {
         Audit { pulls: true }
     }
+}
+
+/// Who reads `/metrics` besides system administrators.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// A file holding the token (32 to 1024 visible ASCII characters) a dedicated scraper
+    /// sends as `Authorization: Bearer <token>` (Prometheus: `authorization:
+    /// credentials_file`). It reads `/metrics` and nothing else; unset: administrators only.
+    pub token_file: Option<PathBuf>,
+}
+
+/// Projects (`README.md`, Governance).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Projects {
+    /// Who makes a project that does not exist by pushing into it: `admins` (a system
+    /// administrator's push creates it, private and audited) or `never` (only `zoll project
+    /// create`). Other accounts' pushes into a missing project are refused either way.
+    pub create_on_push: zoll_registry::push_rules::CreateOnPush,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,7 +425,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 18] = [
     "server",
     "storage",
     "metadata",
@@ -414,6 +436,8 @@ const SECTIONS: [&str; 16] = [
     "scrub",
     "auth",
     "audit",
+    "projects",
+    "metrics",
     "webhooks",
     "retention",
     "scan",
@@ -530,6 +554,24 @@ impl Config {
         })
     }
 
+    /// The scraper's token of `[metrics] token_file`, read once at start.
+    pub fn metrics_reader(&self) -> anyhow::Result<Option<zoll_registry::ReaderToken>> {
+        let Some(path) = &self.metrics.token_file else {
+            return Ok(None);
+        };
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(zoll_registry::ReaderToken::MAX_LEN as u64 + 64)
+                    .read_to_string(&mut text)
+            })
+            .with_context(|| format!("cannot read metrics.token_file {}", path.display()))?;
+        let token = zoll_registry::ReaderToken::new(&text)
+            .map_err(|e| anyhow::anyhow!("metrics.token_file {}: {e}", path.display()))?;
+        Ok(Some(token))
+    }
+
     /// Timeouts and the connection limit of `[server]`, each timeout 1 s to 1 hour.
     pub fn connection_limits(
         &self,
@@ -636,5 +678,37 @@ mod tests {
         std::fs::write(&file, "[server]\nlisten_typo = 1\n").unwrap();
         let err = load(Some(&file), std::iter::empty()).unwrap_err();
         assert!(format!("{err:#}").contains("listen_typo"), "{err:#}");
+    }
+
+    #[test]
+    fn projects_and_the_metrics_token_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("metrics.token");
+        let env = |file: &Path| {
+            [
+                ("ZOLL_PROJECTS_CREATE_ON_PUSH", "never".to_owned()),
+                ("ZOLL_METRICS_TOKEN_FILE", file.display().to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v))
+        };
+        std::fs::write(&token, format!("{}\n", "t".repeat(40))).unwrap();
+        let c = load(None, env(&token).into_iter()).unwrap();
+        assert_eq!(
+            c.projects.create_on_push,
+            zoll_registry::push_rules::CreateOnPush::Never
+        );
+        assert!(c.metrics_reader().unwrap().is_some());
+        // A short token is refused at start, without printing it.
+        std::fs::write(&token, "short-secret").unwrap();
+        let err = format!("{:#}", c.metrics_reader().unwrap_err());
+        assert!(err.contains("32 to 1024 characters"), "{err}");
+        assert!(!err.contains("short-secret"), "{err}");
+        assert!(
+            load(
+                None,
+                [("ZOLL_PROJECTS_CREATE_ON_PUSH".to_owned(), "all".to_owned())].into_iter()
+            )
+            .is_err()
+        );
     }
 }

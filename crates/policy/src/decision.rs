@@ -50,6 +50,23 @@ pub enum CheckKind {
     },
 }
 
+impl CheckKind {
+    /// The kind as one word of a fixed set, without what it names (for metric labels).
+    pub fn class(&self) -> &'static str {
+        match self {
+            CheckKind::Scope => "scope",
+            CheckKind::Stage { .. } => "stage",
+            CheckKind::Threshold { .. } => "threshold",
+            CheckKind::Attestation { .. } => "attestation",
+            CheckKind::Notation => "notation",
+            CheckKind::Scan { .. } => "scan",
+            CheckKind::Signature { .. } => "signature",
+            CheckKind::Evidence => "evidence",
+            CheckKind::Index { .. } => "index",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// The policy this check belongs to (`None` for scope and notes).

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 use zoll_approval::service::BoxFuture;
 use zoll_approval::{
-    ApprovalEvent, Approvals, EventKind, NewRequest, QuorumKeys, Recorder, RequestView,
+    ApprovalEvent, Approvals, EventKind, NewRequest, QuorumKeys, Recorder, RequestView, Sender,
 };
 
 use crate::App;
@@ -78,16 +78,19 @@ impl Recorder for RegistryRecorder {
                 &detail,
             )
             .await;
-            let kind = match e.kind {
-                EventKind::Requested => events::APPROVAL_REQUESTED,
-                EventKind::Approved | EventKind::Refused => events::APPROVAL_VOTED,
-                EventKind::QuorumReached => events::APPROVAL_GRANTED,
-                EventKind::Signed => events::SIGNED,
+            let (kind, class) = match e.kind {
+                EventKind::Requested => (events::APPROVAL_REQUESTED, "requested"),
+                EventKind::Approved | EventKind::Refused => (events::APPROVAL_VOTED, "voted"),
+                EventKind::QuorumReached => (events::APPROVAL_GRANTED, "granted"),
+                EventKind::Signed => (events::SIGNED, "signed"),
                 EventKind::Rejected
                 | EventKind::Expired
                 | EventKind::Superseded
-                | EventKind::Failed => events::APPROVAL_ENDED,
+                | EventKind::Failed => (events::APPROVAL_ENDED, "ended"),
             };
+            let step = e.kind.as_str();
+            app.metrics
+                .approval(class, step.strip_prefix("approval.").unwrap_or(step));
             let event = Event::new(kind, &target)
                 .actor(&e.actor)
                 .detail(&e.detail)
@@ -264,7 +267,11 @@ pub(crate) async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) ->
                     }
                     let sig = zoll_stdx::base64::decode(sig)
                         .ok_or_else(|| bad("signature is not base64"))?;
-                    approvals.vote(rid, d, &sig, c.id.name()).await?
+                    let sender = match c.id.principal {
+                        crate::auth::Principal::Unrestricted => Sender::Unauthenticated,
+                        _ => Sender::Account(c.id.name()),
+                    };
+                    approvals.vote(rid, d, &sig, sender).await?
                 }
                 (None, "reject") => {
                     if b.reason.len() > MAX_REASON {

@@ -57,9 +57,10 @@ impl From<zoll_approval::ApprovalError> for ApiError {
         };
         let (status, code) = match &e {
             E::UnknownKey(_) | E::Invalid(_) => (S::BAD_REQUEST, "INVALID"),
-            E::NotAllowed { .. } | E::BadSignature { .. } | E::OwnRequest { .. } => {
-                (S::FORBIDDEN, "DENIED")
-            }
+            E::NotAllowed { .. }
+            | E::BadSignature { .. }
+            | E::OwnRequest { .. }
+            | E::WrongAccount { .. } => (S::FORBIDDEN, "DENIED"),
             E::NotFound(_) => (S::NOT_FOUND, "NOT_FOUND"),
             E::Target(_) => (S::NOT_FOUND, "MANIFEST_UNKNOWN"),
             E::Closed { .. } | E::Expired(_) | E::AlreadyVoted { .. } => (S::CONFLICT, "CONFLICT"),

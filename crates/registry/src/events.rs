@@ -243,7 +243,7 @@ async fn deliver(app: &App, http: &reqwest::Client, d: Delivery) {
         error,
         ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
     };
-    app.metrics.webhook_attempt(success);
+    app.metrics.webhook_attempt(success, retry_at.is_none());
     if let Err(e) = app.store.record_attempt(&d, &at, success, retry_at).await {
         tracing::warn!(error = %e, "cannot record a webhook attempt");
     }

@@ -60,6 +60,7 @@ pub async fn check(
     if !matches!(id.principal, Principal::Unrestricted)
         && access::allowed(&app.store, id, Action::PullUngated, repo.as_str()).await?
     {
+        app.metrics.gate_decision("allow", "pull-ungated");
         return Ok(());
     }
     let subject = described(m);
@@ -79,6 +80,7 @@ pub async fn check(
         )
         .await
         .map_err(|e| {
+            app.metrics.gate_decision("error", "evaluation");
             tracing::error!(error = %e, repo = %repo, "the pull gate could not decide");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +88,8 @@ pub async fn check(
                 format!("the trust policy could not be evaluated: {e}"),
             )
         })?;
+    app.metrics
+        .gate_decision(verdict(&decision), reason_class(&decision));
     if decision.allowed {
         return Ok(());
     }
@@ -95,6 +99,22 @@ pub async fn check(
     let header = reason_header(&why);
     Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why)
         .with_header(axum::http::HeaderName::from_static(REASON_HEADER), header))
+}
+
+/// The verdict as the metrics count it: a decision made while a scan was not finished is
+/// `provisional` whichever way it went.
+fn verdict(d: &zoll_policy::Decision) -> &'static str {
+    match (d.provisional, d.allowed) {
+        (true, _) => "provisional",
+        (false, true) => "allow",
+        (false, false) => "deny",
+    }
+}
+
+/// Why, as a class of a fixed set: the kind of the first failed check, `policy` when none
+/// failed.
+fn reason_class(d: &zoll_policy::Decision) -> &'static str {
+    d.failures().next().map_or("policy", |c| c.kind.class())
 }
 
 /// The header that carries a refusal's reason, for `HEAD`, whose answer has no body.

@@ -54,7 +54,7 @@ use zoll_store::{Store, StoreError};
 pub use auth::{Auth, AuthSettings, Identity};
 pub use error::{ApiError, ApiResult};
 pub use events::HookSettings;
-pub use metrics::{ConnectionStats, Metrics};
+pub use metrics::{ConnectionStats, Metrics, ReaderToken};
 pub use serve::{ServeOptions, TlsFiles, serve};
 
 use access::{Action, Decision};
@@ -116,6 +116,9 @@ pub struct App {
     /// The audit trail's group-commit writer (`audit.rs`).
     pub(crate) audit_log: audit::Writer,
     pub metrics: Metrics,
+    /// The dedicated scraper's token for `/metrics` (`[metrics] token_file`); `None`: only
+    /// system administrators read metrics.
+    pub metrics_reader: Option<ReaderToken>,
     pub hook_wakeup: tokio::sync::Notify,
     /// The trust-policy pull gate (`gate.rs`); `None`: manifests are served ungated.
     pub pull_gate: Option<Arc<zoll_policy::Engine>>,
@@ -127,6 +130,8 @@ pub struct App {
     /// One backup snapshot read at a time (`api/backup.rs`): each holds every metadata row in
     /// memory until its stream is sent.
     pub(crate) backup_reads: Arc<tokio::sync::Semaphore>,
+    /// Who makes a missing project by pushing into it (`[projects] create_on_push`).
+    pub create_projects_on_push: push_rules::CreateOnPush,
 }
 
 impl App {
@@ -148,11 +153,13 @@ impl App {
             audit_log,
             metrics: Metrics::default(),
             backup_reads: Arc::new(tokio::sync::Semaphore::new(1)),
+            metrics_reader: None,
             hook_wakeup: tokio::sync::Notify::new(),
             pull_gate: None,
             pull_gate_registry: String::new(),
             approvals: None,
             scanner: scanner::Scanner::default(),
+            create_projects_on_push: push_rules::CreateOnPush::default(),
         })
     }
 }
@@ -382,18 +389,38 @@ async fn admit(
     match need {
         None if anonymous => return Err(unauthorized("authentication required")),
         None => {}
-        Some((action, name)) => match access::decide(&app.store, &identity, action, name).await {
-            Ok(Decision::Allow) => {}
-            Ok(Decision::NeedScope) => return Err(unauthorized("the token does not grant this")),
-            Ok(Decision::Deny) if anonymous => return Err(unauthorized("authentication required")),
-            Ok(Decision::Deny) => {
+        Some((action, name)) => {
+            let decision = access::decide(&app.store, &identity, action, name).await;
+            let mut refusal = match decision {
+                Ok(Decision::Allow) => None,
+                Ok(Decision::NeedScope) => {
+                    return Err(unauthorized("the token does not grant this"));
+                }
+                Ok(Decision::Deny) if anonymous => {
+                    return Err(unauthorized("authentication required"));
+                }
+                Ok(Decision::Deny) => Some(format!(
+                    "{} may not {} {name}",
+                    identity.name(),
+                    action.as_str()
+                )),
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            };
+            // A push into a project that does not exist: refused with the reason, or (an
+            // administrator, when the rule says so) the project is made first.
+            if action == Action::Push {
+                match push_rules::project_for_push(app, &identity, name, source).await {
+                    Ok(Some(why)) => refusal = Some(why),
+                    Ok(None) => {}
+                    Err(e) => return Err(ApiError::from(e).into_response()),
+                }
+            }
+            if let Some(why) = refusal {
                 let target = audit::v2_target(route, parts.uri.query());
-                let why = format!("{} may not {} {name}", identity.name(), action.as_str());
                 audit::denied(app, identity.name(), source, action, &target, &why).await;
                 return Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why).into_response());
             }
-            Err(e) => return Err(ApiError::from(e).into_response()),
-        },
+        }
     }
     Ok(identity)
 }

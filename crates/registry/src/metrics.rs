@@ -1,8 +1,13 @@
 //! Prometheus metrics (text format 0.0.4, written by `prometheus-client`, which escapes
 //! label values): request counts, latency histograms and bytes per endpoint, webhook
-//! attempts, password hashes, throttled logins and connections (kept per process, as
-//! Prometheus expects of each replica), and at scrape time storage per project and the
-//! webhook queue depth (read from the shared metadata).
+//! attempts and settled deliveries, scans by outcome, pull-gate decisions by verdict and
+//! reason class, approval steps, garbage collection, password hashes, throttled logins and
+//! connections (kept per process, as Prometheus expects of each replica), and at scrape
+//! time storage per project and the webhook queue depth (read from the shared metadata).
+//!
+//! Readers: system administrators (Basic), and a dedicated scraper holding the reader token
+//! (`[metrics] token_file`, sent as `Authorization: Bearer <token>`), which is no account
+//! and authorizes nothing else.
 //!
 //! Every label value comes from a fixed set or from names only an administrator creates
 //! (projects): a client's raw method, path or header never becomes a label, so requests
@@ -39,6 +44,67 @@ pub(crate) fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The secret a dedicated scraper presents as `Authorization: Bearer <token>` to read
+/// `/metrics` without an account. Kept only as its SHA-256, compared in constant time, never
+/// printed (its `Debug` says nothing of it).
+pub struct ReaderToken([u8; 32]);
+
+impl ReaderToken {
+    /// Fewest characters a reader token has: guessing it is hopeless.
+    pub const MIN_LEN: usize = 32;
+    /// Most characters a reader token has.
+    pub const MAX_LEN: usize = 1024;
+
+    /// The token `secret` (surrounding white space ignored, as a file's last newline): at
+    /// least [`Self::MIN_LEN`] visible ASCII characters, as a header can carry them.
+    pub fn new(secret: &str) -> Result<ReaderToken, String> {
+        let secret = secret.trim();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&secret.len()) {
+            return Err(format!(
+                "a metrics token has {} to {} characters, not {}",
+                Self::MIN_LEN,
+                Self::MAX_LEN,
+                secret.len()
+            ));
+        }
+        if !secret.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("a metrics token is visible ASCII characters only".into());
+        }
+        Ok(ReaderToken(Self::hash(secret)))
+    }
+
+    fn hash(secret: &str) -> [u8; 32] {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+
+    /// Whether the request's `Authorization: Bearer` carries this token.
+    pub(crate) fn admits(&self, h: &axum::http::HeaderMap) -> bool {
+        let Some(value) = h
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let value = value.trim();
+        let Some(presented) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        else {
+            return false;
+        };
+        zoll_stdx::ct::eq(&Self::hash(presented.trim()), &self.0)
+    }
+}
+
+impl std::fmt::Debug for ReaderToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReaderToken(..)")
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     endpoint: &'static str,
@@ -54,6 +120,50 @@ struct EndpointLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GateLabels {
+    decision: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    event: &'static str,
+    step: &'static str,
+}
+
+/// How a scan job ended, as [`Metrics::scan`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanEnd {
+    /// Scanned; the results are stored.
+    Done,
+    /// An encrypted layer: recorded as not scanned.
+    Encrypted,
+    /// Another worker took the job over after this one's lease ran out.
+    TakenOver,
+    /// Failed; it will be tried again.
+    Retry,
+    /// Failed for the last time.
+    Failed,
+}
+
+impl ScanEnd {
+    fn label(self) -> &'static str {
+        match self {
+            ScanEnd::Done => "done",
+            ScanEnd::Encrypted => "encrypted",
+            ScanEnd::TakenOver => "taken-over",
+            ScanEnd::Retry => "retry",
+            ScanEnd::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,6 +191,10 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     hook_attempts: Family<ResultLabels, Counter>,
+    hook_deliveries: Family<ResultLabels, Counter>,
+    scans: Family<OutcomeLabels, Counter>,
+    gate: Family<GateLabels, Counter>,
+    approvals: Family<ApprovalLabels, Counter>,
     pub connections: Arc<ConnectionStats>,
 }
 
@@ -127,6 +241,33 @@ impl Default for Metrics {
             "Webhook delivery attempts by result",
             hook_attempts.clone(),
         );
+        let hook_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries settled: delivered, or failed after the last attempt",
+            hook_deliveries.clone(),
+        );
+        let scans = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "scans",
+            "Scan jobs finished by outcome (done, encrypted, taken-over, retry, failed)",
+            scans.clone(),
+        );
+        let gate = Family::<GateLabels, Counter>::default();
+        registry.register(
+            "pull_gate_decisions",
+            "Trust-policy pull gate decisions (allow, deny, provisional: made while a scan \
+             was not finished; error: none could be made) by reason class (the kind of the \
+             first failed check, policy when satisfied, pull-ungated for a bypass)",
+            gate.clone(),
+        );
+        let approvals = Family::<ApprovalLabels, Counter>::default();
+        registry.register(
+            "approval_events",
+            "Quorum approval steps by event (requested, voted, granted, signed, ended) and \
+             step",
+            approvals.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -134,6 +275,10 @@ impl Default for Metrics {
             bytes_in,
             bytes_out,
             hook_attempts,
+            hook_deliveries,
+            scans,
+            gate,
+            approvals,
             connections: Arc::default(),
         }
     }
@@ -163,10 +308,40 @@ impl Metrics {
         self.bytes_out.inc_by(bytes_out);
     }
 
-    pub fn webhook_attempt(&self, ok: bool) {
+    /// One delivery attempt; `settled`: no further attempt follows it.
+    pub fn webhook_attempt(&self, ok: bool, settled: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.hook_attempts
             .get_or_create(&ResultLabels { result })
+            .inc();
+        if settled {
+            let result = if ok { "delivered" } else { "failed" };
+            self.hook_deliveries
+                .get_or_create(&ResultLabels { result })
+                .inc();
+        }
+    }
+
+    pub(crate) fn scan(&self, outcome: ScanEnd) {
+        self.scans
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    /// A pull-gate verdict (`allow`, `deny`, `provisional`, `error`) and its reason class,
+    /// both from fixed sets.
+    pub(crate) fn gate_decision(&self, decision: &'static str, reason: &'static str) {
+        self.gate
+            .get_or_create(&GateLabels { decision, reason })
+            .inc();
+    }
+
+    /// An approval step: `event` is the webhook class of `step`.
+    pub(crate) fn approval(&self, event: &'static str, step: &'static str) {
+        self.approvals
+            .get_or_create(&ApprovalLabels { event, step })
             .inc();
     }
 }
@@ -256,6 +431,37 @@ pub(crate) async fn render(app: &App) -> String {
         "Chunk tables computed on first read for blobs stored without one",
         integrity.tables_built,
     );
+    let gc = app.store.gc_counts();
+    counter(
+        &mut now,
+        "gc_runs",
+        "Garbage collections run (dry runs not counted)",
+        gc.runs,
+    );
+    counter(
+        &mut now,
+        "gc_runs_failed",
+        "Garbage collections that stopped on an error",
+        gc.failed_runs,
+    );
+    counter(
+        &mut now,
+        "gc_blobs_removed",
+        "Unreferenced blobs garbage collection removed",
+        gc.blobs_removed,
+    );
+    counter(
+        &mut now,
+        "gc_bytes_removed",
+        "Bytes of the blobs garbage collection removed",
+        gc.bytes_removed,
+    );
+    counter(
+        &mut now,
+        "gc_manifests_removed",
+        "Untagged manifests garbage collection removed",
+        gc.manifests_removed,
+    );
     if let Ok(n) = app.store.pending_deliveries().await {
         gauge(
             &mut now,
@@ -298,6 +504,23 @@ pub(crate) async fn render(app: &App) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reader_tokens_are_long_visible_and_matched_exactly() {
+        assert!(ReaderToken::new("short").is_err());
+        assert!(ReaderToken::new(&"x".repeat(40).replace("xx", "x ")).is_err());
+        let t = ReaderToken::new(&format!("{}\n", "s".repeat(40))).unwrap();
+        assert_eq!(format!("{t:?}"), "ReaderToken(..)");
+        let with = |v: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(axum::http::header::AUTHORIZATION, v.parse().unwrap());
+            t.admits(&h)
+        };
+        assert!(with(&format!("Bearer {}", "s".repeat(40))));
+        assert!(!with(&format!("Bearer {}", "s".repeat(41))));
+        assert!(!with(&format!("Basic {}", "s".repeat(40))));
+        assert!(!t.admits(&axum::http::HeaderMap::new()));
+    }
 
     #[test]
     fn methods_map_to_a_fixed_set() {

@@ -1,6 +1,7 @@
-//! Push rules: what the push and delete paths apply per project — immutable-tag rules and
-//! quotas. The rules are JSON in the project row; the store enforces them inside its
-//! transactions (a moved immutable tag or an exceeded quota writes nothing).
+//! Push rules: what the push and delete paths apply per project — that the project exists
+//! (or who makes it by pushing), immutable-tag rules and quotas. The rules are JSON in the
+//! project row; the store enforces them inside its transactions (a moved immutable tag or an
+//! exceeded quota writes nothing).
 
 use serde::{Deserialize, Serialize};
 use zoll_store::{Project, PushPolicy, Quota, Store, StoreError};
@@ -31,6 +32,77 @@ impl ImmutableRule {
         let tags = Glob::parse(&self.tags).map_err(|e| format!("tags {:?}: {e}", self.tags));
         repos.and(tags).err()
     }
+}
+
+/// Who makes a project by pushing into it when it does not exist (`[projects]
+/// create_on_push`). Nobody else may push there; nobody becomes a member by pushing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CreateOnPush {
+    /// A system administrator's push creates the project (private, no members), audited as
+    /// `project.create`.
+    #[default]
+    Admins,
+    /// Projects are made only by `zoll project create`; pushes into others are refused.
+    Never,
+}
+
+/// Applies the project rule to a push by `id` into `repo`: nothing when the project exists
+/// (or authentication is off); creates it when `rule` lets `id` do so; otherwise the refusal
+/// that names the missing project.
+pub(crate) async fn project_for_push(
+    app: &crate::App,
+    id: &crate::Identity,
+    repo: &str,
+    source: &str,
+) -> Result<Option<String>, StoreError> {
+    use crate::auth::Principal;
+    let project = project_of(repo);
+    let account = match &id.principal {
+        Principal::Unrestricted => return Ok(None),
+        Principal::Anonymous => None,
+        Principal::Account(a) => Some(a),
+    };
+    if app.store.project(project).await?.is_some() {
+        return Ok(None);
+    }
+    let admin = account.is_some_and(|a| a.admin && a.kind == zoll_store::AccountKind::User);
+    if !admin {
+        return Ok(Some(format!(
+            "project {project} does not exist; a system administrator creates it with \
+             `zoll project create {project}`"
+        )));
+    }
+    if app.create_projects_on_push == CreateOnPush::Never {
+        return Ok(Some(format!(
+            "project {project} does not exist and pushes create no projects here \
+             ([projects] create_on_push = \"never\"); create it with \
+             `zoll project create {project}`"
+        )));
+    }
+    if crate::api::valid_project(project).is_err() {
+        return Ok(Some(format!(
+            "project {project:?} does not exist and cannot be created: a project name is one \
+             path component of at most 64 characters"
+        )));
+    }
+    if app
+        .store
+        .create_project(&Project::new(project, false))
+        .await?
+    {
+        crate::audit::record(
+            app,
+            id.name(),
+            source,
+            "project.create",
+            project,
+            "ok",
+            &format!("private; created by a push to {repo}"),
+        )
+        .await;
+    }
+    Ok(None)
 }
 
 /// Tags that clients move as they add signatures, attestations, SBOMs and referrers to an

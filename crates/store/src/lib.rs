@@ -41,7 +41,8 @@ pub use backup_writer::{BackupWriter, Snapshot};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{
-    Collected, CollectedManifest, GcOptions, GcReport, ScrubReport, UploadFootprint, Usage,
+    Collected, CollectedManifest, GcCounts, GcOptions, GcReport, ScrubReport, UploadFootprint,
+    Usage,
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{
@@ -120,6 +121,7 @@ pub struct Store {
     config: StoreConfig,
     /// One garbage collection at a time in this process (see `Store::gc`).
     gc_running: tokio::sync::Mutex<()>,
+    gc_counters: maintenance::GcCounters,
     /// Held for the life of a store on the embedded database: one process owns it.
     _lock: Option<File>,
 }
@@ -172,6 +174,7 @@ impl Store {
             integrity: Integrity::default(),
             config,
             gc_running: tokio::sync::Mutex::new(()),
+            gc_counters: maintenance::GcCounters::default(),
             _lock: lock,
         };
         store.remove_orphaned_uploads().await?;

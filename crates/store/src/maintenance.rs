@@ -2,6 +2,7 @@
 //! protocol in `meta::blobs` keeps them from racing a push (a blob a push is about to
 //! reference is either kept, or the push fails cleanly and uploads it again).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use zoll_oci::Digest;
@@ -30,6 +31,28 @@ pub struct CollectedManifest {
     pub repo: String,
     pub digest: String,
     pub size: u64,
+}
+
+/// What this process's garbage collections did since it started (for metrics); dry runs
+/// are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcCounts {
+    pub runs: u64,
+    /// Runs that stopped on an error (what they removed before is counted).
+    pub failed_runs: u64,
+    pub blobs_removed: u64,
+    pub bytes_removed: u64,
+    pub manifests_removed: u64,
+}
+
+/// The counters behind [`GcCounts`].
+#[derive(Default)]
+pub(crate) struct GcCounters {
+    runs: AtomicU64,
+    failed_runs: AtomicU64,
+    blobs_removed: AtomicU64,
+    bytes_removed: AtomicU64,
+    manifests_removed: AtomicU64,
 }
 
 /// One blob garbage collection removed (or would remove).
@@ -93,11 +116,38 @@ const SCRUB_PAGE: u64 = 256;
 
 impl Store {
     pub async fn gc(&self, opts: &GcOptions) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let result = self.gc_into(opts, &mut report).await;
+        if !opts.dry_run {
+            let c = &self.gc_counters;
+            let add = |a: &AtomicU64, n: u64| a.fetch_add(n, Ordering::Relaxed);
+            add(&c.runs, 1);
+            add(&c.failed_runs, u64::from(result.is_err()));
+            add(&c.blobs_removed, report.collected.len() as u64);
+            add(&c.bytes_removed, report.bytes());
+            add(&c.manifests_removed, report.manifests.len() as u64);
+        }
+        result.map(|()| report)
+    }
+
+    /// What this process's garbage collections removed since it started.
+    pub fn gc_counts(&self) -> GcCounts {
+        let c = &self.gc_counters;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        GcCounts {
+            runs: n(&c.runs),
+            failed_runs: n(&c.failed_runs),
+            blobs_removed: n(&c.blobs_removed),
+            bytes_removed: n(&c.bytes_removed),
+            manifests_removed: n(&c.manifests_removed),
+        }
+    }
+
+    async fn gc_into(&self, opts: &GcOptions, report: &mut GcReport) -> Result<()> {
         // One run at a time (here and across replicas): a run finishes the claims that an
         // interrupted run left, which must not be the claims of a run still going.
         let _here = self.gc_running.lock().await;
         let _everywhere = self.meta.gc_exclusive().await?;
-        let mut report = GcReport::default();
         if !opts.dry_run {
             for row in self.meta.gc_unfinished().await? {
                 self.remove_bytes(&row).await?;
@@ -107,7 +157,7 @@ impl Store {
         let grace = i64::try_from(opts.grace.as_millis()).unwrap_or(i64::MAX);
         let cutoff = self.now_ms().saturating_sub(grace);
         if opts.untagged {
-            self.gc_untagged(opts, cutoff, &mut report).await?;
+            self.gc_untagged(opts, cutoff, report).await?;
         }
         for row in self.meta.gc_candidates(cutoff).await? {
             if opts.dry_run {
@@ -133,7 +183,7 @@ impl Store {
                 "garbage collection removed unreferenced blobs"
             );
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Removes unused untagged manifests, round after round: deleting an image makes its

@@ -62,7 +62,10 @@ fn openssl_vote(dir: &Path, key: &str, decision: &str, canonical: &[u8]) -> Vec<
 struct World {
     dir: tempfile::TempDir,
     server: TestServer,
+    /// The administrator's client (who asks for signatures here).
     api: ApprovalsClient,
+    /// The approvers' accounts' clients, by account.
+    accounts: std::collections::BTreeMap<&'static str, ApprovalsClient>,
     repo: Repository,
     /// The quorum key's public half (on the token).
     quorum_pub: String,
@@ -118,7 +121,7 @@ impl World {
             r#"approvers = [
   {{ name = "alice", key = "alice.pub" }},
   {{ name = "bob", key = "bob.pub" }},
-  {{ name = "carol", key = "{carol_uri}" }},
+  {{ name = "carol", key = "{carol_uri}", account = "carol.ops" }},
 ]"#
         );
         let config = format!(
@@ -155,12 +158,31 @@ repositories = ["prod/**"]
         ));
         let creds = ("admin".to_owned(), TEST_ADMIN_PASSWORD.to_owned());
         let api = ApprovalsClient::new(&server.addr, Some(creds), None).unwrap();
+        // The approvers' accounts (carol's key is bound to `carol.ops`), each a guest of the
+        // project: votes need to read the request; mallory is no approver.
+        let project = zoll_store::Project::new("prod", false);
+        assert!(server.store.create_project(&project).await.unwrap());
+        let mut accounts = std::collections::BTreeMap::new();
+        for name in ["alice", "bob", "carol.ops", "mallory"] {
+            let hash = zoll_registry::auth::password::hash(&format!("{name}-password"));
+            let account = zoll_store::Account::user(name, hash, false);
+            assert!(server.store.put_account(&account, false).await.unwrap());
+            server
+                .store
+                .set_member("prod", name, "guest")
+                .await
+                .unwrap();
+            let creds = (name.to_owned(), format!("{name}-password"));
+            let client = ApprovalsClient::new(&server.addr, Some(creds), None).unwrap();
+            accounts.insert(name, client);
+        }
         let image: ImageRef = format!("{}/prod/app", server.addr).parse().unwrap();
         let repo = Repository::open(&image, &client_config()).unwrap();
         World {
             dir,
             server,
             api,
+            accounts,
             repo,
             quorum_pub,
             bob: Box::new(bob),
@@ -172,6 +194,11 @@ repositories = ["prod/**"]
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The API as the account `name` (an approver's or mallory's).
+    fn by(&self, name: &str) -> &ApprovalsClient {
+        &self.accounts[name]
     }
 
     async fn push(&self, tag: &str, content: &str) -> Descriptor {
@@ -231,6 +258,18 @@ repositories = ["prod/**"]
         }
     }
 
+    /// The server's `/metrics` page, read as the administrator.
+    async fn metrics(&self) -> String {
+        let r = reqwest::Client::new()
+            .get(format!("http://{}/metrics", self.server.addr))
+            .basic_auth("admin", Some(TEST_ADMIN_PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }
+
     /// The cosign `.sig` manifest of `subject`, if any.
     async fn signature(&self, subject: &Descriptor) -> Option<Manifest> {
         let tag = Tag::parse(&simple_signing::signature_tag(&subject.digest)).unwrap();
@@ -271,32 +310,39 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
 
     // One approval (alice, by openssl) does not sign.
     let alice_a = openssl_vote(w.path(), "alice.key", APPROVE, &a_bytes);
-    let v = w.api.vote(&a, APPROVE, &alice_a).await.unwrap();
+    let v = w.by("alice").vote(&a, APPROVE, &alice_a).await.unwrap();
     assert_eq!(v["state"], "pending", "{v}");
     assert_eq!(v["votes"][0]["approver"], "alice", "{v}");
 
     // A replay: bob's valid approval of request B is refused on A ...
     let bob_b = sign_vote(w.bob.as_ref(), APPROVE, &b_bytes).unwrap();
-    let refused = status(w.api.vote(&a, APPROVE, &bob_b).await);
+    let refused = status(w.by("bob").vote(&a, APPROVE, &bob_b).await);
     assert!(refused.starts_with("403"), "{refused}");
     // ... and is a good signature where it belongs.
-    let v = w.api.vote(&b, APPROVE, &bob_b).await.unwrap();
+    let v = w.by("bob").vote(&b, APPROVE, &bob_b).await.unwrap();
     assert_eq!(v["state"], "pending", "{v}");
     // A forgery: mallory (no approver) signs A's exact bytes; garbage; a rejection sent
     // as an approval.
     let mallory = openssl_vote(w.path(), "mallory.key", APPROVE, &a_bytes);
-    assert!(status(w.api.vote(&a, APPROVE, &mallory).await).starts_with("403"));
-    assert!(status(w.api.vote(&a, APPROVE, &[0x30, 0x06, 1, 2, 3]).await).starts_with("403"));
+    assert!(status(w.by("mallory").vote(&a, APPROVE, &mallory).await).starts_with("403"));
+    assert!(
+        status(
+            w.by("mallory")
+                .vote(&a, APPROVE, &[0x30, 0x06, 1, 2, 3])
+                .await
+        )
+        .starts_with("403")
+    );
     let bob_reject_a = sign_vote(w.bob.as_ref(), REJECT, &a_bytes).unwrap();
-    assert!(status(w.api.vote(&a, APPROVE, &bob_reject_a).await).starts_with("403"));
+    assert!(status(w.by("bob").vote(&a, APPROVE, &bob_reject_a).await).starts_with("403"));
     // alice cannot vote twice.
-    assert!(status(w.api.vote(&a, APPROVE, &alice_a).await).starts_with("409"));
+    assert!(status(w.by("alice").vote(&a, APPROVE, &alice_a).await).starts_with("409"));
     assert_eq!(w.state(&a).await, "pending");
 
     // The second valid approval (carol, on the token) reaches quorum before the timelock:
     // approved, not signed.
     let carol_a = sign_vote(w.carol.as_ref(), APPROVE, &a_bytes).unwrap();
-    let v = w.api.vote(&a, APPROVE, &carol_a).await.unwrap();
+    let v = w.by("carol.ops").vote(&a, APPROVE, &carol_a).await.unwrap();
     assert_eq!(v["state"], "approved", "{v}");
     // A minute short of the timelock, a tick leaves it approved.
     w.pass(Duration::from_secs(TIMELOCK_SECS - 60)).await;
@@ -308,10 +354,10 @@ async fn two_of_three_with_timelock_signs_once_and_openssl_verifies() {
 
     // A rejection (carol) ends B; a later approval is refused; B never signs.
     let carol_b = sign_vote(w.carol.as_ref(), REJECT, &b_bytes).unwrap();
-    let v = w.api.vote(&b, REJECT, &carol_b).await.unwrap();
+    let v = w.by("carol.ops").vote(&b, REJECT, &carol_b).await.unwrap();
     assert_eq!(v["state"], "rejected", "{v}");
     let alice_b = openssl_vote(w.path(), "alice.key", APPROVE, &b_bytes);
-    assert!(status(w.api.vote(&b, APPROVE, &alice_b).await).starts_with("409"));
+    assert!(status(w.by("alice").vote(&b, APPROVE, &alice_b).await).starts_with("409"));
 
     // After the timelock the server signs A, once.
     w.pass(Duration::from_secs(60)).await;
@@ -431,6 +477,23 @@ stages = ["release"]
     assert_eq!(count("approval.quorum", "ok"), 1);
     assert_eq!(count("approval.rejected", "ok"), 1);
     assert_eq!(count("approval.signed", "ok"), 1);
+    // And counted in the metrics, by event and step (never a request, key or repository).
+    let page = w.metrics().await;
+    for (event, step, n) in [
+        ("requested", "requested", 2),
+        ("voted", "approved", 3),
+        ("voted", "refused", 6),
+        ("granted", "quorum", 1),
+        ("ended", "rejected", 1),
+        ("signed", "signed", 1),
+    ] {
+        let series = format!(r#"zoll_approval_events_total{{event="{event}",step="{step}"}} {n}"#);
+        assert!(page.lines().any(|l| l == series), "no {series} in\n{page}");
+    }
+    assert!(
+        !page.contains("prod-release") && !page.contains("prod/app"),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,13 +506,13 @@ async fn expired_withdrawn_and_moved_requests_never_sign() {
     let (c, c_bytes) = w.request("short-lived", "v3").await;
     let alice = openssl_vote(w.path(), "alice.key", APPROVE, &c_bytes);
     assert_eq!(
-        w.api.vote(&c, APPROVE, &alice).await.unwrap()["state"],
+        w.by("alice").vote(&c, APPROVE, &alice).await.unwrap()["state"],
         "pending"
     );
     w.pass(Duration::from_secs(3)).await;
     w.wait_for(&c, "expired", Duration::from_secs(10)).await;
     let bob = sign_vote(w.bob.as_ref(), APPROVE, &c_bytes).unwrap();
-    assert!(status(w.api.vote(&c, APPROVE, &bob).await).starts_with("409"));
+    assert!(status(w.by("bob").vote(&c, APPROVE, &bob).await).starts_with("409"));
     w.tick().await;
     assert_eq!(w.state(&c).await, "expired");
     assert!(
@@ -468,9 +531,9 @@ async fn expired_withdrawn_and_moved_requests_never_sign() {
 
     // A moved tag ends a request, even one that has its quorum and waits for the timelock.
     let (m, m_bytes) = w.request("prod-release", "v3").await;
-    for key in [w.bob.as_ref(), w.carol.as_ref()] {
+    for (account, key) in [("bob", w.bob.as_ref()), ("carol.ops", w.carol.as_ref())] {
         let vote = sign_vote(key, APPROVE, &m_bytes).unwrap();
-        w.api.vote(&m, APPROVE, &vote).await.unwrap();
+        w.by(account).vote(&m, APPROVE, &vote).await.unwrap();
     }
     assert_eq!(w.state(&m).await, "approved");
     let moved = w.push("v3", "three, rebuilt").await;
@@ -534,19 +597,13 @@ async fn open_requests_per_requester_and_key_are_bounded() {
 async fn a_requester_cannot_approve_its_own_request() {
     let w = World::new().await;
     w.push("v7", "seven").await;
-    let hash = zoll_registry::auth::password::hash("alice-password");
-    let alice_account = zoll_store::Account::user("alice", hash, true);
+    // alice may ask for signatures in prod (a developer there).
     w.server
         .store
-        .put_account(&alice_account, false)
+        .set_member("prod", "alice", "developer")
         .await
         .unwrap();
-    let alice_api = ApprovalsClient::new(
-        &w.server.addr,
-        Some(("alice".to_owned(), "alice-password".to_owned())),
-        None,
-    )
-    .unwrap();
+    let alice_api = w.by("alice");
     let claims = [("stage".to_owned(), "release".to_owned())].into();
     let v = alice_api
         .request("prod-release", &w.server.addr, "prod/app", "v7", &claims)
@@ -563,7 +620,79 @@ async fn a_requester_cannot_approve_its_own_request() {
     // Not through another account either: the key is alice's, and alice asked.
     assert!(status(w.api.vote(&id, APPROVE, &own).await).starts_with("403"));
     let bob = sign_vote(w.bob.as_ref(), APPROVE, &bytes).unwrap();
-    let v = w.api.vote(&id, APPROVE, &bob).await.unwrap();
+    let v = w.by("bob").vote(&id, APPROVE, &bob).await.unwrap();
     assert_eq!(v["votes"].as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(w.state(&id).await, "pending");
+}
+
+/// Approver keys are bound to accounts (issue 16): a vote signed with alice's key counts
+/// only when alice's account sends it, carol's only from `carol.ops`, the account her entry
+/// names; any other sender is refused with the bound account named, and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approvers_key_counts_only_from_its_bound_account() {
+    let w = World::new().await;
+    w.push("v8", "eight").await;
+    let (id, bytes) = w.request("prod-release", "v8").await;
+    let alice = openssl_vote(w.path(), "alice.key", APPROVE, &bytes);
+    for sender in ["bob", "mallory"] {
+        let refused = status(w.by(sender).vote(&id, APPROVE, &alice).await);
+        assert!(
+            refused.starts_with("403")
+                && refused.contains(&format!(
+                    "the key of approver alice, which is bound to the account alice; \
+                     {sender} may not send it"
+                )),
+            "{refused}"
+        );
+    }
+    // The administrator is no exception.
+    assert!(status(w.api.vote(&id, APPROVE, &alice).await).starts_with("403"));
+    // carol's key is bound to carol.ops, not to an account named like her.
+    let carol = sign_vote(w.carol.as_ref(), APPROVE, &bytes).unwrap();
+    let refused = status(w.by("alice").vote(&id, APPROVE, &carol).await);
+    assert!(
+        refused.contains("bound to the account carol.ops"),
+        "{refused}"
+    );
+    assert_eq!(w.state(&id).await, "pending");
+    let v = w.api.get(&id).await.unwrap();
+    assert_eq!(v["votes"], serde_json::json!([]), "{v}");
+
+    // From the bound accounts they count: quorum.
+    let v = w.by("alice").vote(&id, APPROVE, &alice).await.unwrap();
+    assert_eq!(v["votes"][0]["approver"], "alice", "{v}");
+    let v = w.by("carol.ops").vote(&id, APPROVE, &carol).await.unwrap();
+    assert_eq!(v["state"], "approved", "{v}");
+
+    // The requester is compared with the bound account: carol.ops asking cannot approve
+    // with carol's key.
+    w.server
+        .store
+        .set_member("prod", "carol.ops", "developer")
+        .await
+        .unwrap();
+    let claims = [("stage".to_owned(), "release".to_owned())].into();
+    let own = w
+        .by("carol.ops")
+        .request("prod-release", &w.server.addr, "prod/app", "v8", &claims)
+        .await
+        .unwrap();
+    let own = own["id"].as_str().unwrap().to_owned();
+    let (_, own_bytes) = w.by("carol.ops").canonical(&own).await.unwrap();
+    let carol_own = sign_vote(w.carol.as_ref(), APPROVE, &own_bytes).unwrap();
+    let refused = status(w.by("carol.ops").vote(&own, APPROVE, &carol_own).await);
+    assert!(refused.contains("carol.ops asked for request"), "{refused}");
+
+    let audit = w.server.store.audit_records(0, 10_000).await.unwrap();
+    let refused: Vec<_> = audit
+        .iter()
+        .filter(|r| r.entry.action == "approval.refused" && r.entry.outcome == "denied")
+        .collect();
+    assert_eq!(refused.len(), 5, "{refused:#?}");
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.entry.actor == "bob" && r.entry.detail.contains("bound to account alice")),
+        "{refused:#?}"
+    );
 }

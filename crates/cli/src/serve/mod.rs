@@ -115,6 +115,8 @@ async fn serve(
         .await
         .context("cannot load the token-signing key")?;
     app.audit_pulls = c.audit.pulls;
+    app.create_projects_on_push = c.projects.create_on_push;
+    app.metrics_reader = c.metrics_reader()?;
     app.access_log = c.log.access;
     let scan = c.scan_settings();
     if let Some(db) = scan

@@ -1,7 +1,7 @@
 //! Governance as the binary does it: backup → fresh data → restore (with their progress bars
 //! on a terminal) → every image pulls byte-identical (skopeo) and the audit chain still
-//! verifies; `zoll user add`; the first
-//! start's administrator; `--no-auth` refused off loopback.
+//! verifies; administration online over TLS; `zoll user add`; the first start's
+//! administrator; `--no-auth` refused off loopback; the metrics token file.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,7 +11,7 @@ use tokio::io::AsyncReadExt;
 use zoll_testkit::{Backends, TarEntry, TestImage, run_peer};
 
 use crate::progress::{has_bar, screen};
-use crate::server::{Zoll, client};
+use crate::server::{Zoll, client, command_with_auth};
 
 fn zoll(args: &[&str], data: &Path, backends: &Backends) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"));
@@ -597,4 +597,56 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
     .await;
     assert_same_tree(&layout.join("blobs"), &pulled.join("blobs"));
     stop(server).await;
+}
+
+/// `[metrics] token_file`: a scraper with the token reads `/metrics` and nothing else; a
+/// token too short to be a secret stops the start with one line that does not show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_token_file_lets_a_scraper_read_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let backends = Backends::for_test();
+    let token_file = data.path().join("metrics.token");
+    std::fs::write(&token_file, "too-short-a-secret\n").unwrap();
+    let mut short = command_with_auth(data.path(), &[]);
+    short
+        .envs(backends.env())
+        .env("ZOLL_METRICS_TOKEN_FILE", &token_file);
+    // A server that starts anyway would serve until killed: give it a bound.
+    let out = tokio::time::timeout(Duration::from_secs(60), short.output())
+        .await
+        .expect("zoll serve started with a short metrics token")
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("metrics.token_file") && err.contains("32 to 1024 characters"),
+        "{err}"
+    );
+    assert!(!err.contains("too-short-a-secret"), "{err}");
+
+    let token = "0123456789abcdef0123456789abcdef-scraper";
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let mut cmd = command_with_auth(data.path(), &[]);
+    cmd.envs(backends.env())
+        .env("ZOLL_AUTH_ADMIN_PASSWORD", "admin-password-for-metrics")
+        .env("ZOLL_METRICS_TOKEN_FILE", &token_file);
+    let z = Zoll::spawn(cmd, "http").await;
+    let http = client();
+    let get = |path: &str, bearer: Option<&str>| {
+        let mut r = http.get(format!("{}{path}", z.base));
+        if let Some(b) = bearer {
+            r = r.bearer_auth(b);
+        }
+        r.send()
+    };
+    let r = get("/metrics", Some(token)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("zoll_gc_runs_total"));
+    assert_eq!(get("/metrics", None).await.unwrap().status(), 401);
+    assert_eq!(get("/v2/", Some(token)).await.unwrap().status(), 401);
+    assert_eq!(
+        get("/api/v1/users", Some(token)).await.unwrap().status(),
+        401
+    );
+    stop(z).await;
 }

@@ -112,7 +112,7 @@ fn no_content() -> ApiResult {
 }
 
 /// A project name: one repository path component.
-fn valid_project(name: &str) -> ApiResult<()> {
+pub(crate) fn valid_project(name: &str) -> ApiResult<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && zoll_oci::RepoName::parse(name, 64).is_ok()
@@ -151,20 +151,30 @@ pub(crate) async fn metrics(
     parts: &axum::http::request::Parts,
     source: &str,
 ) -> Response {
+    let page = || async {
+        let mut r = crate::metrics::render(app).await.into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        r
+    };
+    // The dedicated scraper: no account, so it is checked first and alone.
+    if let Some(reader) = &app.metrics_reader
+        && reader.admits(&parts.headers)
+    {
+        let mut r = page().await;
+        r.extensions_mut()
+            .insert(crate::AccessUser("(metrics token)".into()));
+        return r;
+    }
     match app
         .auth
         .authenticate(&app.store, &parts.headers, source)
         .await
     {
         Ok(id) if id.token_access.is_some() => unauthorized(REGISTRY_TOKEN).into_response(),
-        Ok(id) if id.is_admin() => {
-            let mut r = crate::metrics::render(app).await.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
-            );
-            r
-        }
+        Ok(id) if id.is_admin() => page().await,
         Ok(id) if !matches!(id.principal, Principal::Anonymous) => {
             admin_only(&id, "read metrics").into_response()
         }

@@ -15,6 +15,7 @@ use zoll_store::{ScanJob, ScanOutcome, Store, StoreError};
 use super::results::{attach, emit_found, idents, summary};
 use crate::App;
 use crate::events::{self, Event};
+use crate::metrics::ScanEnd;
 
 /// Blobs of the image being scanned, read from the store on the scanning thread.
 struct StoreBlobs {
@@ -64,13 +65,22 @@ pub async fn scan_next(app: &App) -> Result<bool, StoreError> {
     let Some(job) = app.store.claim_scan(&s.owner, s.settings.lease).await? else {
         return Ok(false);
     };
-    if let Err(e) = run_job(app, &job).await {
-        let retry = job.attempts < s.settings.max_attempts;
-        tracing::warn!(repo = %job.repo, digest = %job.digest, error = %e, retry, "scan failed");
-        app.store
-            .fail_scan(&job, &s.owner, &e.to_string(), retry)
-            .await?;
-    }
+    let outcome = match run_job(app, &job).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let retry = job.attempts < s.settings.max_attempts;
+            tracing::warn!(repo = %job.repo, digest = %job.digest, error = %e, retry, "scan failed");
+            app.store
+                .fail_scan(&job, &s.owner, &e.to_string(), retry)
+                .await?;
+            if retry {
+                ScanEnd::Retry
+            } else {
+                ScanEnd::Failed
+            }
+        }
+    };
+    app.metrics.scan(outcome);
     Ok(true)
 }
 
@@ -84,7 +94,7 @@ pub(super) enum JobError {
     Other(String),
 }
 
-async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
+async fn run_job(app: &App, job: &ScanJob) -> Result<ScanEnd, JobError> {
     let repo =
         RepoName::parse(&job.repo, usize::MAX).map_err(|e| JobError::Other(e.to_string()))?;
     let digest: Digest = job
@@ -146,8 +156,9 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
                     Event::new(events::SCAN_COMPLETED, &subject).data("status", json!("encrypted")),
                 )
                 .await;
+                return Ok(ScanEnd::Encrypted);
             }
-            return Ok(());
+            return Ok(ScanEnd::TakenOver);
         }
         Err(e) => return Err(e.into()),
     };
@@ -190,7 +201,7 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
         .finish_scan(job, &app.scanner.owner, &outcome)
         .await?
     {
-        return Ok(()); // another worker took over after our lease ran out
+        return Ok(ScanEnd::TakenOver); // another worker took over after our lease ran out
     }
     events::emit(
         app,
@@ -207,7 +218,7 @@ async fn run_job(app: &App, job: &ScanJob) -> Result<(), JobError> {
     if !open.is_empty() {
         emit_found(app, &subject, &open, false).await;
     }
-    Ok(())
+    Ok(ScanEnd::Done)
 }
 
 /// Runs `workers` scan loops until the process ends; each sleeps while the queue is empty

@@ -87,30 +87,28 @@ impl TestRegistry {
     /// With the scanner of `App` configured by `settings` (the test drives it with
     /// `zoll_registry::scanner::scan_next`).
     pub async fn with_scanner(settings: zoll_registry::scanner::ScanSettings) -> Self {
-        let mut reg = Self::new().await;
-        reg.router = axum::Router::new(); // drops the router's handle on the app
-        let app = Arc::get_mut(&mut reg.app).expect("no other handles yet");
-        app.scanner = zoll_registry::scanner::Scanner::new(settings);
-        reg.router = zoll_registry::router(reg.app.clone());
-        reg
+        Self::new()
+            .await
+            .with_app(|app| app.scanner = zoll_registry::scanner::Scanner::new(settings))
+    }
+
+    /// With the `App` changed by `tune` (before any request).
+    pub fn with_app(mut self, tune: impl FnOnce(&mut App)) -> Self {
+        self.router = axum::Router::new(); // drops the router's handle on the app
+        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
+        tune(app);
+        self.router = zoll_registry::router(self.app.clone());
+        self
     }
 
     /// With webhook settings changed by `tune`.
-    pub fn with_hooks(mut self, tune: impl FnOnce(&mut zoll_registry::HookSettings)) -> Self {
-        self.router = axum::Router::new(); // drops the router's handle on the app
-        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
-        tune(&mut app.hooks);
-        self.router = zoll_registry::router(self.app.clone());
-        self
+    pub fn with_hooks(self, tune: impl FnOnce(&mut zoll_registry::HookSettings)) -> Self {
+        self.with_app(|app| tune(&mut app.hooks))
     }
 
     /// With `engine` as the trust-policy pull gate.
-    pub fn with_pull_gate(mut self, engine: Arc<zoll_policy::Engine>) -> Self {
-        self.router = axum::Router::new(); // drops the router's handle on the app
-        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
-        app.pull_gate = Some(engine);
-        self.router = zoll_registry::router(self.app.clone());
-        self
+    pub fn with_pull_gate(self, engine: Arc<zoll_policy::Engine>) -> Self {
+        self.with_app(|app| app.pull_gate = Some(engine))
     }
 
     /// A replica on `backends` (several replicas may share PostgreSQL + S3).
@@ -212,6 +210,16 @@ impl TestRegistry {
             .await
     }
 
+    /// The `/metrics` page, read as `who` (nobody: a registry without authentication).
+    pub async fn metrics(&self, who: Option<(&str, &str)>) -> String {
+        let r = match who {
+            Some(who) => self.get_as("/metrics", who).await,
+            None => self.get("/metrics").await,
+        };
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        String::from_utf8(r.body.to_vec()).unwrap()
+    }
+
     /// Serves the router on an ephemeral loopback port; returns `127.0.0.1:PORT`.
     pub async fn listen(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -268,6 +276,13 @@ impl TestRegistry {
         let bytes = serde_json::to_vec(&m).unwrap();
         (Digest::sha256(&bytes), bytes.len())
     }
+}
+
+/// The value of a counter or gauge line `name{labels} value` in a metrics page.
+pub fn metric(page: &str, series: &str) -> u64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
 }
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

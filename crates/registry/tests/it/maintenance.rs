@@ -8,7 +8,7 @@ use zoll_oci::Digest;
 use zoll_stdx::time::{Clock, ManualClock};
 use zoll_store::GcOptions;
 
-use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest, metric};
 use crate::stored;
 
 fn gc_now() -> GcOptions {
@@ -71,6 +71,13 @@ async fn gc_removes_unreferenced_blobs_after_the_grace_window() {
     let files = stored::digests(&reg).await;
     assert!(!files.contains(orphan.as_str()) && !files.contains(doomed_layer.as_str()));
     assert_eq!(reg.get(&format!("/v2/r/blobs/{orphan}")).await.status, 404);
+    // Two runs that removed something or nothing are counted; the dry run is not.
+    let page = reg.metrics(None).await;
+    assert_eq!(metric(&page, "zoll_gc_runs_total"), 2);
+    assert_eq!(metric(&page, "zoll_gc_runs_failed_total"), 0);
+    assert_eq!(metric(&page, "zoll_gc_blobs_removed_total"), 2);
+    assert_eq!(metric(&page, "zoll_gc_bytes_removed_total"), r.bytes());
+    assert_eq!(metric(&page, "zoll_gc_manifests_removed_total"), 0);
     // The config blob is shared by both images and still referenced by r:v1.
     let pulled = reg.get(&format!("/v2/r/manifests/{m}")).await;
     let manifest: serde_json::Value = pulled.json();

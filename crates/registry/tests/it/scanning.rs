@@ -12,7 +12,7 @@ use zoll_oci::Digest;
 use zoll_registry::scanner::{self, ScanSettings};
 use zoll_testkit::{TarEntry, TestImage};
 
-use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest};
+use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest, metric};
 
 const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
 Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: base-files\nStatus: install ok installed\n\
@@ -371,18 +371,13 @@ async fn queued_scans_survive_a_restart_and_artifacts_are_not_scanned() {
     );
 
     let reg = reg.restart().await;
-    let reg = {
-        // The restarted registry gets its scanner back, as `zoll serve` configures it.
-        let mut reg = reg;
-        reg.router = axum::Router::new();
-        std::sync::Arc::get_mut(&mut reg.app).unwrap().scanner =
-            scanner::Scanner::new(ScanSettings {
-                db: Some(db.clone()),
-                ..Default::default()
-            });
-        reg.router = zoll_registry::router(reg.app.clone());
-        reg
-    };
+    // The restarted registry gets its scanner back, as `zoll serve` configures it.
+    let reg = reg.with_app(|app| {
+        app.scanner = scanner::Scanner::new(ScanSettings {
+            db: Some(db.clone()),
+            ..Default::default()
+        })
+    });
     assert_eq!(drain(&reg).await, 1);
     assert_eq!(scan_json(&reg, "team/app", &d).await["state"], "done");
 }
@@ -408,6 +403,12 @@ async fn encrypted_images_are_reported_not_scanned() {
     let scan = scan_json(&reg, "team/secret", &d).await;
     assert_eq!(scan["state"], "encrypted", "{scan}");
     assert!(scan["error"].as_str().unwrap().contains("encrypted"));
+    let page = reg.metrics(None).await;
+    assert_eq!(metric(&page, r#"zoll_scans_total{outcome="encrypted"}"#), 1);
+    assert!(
+        !page.contains(r#"zoll_scans_total{outcome="done"}"#),
+        "{page}"
+    );
     let refs = reg
         .get(&format!("/v2/team/secret/referrers/{d}"))
         .await
@@ -452,6 +453,8 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
     let reg = reg.with_pull_gate(engine);
     scanner::refresh_db(&reg.app).await.unwrap();
     let d = push(&reg, "team/app", "v1", &debian_image()).await;
+    // Not scanned yet: closed for now.
+    assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 403);
     drain(&reg).await;
     assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
 
@@ -475,6 +478,20 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
         set_column(&reg, column, Some(&restore), &d).await;
         assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 200);
     }
+    // Counted by verdict and the class of the reason, never the repository.
+    let page = reg.metrics(None).await;
+    assert_eq!(metric(&page, r#"zoll_scans_total{outcome="done"}"#), 1);
+    // Before the scan, and with each unreadable or missing result: a scan condition that is
+    // not available makes a provisional refusal.
+    let gate = |verdict: &str, reason: &str| {
+        metric(
+            &page,
+            &format!(r#"zoll_pull_gate_decisions_total{{decision="{verdict}",reason="{reason}"}}"#),
+        )
+    };
+    assert_eq!(gate("provisional", "scan"), 7);
+    assert_eq!(gate("allow", "policy"), 4);
+    assert!(!page.contains("team/app"), "{page}");
 }
 
 async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {

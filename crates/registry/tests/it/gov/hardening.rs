@@ -3,21 +3,8 @@
 
 use axum::body::Body;
 
-use super::{ADMIN, add_user, api, basic, registry};
+use super::{ADMIN, add_user, api, basic, metric, metrics, registry};
 use crate::harness::TestRegistry;
-
-/// The value of a counter or gauge line `name{labels} value` in a metrics page.
-fn metric(page: &str, series: &str) -> u64 {
-    page.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in\n{page}"))
-}
-
-async fn metrics(reg: &TestRegistry) -> String {
-    let r = reg.get_as("/metrics", ADMIN).await;
-    assert_eq!(r.status, 200);
-    String::from_utf8(r.body.to_vec()).unwrap()
-}
 
 /// Finding 1: failed logins are throttled per account and per source (429 with
 /// Retry-After and no password hash computed), a client whose login was verified before

@@ -1,20 +1,23 @@
 //! Governance over the real Router with authentication on: the token flow, the
-//! authorization matrix, audit tamper detection, immutable tags, quotas, retention, webhooks
-//! and the peers' logins.
+//! authorization matrix, audit tamper detection, pushes into missing projects, immutable tags,
+//! quotas, retention, webhooks and the peers' logins.
 
 mod audit;
 mod auth;
 mod backup;
 mod hardening;
 mod matrix;
+mod metrics;
 mod peers;
 mod policies;
+mod projects;
 mod webhooks;
 
 use base64::Engine;
 use serde_json::{Value, json};
 use zoll_store::Account;
 
+pub use crate::harness::metric;
 use crate::harness::{Resp, TestRegistry};
 
 pub const ADMIN: (&str, &str) = ("admin", "admin-password");
@@ -100,6 +103,11 @@ pub async fn admin_api(reg: &TestRegistry, method: &str, path: &str, body: Optio
     } else {
         r.json()
     }
+}
+
+/// The metrics page, read as the administrator.
+pub async fn metrics(reg: &TestRegistry) -> String {
+    reg.metrics(Some(ADMIN)).await
 }
 
 /// A token from the token endpoint for `scope`, with Basic credentials (or none).

@@ -170,4 +170,14 @@ async fn signed_cloudevents_are_delivered_with_retries_after_a_failing_receiver(
         .sum();
     assert_eq!(total, 4);
     assert_eq!(statuses.last().unwrap(), &json!(200));
+    // Attempts and settled deliveries are counted by result.
+    let page = super::metrics(&reg).await;
+    let count = |series: &str| super::metric(&page, series);
+    assert_eq!(count(r#"zoll_webhook_attempts_total{result="failed"}"#), 2);
+    assert_eq!(count(r#"zoll_webhook_attempts_total{result="ok"}"#), 2);
+    assert_eq!(
+        count(r#"zoll_webhook_deliveries_total{result="delivered"}"#),
+        2
+    );
+    assert!(!page.contains(r#"zoll_webhook_deliveries_total{result="failed"}"#));
 }
