@@ -88,8 +88,18 @@ fn is_terminal() -> bool {
     std::io::IsTerminal::is_terminal(&std::io::stdin())
 }
 
+/// Whether a password was read from standard input already in this process: it then holds
+/// no second one.
+static STDIN_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The first line of standard input (bounded), for a password.
 fn password_line() -> anyhow::Result<String> {
+    if STDIN_READ.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        bail!(
+            "standard input cannot hold two passwords: give yours in ZOLL_PASSWORD, or the new \
+             one in ZOLL_NEW_PASSWORD"
+        );
+    }
     let mut s = String::new();
     std::io::stdin()
         .take(password::MAX_PASSWORD_BYTES as u64 + 2)
@@ -122,9 +132,8 @@ pub fn read_password(who: &str, from_stdin: bool) -> anyhow::Result<String> {
 
 /// A new password for the account `name` (`user add`, `user passwd`): `ZOLL_NEW_PASSWORD`;
 /// else, on a terminal, typed twice without echo; else (a pipe, or `from_stdin`) the first
-/// line of standard input. `stdin_taken` says the caller's own password already came from
-/// standard input, which then cannot hold both.
-pub fn new_password(name: &str, from_stdin: bool, stdin_taken: bool) -> anyhow::Result<String> {
+/// line of standard input, unless the caller's own password came from there.
+pub fn new_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("ZOLL_NEW_PASSWORD") {
         return checked(p);
     }
@@ -138,19 +147,7 @@ pub fn new_password(name: &str, from_stdin: bool, stdin_taken: bool) -> anyhow::
         }
         return checked(p);
     }
-    if stdin_taken {
-        bail!(
-            "standard input cannot hold both your password and {name}'s: give yours in \
-             ZOLL_PASSWORD, or the new one in ZOLL_NEW_PASSWORD"
-        );
-    }
     checked(password_line()?)
-}
-
-/// Whether the caller's password will be read from standard input (not the environment,
-/// not a terminal prompt).
-pub fn password_from_stdin(remote: &Remote) -> bool {
-    std::env::var_os("ZOLL_PASSWORD").is_none() && (remote.password_stdin || !is_terminal())
 }
 
 /// Largest management-API answer read into memory (the audit export pages, listings): a

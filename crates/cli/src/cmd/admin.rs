@@ -18,7 +18,7 @@ use zoll_store::{Account, AuditRecord, BackupWriter};
 use crate::config;
 use crate::output::{Format, View, plural};
 use crate::progress::Bar;
-use crate::remote::{Api, Remote, new_password, password_from_stdin};
+use crate::remote::{Api, Remote, new_password};
 use crate::{StoreArgs, open_existing_store, open_store, runtime};
 
 /// Where an administration command works.
@@ -153,7 +153,7 @@ fn user_on(cmd: UserCmd) -> anyhow::Result<()> {
         } => {
             check_name(&name)?;
             if target.offline {
-                let pass = new_password(&name, new_password_stdin, false)?;
+                let pass = new_password(&name, new_password_stdin)?;
                 return on_store(&target, true, |store| async move {
                     let created = store
                         .put_account(&Account::user(&name, password::hash(&pass), admin), false)
@@ -215,7 +215,7 @@ fn user_on(cmd: UserCmd) -> anyhow::Result<()> {
             target,
         } => {
             if target.offline {
-                let pass = new_password(&name, new_password_stdin, false)?;
+                let pass = new_password(&name, new_password_stdin)?;
                 return offline(&target, |store| async move {
                     if !store
                         .set_password_hash(&name, &password::hash(&pass))
@@ -245,8 +245,7 @@ fn caller_and_new_password(
     new_password_stdin: bool,
 ) -> anyhow::Result<(Api, String)> {
     let api = Api::connect(&target.remote)?;
-    let stdin_taken = password_from_stdin(&target.remote);
-    Ok((api, new_password(name, new_password_stdin, stdin_taken)?))
+    Ok((api, new_password(name, new_password_stdin)?))
 }
 
 fn administrator(admin: bool) -> &'static str {
