@@ -21,7 +21,7 @@ enum Step {
 }
 
 /// Migrations after the first: the same SQL (portable types only) for both dialects.
-const SHARED: [(i64, Step); 7] = [
+const SHARED: [(i64, Step); 8] = [
     (2, Step::Sql(include_str!("v2_blob_state.sql"))),
     (3, Step::Sql(include_str!("v3_governance.sql"))),
     (4, Step::Sql(include_str!("v4_scans.sql"))),
@@ -29,6 +29,7 @@ const SHARED: [(i64, Step); 7] = [
     (6, Step::Sql(include_str!("v6_upload_reservations.sql"))),
     (7, Step::Sql(include_str!("v7_chunk_tables.sql"))),
     (8, Step::GlobDialect),
+    (9, Step::Sql(include_str!("v9_console_sessions.sql"))),
 ];
 
 /// Every migration of `d` in order: the schema in the dialect's own SQL, then the shared ones.
