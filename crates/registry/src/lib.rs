@@ -34,6 +34,7 @@ pub mod scan_gate;
 pub mod scanner;
 mod serve;
 mod stall;
+pub mod ui;
 mod uploads;
 
 use std::collections::HashMap;
@@ -124,6 +125,8 @@ pub struct App {
     /// Quorum-approved signing (`approvals.rs`); `None`: no quorum keys configured.
     pub approvals: Option<Arc<zoll_approval::Approvals>>,
     pub scanner: scanner::Scanner,
+    /// The web console (`/ui/`).
+    pub ui: ui::UiSettings,
 }
 
 impl App {
@@ -149,6 +152,7 @@ impl App {
             pull_gate_registry: String::new(),
             approvals: None,
             scanner: scanner::Scanner::default(),
+            ui: ui::UiSettings::default(),
         })
     }
 }
@@ -203,6 +207,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         "/metrics" => ("metrics", api::metrics(&app, &parts, &source).await),
         p if p == "/api/v1" || p.starts_with("/api/v1/") => {
             ("api", api::handle(&app, &parts, body, &source).await)
+        }
+        p if app.ui.enabled && (p == "/ui" || p.starts_with("/ui/")) => {
+            ("ui", ui::handle(&app, &parts, body, &source).await)
         }
         p => match Route::parse(p) {
             Some(route) => (
