@@ -114,6 +114,7 @@ async fn serve(
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;
+    app.ui = c.ui_settings(tls.is_some(), listen)?;
     app.audit_pulls = c.audit.pulls;
     app.access_log = c.log.access;
     let scan = c.scan_settings();
