@@ -52,6 +52,8 @@ fn layout(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · zoll" }
+                // No icon to fetch (a browser asks for /favicon.ico otherwise).
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href=(assets::css_path());
                 script src=(assets::HTMX_PATH) defer {}
             }

@@ -14,7 +14,8 @@ use crate::harness::{Resp, TestRegistry};
 const HOST: &str = "zoll.test";
 const ORIGIN: &str = "https://zoll.test";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
-                   data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+                   data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+                   base-uri 'none'";
 
 fn text(r: &Resp) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
