@@ -227,8 +227,12 @@ async fn route(
         }
         _ => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
     };
-    page.map(|p| html(StatusCode::OK, p))
-        .map_err(|f| f.for_session(&s))
+    let mut resp = page
+        .map(|p| html(StatusCode::OK, p))
+        .map_err(|f| f.for_session(&s))?;
+    resp.extensions_mut()
+        .insert(crate::AccessUser(s.name().to_owned()));
+    Ok(resp)
 }
 
 /// Who is looking: the session's account, or — with authentication off (`--no-auth`) —

@@ -246,6 +246,21 @@ async fn logout_ends_the_session_on_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_accounts_sessions_stop_working() {
+    let reg = registry().await;
+    add_user(&reg, "alice", "alice-password").await;
+    let cookie = login(&reg, ("alice", "alice-password")).await;
+    assert!(works(&reg, &cookie).await);
+    crate::gov::admin_api(&reg, "DELETE", "/users/alice", None).await;
+    assert!(!works(&reg, &cookie).await);
+    assert!(
+        sql_texts(&reg, "SELECT token_hash FROM console_sessions")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_always_gets_a_new_token_so_a_planted_one_is_worthless() {
     let reg = registry().await;
     add_user(&reg, "alice", "alice-password").await;
