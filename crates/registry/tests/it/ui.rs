@@ -379,20 +379,29 @@ async fn a_post_needs_this_servers_origin_and_the_sessions_form_token() {
     .await;
     assert_eq!(r.status, 403);
     assert!(!r.headers.contains_key("set-cookie"));
-    // Without Origin, a Referer from this server will do.
-    let r = reg
-        .call(
-            "POST",
-            "/ui/logout",
-            &[
+    // Without Origin, a Referer from this server will do, and only one from this server.
+    let with_referer = |referer: &'static str| {
+        let (reg, cookie, csrf) = (&reg, cookie.clone(), csrf.clone());
+        async move {
+            let h = [
                 ("host", HOST),
-                ("referer", "https://zoll.test/ui/projects"),
-                ("cookie", &cookie),
+                ("referer", referer),
+                ("cookie", cookie.as_str()),
                 ("content-type", "application/x-www-form-urlencoded"),
-            ],
-            form_body(&[("csrf", &csrf)]),
-        )
-        .await;
+            ];
+            let body = form_body(&[("csrf", &csrf)]);
+            reg.call("POST", "/ui/logout", &h, body).await
+        }
+    };
+    for foreign in [
+        "https://zoll.test.evil.test/ui/projects",
+        "https://zoll.testing/",
+        "http://zoll.test/ui/projects",
+        "https://zoll.test",
+    ] {
+        assert_eq!(with_referer(foreign).await.status, 403, "{foreign}");
+    }
+    let r = with_referer("https://zoll.test/ui/projects").await;
     assert_eq!(r.status, 303, "{}", text(&r));
     assert!(!works(&reg, &cookie).await);
 }
