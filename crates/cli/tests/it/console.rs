@@ -92,6 +92,7 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
         );
     }
     assert_eq!(seen["js"]["htmx"], "2.0.11", "htmx loaded from our origin");
+    assert_eq!(seen["no_js"]["htmx"], "not loaded", "JavaScript was off");
     if std::env::var_os("ZOLL_CONSOLE_SCREENSHOTS").is_none() {
         assert!(shots.join("artifacts.png").exists());
     }
