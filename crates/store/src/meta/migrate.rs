@@ -324,7 +324,7 @@ mod tests {
         let (robot, rules, keep) = stored(&pool).await;
         let before = decisions(&robot, &rules, &keep, &legacy::matches, &legacy::matches);
 
-        assert_eq!(apply(&pool, dialect).await.unwrap(), [8]);
+        assert_eq!(apply_through(&pool, dialect, 8).await.unwrap(), [8]);
         let (robot, rules, keep) = stored(&pool).await;
         let new = |p: &str, n: &str| Glob::parse_relative(p).unwrap().matches(n);
         let new_tag = |p: &str, t: &str| Glob::parse(p).unwrap().matches(t);
@@ -334,8 +334,9 @@ mod tests {
         assert!(robot.iter().any(|(p, _)| p == "**"), "{robot:?}");
         assert!(rules.iter().any(|(r, _)| r == "team/**"), "{rules:?}");
         assert_eq!(keep, ["v1.*", "latest"]);
-        // Applied once: a second run changes nothing.
-        assert!(apply(&pool, dialect).await.unwrap().is_empty());
+        // Applied once: a second run changes nothing (and applies only the later versions).
+        assert!(apply_through(&pool, dialect, 8).await.unwrap().is_empty());
+        assert_eq!(apply(&pool, dialect).await.unwrap(), [9]);
     }
 
     #[tokio::test]
