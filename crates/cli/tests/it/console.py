@@ -2,8 +2,10 @@
 """Drives the zoll console in Debian's Chromium (headless, through chromium-driver and
 Selenium): log in, open the project, the repository and see the artifact's tag, filter with
 htmx, log out, and check that the session is gone. Then the same walk with JavaScript turned
-off. Fails on any browser console error (a CSP violation is one) and prints one JSON line
-with what it saw. Run by crates/cli/tests/it/console.rs against a real `zoll serve`.
+off. With JavaScript on, axe (axe-selenium-python, which bundles axe-core: offline) checks
+each page for accessibility violations. Prints one JSON line with what it saw, the browser
+console's errors and CSP reports included. Run by crates/cli/tests/it/console.rs against a
+real `zoll serve`.
 
 Usage: console.py BASE USER PASSWORD PROJECT REPOSITORY TAG SCREENSHOT_DIR
 """
@@ -12,6 +14,7 @@ import json
 import os
 import sys
 
+from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -43,17 +46,29 @@ def problems(driver):
     return bad
 
 
+def accessibility(driver, seen, page):
+    """axe-core's violations on the current page, by rule id (JavaScript on only)."""
+    axe = Axe(driver)
+    axe.inject()
+    found = axe.run()["violations"]
+    seen.setdefault("axe", {})[page] = [
+        {"id": v["id"], "nodes": [n["html"] for n in v["nodes"]][:3]} for v in found]
+
+
 def walk(driver, base, user, password, project, repo, tag, shots, javascript):
     wait = WebDriverWait(driver, 10)
     seen = {}
+    check = (lambda page: accessibility(driver, seen, page)) if javascript else (lambda _: None)
     driver.get(base + "/ui/")
     wait.until(ec.url_contains("/ui/login"))
+    check("login")
     seen["skip_link"] = driver.find_element(By.CSS_SELECTOR, "a.skip-link").get_attribute("href")
     driver.find_element(By.NAME, "username").send_keys(user)
     driver.find_element(By.NAME, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
     wait.until(ec.url_contains("/ui/projects"))
     seen["projects"] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#results th a")]
+    check("projects")
     # With JavaScript on, the page loaded htmx from our own origin (the CSP allows nothing
     # else); with it off, htmx never ran (so the walk below used plain links and forms).
     try:
@@ -64,12 +79,14 @@ def walk(driver, base, user, password, project, repo, tag, shots, javascript):
     driver.find_element(By.LINK_TEXT, project).click()
     wait.until(ec.url_contains("/ui/projects/" + project))
     seen["repositories"] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#results th a")]
+    check("repositories")
     driver.find_element(By.LINK_TEXT, repo).click()
     wait.until(ec.url_contains("/ui/repositories/" + repo))
     rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
     seen["artifacts"] = [r.find_element(By.CSS_SELECTOR, "th").text for r in rows]
     seen["digests"] = [r.find_element(By.CSS_SELECTOR, "code").text for r in rows]
     seen["caption"] = driver.find_element(By.CSS_SELECTOR, "#results caption").text
+    check("artifacts")
     if javascript and shots:
         driver.save_screenshot(os.path.join(shots, "artifacts.png"))
     # Filtering: with htmx the results swap in place and the address keeps the query; without

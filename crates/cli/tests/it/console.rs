@@ -2,7 +2,8 @@
 //! on, an image pushed by skopeo, then `console.py` drives Debian's Chromium through
 //! chromium-driver and Selenium (installed by `scripts/install-peers.sh`): log in, see the
 //! project, the repository and the artifact's tag, filter, log out, with JavaScript on and
-//! off, and no error or CSP violation in the browser's console.
+//! off, no error or CSP violation in the browser's console, and no accessibility violation
+//! axe-core finds (PyPI `axe-selenium-python`, which bundles it).
 //!
 //! Screenshots go to `ZOLL_CONSOLE_SCREENSHOTS` when it is set (the ones in `docs/console/`
 //! were taken so), else to a temporary directory.
@@ -93,6 +94,14 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     }
     assert_eq!(seen["js"]["htmx"], "2.0.11", "htmx loaded from our origin");
     assert_eq!(seen["no_js"]["htmx"], "not loaded", "JavaScript was off");
+    // axe-core finds no accessibility violation on any page.
+    for page in ["login", "projects", "repositories", "artifacts"] {
+        assert_eq!(
+            seen["js"]["axe"][page],
+            serde_json::json!([]),
+            "axe on the {page} page"
+        );
+    }
     if std::env::var_os("ZOLL_CONSOLE_SCREENSHOTS").is_none() {
         assert!(shots.join("artifacts.png").exists());
     }
