@@ -84,7 +84,7 @@ impl Store {
             "SELECT account, created_ms, seen_ms FROM console_sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
-        .fetch_optional(self.meta.writer())
+        .fetch_optional(self.meta.reader())
         .await?;
         row.map(|r| {
             Ok(ConsoleSession {
