@@ -311,13 +311,13 @@ pub(super) fn artifacts(
             (filter_form(&here, "Tag starts with", l.filter, l.n, sort_select))
             (results(
                 html! { "Tagged artifacts of " (repo) },
-                &["Tag", "Digest", "Manifest size", "Pushed"],
+                &["Tag", "Digest", "Size", "Pushed"],
                 html! {
                     @for r in rows {
                         tr {
                             th scope="row" { (r.tag) }
                             td { code { (r.digest) } }
-                            td.num { (size(r.size)) }
+                            td.num { (size(r.total_size)) }
                             td { (time(r.pushed_ms)) }
                         }
                     }

@@ -628,6 +628,18 @@ async fn listings_page_with_a_bounded_size_and_keep_filter_and_order_in_links() 
     );
     assert!(page.contains("sort=newest&amp;n=1&amp;after="), "{page}");
     assert!(page.contains("&amp;at="), "{page}");
+    // Sizes count the manifest, its config and its layers.
+    let rows = reg
+        .store
+        .tag_page("p/app", "v1", zoll_store::TagOrder::Name, None, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.len() as u64;
+    assert_eq!(rows[0].total_size, rows[0].size + config + 2, "{rows:?}");
+    let shown = format!("{} bytes", rows[0].total_size);
+    let page = text(&get(&reg, "/ui/repositories/p/app?q=v1", Some(&cookie)).await);
+    assert!(page.contains(&shown), "{page}");
     // A page is never larger than the bound, whatever `n` asks.
     let page = text(&get(&reg, "/ui/repositories/p/app?n=1000000", Some(&cookie)).await);
     assert!(page.contains("name=\"n\" value=\"200\""), "{page}");

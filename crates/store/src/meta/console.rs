@@ -26,6 +26,9 @@ pub struct TagRow {
     pub media_type: String,
     /// The manifest's own size in bytes.
     pub size: u64,
+    /// The manifest and the blobs it references (an image's config and layers; an index
+    /// references manifests, not blobs, so its platforms are not counted).
+    pub total_size: u64,
     /// When the manifest was pushed.
     pub pushed_ms: i64,
 }
@@ -165,7 +168,11 @@ impl Store {
             None => ("", i64::MAX),
         };
         let sql = format!(
-            "SELECT t.name, t.digest, m.media_type, m.size, m.created_ms FROM tags t \
+            "SELECT t.name, t.digest, m.media_type, m.size, m.created_ms, \
+             CAST(m.size + COALESCE((SELECT SUM(b.size) FROM manifest_refs r \
+              JOIN blobs b ON b.digest = r.child_digest \
+              WHERE r.repo_id = t.repo_id AND r.manifest_digest = t.digest), 0) AS BIGINT) \
+             FROM tags t \
              JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
              WHERE t.repo_id = $1 AND substr(t.name, 1, length($2)) = $2 AND {keyset} \
              ORDER BY {order_by} LIMIT $5"
@@ -185,6 +192,7 @@ impl Store {
                     media_type: r.try_get(2)?,
                     size: to_u64(r.try_get(3)?),
                     pushed_ms: r.try_get(4)?,
+                    total_size: to_u64(r.try_get(5)?),
                 })
             })
             .collect::<Result<Vec<_>>>()
