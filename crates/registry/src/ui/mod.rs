@@ -317,14 +317,16 @@ async fn login(
     Ok(resp)
 }
 
-async fn logout(
+/// The one way into a state-changing form (after `route` checked the origin): a live
+/// session — `None` sends to the login page — and the session's form token in the form
+/// (compared in constant time); returns the session and the form's fields.
+async fn session_form(
     app: &App,
     parts: &axum::http::request::Parts,
     body: Body,
-    source: &str,
-) -> Result<Response, Failure> {
+) -> Result<Option<(Session, Vec<(String, String)>)>, Failure> {
     let Some(s) = session::current(&app.store, &app.ui, &parts.headers).await? else {
-        return Ok(see_other("/ui/login"));
+        return Ok(None);
     };
     let f = form(body).await?;
     if !session::form_token_ok(&s, field(&f, "csrf")) {
@@ -334,6 +336,18 @@ async fn logout(
         )
         .for_session(&s));
     }
+    Ok(Some((s, f)))
+}
+
+async fn logout(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    source: &str,
+) -> Result<Response, Failure> {
+    let Some((s, _)) = session_form(app, parts, body).await? else {
+        return Ok(see_other("/ui/login"));
+    };
     session::end(&app.store, &s.token).await?;
     crate::audit::record(app, s.name(), source, "console.logout", "ui", "ok", "").await;
     let mut resp = see_other("/ui/login");
