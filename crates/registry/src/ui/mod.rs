@@ -123,8 +123,11 @@ impl Failure {
         }
     }
 
+    /// Shown to a logged-in account (with `--no-auth` nobody is logged in).
     fn for_session(mut self, s: &Session) -> Failure {
-        self.user = Some((s.name().to_owned(), s.form_token()));
+        if s.identity.account().is_some() {
+            self.user = Some((s.name().to_owned(), s.form_token()));
+        }
         self
     }
 
