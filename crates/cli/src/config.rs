@@ -27,6 +27,28 @@ pub struct Config {
     pub approvals: ApprovalsSection,
     pub policy: PolicySection,
     pub admission: crate::serve::AdmissionConfig,
+    pub ui: Ui,
+}
+
+/// The web console under `/ui/` (`docs/console.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Ui {
+    /// Serve the console; false: `/ui/` is not found.
+    pub enabled: bool,
+    /// Console sessions one account keeps at most (1 to 100); a login beyond ends its
+    /// oldest.
+    pub max_sessions_per_account: u32,
+}
+
+impl Default for Ui {
+    fn default() -> Self {
+        let d = zoll_registry::ui::UiSettings::default();
+        Ui {
+            enabled: d.enabled,
+            max_sessions_per_account: d.max_sessions_per_account,
+        }
+    }
 }
 
 /// The trust policy the pull gate enforces (`docs/policy.md`).
@@ -425,7 +447,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 18] = [
+const SECTIONS: [&str; 19] = [
     "server",
     "storage",
     "metadata",
@@ -444,6 +466,7 @@ const SECTIONS: [&str; 18] = [
     "approvals",
     "policy",
     "admission",
+    "ui",
 ];
 
 /// Loads the file (if any) and applies `ZOLL_<SECTION>_<KEY>` overrides from `env`.
@@ -570,6 +593,26 @@ impl Config {
         let token = zoll_registry::ReaderToken::new(&text)
             .map_err(|e| anyhow::anyhow!("metrics.token_file {}: {e}", path.display()))?;
         Ok(Some(token))
+    }
+
+    /// The console's settings. Its cookie is `Secure` (and named `__Host-zoll_session`)
+    /// unless the server speaks plain HTTP on a loopback address: behind a TLS-terminating
+    /// proxy (`danger_allow_plain_http` on another address) the browser speaks HTTPS.
+    pub fn ui_settings(
+        &self,
+        tls: bool,
+        listen: std::net::SocketAddr,
+    ) -> anyhow::Result<zoll_registry::ui::UiSettings> {
+        let n = self.ui.max_sessions_per_account;
+        if !(1..=100).contains(&n) {
+            bail!("ui.max_sessions_per_account must be 1 to 100, not {n}");
+        }
+        Ok(zoll_registry::ui::UiSettings {
+            enabled: self.ui.enabled,
+            secure_cookie: tls || !listen.ip().is_loopback(),
+            max_sessions_per_account: n,
+            ..Default::default()
+        })
     }
 
     /// Timeouts and the connection limit of `[server]`, each timeout 1 s to 1 hour.
@@ -709,6 +752,37 @@ mod tests {
                 [("ZOLL_PROJECTS_CREATE_ON_PUSH".to_owned(), "all".to_owned())].into_iter()
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn the_console_is_on_by_default_and_its_cookie_secure_except_plain_loopback() {
+        let loopback: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let public: std::net::SocketAddr = "0.0.0.0:5000".parse().unwrap();
+        let c = load(None, std::iter::empty()).unwrap();
+        let ui = c.ui_settings(false, loopback).unwrap();
+        assert!(ui.enabled && !ui.secure_cookie);
+        assert!(c.ui_settings(true, loopback).unwrap().secure_cookie);
+        assert!(
+            c.ui_settings(false, public).unwrap().secure_cookie,
+            "TLS ends at a proxy"
+        );
+        let env = [
+            ("ZOLL_UI_ENABLED", "false"),
+            ("ZOLL_UI_MAX_SESSIONS_PER_ACCOUNT", "3"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = load(None, env.into_iter()).unwrap();
+        let ui = c.ui_settings(true, loopback).unwrap();
+        assert!(!ui.enabled);
+        assert_eq!(ui.max_sessions_per_account, 3);
+        let env =
+            [("ZOLL_UI_MAX_SESSIONS_PER_ACCOUNT", "0")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = load(None, env.into_iter()).unwrap();
+        let err = c.ui_settings(true, loopback).unwrap_err();
+        assert!(
+            err.to_string().contains("ui.max_sessions_per_account"),
+            "{err}"
         );
     }
 }

@@ -34,6 +34,7 @@ pub mod scan_gate;
 pub mod scanner;
 mod serve;
 mod stall;
+pub mod ui;
 mod uploads;
 
 use std::collections::HashMap;
@@ -132,6 +133,8 @@ pub struct App {
     pub(crate) backup_reads: Arc<tokio::sync::Semaphore>,
     /// Who makes a missing project by pushing into it (`[projects] create_on_push`).
     pub create_projects_on_push: push_rules::CreateOnPush,
+    /// The web console (`/ui/`).
+    pub ui: ui::UiSettings,
 }
 
 impl App {
@@ -160,6 +163,7 @@ impl App {
             approvals: None,
             scanner: scanner::Scanner::default(),
             create_projects_on_push: push_rules::CreateOnPush::default(),
+            ui: ui::UiSettings::default(),
         })
     }
 }
@@ -214,6 +218,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         "/metrics" => ("metrics", api::metrics(&app, &parts, &source).await),
         p if p == "/api/v1" || p.starts_with("/api/v1/") => {
             ("api", api::handle(&app, &parts, body, &source).await)
+        }
+        p if app.ui.enabled && (p == "/ui" || p.starts_with("/ui/")) => {
+            ("ui", ui::handle(&app, &parts, body, &source).await)
         }
         p => match Route::parse(p) {
             Some(route) => (

@@ -263,8 +263,10 @@ fn rewrite_old_patterns(table: &str, row: &mut Value) {
     }
 }
 
-/// Tables deliberately not in a backup.
-pub const NOT_BACKED_UP: &[&str] = &["uploads", "schema_migrations"];
+/// Tables deliberately not in a backup: upload sessions and console sessions are live
+/// state of running clients (a restored console session would log a browser back in that
+/// had logged out or expired), and the migrations table is the restoring build's own.
+pub const NOT_BACKED_UP: &[&str] = &["uploads", "schema_migrations", "console_sessions"];
 
 /// The table names a backup holds.
 pub fn backed_up_tables() -> Vec<&'static str> {

@@ -46,8 +46,9 @@ pub use maintenance::{
 };
 pub use manifests::{ManifestPut, PushPolicy, Quota, StoredManifest};
 pub use meta::{
-    Account, AccountKind, AffectedImage, ArtifactRow, Attempt, Delivery, MAX_PENDING_PER_HOOK,
-    Project, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow, Webhook,
+    Account, AccountKind, AffectedImage, ArtifactRow, Attempt, ConsoleSession, Delivery,
+    MAX_PENDING_PER_HOOK, Project, ReferrerPage, ReferrerRow, ScanJob, ScanOutcome, ScanRow,
+    TagCursor, TagOrder, TagRow, Webhook,
 };
 pub use reads::IntegrityCounts;
 pub use scans::ScanCursor;

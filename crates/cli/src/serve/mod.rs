@@ -114,6 +114,7 @@ async fn serve(
     let mut app = zoll_registry::App::new(store.clone(), limits, auth)
         .await
         .context("cannot load the token-signing key")?;
+    app.ui = c.ui_settings(tls.is_some(), listen)?;
     app.audit_pulls = c.audit.pulls;
     app.create_projects_on_push = c.projects.create_on_push;
     app.metrics_reader = c.metrics_reader()?;

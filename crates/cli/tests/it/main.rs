@@ -4,6 +4,7 @@
 mod admission;
 mod approvals;
 mod connect;
+mod console;
 mod crash;
 mod crypt;
 mod gov;

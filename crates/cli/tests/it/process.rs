@@ -420,7 +420,7 @@ async fn migrate_applies_pending_schema_versions_once() {
     assert!(!ok && out.contains("run `zoll migrate` first"), "{out}");
     let (ok, out) = run(&["migrate"], &[]);
     assert!(
-        ok && out.contains("applied schema versions [1, 2, 3, 4, 5, 6, 7, 8]"),
+        ok && out.contains("applied schema versions [1, 2, 3, 4, 5, 6, 7, 8, 9]"),
         "{out}"
     );
     let (ok, out) = run(&["migrate"], &[]);

@@ -319,7 +319,7 @@ impl Ctx<'_> {
         Err(admin_only(self.id, admin_phrase(what)))
     }
 
-    async fn project(&self, name: &str) -> ApiResult<Project> {
+    pub(crate) async fn project(&self, name: &str) -> ApiResult<Project> {
         self.app
             .store
             .project(name)

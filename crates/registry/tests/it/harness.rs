@@ -106,6 +106,15 @@ impl TestRegistry {
         self.with_app(|app| tune(&mut app.hooks))
     }
 
+    /// With the console's settings changed by `tune`.
+    pub fn with_ui(mut self, tune: impl FnOnce(&mut zoll_registry::ui::UiSettings)) -> Self {
+        self.router = axum::Router::new(); // drops the router's handle on the app
+        let app = Arc::get_mut(&mut self.app).expect("no other handles yet");
+        tune(&mut app.ui);
+        self.router = zoll_registry::router(self.app.clone());
+        self
+    }
+
     /// With `engine` as the trust-policy pull gate.
     pub fn with_pull_gate(self, engine: Arc<zoll_policy::Engine>) -> Self {
         self.with_app(|app| app.pull_gate = Some(engine))

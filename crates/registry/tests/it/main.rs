@@ -13,4 +13,5 @@ mod peers;
 mod replicas;
 mod scanning;
 mod stored;
+mod ui;
 mod uploads;

@@ -21,7 +21,7 @@ enum Step {
 }
 
 /// Migrations after the first: the same SQL (portable types only) for both dialects.
-const SHARED: [(i64, Step); 7] = [
+const SHARED: [(i64, Step); 8] = [
     (2, Step::Sql(include_str!("v2_blob_state.sql"))),
     (3, Step::Sql(include_str!("v3_governance.sql"))),
     (4, Step::Sql(include_str!("v4_scans.sql"))),
@@ -29,6 +29,7 @@ const SHARED: [(i64, Step); 7] = [
     (6, Step::Sql(include_str!("v6_upload_reservations.sql"))),
     (7, Step::Sql(include_str!("v7_chunk_tables.sql"))),
     (8, Step::GlobDialect),
+    (9, Step::Sql(include_str!("v9_console_sessions.sql"))),
 ];
 
 /// Every migration of `d` in order: the schema in the dialect's own SQL, then the shared ones.
@@ -323,7 +324,7 @@ mod tests {
         let (robot, rules, keep) = stored(&pool).await;
         let before = decisions(&robot, &rules, &keep, &legacy::matches, &legacy::matches);
 
-        assert_eq!(apply(&pool, dialect).await.unwrap(), [8]);
+        assert_eq!(apply_through(&pool, dialect, 8).await.unwrap(), [8]);
         let (robot, rules, keep) = stored(&pool).await;
         let new = |p: &str, n: &str| Glob::parse_relative(p).unwrap().matches(n);
         let new_tag = |p: &str, t: &str| Glob::parse(p).unwrap().matches(t);
@@ -333,8 +334,9 @@ mod tests {
         assert!(robot.iter().any(|(p, _)| p == "**"), "{robot:?}");
         assert!(rules.iter().any(|(r, _)| r == "team/**"), "{rules:?}");
         assert_eq!(keep, ["v1.*", "latest"]);
-        // Applied once: a second run changes nothing.
-        assert!(apply(&pool, dialect).await.unwrap().is_empty());
+        // Applied once: a second run changes nothing (and applies only the later versions).
+        assert!(apply_through(&pool, dialect, 8).await.unwrap().is_empty());
+        assert_eq!(apply(&pool, dialect).await.unwrap(), [9]);
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Registry metadata: repositories, blob links, manifests, tags, referrers, upload
-//! sessions, scans, approvals, and the records the store only keeps (`governance.rs`:
+//! sessions, scans, approvals, the console's sessions and pages (`console.rs`), and the records the store only keeps (`governance.rs`:
 //! accounts, projects, members, token keys; `hooks.rs`: webhooks and their outbox). All SQL
 //! of the store lives under this module. Queries are written once in the SQL that SQLite and PostgreSQL share (`$n`
 //! placeholders, `ON CONFLICT`), over sqlx's `Any` driver; only the schema file is per dialect.
@@ -7,6 +7,7 @@
 mod approvals;
 mod audit;
 mod blobs;
+mod console;
 mod governance;
 mod hooks;
 mod manifests;
@@ -16,6 +17,7 @@ mod uploads;
 pub(crate) mod v8_glob_dialect;
 
 pub(crate) use blobs::{BlobRow, Removal};
+pub use console::{ConsoleSession, TagCursor, TagOrder, TagRow};
 pub use governance::{Account, AccountKind, ArtifactRow, Project};
 pub use hooks::{Attempt, Delivery, MAX_PENDING_PER_HOOK, Webhook};
 pub(crate) use manifests::MAX_CATALOG_PROJECTS;

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Drives the zoll console in Debian's Chromium (headless, through chromium-driver and
+Selenium): log in, open the project, the repository and see the artifact's tag, filter with
+htmx, log out, and check that the session is gone. Then the same walk with JavaScript turned
+off. With JavaScript on, axe (axe-selenium-python, which bundles axe-core: offline) checks
+each page for accessibility violations. Prints one JSON line with what it saw, the browser
+console's errors and CSP reports included. Run by crates/cli/tests/it/console.rs against a
+real `zoll serve`.
+
+Usage: console.py BASE USER PASSWORD PROJECT REPOSITORY TAG SCREENSHOT_DIR
+"""
+
+import json
+import os
+import sys
+
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def browser(javascript):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,800", "--disable-gpu", "--no-first-run"):
+        opts.add_argument(arg)
+    if not javascript:
+        opts.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2})
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # The system's driver: Selenium Manager never downloads anything.
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def problems(driver):
+    """Console entries that are errors or CSP reports (anything at SEVERE, or a refusal)."""
+    bad = []
+    for e in driver.get_log("browser"):
+        msg = e.get("message", "")
+        if e.get("level") == "SEVERE" or "Content Security Policy" in msg or "Refused to" in msg:
+            bad.append(msg)
+    return bad
+
+
+def accessibility(driver, seen, page):
+    """axe-core's violations on the current page, by rule id (JavaScript on only)."""
+    axe = Axe(driver)
+    axe.inject()
+    found = axe.run()["violations"]
+    seen.setdefault("axe", {})[page] = [
+        {"id": v["id"], "nodes": [n["html"] for n in v["nodes"]][:3]} for v in found]
+
+
+def walk(driver, base, user, password, project, repo, tag, shots, javascript):
+    wait = WebDriverWait(driver, 10)
+    seen = {}
+    check = (lambda page: accessibility(driver, seen, page)) if javascript else (lambda _: None)
+    driver.get(base + "/ui/")
+    wait.until(ec.url_contains("/ui/login"))
+    check("login")
+    seen["skip_link"] = driver.find_element(By.CSS_SELECTOR, "a.skip-link").get_attribute("href")
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    wait.until(ec.url_contains("/ui/projects"))
+    seen["projects"] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#results th a")]
+    check("projects")
+    # With JavaScript on, the page loaded htmx from our own origin (the CSP allows nothing
+    # else); with it off, htmx never ran (so the walk below used plain links and forms).
+    try:
+        seen["htmx"] = driver.execute_script(
+            "return typeof htmx === 'object' ? htmx.version : 'not loaded'")
+    except Exception:  # noqa: BLE001 - a browser may refuse script entirely
+        seen["htmx"] = "not loaded"
+    driver.find_element(By.LINK_TEXT, project).click()
+    wait.until(ec.url_contains("/ui/projects/" + project))
+    seen["repositories"] = [a.text for a in driver.find_elements(By.CSS_SELECTOR, "#results th a")]
+    check("repositories")
+    driver.find_element(By.LINK_TEXT, repo).click()
+    wait.until(ec.url_contains("/ui/repositories/" + repo))
+    rows = driver.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+    seen["artifacts"] = [r.find_element(By.CSS_SELECTOR, "th").text for r in rows]
+    seen["digests"] = [r.find_element(By.CSS_SELECTOR, "code").text for r in rows]
+    seen["caption"] = driver.find_element(By.CSS_SELECTOR, "#results caption").text
+    check("artifacts")
+    if javascript and shots:
+        driver.save_screenshot(os.path.join(shots, "artifacts.png"))
+    # Filtering: with htmx the results swap in place and the address keeps the query; without
+    # JavaScript the form reloads the page with the same query.
+    box = driver.find_element(By.NAME, "q")
+    box.clear()
+    box.send_keys(tag[:1])
+    driver.find_element(By.CSS_SELECTOR, "form.filter button[type=submit]").click()
+    wait.until(ec.url_contains("q=" + tag[:1]))
+    wait.until(lambda d: tag in [e.text for e in d.find_elements(By.CSS_SELECTOR, "#results th")])
+    seen["filtered_url"] = driver.current_url
+    driver.find_element(By.CSS_SELECTOR, "header form button[type=submit]").click()
+    wait.until(ec.url_contains("/ui/login"))
+    # The session ended on the server: the projects page sends back to the login.
+    driver.get(base + "/ui/projects")
+    wait.until(ec.url_contains("/ui/login"))
+    seen["after_logout"] = driver.current_url
+    seen["console_problems"] = problems(driver)
+    return seen
+
+
+def main():
+    base, user, password, project, repo, tag, shots = sys.argv[1:8]
+    report = {}
+    for javascript in (True, False):
+        driver = browser(javascript)
+        try:
+            report["js" if javascript else "no_js"] = walk(
+                driver, base, user, password, project, repo, tag, shots, javascript)
+        except Exception:
+            print(f"javascript={javascript} at {driver.current_url}; console: "
+                  f"{driver.get_log('browser')}", file=sys.stderr)
+            raise
+        finally:
+            driver.quit()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

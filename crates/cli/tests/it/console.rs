@@ -1,0 +1,108 @@
+//! The web console in a real browser (issue 17): the real `zoll serve` with authentication
+//! on, an image pushed by skopeo, then `console.py` drives Debian's Chromium through
+//! chromium-driver and Selenium (installed by `scripts/install-peers.sh`): log in, see the
+//! project, the repository and the artifact's tag, filter, log out, with JavaScript on and
+//! off, no error or CSP violation in the browser's console, and no accessibility violation
+//! axe-core finds (PyPI `axe-selenium-python`, which bundles it).
+//!
+//! Screenshots go to `ZOLL_CONSOLE_SCREENSHOTS` when it is set (the ones in `docs/console/`
+//! were taken so), else to a temporary directory.
+
+use zoll_testkit::{Backends, TarEntry, TestImage, run_peer};
+
+use crate::server::{Zoll, command_with_auth};
+
+const ADMIN_PASSWORD: &str = "console-admin-password";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let backends = Backends::for_test();
+    let mut cmd = command_with_auth(data.path(), &[]);
+    cmd.envs(backends.env())
+        .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    let zoll = Zoll::spawn(cmd, "http").await;
+    let addr = zoll.base.trim_start_matches("http://").to_owned();
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/projects", zoll.base))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .json(&serde_json::json!({"name": "team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let layout = work.path().join("layout");
+    TestImage::new()
+        .layer(&[TarEntry::file("etc/motd", "console test\n")])
+        .write_layout(&layout, "v1.0")
+        .await;
+    let mut push = std::process::Command::new("skopeo");
+    push.args([
+        "--insecure-policy",
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("admin:{ADMIN_PASSWORD}"),
+        &format!("oci:{}:v1.0", layout.display()),
+        &format!("docker://{addr}/team/app:v1.0"),
+    ]);
+    run_peer(push).await;
+
+    let shots = match std::env::var_os("ZOLL_CONSOLE_SCREENSHOTS") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => work.path().to_path_buf(),
+    };
+    let mut browse = std::process::Command::new("python3");
+    browse
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/console.py"))
+        .args([
+            &zoll.base,
+            "admin",
+            ADMIN_PASSWORD,
+            "team",
+            "team/app",
+            "v1.0",
+        ])
+        .arg(&shots);
+    let out = run_peer(browse).await;
+    let seen: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    for mode in ["js", "no_js"] {
+        let s = &seen[mode];
+        assert_eq!(s["projects"], serde_json::json!(["team"]), "{mode}: {s}");
+        assert_eq!(
+            s["repositories"],
+            serde_json::json!(["team/app"]),
+            "{mode}: {s}"
+        );
+        assert_eq!(s["artifacts"], serde_json::json!(["v1.0"]), "{mode}: {s}");
+        let digest = s["digests"][0].as_str().unwrap();
+        assert!(digest.starts_with("sha256:") && digest.len() == 71, "{s}");
+        assert_eq!(s["caption"], "Tagged artifacts of team/app", "{mode}");
+        assert!(s["skip_link"].as_str().unwrap().ends_with("#main"), "{s}");
+        assert!(s["filtered_url"].as_str().unwrap().contains("q=v"), "{s}");
+        assert!(
+            s["after_logout"].as_str().unwrap().ends_with("/ui/login"),
+            "{s}"
+        );
+        assert_eq!(
+            s["console_problems"],
+            serde_json::json!([]),
+            "{mode}: the browser's console reported errors"
+        );
+    }
+    assert_eq!(seen["js"]["htmx"], "2.0.11", "htmx loaded from our origin");
+    assert_eq!(seen["no_js"]["htmx"], "not loaded", "JavaScript was off");
+    // axe-core finds no accessibility violation on any page.
+    for page in ["login", "projects", "repositories", "artifacts"] {
+        assert_eq!(
+            seen["js"]["axe"][page],
+            serde_json::json!([]),
+            "axe on the {page} page"
+        );
+    }
+    if std::env::var_os("ZOLL_CONSOLE_SCREENSHOTS").is_none() {
+        assert!(shots.join("artifacts.png").exists());
+    }
+}
