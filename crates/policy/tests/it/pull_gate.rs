@@ -55,12 +55,9 @@ async fn pull(repo: &Repository, tag: &str, digest: &Descriptor) -> Result<(), S
     let msg = |r: Result<(), ClientError>| -> Result<(), String> {
         match r {
             Ok(()) => Ok(()),
-            Err(ClientError::Registry {
-                status: 403,
-                code,
-                message,
-                ..
-            }) if code == "DENIED" => Err(message),
+            // The gate's refusal: a 403 with its reason (the client knows it by the reason
+            // header the gate sends).
+            Err(ClientError::Gate { reason, .. }) => Err(reason),
             Err(e) => panic!("unexpected failure: {e}"),
         }
     };
@@ -346,10 +343,8 @@ async fn platform_manifests_pass_through_a_satisfying_index() {
             .fetch_manifest(&Reference::Digest(child.digest.clone()))
             .await
         {
-            Err(ClientError::Registry {
-                status: 403,
-                message,
-                ..
+            Err(ClientError::Gate {
+                reason: message, ..
             }) => assert_eq!(
                 message,
                 ["ci", "scan", "staging"]
@@ -413,10 +408,8 @@ async fn a_config_with_the_bytes_of_a_manifest_lends_it_no_signature() {
         .fetch_manifest(&Reference::Digest(x.digest.clone()))
         .await
     {
-        Err(ClientError::Registry {
-            status: 403,
-            message,
-            ..
+        Err(ClientError::Gate {
+            reason: message, ..
         }) => assert!(message.contains("has not signed"), "{message}"),
         other => panic!("X must be refused, not let through on M's signatures: {other:?}"),
     }
@@ -527,7 +520,7 @@ async fn a_tag_moved_while_the_gate_decides_serves_what_was_judged() {
         .fetch_manifest(&Reference::Tag(Tag::parse("v1").unwrap()))
         .await
     {
-        Err(ClientError::Registry { status: 403, .. }) => {}
+        Err(ClientError::Gate { .. }) => {}
         other => panic!("the moved tag must be refused: {other:?}"),
     }
 }
