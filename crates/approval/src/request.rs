@@ -71,14 +71,18 @@ impl Canonical {
         Ok(c)
     }
 
-    /// What an approver reads before signing.
+    /// What an approver reads before signing. Every field from the request is shown with
+    /// its control characters escaped (`zoll_stdx::text::shown`): a request made before the
+    /// registry refused them, or by another server, cannot rewrite the lines an approver
+    /// reads.
     pub fn describe(&self) -> String {
+        use zoll_stdx::text::shown;
         let claims = if self.claims.is_empty() {
             "none".to_owned()
         } else {
             self.claims
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
+                .map(|(k, v)| format!("{}={}", shown(k), shown(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -93,18 +97,18 @@ impl Canonical {
         };
         format!(
             "request    {}\nkey        {} ({} signature)\nimage      {}/{}@{}\n           ({} bytes, {}, asked for as {})\nclaims     {claims}\nrequester  {}\nquorum     {} of {}\nnot before {}\nexpires    {}\n",
-            self.id,
-            self.key,
-            self.format,
-            self.registry,
-            self.repository,
-            self.subject.digest,
+            shown(&self.id),
+            shown(&self.key),
+            shown(&self.format),
+            shown(&self.registry),
+            shown(&self.repository),
+            shown(self.subject.digest.as_str()),
             self.subject.size,
-            self.subject.media_type,
-            self.reference,
-            self.requester,
+            shown(&self.subject.media_type),
+            shown(&self.reference),
+            shown(&self.requester),
             self.quorum,
-            self.approvers.join(", "),
+            shown(&self.approvers.join(", ")),
             when(self.not_before),
             when(self.expires),
         )

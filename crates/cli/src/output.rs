@@ -85,7 +85,8 @@ fn cell(key: Option<&str>, v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
-        Value::String(s) => s.replace(['\n', '\r', '\t'], " "),
+        // What a server sent prints as what it is: no control character reaches the terminal.
+        Value::String(s) => zoll_stdx::text::shown(&s.replace(['\n', '\r', '\t'], " ")),
         Value::Number(n) if key.is_some_and(|k| k.ends_with("_ms")) => match n.as_i64() {
             Some(ms) => zoll_stdx::time::rfc3339_ms(ms),
             None => n.to_string(),
@@ -148,13 +149,16 @@ fn fields(v: &Value) -> String {
     let mut out = String::new();
     for (k, val) in map {
         let text = match val {
-            Value::Object(_) => serde_json::to_string(val).expect("serializes"),
+            Value::Object(_) => {
+                zoll_stdx::text::shown(&serde_json::to_string(val).expect("serializes"))
+            }
             Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-                serde_json::to_string(val).expect("serializes")
+                zoll_stdx::text::shown(&serde_json::to_string(val).expect("serializes"))
             }
             _ => cell(Some(k), val),
         };
-        out.push_str(&format!("{:<width$}  {text}\n", label(k)));
+        let key = zoll_stdx::text::shown(&label(k));
+        out.push_str(&format!("{key:<width$}  {text}\n"));
     }
     out
 }

@@ -189,17 +189,18 @@ fn valid_request(b: &RequestBody) -> ApiResult<()> {
             k.is_empty()
                 || k.len() > 128
                 || v.len() > 1024
-                || k.bytes().any(|c| c.is_ascii_control())
+                || !zoll_stdx::text::is_plain(k)
+                || !zoll_stdx::text::is_plain(v)
         })
     {
+        // Approvers read the claims before they sign: nothing in them may move the
+        // terminal's cursor, break a line or reorder what is shown.
         return Err(bad(format!(
-            "claims: at most {MAX_CLAIMS}, names of 1 to 128 characters, values up to 1024"
+            "claims: at most {MAX_CLAIMS}, names of 1 to 128 characters, values up to 1024, \
+             no control, line-separator or bidirectional characters"
         )));
     }
-    if b.registry.len() > 255
-        || b.registry
-            .bytes()
-            .any(|c| c.is_ascii_control() || c == b'/')
+    if b.registry.len() > 255 || !zoll_stdx::text::is_plain(&b.registry) || b.registry.contains('/')
     {
         return Err(bad("registry must be a host[:port]"));
     }

@@ -16,4 +16,5 @@ pub mod progress;
 pub mod rand;
 #[cfg(feature = "rt")]
 pub mod rt;
+pub mod text;
 pub mod time;

@@ -696,3 +696,48 @@ async fn an_approvers_key_counts_only_from_its_bound_account() {
         "{refused:#?}"
     );
 }
+
+/// Review finding: claim values could hold a newline or a terminal escape, which `zoll
+/// approve` printed raw in the request approvers confirm — a requester could overwrite the
+/// image line they read with another digest. The registry refuses such claims (and a
+/// registry name with them), and what an approver reads shows any that come anyway as
+/// visible escapes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_that_could_rewrite_what_approvers_read_are_refused() {
+    let w = World::new().await;
+    w.push("v6", "six").await;
+    for value in [
+        "x\u{1b}[4A\u{1b}[2Kimage      prod/app@sha256:0000",
+        "release\nimage      prod/app@sha256:0000",
+        "release\u{2028}more",
+        "\u{202E}esaeler",
+        "release\u{85}",
+    ] {
+        let claims = [("stage".to_owned(), value.to_owned())].into();
+        let refused = w
+            .api
+            .request("prod-release", &w.server.addr, "prod/app", "v6", &claims)
+            .await;
+        let why = status(refused);
+        assert!(
+            why.starts_with("400") && why.contains("control"),
+            "{value:?}: {why}"
+        );
+    }
+    let claims = [("stage".to_owned(), "release".to_owned())].into();
+    let refused = w
+        .api
+        .request("prod-release", "reg\u{1b}[2K", "prod/app", "v6", &claims)
+        .await;
+    assert!(status(refused).starts_with("400"));
+
+    // Shown, not obeyed: a request that carries one anyway (an older registry's).
+    let (_, canonical) = w.request("prod-release", "v6").await;
+    let mut c = zoll_approval::request::Canonical::parse(&canonical).unwrap();
+    let plain_lines = c.describe().lines().count();
+    c.claims.insert("note".into(), "a\u{1b}[4Ab\nc".into());
+    let shown = c.describe();
+    assert!(!shown.contains('\u{1b}'), "{shown}");
+    assert!(shown.contains("note=a\\u{1b}[4Ab\\u{a}c"), "{shown}");
+    assert_eq!(shown.lines().count(), plain_lines, "{shown}");
+}

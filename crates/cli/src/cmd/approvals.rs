@@ -13,6 +13,7 @@ use zoll_approval::client::ApprovalsClient;
 use zoll_approval::request::{Canonical, sign_vote};
 use zoll_approval::{APPROVE, REJECT};
 use zoll_client::{ImageRef, Location};
+use zoll_stdx::text::shown;
 use zoll_trust::keys;
 
 use crate::remote::{Remote, read_password};
@@ -88,31 +89,32 @@ fn line(v: &Value) -> String {
         .ok()
         .and_then(|c| c.claims.get(zoll_policy::STAGE_CLAIM).cloned())
         .unwrap_or_else(|| "-".into());
+    let text = |k: &str| shown(v[k].as_str().unwrap_or("?"));
     format!(
         "{}  {:<10} {}/{}  {}  {}@{}  stage {}",
-        v["id"].as_str().unwrap_or("?"),
-        v["state"].as_str().unwrap_or("?"),
+        text("id"),
+        text("state"),
         approvals,
         v["quorum"],
-        v["key"].as_str().unwrap_or("?"),
-        v["repository"].as_str().unwrap_or("?"),
-        v["digest"].as_str().unwrap_or("?"),
-        stage,
+        text("key"),
+        text("repository"),
+        text("digest"),
+        shown(&stage),
     )
 }
 
 /// State, outcome and votes of a request as the server reports them.
 fn status(v: &Value) -> String {
-    let mut out = format!("state      {}", v["state"].as_str().unwrap_or("?"));
+    let mut out = format!("state      {}", shown(v["state"].as_str().unwrap_or("?")));
     if let Some(o) = v["outcome"].as_str().filter(|o| !o.is_empty()) {
-        out.push_str(&format!(" ({o})"));
+        out.push_str(&format!(" ({})", shown(o)));
     }
     out.push('\n');
     for vote in v["votes"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "vote       {} {}\n",
-            vote["approver"].as_str().unwrap_or("?"),
-            vote["decision"].as_str().unwrap_or("?"),
+            shown(vote["approver"].as_str().unwrap_or("?")),
+            shown(vote["decision"].as_str().unwrap_or("?")),
         ));
     }
     out
