@@ -194,6 +194,37 @@ async fn add_api_version(mut resp: Response) -> Response {
     resp
 }
 
+fn is_console(app: &App, path: &str) -> bool {
+    app.ui.enabled && (path == "/ui" || path.starts_with("/ui/"))
+}
+
+/// A change (any method but `GET`, `HEAD`, `OPTIONS`) that a browser says a page of another
+/// site sent (`Sec-Fetch-Site`), or whose `Origin` is not this server. Registry clients send
+/// neither header; a browser holding cached Basic credentials for this registry sends both,
+/// so a page elsewhere cannot act with them (the console checks its own forms). Review
+/// finding: a cross-site form could post to `/api/v1/users` as a logged-in administrator.
+fn cross_site_change(parts: &axum::http::request::Parts) -> bool {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = h("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    match (h("origin"), h("host")) {
+        (None, _) => false,
+        (Some(origin), Some(host)) => {
+            let bare = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            bare != Some(host)
+        }
+        (Some(_), None) => true,
+    }
+}
+
 async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -206,7 +237,17 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "-".into());
     let bytes_in = content_length(&parts.headers);
+    let cross_site = !is_console(&app, &path) && cross_site_change(&parts);
     let (endpoint, resp) = match path.as_str() {
+        _ if cross_site => (
+            "refused",
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                "a change sent by a web page of another site is refused",
+            )
+            .into_response(),
+        ),
         "/token" => (
             "token",
             auth::token_endpoint(&app, &parts, body, &source)
@@ -219,9 +260,7 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         p if p == "/api/v1" || p.starts_with("/api/v1/") => {
             ("api", api::handle(&app, &parts, body, &source).await)
         }
-        p if app.ui.enabled && (p == "/ui" || p.starts_with("/ui/")) => {
-            ("ui", ui::handle(&app, &parts, body, &source).await)
-        }
+        p if is_console(&app, p) => ("ui", ui::handle(&app, &parts, body, &source).await),
         p => match Route::parse(p) {
             Some(route) => (
                 route.endpoint(),

@@ -125,6 +125,34 @@ fn valid_account(name: &str) -> ApiResult<()> {
     crate::auth::check_account_name(name).map_err(bad)
 }
 
+/// A request that sends a body says it is JSON. A browser sends a cross-site form only as
+/// `text/plain`, `application/x-www-form-urlencoded` or `multipart/form-data`; JSON needs a
+/// preflight no other site passes. So a page elsewhere cannot post a body shaped like JSON
+/// with credentials the browser cached for this registry (review finding: an
+/// administrator's cached Basic credentials created an account).
+fn json_content_type(parts: &axum::http::request::Parts, body: &Body) -> ApiResult<()> {
+    use http_body::Body as _;
+    let has_body = !body.is_end_stream() && body.size_hint().exact() != Some(0);
+    if !has_body {
+        return Ok(());
+    }
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED",
+            "send the request body as Content-Type: application/json",
+        ))
+    }
+}
+
 pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> ApiResult<T> {
     let bytes = http_body_util::Limited::new(body, MAX_BODY)
         .collect()
@@ -202,6 +230,9 @@ pub(crate) async fn handle(
     }
     if id.token_access.is_some() {
         return unauthorized(REGISTRY_TOKEN).into_response();
+    }
+    if let Err(e) = json_content_type(parts, &body) {
+        return e.into_response();
     }
     let path = parts
         .uri

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod backup;
+mod cross_site;
 mod hardening;
 mod matrix;
 mod metrics;
