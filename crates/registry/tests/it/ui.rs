@@ -259,6 +259,55 @@ async fn a_deleted_accounts_sessions_stop_working() {
     assert_eq!(stored_sessions(&reg).await, 0);
 }
 
+/// Review finding: a session outlived the reset of its account's password (an attacker's
+/// browser stayed logged in for up to 12 hours after the owner changed it), and an account
+/// made again under a deleted one's name could inherit its sessions. A new password, by the
+/// owner or an administrator, ends every session; so does replacing the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_ends_the_accounts_sessions() {
+    let reg = registry().await;
+    add_user(&reg, "alice", "alice-password").await;
+    let stolen = login(&reg, ("alice", "alice-password")).await;
+    assert!(works(&reg, &stolen).await);
+    let r = crate::gov::api(
+        &reg,
+        "PUT",
+        "/users/alice/password",
+        ("alice", "alice-password"),
+        Some(serde_json::json!({"password": "alice-new-password"})),
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        !works(&reg, &stolen).await,
+        "the thief's session ended with the old password"
+    );
+    let again = login(&reg, ("alice", "alice-new-password")).await;
+    crate::gov::admin_api(
+        &reg,
+        "PUT",
+        "/users/alice/password",
+        Some(serde_json::json!({"password": "reset-by-admin"})),
+    )
+    .await;
+    assert!(
+        !works(&reg, &again).await,
+        "an administrator's reset ends them too"
+    );
+    let third = login(&reg, ("alice", "reset-by-admin")).await;
+    let replaced = zoll_store::Account::user(
+        "alice",
+        zoll_registry::auth::password::hash("replaced-password"),
+        false,
+    );
+    assert!(reg.store.put_account(&replaced, true).await.unwrap());
+    assert!(
+        !works(&reg, &third).await,
+        "replacing the account ends them"
+    );
+    assert_eq!(stored_sessions(&reg).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_always_gets_a_new_token_so_a_planted_one_is_worthless() {
     let reg = registry().await;

@@ -178,6 +178,7 @@ impl Store {
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
              $9, $10) {conflict}"
         );
+        let mut tx = self.meta.begin().await?;
         let done = sqlx::query(&sql)
             .bind(&a.name)
             .bind(a.kind.as_str())
@@ -189,25 +190,38 @@ impl Store {
             .bind(a.expires_ms)
             .bind(&a.description)
             .bind(a.created_ms)
-            .execute(self.meta.writer())
+            .execute(&mut *tx)
             .await?;
+        if replace {
+            end_console_sessions(&mut tx, &a.name).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
+    /// Sets an account's password; its console sessions end with the old one.
     pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<bool> {
+        let mut tx = self.meta.begin().await?;
         let done = sqlx::query("UPDATE accounts SET password_hash = $2 WHERE name = $1")
             .bind(name)
             .bind(hash)
-            .execute(self.meta.writer())
+            .execute(&mut *tx)
             .await?;
+        end_console_sessions(&mut tx, name).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
+    /// Deletes an account and ends its console sessions (an account made later under the
+    /// same name must not inherit them).
     pub async fn delete_account(&self, name: &str) -> Result<bool> {
+        let mut tx = self.meta.begin().await?;
         let done = sqlx::query("DELETE FROM accounts WHERE name = $1")
             .bind(name)
-            .execute(self.meta.writer())
+            .execute(&mut *tx)
             .await?;
+        end_console_sessions(&mut tx, name).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -466,4 +480,18 @@ impl Store {
         self.cache.invalidate_repo(id);
         Ok(done == crate::meta::Removal::Done)
     }
+}
+
+/// Ends every console session of `account`: after its password changed, it was replaced,
+/// disabled or deleted, a browser that logged in before must log in again (review finding:
+/// the attacker's session outlived the reset of a compromised account).
+async fn end_console_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account: &str,
+) -> Result<()> {
+    sqlx::query("DELETE FROM console_sessions WHERE account = $1")
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
