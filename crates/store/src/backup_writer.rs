@@ -26,6 +26,33 @@ pub struct Snapshot {
     pub bytes_included: bool,
 }
 
+/// A new directory only this user may enter (its parents as `create_dir_all` makes them).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(dir)
+}
+
+fn exists_already(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::AlreadyExists {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// A new file only this user may read; never one that exists (nor a link planted there).
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 pub(crate) fn invalid(what: impl Into<String>) -> StoreError {
     StoreError::Io(std::io::Error::new(
         std::io::ErrorKind::InvalidData,
@@ -46,11 +73,31 @@ pub struct BackupWriter {
 
 impl BackupWriter {
     /// Starts a backup in `dir`, which must not exist or be empty.
+    ///
+    /// A backup holds password hashes, webhook secrets and the token-signing keys: its
+    /// directories are 0700 and its files 0600, and an existing empty directory is used only
+    /// if it is this user's (review finding: one made by another user in /tmp let them read
+    /// the backup, or plant a symbolic link in it).
     pub fn create(dir: &Path, bytes_included: bool) -> Result<BackupWriter> {
-        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-            return Err(invalid(format!("{} is not empty", dir.display())));
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) => {
+                let mine = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+                if !meta.is_dir() || Some(meta.uid()) != mine {
+                    return Err(invalid(format!(
+                        "{} exists and is not a directory of this user",
+                        dir.display()
+                    )));
+                }
+                if std::fs::read_dir(dir)?.next().is_some() {
+                    return Err(invalid(format!("{} is not empty", dir.display())));
+                }
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => private_dir(dir)?,
+            Err(e) => return Err(e.into()),
         }
-        std::fs::create_dir_all(dir.join("metadata"))?;
+        private_dir(&dir.join("metadata"))?;
         Ok(BackupWriter {
             dir: dir.to_owned(),
             table: None,
@@ -81,7 +128,7 @@ impl BackupWriter {
             f.flush()?;
         }
         for (i, name) in tables.iter().enumerate().take(position + 1).skip(next) {
-            let f = File::create(self.dir.join("metadata").join(format!("{name}.jsonl")))?;
+            let f = private_file(&self.dir.join("metadata").join(format!("{name}.jsonl")))?;
             self.table = Some((i, BufWriter::new(f)));
         }
         Ok(())
@@ -112,7 +159,7 @@ impl BackupWriter {
             if let Some((_, mut f)) = self.table.take() {
                 f.flush()?;
             }
-            self.list = Some(BufWriter::new(File::create(self.dir.join("blobs.txt"))?));
+            self.list = Some(BufWriter::new(private_file(&self.dir.join("blobs.txt"))?));
         }
         Ok(())
     }
@@ -125,7 +172,7 @@ impl BackupWriter {
         let list = self.list.as_mut().expect("opened");
         writeln!(list, "{digest} {size}")?;
         self.report.blobs += 1;
-        self.report.blob_bytes += size;
+        self.report.blob_bytes = self.report.blob_bytes.saturating_add(size);
         Ok(())
     }
 
@@ -148,8 +195,12 @@ impl BackupWriter {
             .join("blobs")
             .join(digest.algorithm().as_str())
             .join(digest.hex());
-        std::fs::create_dir_all(path.parent().expect("has a parent"))?;
-        let mut file = BufWriter::new(File::create(&path)?);
+        let algorithm_dir = path.parent().expect("has a parent");
+        if !algorithm_dir.is_dir() {
+            private_dir(&self.dir.join("blobs")).or_else(exists_already)?;
+            private_dir(algorithm_dir)?;
+        }
+        let mut file = BufWriter::new(private_file(&path)?);
         let mut hasher = Hasher::new(digest.algorithm());
         let mut got = 0u64;
         let damaged = |why: String| {
@@ -177,6 +228,11 @@ impl BackupWriter {
         Ok(())
     }
 
+    /// The rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.report.rows
+    }
+
     /// Completes the backup: `backup.json` with what it holds, written last.
     pub fn finish(mut self, created_ms: i64) -> Result<BackupReport> {
         self.end_tables()?;
@@ -192,7 +248,9 @@ impl BackupWriter {
             "blob_bytes": r.blob_bytes,
             "bytes_included": r.bytes_included,
         });
-        std::fs::write(self.dir.join("backup.json"), format!("{manifest:#}\n"))?;
+        let mut done = private_file(&self.dir.join("backup.json"))?;
+        done.write_all(format!("{manifest:#}\n").as_bytes())?;
+        done.sync_all()?;
         Ok(self.report)
     }
 }

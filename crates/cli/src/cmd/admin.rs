@@ -541,28 +541,34 @@ async fn backup_online(
         );
     }
     if bytes_included {
-        progress.grow(blobs.iter().map(|(_, size)| size).sum());
+        let total = blobs
+            .iter()
+            .try_fold(0u64, |sum, (_, size)| sum.checked_add(*size))
+            .context("the backup stream's blob sizes add up to more than 2^64 bytes")?;
+        progress.grow(total);
         for (d, size) in &blobs {
             let resp = api.send("GET", &format!("/backup/blobs/{d}"), None).await?;
             out.blob_bytes(d, *size, resp.bytes_stream(), progress)
                 .await?;
         }
     }
-    let r = out.finish(zoll_stdx::time::now_ms())?;
-    if end["rows"].as_u64() != Some(r.rows) {
+    // Checked before `backup.json` marks the directory a complete backup.
+    if end["rows"].as_u64() != Some(out.rows()) {
         bail!(
-            "the backup stream holds {} rows, its end says {}",
-            r.rows,
+            "the backup stream holds {} rows, its end says {}; the backup is incomplete",
+            out.rows(),
             end["rows"]
         );
     }
-    Ok(r)
+    Ok(out.finish(zoll_stdx::time::now_ms())?)
 }
 
 /// JSON lines of a response body, each at most [`MAX_BACKUP_LINE`] bytes.
 struct Lines<S> {
     body: S,
     buf: Vec<u8>,
+    /// How much of `buf` is known to hold no line end (searched once, not per chunk).
+    searched: usize,
     done: bool,
 }
 
@@ -574,13 +580,16 @@ where
         Lines {
             body,
             buf: Vec::new(),
+            searched: 0,
             done: false,
         }
     }
 
     async fn next_json(&mut self) -> anyhow::Result<Option<Value>> {
         loop {
-            if let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
+            if let Some(at) = self.buf[self.searched..].iter().position(|b| *b == b'\n') {
+                let end = self.searched + at;
+                self.searched = 0;
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
                 return serde_json::from_slice(&line[..end])
                     .map(Some)
@@ -595,6 +604,7 @@ where
                 }
                 bail!("the registry's backup stream ended inside a line");
             }
+            self.searched = self.buf.len();
             match self.body.next().await {
                 Some(chunk) => self
                     .buf

@@ -551,6 +551,28 @@ async fn administration_works_online_over_tls_and_lists_print_as_tables_json_and
         !out.status.success(),
         "a second backup into the same directory"
     );
+    // Password hashes and signing keys are in it: only this user may read it.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&backup), 0o700);
+    assert_eq!(mode(&backup.join("metadata")), 0o700);
+    assert_eq!(mode(&backup.join("backup.json")), 0o600);
+    assert_eq!(mode(&backup.join("metadata/accounts.jsonl")), 0o600);
+    // Another user's empty directory (as one in /tmp could be) is not written into.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    let chowned = std::process::Command::new("chown")
+        .arg("65534")
+        .arg(&foreign)
+        .status()
+        .is_ok_and(|s| s.success());
+    if chowned {
+        let out = admin(&["backup", foreign.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("is not a directory of this user"), "{err}");
+    }
     stop(server).await;
 
     // The administrator password is lost: reset offline, then the registry takes the new one.
