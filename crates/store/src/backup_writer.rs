@@ -17,13 +17,13 @@ use zoll_stdx::progress::Progress;
 use crate::backup::{BackupReport, FORMAT, backed_up_tables};
 use crate::error::{Result, StoreError};
 
-/// The metadata of a backup read inside one snapshot: each table's rows as JSON lines, in
-/// the order a restore inserts them, and the live blobs with their sizes.
-pub struct Snapshot {
-    pub tables: Vec<(&'static str, Vec<String>)>,
-    pub blobs: Vec<(Digest, u64)>,
-    /// Whether the blob bytes belong in the backup (local disk) or stay where they are (S3).
-    pub bytes_included: bool,
+/// One piece of a backup's metadata as `Store::backup_scan` reads it.
+#[derive(Debug)]
+pub enum BackupItem {
+    /// A row of `table`, a JSON object on one line.
+    Row { table: &'static str, line: String },
+    /// A live blob.
+    Blob { digest: Digest, size: u64 },
 }
 
 /// A new directory only this user may enter (its parents as `create_dir_all` makes them).

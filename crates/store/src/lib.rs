@@ -37,7 +37,7 @@ use zoll_stdx::time::Clock;
 pub use approvals::{ApprovalRow, ApprovalVote};
 pub use audit::{AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS, record_hash};
 pub use backup::{BackupReport, FORMAT as BACKUP_FORMAT, NOT_BACKED_UP, backed_up_tables};
-pub use backup_writer::{BackupWriter, Snapshot};
+pub use backup_writer::{BackupItem, BackupWriter};
 pub use blobs::{ByteStream, S3Config};
 pub use error::{Result, StoreError};
 pub use maintenance::{

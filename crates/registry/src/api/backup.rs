@@ -13,6 +13,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use serde_json::json;
 use zoll_oci::Digest;
+use zoll_store::BackupItem;
 
 use super::{Ctx, bad, not_found};
 use crate::error::{ApiError, ApiResult};
@@ -34,40 +35,55 @@ async fn metadata(c: &Ctx<'_>) -> ApiResult {
             "a backup is being read already; try again when it is done",
         ));
     };
-    let snapshot = c.app.store.backup_snapshot().await?;
-    let rows: usize = snapshot.tables.iter().map(|(_, l)| l.len()).sum();
-    c.audit(
-        "backup.read",
-        "backup",
-        "ok",
-        &format!("{rows} rows, {} blobs", snapshot.blobs.len()),
-    )
-    .await;
-    let header =
-        json!({"format": zoll_store::BACKUP_FORMAT, "bytes_included": snapshot.bytes_included});
-    let end = json!({"end": {"rows": rows, "blobs": snapshot.blobs.len()}});
-    // Lines are made as the body is sent: the snapshot is held once, not twice.
-    let tables = snapshot.tables.into_iter().flat_map(|(table, lines)| {
-        lines
-            .into_iter()
-            .map(move |row| format!("{{\"table\":\"{table}\",\"row\":{row}}}\n"))
+    c.audit("backup.read", "backup", "ok", "").await;
+    let header = json!({
+        "format": zoll_store::BACKUP_FORMAT,
+        "bytes_included": c.app.store.backup_includes_bytes(),
     });
-    let blobs = snapshot
-        .blobs
-        .into_iter()
-        .map(|(d, size)| format!("{}\n", json!({"blob": d.as_str(), "size": size})));
-    let lines = std::iter::once(format!("{header}\n"))
-        .chain(tables)
-        .chain(blobs)
-        .chain(std::iter::once(format!("{end}\n")))
-        .map(move |l| {
-            // Held until the last line is taken (or the body dropped).
-            let _held = &permit;
-            Ok::<_, std::io::Error>(Bytes::from(l))
-        });
+    // The snapshot is read while the body is sent, a row at a time: a slow reader holds
+    // the read transaction open, never the database in memory.
+    let (items, mut scanned) = tokio::sync::mpsc::channel(256);
+    let (lines, body) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(256);
+    let store = c.app.store.clone();
+    tokio::spawn(async move {
+        let _ = lines.send(Ok(Bytes::from(format!("{header}\n")))).await;
+        let scan = store.backup_scan(items);
+        let forward = async {
+            while let Some(item) = scanned.recv().await {
+                let line = match item {
+                    BackupItem::Row { table, line } => {
+                        format!("{{\"table\":\"{table}\",\"row\":{line}}}\n")
+                    }
+                    BackupItem::Blob { digest, size } => {
+                        format!("{}\n", json!({"blob": digest.as_str(), "size": size}))
+                    }
+                };
+                if lines.send(Ok(Bytes::from(line))).await.is_err() {
+                    break; // the client went away; the scan stops at its next row
+                }
+            }
+        };
+        let (scanned_total, ()) = tokio::join!(scan, forward);
+        let last = match scanned_total {
+            Ok((rows, blobs)) => Ok(Bytes::from(format!(
+                "{}\n",
+                json!({"end": {"rows": rows, "blobs": blobs}})
+            ))),
+            // No end line: the client knows the backup is incomplete.
+            Err(e) => {
+                tracing::error!(error = %e, "online backup failed");
+                Err(std::io::Error::other("the backup could not be read"))
+            }
+        };
+        let _ = lines.send(last).await;
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(futures_util::stream::iter(lines)),
+        // The permit goes with the body: one backup stream open at a time.
+        Body::from_stream(futures_util::stream::unfold(
+            (body, permit),
+            |(mut rx, permit)| async move { rx.recv().await.map(|line| (line, (rx, permit))) },
+        )),
     )
         .into_response())
 }
