@@ -191,7 +191,12 @@ fn yaml_block(v: &Value, indent: usize, out: &mut String) {
     match v {
         Value::Object(m) => {
             for (k, val) in m {
-                out.push_str(&format!("{pad}{}:", yaml_string(k)));
+                let key = yaml_string(k);
+                if key.len() > MAX_IMPLICIT_KEY {
+                    out.push_str(&format!("{pad}? {key}\n{pad}:"));
+                } else {
+                    out.push_str(&format!("{pad}{key}:"));
+                }
                 if is_block(val) {
                     out.push('\n');
                     yaml_block(val, indent + 2, out);
@@ -224,9 +229,35 @@ fn yaml_scalar(v: &Value) -> String {
         Value::String(s) => yaml_string(s),
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
+        Value::Number(n) if n.is_f64() => yaml_float(&n.to_string()),
         other => other.to_string(),
     }
 }
+
+/// A float as YAML 1.1 reads it back as a float: a `.` in the mantissa and a signed
+/// exponent (`1e300` would come back as a string).
+fn yaml_float(json: &str) -> String {
+    let (mantissa, exponent) = match json.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (json, None),
+    };
+    let mut out = mantissa.to_owned();
+    if !out.contains('.') {
+        out.push_str(".0");
+    }
+    if let Some(e) = exponent {
+        out.push('e');
+        if !e.starts_with(['+', '-']) {
+            out.push('+');
+        }
+        out.push_str(e);
+    }
+    out
+}
+
+/// Longest key YAML reads in the implicit `key: value` form; longer ones are written with
+/// the explicit `? key` indicator.
+const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Plain when YAML (1.1 or 1.2) reads it back as this very string: a letter, `_` or `/`
 /// first, no characters with a meaning, not a word YAML reads as a boolean or null.
@@ -241,10 +272,19 @@ fn yaml_string(s: &str) -> String {
         && !s.ends_with(':')
         && !WORDS.contains(&s.to_ascii_lowercase().as_str());
     if plain {
-        s.to_owned()
-    } else {
-        serde_json::to_string(s).expect("serializes")
+        return s.to_owned();
     }
+    // JSON's escapes are YAML's, but JSON leaves DEL, the C1 controls (NEL among them) and
+    // the line and paragraph separators as they are, which YAML refuses or reads as line
+    // breaks: those are escaped too.
+    serde_json::to_string(s)
+        .expect("serializes")
+        .chars()
+        .map(|c| match c {
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => format!("\\u{:04x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -309,6 +349,15 @@ mod tests {
              tricky:\n  - \"yes\"\n  - \"1.0\"\n  - \"\"\n  - \"a: b\"\n  - \"-x\"\n  - \"line\\nbreak\"\n"
         );
         assert_eq!(yaml(&json!([])), "[]\n");
+        assert_eq!(yaml(&json!(1e300)), "1.0e+300\n");
+        assert_eq!(yaml(&json!(1.5e-7)), "1.5e-7\n");
+        assert_eq!(yaml(&json!(2.0)), "2.0\n");
+        assert_eq!(
+            yaml(&json!("a\u{85}b\u{2028}c\u{7f}")),
+            "\"a\\u0085b\\u2028c\\u007f\"\n"
+        );
+        let long = "k".repeat(1100);
+        assert!(yaml(&json!({long.clone(): 1})).starts_with(&format!("? {long}\n: 1")));
         assert_eq!(yaml(&json!("x")), "x\n");
     }
 

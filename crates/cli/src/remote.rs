@@ -154,6 +154,9 @@ pub fn new_password(name: &str, from_stdin: bool) -> anyhow::Result<String> {
 /// server that sends more is refused, not buffered.
 const MAX_RESPONSE: usize = 64 << 20;
 
+/// Most bytes of a registry's error message printed.
+const MAX_SHOWN_ERROR: usize = 2000;
+
 /// A connection to one registry's management API as one account.
 pub struct Api {
     http: reqwest::Client,
@@ -209,6 +212,16 @@ impl Api {
             .as_str()
             .map(str::to_owned)
             .unwrap_or_else(|| v.to_string());
+        // What a server says is shown as text, and not all of it.
+        let mut msg = zoll_stdx::text::shown(&msg);
+        if msg.len() > MAX_SHOWN_ERROR {
+            let cut = (0..=MAX_SHOWN_ERROR)
+                .rev()
+                .find(|i| msg.is_char_boundary(*i))
+                .unwrap_or(0);
+            msg.truncate(cut);
+            msg.push_str("...");
+        }
         bail!("{status}: {msg}");
     }
 

@@ -40,6 +40,14 @@ pub fn base_url(registry: &str, plain: PlainHttp) -> Result<reqwest::Url> {
             "not a registry address (host[:port] or a base URL)".into()
         ));
     }
+    // A password in the address would be printed with it in every error and log line.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "credentials do not belong in the registry's address; give them with --user / \
+             ZOLL_PASSWORD or --creds"
+                .into(),
+        ));
+    }
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);
@@ -118,5 +126,6 @@ mod tests {
         );
         assert!(u("https://r.example/?x=1", PlainHttp::Never).is_err());
         assert!(u("https://", PlainHttp::Never).is_err());
+        assert!(u("https://admin:secret@r.example", PlainHttp::Never).is_err());
     }
 }

@@ -445,6 +445,9 @@ async fn admit(
                 Ok(Decision::Deny) if anonymous => {
                     return Err(unauthorized("authentication required"));
                 }
+                Ok(Decision::Deny) if action == Action::Push => {
+                    Some(push_rules::push_refused(identity.name(), name))
+                }
                 Ok(Decision::Deny) => Some(format!(
                     "{} may not {} {name}",
                     identity.name(),

@@ -34,6 +34,17 @@ impl ImmutableRule {
     }
 }
 
+/// The refusal of a push by anyone but a system administrator, the same whether the project
+/// is missing or private: which private projects exist is not told to those outside them
+/// (review finding).
+pub(crate) fn push_refused(who: &str, repo: &str) -> String {
+    let project = project_of(repo);
+    format!(
+        "{who} may not push {repo}: pushing needs the push permission in an existing project \
+         (a system administrator creates one with `zoll project create {project}`)"
+    )
+}
+
 /// Who makes a project by pushing into it when it does not exist (`[projects]
 /// create_on_push`). Nobody else may push there; nobody becomes a member by pushing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,10 +79,7 @@ pub(crate) async fn project_for_push(
     }
     let admin = account.is_some_and(|a| a.admin && a.kind == zoll_store::AccountKind::User);
     if !admin {
-        return Ok(Some(format!(
-            "project {project} does not exist; a system administrator creates it with \
-             `zoll project create {project}`"
-        )));
+        return Ok(Some(push_refused(id.name(), repo)));
     }
     if app.create_projects_on_push == CreateOnPush::Never {
         return Ok(Some(format!(

@@ -47,13 +47,16 @@ async fn a_push_into_a_missing_project_is_refused_unless_an_administrator_makes_
     // A developer elsewhere and an account with no memberships at all.
     project_with_member(&reg, "team", "dev", "dev-password", "developer").await;
     add_user(&reg, "alice", "alice-password").await;
+    let refused = |who: &str| {
+        format!(
+            "{who} may not push newproject/app: pushing needs the push permission in an \
+             existing project (a system administrator creates one with `zoll project create \
+             newproject`)"
+        )
+    };
     for who in [("dev", "dev-password"), ("alice", "alice-password")] {
         let r = upload_as(&reg, who, "newproject/app").await;
-        assert_eq!(
-            message(&r),
-            "project newproject does not exist; a system administrator creates it with \
-             `zoll project create newproject`"
-        );
+        assert_eq!(message(&r), refused(who.0));
     }
     audited(&reg, "alice", "push", "newproject/app", "denied").await;
     // Nothing was made by the refused pushes.
@@ -67,9 +70,10 @@ async fn a_push_into_a_missing_project_is_refused_unless_an_administrator_makes_
     audited(&reg, "admin", "project.create", "newproject", "ok").await;
     let members = admin_api(&reg, "GET", "/projects/newproject/members", None).await;
     assert_eq!(members, json!([]), "{members}");
-    // Now it exists, an account without a role there is refused as anywhere else.
+    // Now it exists (private), an account without a role there is refused in the very same
+    // words: a refusal does not tell which private projects exist (review finding).
     let r = upload_as(&reg, ("alice", "alice-password"), "newproject/app").await;
-    assert_eq!(message(&r), "alice may not push newproject/app");
+    assert_eq!(message(&r), refused("alice"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
