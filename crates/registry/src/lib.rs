@@ -194,6 +194,30 @@ async fn add_api_version(mut resp: Response) -> Response {
     resp
 }
 
+/// Whether the request names a loopback host. Without authentication (`--no-auth`, which
+/// serves on loopback only) a web page whose DNS name was rebound to 127.0.0.1 would
+/// otherwise act on the registry with everyone's rights; its requests carry that name, not
+/// a loopback one (review finding).
+fn loopback_host(parts: &axum::http::request::Parts) -> bool {
+    let Some(host) = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+    else {
+        // HTTP/1.0 without Host: only a local client sends that.
+        return true;
+    };
+    let bare = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_console(app: &App, path: &str) -> bool {
     app.ui.enabled && (path == "/ui" || path.starts_with("/ui/"))
 }
@@ -238,7 +262,18 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
         .unwrap_or_else(|| "-".into());
     let bytes_in = content_length(&parts.headers);
     let cross_site = !is_console(&app, &path) && cross_site_change(&parts);
+    let rebound = !app.auth.settings.enabled && !loopback_host(&parts);
     let (endpoint, resp) = match path.as_str() {
+        _ if rebound => (
+            "refused",
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "DENIED",
+                "without authentication this registry answers only requests addressed to a \
+                 loopback name (localhost, 127.0.0.1, [::1])",
+            )
+            .into_response(),
+        ),
         _ if cross_site => (
             "refused",
             ApiError::new(

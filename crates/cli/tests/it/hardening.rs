@@ -140,7 +140,7 @@ async fn silent_connections_are_closed_and_never_starve_a_request() {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
         if i % 2 == 1 {
             // Half a request head, never finished.
-            s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
                 .await
                 .unwrap();
         }
@@ -198,7 +198,7 @@ async fn idle_keepalive_connections_are_closed() {
     let zoll = Zoll::spawn(cmd, "http").await;
     let addr = zoll.base.trim_start_matches("http://").to_owned();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut buf = vec![0u8; 4096];

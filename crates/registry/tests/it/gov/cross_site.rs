@@ -93,3 +93,28 @@ async fn changes_from_another_sites_page_are_refused_and_api_bodies_must_be_json
         .await;
     assert_eq!(r.status, 403);
 }
+
+/// Without authentication (`--no-auth`, loopback only) a page whose DNS name was rebound to
+/// 127.0.0.1 reaches the registry with everyone's rights; its requests name that host, not
+/// a loopback one, and are refused (review finding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_authentication_only_loopback_names_are_answered() {
+    let reg = crate::harness::TestRegistry::new().await;
+    let get = |host: &'static str| {
+        let reg = &reg;
+        async move {
+            reg.call("GET", "/v2/", &[("host", host)], axum::body::Body::empty())
+                .await
+        }
+    };
+    assert_eq!(get("rebound.evil.example").await.status, 403);
+    assert_eq!(get("rebound.evil.example:5000").await.status, 403);
+    for host in [
+        "127.0.0.1:5000",
+        "localhost:5000",
+        "[::1]:5000",
+        "LOCALHOST",
+    ] {
+        assert_eq!(get(host).await.status, 200, "{host}");
+    }
+}
