@@ -246,6 +246,36 @@ impl Engine {
         result
     }
 
+    /// Every signature artifact of `target.subject` verified against the policy's roots,
+    /// each on its own (what the console lists: format, signer, or why it did not count).
+    /// The evidence is read as a decision reads it, within the same bounds and the same
+    /// bound on concurrent loads; nothing is cached.
+    pub async fn signatures(
+        &self,
+        target: Target<'_>,
+        source: &dyn SignatureSource,
+    ) -> Result<Report, PolicyError> {
+        let set = self.policy();
+        let index = source
+            .index(target.registry, target.repository, target.subject, &[])
+            .await?;
+        let artifacts = {
+            let _turn = self.computing.acquire().await.expect("never closed");
+            source
+                .load(target.registry, target.repository, &index)
+                .await?
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let scope = format!("{}/{}", target.registry, target.repository);
+        Ok(verify_each(
+            &set.roots,
+            target.subject,
+            &scope,
+            &artifacts,
+            now,
+        ))
+    }
+
     /// Verifies the artifacts against the policy's roots (and each Notation trust policy),
     /// and asks the scanner about every scan condition of the applicable policies.
     async fn gather(
