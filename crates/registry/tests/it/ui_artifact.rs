@@ -1,0 +1,360 @@
+//! The console's artifact page and its "why is this blocked?" page over the real Router: a
+//! real image scanned by the registry's scanner, a cosign bundle signature made by
+//! `zoll_trust` over a real listener, the pull gate's engine; markup in annotations and
+//! signed claims shown as text; unreadable scan results shown as an error; a user without
+//! pull refused as the APIs refuse.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use serde_json::{Value, json};
+use zoll_oci::Digest;
+use zoll_trust::image::{SignOptions, SignatureFormat};
+use zoll_trust::keys::{KeyKind, KeySource, generate_key};
+
+use crate::gov::{ADMIN, api, project_with_member, push_as_admin, registry};
+use crate::harness::{OCI_MANIFEST, Resp, TestRegistry};
+use crate::scanning::{
+    advisory, debian_image, drain, gated_scanning_registry, set_column, write_db,
+};
+
+const POLICY: &str = r#"
+version = 1
+[identities.ci]
+keys = ["keys/ci.pub"]
+[identities.staging]
+keys = ["keys/staging.pub"]
+[stages.ci]
+identities = ["ci"]
+[stages.staging]
+identities = ["staging"]
+[[policy]]
+name = "production"
+repositories = ["team/**"]
+gates = ["pull"]
+stages = ["ci", "staging"]
+"#;
+
+const XSS: &str = "<script>alert(1)</script>";
+
+fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+async fn page(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
+    let mut h = vec![("host", "zoll.test")];
+    if let Some(c) = cookie {
+        h.push(("cookie", c));
+    }
+    reg.call("GET", path, &h, Body::empty()).await
+}
+
+/// A scanning registry (authentication off) whose pull gate runs [`POLICY`], with the
+/// Debian test image pushed as `team/app:v1` (an annotation holding markup), scanned, and
+/// signed by the `ci` key with a bundle claiming `stage=ci` and a note holding markup.
+async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("keys")).unwrap();
+    let ci = generate_key(KeyKind::EcP256).unwrap().key;
+    let staging = generate_key(KeyKind::EcP256).unwrap().key;
+    for (name, key) in [("ci", &ci), ("staging", &staging)] {
+        std::fs::write(
+            tmp.path().join(format!("keys/{name}.pub")),
+            key.public_key().to_pem(),
+        )
+        .unwrap();
+    }
+    let db = write_db(
+        tmp.path(),
+        &[advisory(
+            "DEBIAN-CVE-2099-1111",
+            "CVE-2099-1111",
+            "zlib",
+            "1:1.2.13.dfsg-2",
+        )],
+    );
+    let policy = zoll_policy::PolicySet::parse(POLICY, tmp.path()).unwrap();
+    let reg = gated_scanning_registry(&db, policy).await;
+
+    let img = debian_image();
+    reg.push_blob("team/app", &serde_json::to_vec(&img.config).unwrap())
+        .await;
+    for l in &img.layers {
+        reg.push_blob("team/app", &l.bytes).await;
+    }
+    let (manifest, _) = img.manifest();
+    let mut m: Value = serde_json::from_slice(&manifest).unwrap();
+    m["annotations"] = json!({ "org.opencontainers.image.description": XSS });
+    let r = reg.put_manifest("team/app", "v1", OCI_MANIFEST, &m).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let d = Digest::sha256(&serde_json::to_vec(&m).unwrap());
+    assert_eq!(drain(&reg).await, 1);
+
+    let addr = reg.listen().await;
+    let image: zoll_client::ImageRef = format!("{addr}/team/app").parse().unwrap();
+    let repo =
+        zoll_client::Repository::open(&image, &zoll_client::ClientConfig::default()).unwrap();
+    let claims: BTreeMap<String, String> = [("stage", "ci"), ("note", XSS)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let opts = SignOptions {
+        key: &ci as &dyn KeySource,
+        format: SignatureFormat::CosignBundle,
+        chain: Vec::new(),
+        expiry: None,
+        claims,
+        docker_reference: "team/app".into(),
+    };
+    // The subject as pushed (resolving it would be a pull, which the gate refuses).
+    let subject = zoll_oci::Descriptor {
+        media_type: OCI_MANIFEST.into(),
+        digest: d.clone(),
+        size: serde_json::to_vec(&m).unwrap().len() as u64,
+        artifact_type: None,
+        annotations: None,
+        urls: None,
+    };
+    let agent = zoll_trust::image::signing_agent();
+    zoll_trust::image::sign_subject(&repo, subject, &opts, &agent)
+        .await
+        .unwrap();
+    (reg, d, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
+    let (reg, d, _tmp) = signed_and_scanned().await;
+    let r = page(
+        &reg,
+        &format!("/ui/repositories/team/app/artifacts/{d}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let html = text(&r);
+    for expected in [
+        d.as_str(),
+        OCI_MANIFEST,
+        "<code class=\"tag\">v1</code>",
+        // The referrers tree: the signature and the scanner's reports.
+        "sigstore bundle (signature or attestation)",
+        "SBOM (CycloneDX)",
+        "vulnerability report",
+        // The signature, verified by the gate's engine: format, signer, claims.
+        "sigstore bundle v0.3",
+        "accepted",
+        "<code>stage=ci</code>",
+        // The scan: the finding with its severity in words and the fixed version.
+        "CVE-2099-1111",
+        "<td>CRITICAL</td>",
+        "zlib1g",
+        "1:1.2.13.dfsg-1",
+        "1:1.2.13.dfsg-2",
+        "Lint findings",
+        // The way to the explanation.
+        &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
+    ] {
+        assert!(html.contains(expected), "{expected} missing from\n{html}");
+    }
+    // Markup in an annotation and in a signed claim is text.
+    assert!(!html.contains(XSS), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("note=&lt;script&gt;"), "{html}");
+
+    // The tags list links to it and counts what it shows.
+    let list = text(&page(&reg, "/ui/repositories/team/app", None).await);
+    assert!(
+        list.contains(&format!("href=\"/ui/repositories/team/app/artifacts/{d}\"")),
+        "{list}"
+    );
+    assert!(list.contains("CRITICAL 1"), "{list}");
+    assert!(list.contains("<td class=\"num\">1</td>"), "{list}");
+
+    // Both pages carry the console's headers and no inline code (the CSP forbids it).
+    for path in [
+        format!("/ui/repositories/team/app/artifacts/{d}"),
+        format!("/ui/repositories/team/app/artifacts/{d}/explain"),
+        "/ui/repositories/team/app".to_owned(),
+    ] {
+        let r = page(&reg, &path, None).await;
+        assert_eq!(
+            r.header("content-security-policy"),
+            crate::ui::CSP,
+            "{path}"
+        );
+        assert_eq!(r.header("cache-control"), "no-store", "{path}");
+        assert_eq!(
+            crate::ui::inline_code(&text(&r)),
+            Vec::<String>::new(),
+            "{path}"
+        );
+    }
+
+    // A digest the repository does not hold, and one that is not a digest.
+    let missing = Digest::sha256(b"nothing");
+    let r = page(
+        &reg,
+        &format!("/ui/repositories/team/app/artifacts/{missing}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = page(&reg, "/ui/repositories/team/app/artifacts/sha256:xyz", None).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explanation_names_the_missing_stage_as_the_gate_refuses() {
+    let (reg, d, _tmp) = signed_and_scanned().await;
+    // The gate itself refuses the pull, naming the stage.
+    let pull = reg.get(&format!("/v2/team/app/manifests/{d}")).await;
+    assert_eq!(pull.status, 403);
+    assert!(text(&pull).contains("staging"), "{}", text(&pull));
+
+    let r = page(
+        &reg,
+        &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let html = text(&r);
+    assert!(html.contains("<strong>DENIED</strong>"), "{html}");
+    // Every check, the passed ci stage and the failed staging stage.
+    assert!(html.contains("<th scope=\"row\">PASS</th>"), "{html}");
+    assert!(html.contains("<th scope=\"row\">FAIL</th>"), "{html}");
+    // What would make it pass: the missing stage's signature.
+    assert!(
+        html.contains("a signature claiming stage=staging by an identity the stage"),
+        "{html}"
+    );
+    assert!(html.contains("zoll sign --stage staging"), "{html}");
+    assert!(!html.contains("--stage ci)"), "{html}");
+    // The CLI's text, as `zoll policy explain` prints it.
+    assert!(html.contains("DENIED "), "{html}");
+    assert!(html.contains("  FAIL [production]"), "{html}");
+
+    // A signature artifact is not gated.
+    let refs = reg.get(&format!("/v2/team/app/referrers/{d}")).await.json();
+    let sig = refs["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == zoll_trust::cosign::bundle::MEDIA_TYPE)
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = page(
+        &reg,
+        &format!("/ui/repositories/team/app/artifacts/{sig}/explain"),
+        None,
+    )
+    .await;
+    assert!(text(&r).contains("Not gated"), "{}", text(&r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_scan_results_are_an_error_not_a_clean_scan() {
+    let (reg, d, _tmp) = signed_and_scanned().await;
+    set_column(&reg, "findings", Some("{\"not\": \"a list\"}"), &d).await;
+    let html = text(
+        &page(
+            &reg,
+            &format!("/ui/repositories/team/app/artifacts/{d}"),
+            None,
+        )
+        .await,
+    );
+    assert!(html.contains("The scan results cannot be read"), "{html}");
+    assert!(!html.contains("No vulnerabilities found"), "{html}");
+    assert!(!html.contains("CVE-2099-1111"), "{html}");
+    // The list shows the summary row, so it is not affected; a broken summary is.
+    set_column(&reg, "summary", Some("garbage"), &d).await;
+    let list = text(&page(&reg, "/ui/repositories/team/app", None).await);
+    assert!(list.contains("unreadable"), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_pull_is_refused_the_artifact_pages_as_the_apis_refuse() {
+    let reg = registry().await;
+    project_with_member(&reg, "open", "alice", "alice-password", "guest").await;
+    crate::gov::admin_api(&reg, "POST", "/projects", Some(json!({"name": "secret"}))).await;
+    let (open_digest, _) = push_as_admin(&reg, "open/app", "v1", b"layer-1").await;
+    let (secret_digest, _) = push_as_admin(&reg, "secret/app", "v1", b"layer-2").await;
+    let alice = ("alice", "alice-password");
+    let login = reg
+        .call(
+            "POST",
+            "/ui/login",
+            &[
+                ("host", "zoll.test"),
+                ("origin", "https://zoll.test"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            "username=alice&password=alice-password",
+        )
+        .await;
+    assert_eq!(login.status, 303);
+    let cookie = login
+        .header("set-cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    for suffix in ["", "/explain"] {
+        let ui = page(
+            &reg,
+            &format!("/ui/repositories/secret/app/artifacts/{secret_digest}{suffix}"),
+            Some(&cookie),
+        )
+        .await;
+        let scans = api(
+            &reg,
+            "GET",
+            &format!("/scans?repository=secret/app&digest={secret_digest}"),
+            alice,
+            None,
+        )
+        .await;
+        let v2 = reg
+            .get_as(&format!("/v2/secret/app/manifests/{secret_digest}"), alice)
+            .await;
+        assert_eq!(
+            (ui.status, scans.status, v2.status),
+            (403, 403, 403),
+            "{suffix}"
+        );
+        assert!(!text(&ui).contains("layer"), "{}", text(&ui));
+    }
+    // Where she may pull, she sees it; without a trust policy the explanation says so.
+    let ok = page(
+        &reg,
+        &format!("/ui/repositories/open/app/artifacts/{open_digest}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", text(&ok));
+    assert!(text(&ok).contains("No trust policy is configured"));
+    let why = page(
+        &reg,
+        &format!("/ui/repositories/open/app/artifacts/{open_digest}/explain"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(text(&why).contains("the pull gate lets every artifact through"));
+    // Not logged in: the login page, as every console page.
+    let anon = page(
+        &reg,
+        &format!("/ui/repositories/open/app/artifacts/{open_digest}"),
+        None,
+    )
+    .await;
+    assert_eq!(anon.status, 303);
+    let _ = ADMIN;
+}
