@@ -367,6 +367,8 @@ pub(super) enum RowScan {
         counts: Vec<(&'static str, u64)>,
         suppressed: u64,
         lint: String,
+        /// Matched against a vulnerability database (without one, no finding means nothing).
+        matched: bool,
     },
     Unreadable,
 }
@@ -404,6 +406,7 @@ fn row_scan(row: Option<ScanRow>) -> RowScan {
             .collect(),
         suppressed: sum["suppressed"].as_u64().unwrap_or(0),
         lint: sum["lint_worst"].as_str().unwrap_or("unknown").to_owned(),
+        matched: row.db_version.is_some(),
     }
 }
 

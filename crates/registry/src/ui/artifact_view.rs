@@ -230,6 +230,9 @@ fn signatures(s: &Signatures) -> Markup {
                 Signatures::Unreadable(e) => p.error role="alert" {
                     "The signatures cannot be read, so none is counted: " (e)
                 },
+                Signatures::Verified(r) if r.accepted.is_empty() && r.rejected.is_empty() => {
+                    p.empty { "No signatures." }
+                },
                 Signatures::Verified(r) => {
                     table {
                         caption { "Signatures verified against the trust policy's keys and trust stores" }
@@ -261,7 +264,6 @@ fn signatures(s: &Signatures) -> Markup {
                             }
                         }
                     }
-                    @if r.accepted.is_empty() && r.rejected.is_empty() { p.empty { "No signatures." } }
                 }
             }
         }
@@ -314,7 +316,12 @@ fn scan(s: &Scan) -> Markup {
                             }
                         }
                     }
-                    @if inputs.findings.is_empty() { p.empty { "No vulnerabilities found." } }
+                    @if inputs.findings.is_empty() {
+                        p.empty {
+                            @if row.db_version.is_some() { "No vulnerabilities found." }
+                            @else { "Not matched: the scan ran without a vulnerability database." }
+                        }
+                    }
                     @if inputs.findings.len() > MAX_FINDINGS {
                         p { "Only the worst " (MAX_FINDINGS) " are shown; the scans API has them all." }
                     }
@@ -476,6 +483,7 @@ pub(super) fn row_cells(
                 RowScan::None => "not scanned",
                 RowScan::Pending(state) => (state),
                 RowScan::Unreadable => span.error { "unreadable" },
+                RowScan::Done { matched: false, .. } => "not matched (no database)",
                 RowScan::Done { counts, suppressed, .. } => {
                     @let shown: Vec<_> = counts.iter().filter(|(_, n)| *n > 0).collect();
                     @if shown.is_empty() { "none" }
