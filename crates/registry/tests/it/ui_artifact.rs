@@ -49,21 +49,28 @@ async fn page(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
     reg.call("GET", path, &h, Body::empty()).await
 }
 
+/// New `ci` and `staging` keys with their public halves in `dir/keys/` (as [`POLICY`]
+/// names them); returns the `ci` key.
+fn write_keys(dir: &std::path::Path) -> zoll_trust::keys::FileKey {
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let ci = generate_key(KeyKind::EcP256).unwrap().key;
+    let staging = generate_key(KeyKind::EcP256).unwrap().key;
+    for (name, key) in [("ci", &ci), ("staging", &staging)] {
+        std::fs::write(
+            dir.join(format!("keys/{name}.pub")),
+            key.public_key().to_pem(),
+        )
+        .unwrap();
+    }
+    ci
+}
+
 /// A scanning registry (authentication off) whose pull gate runs [`POLICY`], with the
 /// Debian test image pushed as `team/app:v1` (an annotation holding markup), scanned, and
 /// signed by the `ci` key with a bundle claiming `stage=ci` and a note holding markup.
 async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("keys")).unwrap();
-    let ci = generate_key(KeyKind::EcP256).unwrap().key;
-    let staging = generate_key(KeyKind::EcP256).unwrap().key;
-    for (name, key) in [("ci", &ci), ("staging", &staging)] {
-        std::fs::write(
-            tmp.path().join(format!("keys/{name}.pub")),
-            key.public_key().to_pem(),
-        )
-        .unwrap();
-    }
+    let ci = write_keys(tmp.path());
     let db = write_db(
         tmp.path(),
         &[advisory(
@@ -116,6 +123,16 @@ async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
         urls: None,
     };
     let agent = zoll_trust::image::signing_agent();
+    zoll_trust::image::sign_subject(&repo, subject.clone(), &opts, &agent)
+        .await
+        .unwrap();
+    // A key the policy does not list claims the missing stage: it counts for nothing.
+    let intruder = generate_key(KeyKind::EcP256).unwrap().key;
+    let opts = SignOptions {
+        key: &intruder as &dyn KeySource,
+        claims: [("stage".to_owned(), "staging".to_owned())].into(),
+        ..opts
+    };
     zoll_trust::image::sign_subject(&repo, subject, &opts, &agent)
         .await
         .unwrap();
@@ -145,6 +162,9 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "sigstore bundle v0.3",
         "accepted",
         "<code>stage=ci</code>",
+        // The intruder's signature, and why it did not count.
+        "not counted",
+        "authenticity: no trusted key made this signature",
         // The scan: the finding with its severity in words and the fixed version.
         "CVE-2099-1111",
         "<td>CRITICAL</td>",
@@ -172,7 +192,8 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "{list}"
     );
     assert!(list.contains("CRITICAL 1"), "{list}");
-    assert!(list.contains("<td class=\"num\">1</td>"), "{list}");
+    // Two signature referrers (the ci key's and the intruder's).
+    assert!(list.contains("<td class=\"num\">2</td>"), "{list}");
 
     // Both pages carry the console's headers and no inline code (the CSP forbids it).
     for path in [
@@ -357,4 +378,105 @@ async fn a_user_without_pull_is_refused_the_artifact_pages_as_the_apis_refuse() 
     .await;
     assert_eq!(anon.status, 303);
     let _ = ADMIN;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_lists_its_platforms_with_links_to_each_child() {
+    let reg = TestRegistry::new().await;
+    let (amd, amd_size) = reg.push_image("team/multi", "amd64", b"amd64 layer").await;
+    let (arm, arm_size) = reg.push_image("team/multi", "arm64", b"arm64 layer").await;
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": crate::harness::OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": amd, "size": amd_size,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": OCI_MANIFEST, "digest": arm, "size": arm_size,
+             "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        ],
+    });
+    let r = reg
+        .put_manifest("team/multi", "v1", crate::harness::OCI_INDEX, &index)
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let d = Digest::sha256(&serde_json::to_vec(&index).unwrap());
+    let r = page(
+        &reg,
+        &format!("/ui/repositories/team/multi/artifacts/{d}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let html = text(&r);
+    for expected in [
+        "Manifests of this index".to_owned(),
+        "<th scope=\"row\">linux/amd64</th>".to_owned(),
+        "<th scope=\"row\">linux/arm64/v8</th>".to_owned(),
+        format!("href=\"/ui/repositories/team/multi/artifacts/{amd}\""),
+        format!("href=\"/ui/repositories/team/multi/artifacts/{arm}\""),
+    ] {
+        assert!(html.contains(&expected), "{expected} missing from\n{html}");
+    }
+    // The list says it is an index (its children have the layers).
+    let list = text(&page(&reg, "/ui/repositories/team/multi", None).await);
+    assert!(list.contains("<td class=\"num\">index</td>"), "{list}");
+}
+
+/// More signature referrers than the gate judges: the page says the signatures cannot be
+/// read and counts none (never "no signatures"), and the explanation is a refusal naming
+/// the bound, as the gate's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_over_the_gates_bounds_are_an_error_not_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_keys(tmp.path());
+    let db = write_db(tmp.path(), &[]);
+    let policy = zoll_policy::PolicySet::parse(POLICY, tmp.path()).unwrap();
+    let reg = gated_scanning_registry(&db, policy).await;
+    let (d, size) = reg.push_image("team/app", "v1", b"the layer").await;
+    let empty = reg.push_blob("team/app", b"{}").await;
+    let envelope = reg
+        .push_blob("team/app", b"{\"not\":\"an envelope\"}")
+        .await;
+    let n = zoll_trust::signatures::MAX_REFERRERS + 1;
+    for i in 0..n {
+        let m = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": zoll_trust::notation::ARTIFACT_TYPE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+            "layers": [{"mediaType": zoll_trust::notation::MEDIA_TYPE_JWS, "digest": envelope,
+                        "size": 21}],
+            "subject": {"mediaType": OCI_MANIFEST, "digest": d, "size": size},
+            "annotations": {"n": i.to_string()},
+        });
+        let digest = Digest::sha256(&serde_json::to_vec(&m).unwrap());
+        let r = reg
+            .put_manifest("team/app", digest.as_str(), OCI_MANIFEST, &m)
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let html = text(
+        &page(
+            &reg,
+            &format!("/ui/repositories/team/app/artifacts/{d}"),
+            None,
+        )
+        .await,
+    );
+    assert!(
+        html.contains("The signatures cannot be read, so none is counted"),
+        "{html}"
+    );
+    assert!(html.contains("more than 256 referrers"), "{html}");
+    assert!(!html.contains("No signatures."), "{html}");
+    let why = text(
+        &page(
+            &reg,
+            &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
+            None,
+        )
+        .await,
+    );
+    assert!(why.contains("<strong>DENIED</strong>"), "{why}");
+    assert!(why.contains("more than 256 referrers"), "{why}");
 }
