@@ -41,6 +41,13 @@ fn text(r: &Resp) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
+/// The page at `path` (authentication off), which must be shown.
+async fn shown(reg: &TestRegistry, path: &str) -> String {
+    let r = page(reg, path, None).await;
+    assert_eq!(r.status, 200, "{path}: {}", text(&r));
+    text(&r)
+}
+
 async fn page(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
     let mut h = vec![("host", "zoll.test")];
     if let Some(c) = cookie {
@@ -142,14 +149,7 @@ async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
     let (reg, d, _tmp) = signed_and_scanned().await;
-    let r = page(
-        &reg,
-        &format!("/ui/repositories/team/app/artifacts/{d}"),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    let html = text(&r);
+    let html = shown(&reg, &format!("/ui/repositories/team/app/artifacts/{d}")).await;
     for expected in [
         d.as_str(),
         OCI_MANIFEST,
@@ -236,14 +236,11 @@ async fn the_explanation_names_the_missing_stage_as_the_gate_refuses() {
     assert_eq!(pull.status, 403);
     assert!(text(&pull).contains("staging"), "{}", text(&pull));
 
-    let r = page(
+    let html = shown(
         &reg,
         &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
-        None,
     )
     .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    let html = text(&r);
     assert!(html.contains("<strong>DENIED</strong>"), "{html}");
     // Every check, the passed ci stage and the failed staging stage.
     assert!(html.contains("<th scope=\"row\">PASS</th>"), "{html}");
@@ -400,14 +397,7 @@ async fn an_index_lists_its_platforms_with_links_to_each_child() {
         .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let d = Digest::sha256(&serde_json::to_vec(&index).unwrap());
-    let r = page(
-        &reg,
-        &format!("/ui/repositories/team/multi/artifacts/{d}"),
-        None,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    let html = text(&r);
+    let html = shown(&reg, &format!("/ui/repositories/team/multi/artifacts/{d}")).await;
     for expected in [
         "Manifests of this index".to_owned(),
         "<th scope=\"row\">linux/amd64</th>".to_owned(),
