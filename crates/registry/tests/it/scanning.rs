@@ -66,13 +66,20 @@ pub(crate) async fn scanning_registry(db: &Path) -> TestRegistry {
     .await
 }
 
-/// A scanning registry whose pull gate runs `policy` with the registry's scan results (no
-/// decision cache), its vulnerability database loaded.
+/// A scanning registry (with the allowlists and VEX documents under `suppressions`, if
+/// given) whose pull gate runs `policy` with the registry's scan results (no decision
+/// cache), its vulnerability database loaded.
 pub(crate) async fn gated_scanning_registry(
     db: &Path,
+    suppressions: Option<&Path>,
     policy: zoll_policy::PolicySet,
 ) -> TestRegistry {
-    let reg = scanning_registry(db).await;
+    let reg = TestRegistry::with_scanner(ScanSettings {
+        db: Some(db.to_owned()),
+        suppressions: suppressions.map(Path::to_owned),
+        ..Default::default()
+    })
+    .await;
     let engine = Arc::new(zoll_policy::Engine::with(
         policy,
         Arc::new(zoll_registry::scan_gate::StoreScanGate::new(
@@ -461,7 +468,7 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
         tmp.path(),
     )
     .unwrap();
-    let reg = gated_scanning_registry(&db, policy).await;
+    let reg = gated_scanning_registry(&db, None, policy).await;
     let d = push(&reg, "team/app", "v1", &debian_image()).await;
     // Not scanned yet: closed for now.
     assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 403);

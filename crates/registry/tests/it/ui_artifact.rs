@@ -80,15 +80,29 @@ async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
     let ci = write_keys(tmp.path());
     let db = write_db(
         tmp.path(),
-        &[advisory(
-            "DEBIAN-CVE-2099-1111",
-            "CVE-2099-1111",
-            "zlib",
-            "1:1.2.13.dfsg-2",
-        )],
+        &[
+            advisory(
+                "DEBIAN-CVE-2099-1111",
+                "CVE-2099-1111",
+                "zlib",
+                "1:1.2.13.dfsg-2",
+            ),
+            advisory("DEBIAN-CVE-2099-3333", "CVE-2099-3333", "base-files", "13"),
+        ],
     );
+    // The second finding is allowlisted, with markup in its reason.
+    let allow = tmp.path().join("suppressions/team");
+    std::fs::create_dir_all(&allow).unwrap();
+    std::fs::write(
+        allow.join("allow.toml"),
+        format!(
+            "[[allow]]\nid = \"CVE-2099-3333\"\nreason = \"{XSS} not reachable\"\n\
+             author = \"sec@example.com\"\nexpires = \"2099-01-01\"\n"
+        ),
+    )
+    .unwrap();
     let policy = zoll_policy::PolicySet::parse(POLICY, tmp.path()).unwrap();
-    let reg = gated_scanning_registry(&db, policy).await;
+    let reg = gated_scanning_registry(&db, Some(&tmp.path().join("suppressions")), policy).await;
 
     let img = debian_image();
     reg.push_blob("team/app", &serde_json::to_vec(&img.config).unwrap())
@@ -172,6 +186,9 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "1:1.2.13.dfsg-1",
         "1:1.2.13.dfsg-2",
         "Lint findings",
+        // The allowlisted finding: by whom, why (as text) and until when.
+        "CVE-2099-3333",
+        "by allowlist: &lt;script&gt;alert(1)&lt;/script&gt; not reachable (sec@example.com), until 2099-01-01",
         // The way to the explanation.
         &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
     ] {
@@ -191,7 +208,7 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         list.contains(&format!("href=\"/ui/repositories/team/app/artifacts/{d}\"")),
         "{list}"
     );
-    assert!(list.contains("CRITICAL 1"), "{list}");
+    assert!(list.contains("CRITICAL 1 (1 suppressed)"), "{list}");
     // Two signature referrers (the ci key's and the intruder's).
     assert!(list.contains("<td class=\"num\">2</td>"), "{list}");
 
@@ -421,7 +438,7 @@ async fn signatures_over_the_gates_bounds_are_an_error_not_none() {
     write_keys(tmp.path());
     let db = write_db(tmp.path(), &[]);
     let policy = zoll_policy::PolicySet::parse(POLICY, tmp.path()).unwrap();
-    let reg = gated_scanning_registry(&db, policy).await;
+    let reg = gated_scanning_registry(&db, None, policy).await;
     let (d, size) = reg.push_image("team/app", "v1", b"the layer").await;
     let empty = reg.push_blob("team/app", b"{}").await;
     let envelope = reg
