@@ -32,6 +32,10 @@ pub(super) const MAX_REFERRERS: u64 = 100;
 pub(super) const MAX_CHILDREN: usize = 64;
 /// Findings shown at most (the worst first); the scans API has all of them.
 pub(super) const MAX_FINDINGS: usize = 500;
+/// Largest stored SBOM a page reads, and the packages it lists at most (those matching
+/// the page's filter, by name).
+const MAX_SBOM: u64 = 16 << 20;
+pub(super) const MAX_PACKAGES: usize = 200;
 
 /// A referrer and, one level down, its own referrers (a signature of an SBOM, …).
 pub(super) struct Referrer {
@@ -69,6 +73,9 @@ pub(super) enum Scan {
     Done {
         row: ScanRow,
         inputs: crate::scan_gate::GateInputs,
+        /// The SBOM's packages matching the filter (at most [`MAX_PACKAGES`]) and how many
+        /// matched, or why the SBOM could not be read.
+        packages: Result<(Vec<zoll_scan::catalog::Package>, usize), String>,
     },
     Unreadable(String),
 }
@@ -86,6 +93,8 @@ pub(super) struct Artifact {
     pub(super) signatures: Signatures,
     pub(super) scan: Scan,
     pub(super) gated: bool,
+    /// The SBOM package filter (`q`).
+    pub(super) filter: String,
 }
 
 /// The path of an artifact's page.
@@ -183,7 +192,7 @@ fn platforms(content: &[u8]) -> HashMap<String, String> {
 
 /// The registry's scan of `digest`, its findings and lint read as the gate reads them
 /// (`scan_gate::gate_inputs`: unreadable stored results are an error).
-async fn scan_of(app: &App, repo: &RepoName, digest: &Digest) -> Scan {
+async fn scan_of(app: &App, repo: &RepoName, digest: &Digest, filter: &str) -> Scan {
     let row = match app.store.scan(repo, digest).await {
         Ok(Some(row)) => row,
         Ok(None) => return Scan::None,
@@ -200,12 +209,54 @@ async fn scan_of(app: &App, repo: &RepoName, digest: &Digest) -> Scan {
             inputs
                 .findings
                 .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
-            Scan::Done { row, inputs }
+            let packages = sbom_packages(app, repo, &row, filter).await;
+            Scan::Done {
+                row,
+                inputs,
+                packages,
+            }
         }
         // Finished a moment ago and rescanned since: show the state now.
         Ok(None) => Scan::Pending(row),
         Err(e) => Scan::Unreadable(e.to_string()),
     }
+}
+
+/// The packages of the scan's stored SBOM whose names contain `filter` (ignoring case), read
+/// as the re-match reads it (`scanner::read_doc`) within [`MAX_SBOM`] bytes.
+async fn sbom_packages(
+    app: &App,
+    repo: &RepoName,
+    row: &ScanRow,
+    filter: &str,
+) -> Result<(Vec<zoll_scan::catalog::Package>, usize), String> {
+    let unreadable = |why: String| {
+        tracing::error!(error = %why, "console: SBOM unreadable");
+        "the SBOM of this scan cannot be read".to_owned()
+    };
+    let digest: Digest = row
+        .sbom_digest
+        .as_deref()
+        .ok_or("the scan recorded no SBOM")?
+        .parse()
+        .map_err(|e| unreadable(format!("{e}")))?;
+    let bytes = crate::scanner::read_doc(&app.store, repo, &digest, MAX_SBOM)
+        .await
+        .map_err(|e| unreadable(e.to_string()))?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let (_, catalog) =
+        zoll_scan::sbom::from_cyclonedx(&doc).map_err(|e| unreadable(e.to_string()))?;
+    let needle = filter.to_lowercase();
+    let mut matching: Vec<_> = catalog
+        .packages
+        .into_iter()
+        .filter(|p| p.name.to_lowercase().contains(&needle))
+        .collect();
+    let total = matching.len();
+    matching.sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
+    matching.truncate(MAX_PACKAGES);
+    Ok((matching, total))
 }
 
 /// The signatures of the artifact, verified by the registry's trust policy.
@@ -232,6 +283,7 @@ pub(super) async fn page(
     s: &Session,
     name: &str,
     digest: &str,
+    filter: &str,
     source: &str,
 ) -> Result<maud::Markup, Failure> {
     let (repo, m) = authorized(app, s, name, digest, source).await?;
@@ -270,7 +322,7 @@ pub(super) async fn page(
         Err(e) => Err(e),
     };
     let signatures = signatures_of(app, &repo, &m).await;
-    let scan = scan_of(app, &repo, &m.digest).await;
+    let scan = scan_of(app, &repo, &m.digest, filter).await;
     let gated = is_runnable(&m.media_type, &m.content);
     Ok(artifact_view::artifact(
         &pages::Frame::of(s),
@@ -287,6 +339,7 @@ pub(super) async fn page(
             signatures,
             scan,
             gated,
+            filter: filter.to_owned(),
         },
     ))
 }

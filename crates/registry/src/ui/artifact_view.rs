@@ -213,7 +213,7 @@ pub(super) fn artifact(f: &Frame, a: &Artifact) -> Markup {
                 }
             }
             (signatures(&a.signatures))
-            (scan(&a.scan))
+            (scan(&a.scan, &href(&a.repo, &a.digest), &a.filter))
         },
     )
 }
@@ -270,7 +270,7 @@ fn signatures(s: &Signatures) -> Markup {
     }
 }
 
-fn scan(s: &Scan) -> Markup {
+fn scan(s: &Scan, here: &str, filter: &str) -> Markup {
     html! {
         section aria-labelledby="scan" {
             h2 id="scan" { "Scan" }
@@ -281,7 +281,7 @@ fn scan(s: &Scan) -> Markup {
                     p { "State: " strong { (row.state) } }
                     @if let Some(e) = &row.error { p { (e) } }
                 },
-                Scan::Done { row, inputs } => {
+                Scan::Done { row, inputs, packages } => {
                     p {
                         "State: " strong { "done" }
                         @if let Some(ms) = row.finished_ms { ", finished " (pages::time(ms)) }
@@ -340,6 +340,43 @@ fn scan(s: &Scan) -> Markup {
                         }
                     }
                     @if inputs.lint.failed().next().is_none() { p.empty { "Every lint check passed." } }
+                    (sbom(here, filter, packages))
+                }
+            }
+        }
+    }
+}
+
+/// The SBOM's packages, filtered by name (`q`) with the same form as the listings.
+fn sbom(
+    here: &str,
+    filter: &str,
+    packages: &Result<(Vec<zoll_scan::catalog::Package>, usize), String>,
+) -> Markup {
+    html! {
+        h3 { "Packages (SBOM)" }
+        @match packages {
+            Err(e) => p.error role="alert" { (e) },
+            Ok((shown, total)) => {
+                (pages::filter_form(here, "Package name contains", filter, super::artifact::MAX_PACKAGES as u64, html! {}))
+                (pages::results(
+                    html! { "Packages in the SBOM (" (total) " matching)" },
+                    &["Package", "Version", "Type", "Package URL"],
+                    html! {
+                        @for p in shown {
+                            tr {
+                                th scope="row" { (p.name) }
+                                td { (p.version) }
+                                td { (serde_json::to_value(p.kind).ok().and_then(|k| k.as_str().map(str::to_owned)).unwrap_or_default()) }
+                                td { code { (p.purl) } }
+                            }
+                        }
+                    },
+                    shown.is_empty(),
+                    None,
+                ))
+                @if *total > shown.len() {
+                    p { "Only the first " (shown.len()) " are shown; narrow the filter." }
                 }
             }
         }

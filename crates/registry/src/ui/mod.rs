@@ -229,7 +229,10 @@ async fn route(
                 .trim_start_matches('/')
                 .trim_start_matches("repositories/");
             match artifact::parse_path(name) {
-                Some((repo, digest, false)) => artifact::page(app, &s, repo, digest, source).await,
+                Some((repo, digest, false)) => {
+                    let filter = q.get("q").map_or("", String::as_str);
+                    artifact::page(app, &s, repo, digest, filter, source).await
+                }
                 Some((repo, digest, true)) => {
                     artifact::explain(app, &s, repo, digest, source).await
                 }

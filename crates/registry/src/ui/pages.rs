@@ -148,7 +148,13 @@ fn link(path: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// A filter form that reloads the page with its query; with htmx, only the results swap.
-fn filter_form(action: &str, label: &str, filter: &str, n: u64, extra: Markup) -> Markup {
+pub(super) fn filter_form(
+    action: &str,
+    label: &str,
+    filter: &str,
+    n: u64,
+    extra: Markup,
+) -> Markup {
     html! {
         form.filter method="get" action=(action) hx-get=(action) hx-target="#results"
             hx-select="#results" hx-swap="outerHTML" hx-push-url="true" {
@@ -162,7 +168,7 @@ fn filter_form(action: &str, label: &str, filter: &str, n: u64, extra: Markup) -
 
 /// The part of a listing page htmx swaps: a table with its caption and scoped column
 /// headers, a note when it is empty, and the link to the next page.
-fn results(
+pub(super) fn results(
     caption: Markup,
     columns: &[&str],
     rows: Markup,

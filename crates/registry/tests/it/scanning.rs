@@ -14,7 +14,7 @@ use zoll_testkit::{TarEntry, TestImage};
 
 use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest, metric};
 
-const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
+pub(crate) const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
 Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: base-files\nStatus: install ok installed\n\
 Architecture: amd64\nVersion: 12.4+deb12u5\n";
 

@@ -9,13 +9,14 @@ use std::collections::BTreeMap;
 use axum::body::Body;
 use serde_json::{Value, json};
 use zoll_oci::Digest;
+use zoll_testkit::TarEntry;
 use zoll_trust::image::{SignOptions, SignatureFormat};
 use zoll_trust::keys::{KeyKind, KeySource, generate_key};
 
 use crate::gov::{ADMIN, api, project_with_member, push_as_admin, registry};
 use crate::harness::{OCI_MANIFEST, Resp, TestRegistry};
 use crate::scanning::{
-    advisory, debian_image, drain, gated_scanning_registry, set_column, write_db,
+    STATUS, advisory, debian_image, drain, gated_scanning_registry, set_column, write_db,
 };
 
 const POLICY: &str = r#"
@@ -104,7 +105,14 @@ async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
     let policy = zoll_policy::PolicySet::parse(POLICY, tmp.path()).unwrap();
     let reg = gated_scanning_registry(&db, Some(&tmp.path().join("suppressions")), policy).await;
 
-    let img = debian_image();
+    // The test image, with a package whose name is markup in its package database.
+    let img = debian_image().layer(&[TarEntry::file(
+        "var/lib/dpkg/status",
+        format!(
+            "{STATUS}\nPackage: {XSS}\nStatus: install ok installed\nArchitecture: amd64\n\
+             Version: 1.0\n"
+        ),
+    )]);
     reg.push_blob("team/app", &serde_json::to_vec(&img.config).unwrap())
         .await;
     for l in &img.layers {
@@ -189,6 +197,9 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         // The allowlisted finding: by whom, why (as text) and until when.
         "CVE-2099-3333",
         "by allowlist: &lt;script&gt;alert(1)&lt;/script&gt; not reachable (sec@example.com), until 2099-01-01",
+        // The SBOM's packages.
+        "Packages in the SBOM (",
+        "<th scope=\"row\">base-files</th>",
         // The way to the explanation.
         &format!("/ui/repositories/team/app/artifacts/{d}/explain"),
     ] {
@@ -201,6 +212,25 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "{html}"
     );
     assert!(html.contains("note=&lt;script&gt;"), "{html}");
+    assert!(
+        html.contains("<th scope=\"row\">&lt;script&gt;alert(1)&lt;/script&gt;</th>"),
+        "{html}"
+    );
+    // The package filter (a link like every view), by name.
+    let filtered = shown(
+        &reg,
+        &format!("/ui/repositories/team/app/artifacts/{d}?q=ZLIB"),
+    )
+    .await;
+    assert!(filtered.contains("(1 matching)"), "{filtered}");
+    assert!(
+        filtered.contains("<th scope=\"row\">zlib1g</th>"),
+        "{filtered}"
+    );
+    assert!(
+        !filtered.contains("<th scope=\"row\">base-files</th>"),
+        "{filtered}"
+    );
 
     // The tags list links to it and counts what it shows.
     let list = text(&page(&reg, "/ui/repositories/team/app", None).await);
@@ -296,6 +326,15 @@ async fn the_explanation_names_the_missing_stage_as_the_gate_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_scan_results_are_an_error_not_a_clean_scan() {
     let (reg, d, _tmp) = signed_and_scanned().await;
+    // An SBOM the store does not hold: an error, not an empty package list.
+    let gone = Digest::sha256(b"no such SBOM");
+    set_column(&reg, "sbom_digest", Some(gone.as_str()), &d).await;
+    let html = shown(&reg, &format!("/ui/repositories/team/app/artifacts/{d}")).await;
+    assert!(
+        html.contains("the SBOM of this scan cannot be read"),
+        "{html}"
+    );
+    assert!(!html.contains("Packages in the SBOM"), "{html}");
     set_column(&reg, "findings", Some("{\"not\": \"a list\"}"), &d).await;
     let html = text(
         &page(
