@@ -41,6 +41,16 @@ pub struct EngineStats {
     pub coalesced: u64,
 }
 
+/// Every signature of a subject as [`Engine::signatures`] verified it.
+#[derive(Debug, Clone)]
+pub struct Signatures {
+    pub report: Report,
+    /// For each of `report.accepted` (same order): the stage its signed claim names, and
+    /// whether that stage accepts its signer (a stage the policy does not define accepts
+    /// nobody); `None` without a stage claim.
+    pub stages: Vec<Option<(String, bool)>>,
+}
+
 /// Most indexes consulted for a platform manifest that fails on its own.
 const MAX_PARENTS: usize = 16;
 
@@ -254,7 +264,7 @@ impl Engine {
         &self,
         target: Target<'_>,
         source: &dyn SignatureSource,
-    ) -> Result<Report, PolicyError> {
+    ) -> Result<Signatures, PolicyError> {
         let set = self.policy();
         let index = source
             .index(target.registry, target.repository, target.subject, &[])
@@ -267,13 +277,21 @@ impl Engine {
         };
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let scope = format!("{}/{}", target.registry, target.repository);
-        Ok(verify_each(
-            &set.roots,
-            target.subject,
-            &scope,
-            &artifacts,
-            now,
-        ))
+        let report = verify_each(&set.roots, target.subject, &scope, &artifacts, now);
+        let leaves = leaf_attributes(&report, &artifacts);
+        let stages = report
+            .accepted
+            .iter()
+            .map(|a| {
+                let claimed = a.claims.get(crate::STAGE_CLAIM)?;
+                let attrs = crate::identity::attributes_of(&leaves, &a.identity);
+                Some((
+                    claimed.clone(),
+                    set.stage_accepts(claimed, &a.identity, attrs),
+                ))
+            })
+            .collect();
+        Ok(Signatures { report, stages })
     }
 
     /// Verifies the artifacts against the policy's roots (and each Notation trust policy),

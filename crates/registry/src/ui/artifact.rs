@@ -16,7 +16,6 @@ use axum::http::StatusCode;
 use zoll_oci::{Digest, Manifest, Reference, RepoName};
 use zoll_policy::Decision;
 use zoll_store::{ReferrerPage, ReferrerRow, ScanRow, StoreError, StoredManifest};
-use zoll_trust::verify::Report;
 
 use super::session::Session;
 use super::{Failure, artifact_view, pages};
@@ -57,8 +56,9 @@ pub(super) struct Child {
 
 /// What the page says about signatures.
 pub(super) enum Signatures {
-    /// Verified by the registry's trust policy: accepted and rejected, each with its format.
-    Verified(Report),
+    /// Verified by the registry's trust policy: accepted (with the stage each counts for)
+    /// and rejected, each with its format.
+    Verified(zoll_policy::Signatures),
     /// No trust policy is configured: nothing to verify against.
     NoPolicy,
     /// The evidence could not be read (or exceeds the bounds): an error, never "none".

@@ -230,18 +230,20 @@ fn signatures(s: &Signatures) -> Markup {
                 Signatures::Unreadable(e) => p.error role="alert" {
                     "The signatures cannot be read, so none is counted: " (e)
                 },
-                Signatures::Verified(r) if r.accepted.is_empty() && r.rejected.is_empty() => {
+                Signatures::Verified(v) if v.report.accepted.is_empty() && v.report.rejected.is_empty() => {
                     p.empty { "No signatures." }
                 },
-                Signatures::Verified(r) => {
+                Signatures::Verified(v) => {
+                    @let r = &v.report;
                     table {
                         caption { "Signatures verified against the trust policy's keys and trust stores" }
                         thead { tr {
                             th scope="col" { "Signature manifest" } th scope="col" { "Format" }
                             th scope="col" { "Result" } th scope="col" { "Signer or reason" } th scope="col" { "Signed claims" }
+                            th scope="col" { "Counts for" }
                         } }
                         tbody {
-                            @for x in &r.accepted {
+                            @for (x, stage) in r.accepted.iter().zip(&v.stages) {
                                 tr {
                                     th scope="row" { code { (short(x.artifact.as_str())) "…" } }
                                     td { (format_name(x.format)) }
@@ -250,6 +252,15 @@ fn signatures(s: &Signatures) -> Markup {
                                     td {
                                         @for (k, v) in &x.claims { code { (k) "=" (cut(v)) } " " }
                                         @if let Some(p) = &x.predicate_type { "predicate " code { (p) } }
+                                    }
+                                    td {
+                                        @match stage {
+                                            Some((name, true)) => { "stage " strong { (name) } }
+                                            Some((name, false)) => {
+                                                "nothing: stage " (name) " does not accept this signer (or the policy does not define it)"
+                                            }
+                                            None => "no stage claimed",
+                                        }
                                     }
                                 }
                             }
@@ -260,6 +271,7 @@ fn signatures(s: &Signatures) -> Markup {
                                     td { "not counted" }
                                     td { (x.failure.to_string()) }
                                     td {}
+                                    td { "nothing" }
                                 }
                             }
                         }

@@ -58,8 +58,8 @@ async fn page(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
 }
 
 /// New `ci` and `staging` keys with their public halves in `dir/keys/` (as [`POLICY`]
-/// names them); returns the `ci` key.
-fn write_keys(dir: &std::path::Path) -> zoll_trust::keys::FileKey {
+/// names them); returns them.
+fn write_keys(dir: &std::path::Path) -> (zoll_trust::keys::FileKey, zoll_trust::keys::FileKey) {
     std::fs::create_dir_all(dir.join("keys")).unwrap();
     let ci = generate_key(KeyKind::EcP256).unwrap().key;
     let staging = generate_key(KeyKind::EcP256).unwrap().key;
@@ -70,7 +70,7 @@ fn write_keys(dir: &std::path::Path) -> zoll_trust::keys::FileKey {
         )
         .unwrap();
     }
-    ci
+    (ci, staging)
 }
 
 /// A scanning registry (authentication off) whose pull gate runs [`POLICY`], with the
@@ -78,7 +78,7 @@ fn write_keys(dir: &std::path::Path) -> zoll_trust::keys::FileKey {
 /// signed by the `ci` key with a bundle claiming `stage=ci` and a note holding markup.
 async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
-    let ci = write_keys(tmp.path());
+    let (ci, staging) = write_keys(tmp.path());
     let db = write_db(
         tmp.path(),
         &[
@@ -155,6 +155,18 @@ async fn signed_and_scanned() -> (TestRegistry, Digest, tempfile::TempDir) {
     zoll_trust::image::sign_subject(&repo, subject.clone(), &opts, &agent)
         .await
         .unwrap();
+    // The staging key claims the ci stage, which does not accept it: it counts for nothing.
+    let wrong_stage = SignOptions {
+        key: &staging as &dyn KeySource,
+        format: SignatureFormat::CosignBundle,
+        chain: Vec::new(),
+        expiry: None,
+        claims: [("stage".to_owned(), "ci".to_owned())].into(),
+        docker_reference: "team/app".into(),
+    };
+    zoll_trust::image::sign_subject(&repo, subject.clone(), &wrong_stage, &agent)
+        .await
+        .unwrap();
     // A key the policy does not list claims the missing stage: it counts for nothing.
     let intruder = generate_key(KeyKind::EcP256).unwrap().key;
     let opts = SignOptions {
@@ -184,6 +196,9 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "sigstore bundle v0.3",
         "accepted",
         "<code>stage=ci</code>",
+        // Which stage each signature counts for.
+        "stage <strong>ci</strong>",
+        "nothing: stage ci does not accept this signer",
         // The intruder's signature, and why it did not count.
         "not counted",
         "authenticity: no trusted key made this signature",
@@ -239,8 +254,8 @@ async fn the_artifact_page_shows_tags_referrers_signatures_and_the_scan() {
         "{list}"
     );
     assert!(list.contains("CRITICAL 1 (1 suppressed)"), "{list}");
-    // Two signature referrers (the ci key's and the intruder's).
-    assert!(list.contains("<td class=\"num\">2</td>"), "{list}");
+    // Three signature referrers (the ci key's, the staging key's and the intruder's).
+    assert!(list.contains("<td class=\"num\">3</td>"), "{list}");
 
     // Both pages carry the console's headers and no inline code (the CSP forbids it).
     for path in [
