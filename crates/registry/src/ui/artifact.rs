@@ -505,6 +505,10 @@ pub(super) async fn row_facts(
                 )),
                 Err(_) => Err("unreadable manifest".into()),
             },
+            // Deleted since the page's query: that row says so, the page stands.
+            Err(StoreError::ManifestUnknown(_) | StoreError::NameUnknown(_)) => {
+                Err("deleted".into())
+            }
             Err(e) => return Err(e.into()),
         };
         out.push(RowFacts {
