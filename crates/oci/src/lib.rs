@@ -12,6 +12,6 @@ mod verify;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use manifest::{Descriptor, Manifest, ManifestError, ManifestKind};
-pub use media_type::{is_filesystem_layer, is_non_distributable, media_types};
+pub use media_type::{is_encrypted_layer, is_filesystem_layer, is_non_distributable, media_types};
 pub use name::{NameError, Reference, RepoName, Tag};
 pub use verify::VerifiedStream;

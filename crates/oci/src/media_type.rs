@@ -18,6 +18,11 @@ pub fn is_filesystem_layer(media_type: &str) -> bool {
         || media_type.starts_with("application/vnd.docker.image.rootfs.")
 }
 
+/// A layer encrypted by ocicrypt (`…+encrypted`): its bytes cannot be read without a key.
+pub fn is_encrypted_layer(media_type: &str) -> bool {
+    media_type.ends_with("+encrypted")
+}
+
 /// Layers that registries are not expected to hold (foreign / non-distributable layers).
 /// Manifests may reference them without the blob being present.
 pub fn is_non_distributable(media_type: &str) -> bool {

@@ -201,6 +201,24 @@ impl PolicySet {
                 .any(|p| p.notation.as_ref().is_some_and(named))
     }
 
+    /// Whether stage `stage` accepts a signature by `identity` (with its leaf certificate's
+    /// subject `attributes`, for X.509 signers): the one membership rule of stages, for the
+    /// evaluator and for those who show signatures.
+    pub fn stage_accepts(
+        &self,
+        stage: &str,
+        identity: &zoll_trust::verify::Identity,
+        attributes: Option<&[(String, String)]>,
+    ) -> bool {
+        self.stages.get(stage).is_some_and(|st| {
+            st.identities.iter().any(|set| {
+                self.identities
+                    .get(set)
+                    .is_some_and(|s| s.contains(identity, attributes))
+            })
+        })
+    }
+
     /// Reads and validates a policy file; paths in it are relative to its directory.
     pub fn load(path: &Path) -> Result<PolicySet, PolicyError> {
         let text = read_bounded(path)?;

@@ -41,6 +41,16 @@ pub struct EngineStats {
     pub coalesced: u64,
 }
 
+/// Every signature of a subject as [`Engine::signatures`] verified it.
+#[derive(Debug, Clone)]
+pub struct Signatures {
+    pub report: Report,
+    /// For each of `report.accepted` (same order): the stage its signed claim names, and
+    /// whether that stage accepts its signer (a stage the policy does not define accepts
+    /// nobody); `None` without a stage claim.
+    pub stages: Vec<Option<(String, bool)>>,
+}
+
 /// Most indexes consulted for a platform manifest that fails on its own.
 const MAX_PARENTS: usize = 16;
 
@@ -244,6 +254,44 @@ impl Engine {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         result
+    }
+
+    /// Every signature artifact of `target.subject` verified against the policy's roots,
+    /// each on its own (what the console lists: format, signer, or why it did not count).
+    /// The evidence is read as a decision reads it, within the same bounds and the same
+    /// bound on concurrent loads; nothing is cached.
+    pub async fn signatures(
+        &self,
+        target: Target<'_>,
+        source: &dyn SignatureSource,
+    ) -> Result<Signatures, PolicyError> {
+        let set = self.policy();
+        let index = source
+            .index(target.registry, target.repository, target.subject, &[])
+            .await?;
+        let artifacts = {
+            let _turn = self.computing.acquire().await.expect("never closed");
+            source
+                .load(target.registry, target.repository, &index)
+                .await?
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let scope = format!("{}/{}", target.registry, target.repository);
+        let report = verify_each(&set.roots, target.subject, &scope, &artifacts, now);
+        let leaves = leaf_attributes(&report, &artifacts);
+        let stages = report
+            .accepted
+            .iter()
+            .map(|a| {
+                let claimed = a.claims.get(crate::STAGE_CLAIM)?;
+                let attrs = crate::identity::attributes_of(&leaves, &a.identity);
+                Some((
+                    claimed.clone(),
+                    set.stage_accepts(claimed, &a.identity, attrs),
+                ))
+            })
+            .collect();
+        Ok(Signatures { report, stages })
     }
 
     /// Verifies the artifacts against the policy's roots (and each Notation trust policy),

@@ -122,9 +122,13 @@ pub fn evaluate(set: &PolicySet, q: Question<'_>, evidence: &Evidence) -> Decisi
     };
     for p in &policies {
         for stage in &p.stages {
-            let accepted_by = &set.stages[stage].identities;
             let signer = signatures.iter().find(|a| {
-                a.claims.get(STAGE_CLAIM) == Some(stage) && accepted_by.iter().any(|s| in_set(s, a))
+                a.claims.get(STAGE_CLAIM) == Some(stage)
+                    && set.stage_accepts(
+                        stage,
+                        &a.identity,
+                        attributes_of(&evidence.leaves, &a.identity),
+                    )
             });
             checks.push(match signer {
                 Some(a) => check(
@@ -347,12 +351,7 @@ fn notes(set: &PolicySet, policies: &[&Policy], evidence: &Evidence) -> Vec<Chec
             ),
             Some(stage) => {
                 let attrs = attributes_of(&evidence.leaves, &a.identity);
-                let accepted = stage.identities.iter().any(|s| {
-                    set.identities
-                        .get(s)
-                        .is_some_and(|s| s.contains(&a.identity, attrs))
-                });
-                if accepted {
+                if set.stage_accepts(claimed, &a.identity, attrs) {
                     continue;
                 }
                 format!(

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 pub use decision::{Check, CheckKind, Decision, Outcome};
 pub use document::{DefaultAction, Policy, PolicySet};
-pub use engine::{Engine, EngineStats, MAX_CONCURRENT_DECISIONS, Target, watch_policy};
+pub use engine::{Engine, EngineStats, MAX_CONCURRENT_DECISIONS, Signatures, Target, watch_policy};
 pub use scan::{NoScanner, ScanCondition, ScanGate, ScanVerdict};
 pub use source::{ClientSource, SignatureIndex, SignatureSource};
 

@@ -64,20 +64,9 @@ pub async fn check(
         return Ok(());
     }
     let subject = described(m);
-    // The registry's configured name, never the client's Host header: a client chose that,
-    // and with it the Notation scope and the decision cache key.
-    let host = app.pull_gate_registry.as_str();
     let store_source = StoreSource::new(app.store.clone());
     let decision = engine
-        .decide(
-            Target {
-                gate: Gate::Pull,
-                registry: host,
-                repository: repo.as_str(),
-                subject: &subject,
-            },
-            &store_source,
-        )
+        .decide(pull_target(app, repo, &subject), &store_source)
         .await
         .map_err(|e| {
             app.metrics.gate_decision("error", "evaluation");
@@ -143,8 +132,25 @@ fn reason_header(reason: &str) -> axum::http::HeaderValue {
     axum::http::HeaderValue::from_str(&text).expect("visible ASCII is a valid header value")
 }
 
+/// The question the pull gate asks of the engine about `subject` in `repo` (the console's
+/// explanation asks the same).
+pub(crate) fn pull_target<'a>(
+    app: &'a App,
+    repo: &'a RepoName,
+    subject: &'a Descriptor,
+) -> Target<'a> {
+    Target {
+        gate: Gate::Pull,
+        // The registry's configured name, never the client's Host header: a client chose
+        // that, and with it the Notation scope and the decision cache key.
+        registry: app.pull_gate_registry.as_str(),
+        repository: repo.as_str(),
+        subject,
+    }
+}
+
 /// The descriptor of a stored manifest, as a client resolving it would see it.
-fn described(m: &StoredManifest) -> Descriptor {
+pub(crate) fn described(m: &StoredManifest) -> Descriptor {
     Descriptor {
         media_type: m.media_type.clone(),
         digest: m.digest.clone(),

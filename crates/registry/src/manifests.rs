@@ -148,7 +148,8 @@ pub(crate) async fn put(
 pub(crate) async fn delete(app: &App, repo: &RepoName, reference: &Reference) -> ApiResult {
     let tags = match reference {
         Reference::Tag(t) => vec![t.as_str().to_owned()],
-        Reference::Digest(d) => app.store.tags_of(repo, d).await?,
+        // A delete checks every tag (immutable-tag rules): all of them.
+        Reference::Digest(d) => app.store.tags_of(repo, d, u64::MAX).await?,
     };
     crate::push_rules::check_delete(&app.store, repo.as_str(), &tags).await?;
     app.store.delete_manifest(repo, reference).await?;

@@ -207,10 +207,10 @@ impl Store {
         Ok(m)
     }
 
-    /// Tags in `repo` that point at `digest`.
-    pub async fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<String>> {
+    /// At most `n` tags in `repo` that point at `digest`, by name (`u64::MAX`: all).
+    pub async fn tags_of(&self, repo: &RepoName, digest: &Digest, n: u64) -> Result<Vec<String>> {
         match self.repo(repo).await? {
-            Some(id) => self.meta.tags_of(id, digest.as_str()).await,
+            Some(id) => self.meta.tags_of(id, digest.as_str(), n).await,
             None => Ok(Vec::new()),
         }
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Drives the zoll console in Debian's Chromium (headless, through chromium-driver and
-Selenium): log in, open the project, the repository and see the artifact's tag, filter with
-htmx, log out, and check that the session is gone. Then the same walk with JavaScript turned
+Selenium): log in, open the project, the repository and see the artifact's tag, open the
+artifact's page and the pull gate's explanation, filter with htmx, log out, and check that the session is gone. Then the same walk with JavaScript turned
 off. With JavaScript on, axe (axe-selenium-python, which bundles axe-core: offline) checks
 each page for accessibility violations. Prints one JSON line with what it saw, the browser
 console's errors and CSP reports included. Run by crates/cli/tests/it/console.rs against a
@@ -89,6 +89,25 @@ def walk(driver, base, user, password, project, repo, tag, shots, javascript):
     check("artifacts")
     if javascript and shots:
         driver.save_screenshot(os.path.join(shots, "artifacts.png"))
+    # The artifact page (the digest links to it) and its explanation of the pull gate.
+    rows[0].find_element(By.CSS_SELECTOR, "td a").click()
+    wait.until(ec.url_contains("/artifacts/sha256:"))
+    seen["artifact_title"] = driver.find_element(By.TAG_NAME, "h1").text
+    seen["artifact_sections"] = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "main h2")]
+    check("artifact")
+    if javascript and shots:
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(os.path.join(shots, "artifact.png"))
+    driver.find_element(By.PARTIAL_LINK_TEXT, "Why is this blocked").click()
+    wait.until(ec.url_contains("/explain"))
+    seen["verdict"] = driver.find_element(By.CSS_SELECTOR, "p.verdict").text
+    seen["to_pass"] = [li.text for li in driver.find_elements(
+        By.CSS_SELECTOR, "section[aria-labelledby=to-pass] li")]
+    check("explain")
+    if javascript and shots:
+        driver.save_screenshot(os.path.join(shots, "explain.png"))
+    driver.get(base + "/ui/repositories/" + repo)
+    wait.until(ec.url_contains("/ui/repositories/" + repo))
     # Filtering: with htmx the results swap in place and the address keeps the query; without
     # JavaScript the form reloads the page with the same query.
     box = driver.find_element(By.NAME, "q")

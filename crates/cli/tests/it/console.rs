@@ -1,7 +1,8 @@
 //! The web console in a real browser (issue 17): the real `zoll serve` with authentication
 //! on, an image pushed by skopeo, then `console.py` drives Debian's Chromium through
 //! chromium-driver and Selenium (installed by `scripts/install-peers.sh`): log in, see the
-//! project, the repository and the artifact's tag, filter, log out, with JavaScript on and
+//! project, the repository and the artifact's tag, the artifact's page and why the pull gate
+//! blocks it (a policy wants the `ci` stage), filter, log out, with JavaScript on and
 //! off, no error or CSP violation in the browser's console, and no accessibility violation
 //! axe-core finds (PyPI `axe-selenium-python`, which bundles it).
 //!
@@ -14,14 +15,36 @@ use crate::server::{Zoll, command_with_auth};
 
 const ADMIN_PASSWORD: &str = "console-admin-password";
 
+const POLICY: &str = r#"version = 1
+[identities.ci]
+keys = ["ci.pub"]
+[stages.ci]
+identities = ["ci"]
+[[policy]]
+name = "production"
+repositories = ["team/**"]
+stages = ["ci"]
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_errors() {
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
+    // A trust policy that wants the `ci` stage: the unsigned image is blocked, and its
+    // explanation names the stage.
+    let key = std::process::Command::new(env!("CARGO_BIN_EXE_zoll"))
+        .current_dir(work.path())
+        .args(["key", "generate", "--type", "ecdsa-p256", "--out", "ci"])
+        .output()
+        .unwrap();
+    assert!(key.status.success(), "{key:?}");
+    let policy = work.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
     let backends = Backends::for_test();
     let mut cmd = command_with_auth(data.path(), &[]);
     cmd.envs(backends.env())
-        .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("ZOLL_POLICY_FILE", &policy);
     let zoll = Zoll::spawn(cmd, "http").await;
     let addr = zoll.base.trim_start_matches("http://").to_owned();
 
@@ -86,6 +109,35 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
             s["after_logout"].as_str().unwrap().ends_with("/ui/login"),
             "{s}"
         );
+        assert!(
+            s["artifact_title"]
+                .as_str()
+                .unwrap()
+                .starts_with("Artifact sha256:"),
+            "{s}"
+        );
+        for section in ["Referrers", "Signatures", "Scan"] {
+            assert!(
+                s["artifact_sections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|h| h == section),
+                "{mode}: {s}"
+            );
+        }
+        let verdict = s["verdict"].as_str().unwrap();
+        assert!(
+            verdict.starts_with("DENIED") && verdict.contains("stage 'ci' has not signed"),
+            "{mode}: {s}"
+        );
+        assert!(
+            s["to_pass"][0]
+                .as_str()
+                .unwrap()
+                .contains("zoll sign --stage ci"),
+            "{mode}: {s}"
+        );
         assert_eq!(
             s["console_problems"],
             serde_json::json!([]),
@@ -95,7 +147,14 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     assert_eq!(seen["js"]["htmx"], "2.0.11", "htmx loaded from our origin");
     assert_eq!(seen["no_js"]["htmx"], "not loaded", "JavaScript was off");
     // axe-core finds no accessibility violation on any page.
-    for page in ["login", "projects", "repositories", "artifacts"] {
+    for page in [
+        "login",
+        "projects",
+        "repositories",
+        "artifacts",
+        "artifact",
+        "explain",
+    ] {
         assert_eq!(
             seen["js"]["axe"][page],
             serde_json::json!([]),
@@ -104,5 +163,6 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     }
     if std::env::var_os("ZOLL_CONSOLE_SCREENSHOTS").is_none() {
         assert!(shots.join("artifacts.png").exists());
+        assert!(shots.join("artifact.png").exists());
     }
 }

@@ -16,6 +16,7 @@ mod rematch;
 mod results;
 mod worker;
 
+pub(crate) use rematch::read_doc;
 pub use rematch::{refresh_db, watch_db};
 pub use worker::{run_workers, scan_next};
 

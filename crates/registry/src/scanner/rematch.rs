@@ -61,16 +61,19 @@ pub async fn refresh_db(app: &App) -> Result<usize, String> {
 /// Largest stored SBOM or report read back for a re-match.
 const MAX_STORED_DOC: u64 = 256 << 20;
 
-async fn read_doc(
+/// The stored scan document (an SBOM or a report blob) `digest` names in `repo`, refused
+/// when larger than `limit`.
+pub(crate) async fn read_doc(
     store: &Arc<Store>,
     repo: &RepoName,
     digest: &Digest,
+    limit: u64,
 ) -> Result<Vec<u8>, StoreError> {
     let size = store.blob_size(repo, digest).await?;
-    if size > MAX_STORED_DOC {
+    if size > limit {
         return Err(StoreError::TooLarge {
             what: "stored scan document",
-            limit: MAX_STORED_DOC,
+            limit,
         });
     }
     let mut s = store.read_blob(digest, size, None).await?;
@@ -116,7 +119,7 @@ async fn rematch_one(
         .unwrap_or("")
         .parse()
         .map_err(bad)?;
-    let sbom_bytes = read_doc(&app.store, &repo, &sbom).await?;
+    let sbom_bytes = read_doc(&app.store, &repo, &sbom, MAX_STORED_DOC).await?;
     let suppressions = app
         .scanner
         .suppressions(crate::access::project_of(repo.as_str()));
@@ -152,7 +155,7 @@ async fn rematch_one(
         let parsed = zoll_oci::Manifest::parse(&m.content, Some(&m.media_type))
             .map_err(|e| JobError::Other(e.to_string()))?;
         if let Some(layer) = parsed.layers.first() {
-            let bytes = read_doc(&app.store, &repo, &layer.digest).await?;
+            let bytes = read_doc(&app.store, &repo, &layer.digest, MAX_STORED_DOC).await?;
             if let Ok(mut report) = serde_json::from_slice::<Report>(&bytes) {
                 report.vulnerabilities = findings.clone();
                 report.database = Some(db.digest.clone());

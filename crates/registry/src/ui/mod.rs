@@ -9,6 +9,8 @@
 //! Basic or Bearer only. Every change is a `POST` whose `Origin` (or `Referer`) must name
 //! this server and, once logged in, whose form must carry the session's form token.
 
+mod artifact;
+mod artifact_view;
 mod assets;
 mod pages;
 mod session;
@@ -226,7 +228,16 @@ async fn route(
             let name = path
                 .trim_start_matches('/')
                 .trim_start_matches("repositories/");
-            artifacts(app, &s, name, &q, source).await
+            match artifact::parse_path(name) {
+                Some((repo, digest, false)) => {
+                    let filter = q.get("q").map_or("", String::as_str);
+                    artifact::page(app, &s, repo, digest, filter, source).await
+                }
+                Some((repo, digest, true)) => {
+                    artifact::explain(app, &s, repo, digest, source).await
+                }
+                None => artifacts(app, &s, name, &q, source).await,
+            }
         }
         _ => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
     };
@@ -436,6 +447,17 @@ async fn repositories(
     ))
 }
 
+/// The management API's request context for the viewer: its `require` and `project` are
+/// the checks every console page makes.
+fn ctx<'a>(app: &'a App, s: &'a Session, source: &'a str) -> Ctx<'a> {
+    Ctx {
+        app,
+        id: &s.identity,
+        source,
+        query: Default::default(),
+    }
+}
+
 /// The tagged artifacts of a repository (authorized as a pull of it, as `/v2/` would).
 async fn artifacts(
     app: &App,
@@ -445,12 +467,7 @@ async fn artifacts(
     source: &str,
 ) -> Result<maud::Markup, Failure> {
     let repo = app.repo(name)?;
-    let c = Ctx {
-        app,
-        id: &s.identity,
-        source,
-        query: Default::default(),
-    };
+    let c = ctx(app, s, source);
     c.require(Action::Pull, repo.as_str(), "repository.read")
         .await?;
     let filter = q.get("q").map_or("", String::as_str);
@@ -477,10 +494,12 @@ async fn artifacts(
         rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
         rows.last().cloned()
     });
+    let facts = artifact::row_facts(app, &repo, &rows).await?;
     Ok(pages::artifacts(
         &pages::Frame::of(s),
         repo.as_str(),
         &rows,
+        &facts,
         &pages::Listing {
             filter,
             sort: order,

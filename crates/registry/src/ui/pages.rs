@@ -28,7 +28,7 @@ impl Frame {
         }
     }
 
-    fn user(&self) -> Option<(&str, &str)> {
+    pub(super) fn user(&self) -> Option<(&str, &str)> {
         self.user.as_ref().map(|(n, t)| (n.as_str(), t.as_str()))
     }
 }
@@ -38,7 +38,7 @@ impl Frame {
 const HTMX_CONFIG: &str =
     r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
 
-fn layout(
+pub(super) fn layout(
     title: &str,
     user: Option<(&str, &str)>,
     crumbs: &[(&str, String)],
@@ -148,7 +148,13 @@ fn link(path: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// A filter form that reloads the page with its query; with htmx, only the results swap.
-fn filter_form(action: &str, label: &str, filter: &str, n: u64, extra: Markup) -> Markup {
+pub(super) fn filter_form(
+    action: &str,
+    label: &str,
+    filter: &str,
+    n: u64,
+    extra: Markup,
+) -> Markup {
     html! {
         form.filter method="get" action=(action) hx-get=(action) hx-target="#results"
             hx-select="#results" hx-swap="outerHTML" hx-push-url="true" {
@@ -162,7 +168,7 @@ fn filter_form(action: &str, label: &str, filter: &str, n: u64, extra: Markup) -
 
 /// The part of a listing page htmx swaps: a table with its caption and scoped column
 /// headers, a note when it is empty, and the link to the next page.
-fn results(
+pub(super) fn results(
     caption: Markup,
     columns: &[&str],
     rows: Markup,
@@ -267,6 +273,7 @@ pub(super) fn artifacts(
     f: &Frame,
     repo: &str,
     rows: &[TagRow],
+    facts: &[super::artifact::RowFacts],
     l: &Listing<'_>,
     next: Option<&TagRow>,
 ) -> Markup {
@@ -311,14 +318,17 @@ pub(super) fn artifacts(
             (filter_form(&here, "Tag starts with", l.filter, l.n, sort_select))
             (results(
                 html! { "Tagged artifacts of " (repo) },
-                &["Tag", "Digest", "Size", "Pushed"],
+                &super::artifact_view::COLUMNS,
                 html! {
-                    @for r in rows {
+                    @for (r, x) in rows.iter().zip(facts) {
                         tr {
                             th scope="row" { (r.tag) }
-                            td { code { (r.digest) } }
+                            td {
+                                a href=(super::artifact::href(repo, &r.digest)) { code { (r.digest) } }
+                            }
                             td.num { (size(r.total_size)) }
                             td { (time(r.pushed_ms)) }
+                            (super::artifact_view::row_cells(repo, r, x))
                         }
                     }
                 },
@@ -329,13 +339,13 @@ pub(super) fn artifacts(
     )
 }
 
-fn time(ms: i64) -> Markup {
+pub(super) fn time(ms: i64) -> Markup {
     let stamp = zoll_stdx::time::rfc3339_ms(ms);
     html! { time datetime=(stamp) { (stamp.get(..19).unwrap_or(&stamp).replace('T', " ")) " UTC" } }
 }
 
 /// Bytes as people read them (binary units), with the exact count.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut unit = 0;

@@ -14,11 +14,11 @@ use zoll_testkit::{TarEntry, TestImage};
 
 use crate::harness::{OCI_MANIFEST, TestRegistry, image_manifest, metric};
 
-const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
+pub(crate) const STATUS: &str = "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\n\
 Source: zlib\nVersion: 1:1.2.13.dfsg-1\n\nPackage: base-files\nStatus: install ok installed\n\
 Architecture: amd64\nVersion: 12.4+deb12u5\n";
 
-fn debian_image() -> TestImage {
+pub(crate) fn debian_image() -> TestImage {
     TestImage::new()
         .layer(&[
             TarEntry::dir("etc"),
@@ -33,7 +33,7 @@ fn debian_image() -> TestImage {
 }
 
 /// An OSV advisory against a Debian 12 source package, fixed in `fixed`.
-fn advisory(id: &str, cve: &str, source: &str, fixed: &str) -> Value {
+pub(crate) fn advisory(id: &str, cve: &str, source: &str, fixed: &str) -> Value {
     json!({
         "schema_version": "1.6.0", "id": id, "modified": "2026-01-01T00:00:00Z",
         "aliases": [cve],
@@ -44,7 +44,7 @@ fn advisory(id: &str, cve: &str, source: &str, fixed: &str) -> Value {
 }
 
 /// Writes the vulnerability database `zoll db import` would from these advisories.
-fn write_db(dir: &Path, advisories: &[Value]) -> PathBuf {
+pub(crate) fn write_db(dir: &Path, advisories: &[Value]) -> PathBuf {
     let src = dir.join(format!("osv-{}", advisories.len()));
     std::fs::create_dir_all(&src).unwrap();
     let mut files = Vec::new();
@@ -58,7 +58,7 @@ fn write_db(dir: &Path, advisories: &[Value]) -> PathBuf {
     db
 }
 
-async fn scanning_registry(db: &Path) -> TestRegistry {
+pub(crate) async fn scanning_registry(db: &Path) -> TestRegistry {
     TestRegistry::with_scanner(ScanSettings {
         db: Some(db.to_owned()),
         ..Default::default()
@@ -66,8 +66,34 @@ async fn scanning_registry(db: &Path) -> TestRegistry {
     .await
 }
 
+/// A scanning registry (with the allowlists and VEX documents under `suppressions`, if
+/// given) whose pull gate runs `policy` with the registry's scan results (no decision
+/// cache), its vulnerability database loaded.
+pub(crate) async fn gated_scanning_registry(
+    db: &Path,
+    suppressions: Option<&Path>,
+    policy: zoll_policy::PolicySet,
+) -> TestRegistry {
+    let reg = TestRegistry::with_scanner(ScanSettings {
+        db: Some(db.to_owned()),
+        suppressions: suppressions.map(Path::to_owned),
+        ..Default::default()
+    })
+    .await;
+    let engine = Arc::new(zoll_policy::Engine::with(
+        policy,
+        Arc::new(zoll_registry::scan_gate::StoreScanGate::new(
+            reg.store.clone(),
+        )),
+        std::time::Duration::ZERO,
+    ));
+    let reg = reg.with_pull_gate(engine);
+    scanner::refresh_db(&reg.app).await.unwrap();
+    reg
+}
+
 /// Runs queued scans until none is left.
-async fn drain(reg: &TestRegistry) -> usize {
+pub(crate) async fn drain(reg: &TestRegistry) -> usize {
     let mut n = 0;
     while scanner::scan_next(&reg.app).await.unwrap() {
         n += 1;
@@ -442,16 +468,7 @@ async fn unreadable_scan_results_keep_the_gate_closed() {
         tmp.path(),
     )
     .unwrap();
-    let reg = scanning_registry(&db).await;
-    let engine = Arc::new(zoll_policy::Engine::with(
-        policy,
-        Arc::new(zoll_registry::scan_gate::StoreScanGate::new(
-            reg.store.clone(),
-        )),
-        std::time::Duration::ZERO,
-    ));
-    let reg = reg.with_pull_gate(engine);
-    scanner::refresh_db(&reg.app).await.unwrap();
+    let reg = gated_scanning_registry(&db, None, policy).await;
     let d = push(&reg, "team/app", "v1", &debian_image()).await;
     // Not scanned yet: closed for now.
     assert_eq!(reg.get("/v2/team/app/manifests/v1").await.status, 403);
@@ -505,7 +522,7 @@ async fn stored_column(reg: &TestRegistry, column: &str, d: &Digest) -> String {
     v
 }
 
-async fn set_column(reg: &TestRegistry, column: &str, value: Option<&str>, d: &Digest) {
+pub(crate) async fn set_column(reg: &TestRegistry, column: &str, value: Option<&str>, d: &Digest) {
     let pool = crate::stored::metadata_db(reg).await;
     sqlx::query(&format!("UPDATE scans SET {column} = $1 WHERE digest = $2"))
         .bind(value)

@@ -13,7 +13,7 @@ use crate::harness::{Resp, TestRegistry};
 
 const HOST: &str = "zoll.test";
 const ORIGIN: &str = "https://zoll.test";
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
                    data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
                    base-uri 'none'";
 
@@ -462,7 +462,7 @@ async fn with_image(tags: &[&str]) -> TestRegistry {
 }
 
 /// Every element that runs script or applies style inline, which the CSP would block.
-fn inline_code(page: &str) -> Vec<String> {
+pub(crate) fn inline_code(page: &str) -> Vec<String> {
     let lower = page.to_ascii_lowercase();
     let mut found = Vec::new();
     for (i, _) in lower.match_indices("<script") {

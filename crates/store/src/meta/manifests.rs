@@ -229,12 +229,13 @@ impl Metadata {
         })
     }
 
-    pub(crate) async fn tags_of(&self, repo: RepoId, digest: &str) -> Result<Vec<String>> {
+    pub(crate) async fn tags_of(&self, repo: RepoId, digest: &str, n: u64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name",
+            "SELECT name FROM tags WHERE repo_id = $1 AND digest = $2 ORDER BY name LIMIT $3",
         )
         .bind(repo)
         .bind(digest)
+        .bind(super::to_i64(n))
         .fetch_all(&self.reader)
         .await?)
     }
