@@ -50,7 +50,7 @@ async fn shown(reg: &TestRegistry, path: &str) -> String {
 }
 
 async fn page(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
-    let mut h = vec![("host", "zoll.test")];
+    let mut h = vec![("host", "localhost")];
     if let Some(c) = cookie {
         h.push(("cookie", c));
     }
