@@ -28,9 +28,7 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
             no_content()
         }
         ("GET", ["projects", p, "quota"]) => {
-            c.require(Action::Pull, p, "quota.read").await?;
-            let project = c.project(p).await?;
-            let u = c.app.store.usage(p).await?;
+            let (project, u) = quota(c, p).await?;
             ok(json!({
                 "max_bytes": project.quota_bytes,
                 "max_artifacts": project.quota_artifacts,
@@ -41,6 +39,15 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         ("PUT", ["projects", p, "quota"]) => set_quota(c, p, body).await,
         _ => Err(not_found("endpoint")),
     }
+}
+
+/// A project with its usage, for whoever may pull from it (`GET .../quota` and the
+/// console).
+pub(crate) async fn quota(c: &Ctx<'_>, p: &str) -> ApiResult<(Project, zoll_store::Usage)> {
+    c.require(Action::Pull, p, "quota.read").await?;
+    let project = c.project(p).await?;
+    let u = c.app.store.usage(p).await?;
+    Ok((project, u))
 }
 
 fn project_json(p: &Project) -> Value {

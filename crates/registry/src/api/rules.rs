@@ -11,10 +11,7 @@ use crate::retention::RetentionPolicy;
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
     match (m, segs) {
-        ("GET", ["projects", p, "immutable"]) => {
-            c.require(Action::Pull, p, "immutable.read").await?;
-            ok(json!(crate::push_rules::rules(&c.project(p).await?)?))
-        }
+        ("GET", ["projects", p, "immutable"]) => ok(json!(immutable(c, p).await?)),
         ("PUT", ["projects", p, "immutable"]) => {
             c.require(Action::ManagePolicies, p, "immutable.set")
                 .await?;
@@ -30,13 +27,9 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
             ok(json!(rules))
         }
         ("GET", ["projects", p, "retention"]) => {
-            c.require(Action::Pull, p, "retention.read").await?;
-            let project = c.project(p).await?;
-            let policy: Value = project
-                .retention
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or(Value::Null);
+            let policy: Value = retention(c, p).await?.map_or(Value::Null, |r| {
+                serde_json::to_value(r).expect("serializes")
+            });
             ok(policy)
         }
         ("PUT", ["projects", p, "retention"]) => {
@@ -74,24 +67,53 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         }
         ("POST", ["projects", p, "retention", "run"]) => {
             let dry_run = c.query.get("dry_run").is_none_or(|v| v != "false");
-            c.require(Action::ManagePolicies, p, "retention.run")
-                .await?;
-            if !dry_run {
-                c.require(Action::Delete, p, "retention.run").await?;
-            }
-            c.project(p).await?;
-            let report = crate::retention::run(c.app, p, dry_run).await?;
-            if !dry_run {
-                c.audit(
-                    "retention.run",
-                    p,
-                    "ok",
-                    &format!("{} deleted", report.deleted.len()),
-                )
-                .await;
-            }
+            let report = run_retention(c, p, dry_run).await?;
             ok(serde_json::to_value(report).expect("serializes"))
         }
         _ => Err(not_found("endpoint")),
     }
+}
+
+/// A project's immutable-tag rules, for whoever may pull from it (the API and the console).
+pub(crate) async fn immutable(c: &Ctx<'_>, p: &str) -> ApiResult<Vec<ImmutableRule>> {
+    c.require(Action::Pull, p, "immutable.read").await?;
+    Ok(crate::push_rules::rules(&c.project(p).await?)?)
+}
+
+/// A project's retention policy, for whoever may pull from it (the API and the console).
+pub(crate) async fn retention(c: &Ctx<'_>, p: &str) -> ApiResult<Option<RetentionPolicy>> {
+    c.require(Action::Pull, p, "retention.read").await?;
+    let project = c.project(p).await?;
+    Ok(project
+        .retention
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok()))
+}
+
+/// Runs the retention policy, or with `dry_run` only says what it would keep and delete
+/// and why (`POST .../retention/run` and the console's preview): for those who manage the
+/// project's policies, and who may delete in it unless it is a dry run; a real run is
+/// audited.
+pub(crate) async fn run_retention(
+    c: &Ctx<'_>,
+    p: &str,
+    dry_run: bool,
+) -> ApiResult<crate::retention::RetentionReport> {
+    c.require(Action::ManagePolicies, p, "retention.run")
+        .await?;
+    if !dry_run {
+        c.require(Action::Delete, p, "retention.run").await?;
+    }
+    c.project(p).await?;
+    let report = crate::retention::run(c.app, p, dry_run).await?;
+    if !dry_run {
+        c.audit(
+            "retention.run",
+            p,
+            "ok",
+            &format!("{} deleted", report.deleted.len()),
+        )
+        .await;
+    }
+    Ok(report)
 }

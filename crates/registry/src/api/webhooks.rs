@@ -7,13 +7,11 @@ use serde_json::json;
 use super::{Ctx, bad, created, json_body, no_content, not_found, ok};
 use crate::access::Action;
 use crate::error::ApiResult;
+use zoll_store::{Attempt, Delivery, Webhook};
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
     match (m, segs) {
-        ("GET", ["projects", p, "webhooks"]) => {
-            c.require(Action::ManagePolicies, p, "webhook.list").await?;
-            ok(json!(c.app.store.webhooks(p).await?))
-        }
+        ("GET", ["projects", p, "webhooks"]) => ok(json!(list(c, p).await?)),
         ("POST", ["projects", p, "webhooks"]) => add_webhook(c, p, body).await,
         ("DELETE", ["projects", p, "webhooks", hook]) => {
             c.require(Action::ManagePolicies, p, "webhook.delete")
@@ -26,15 +24,8 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
             no_content()
         }
         ("GET", ["projects", p, "webhooks", hook, "deliveries"]) => {
-            c.require(Action::ManagePolicies, p, "webhook.deliveries")
-                .await?;
-            let hook_row = c.app.store.webhook(hook).await?;
-            if hook_row.is_none_or(|h| h.project != *p) {
-                return Err(not_found(&format!("webhook {hook}")));
-            }
             let mut out = Vec::new();
-            for d in c.app.store.deliveries(hook, 100).await? {
-                let attempts = c.app.store.attempts(&d.id).await?;
+            for (d, attempts) in deliveries(c, p, hook, 100).await? {
                 let mut v = serde_json::to_value(&d).expect("serializes");
                 v["attempt_log"] = json!(attempts);
                 out.push(v);
@@ -43,6 +34,35 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         }
         _ => Err(not_found("endpoint")),
     }
+}
+
+/// A project's webhooks (`GET /api/v1/projects/{p}/webhooks` and the console): for those
+/// who manage its policies.
+pub(crate) async fn list(c: &Ctx<'_>, p: &str) -> ApiResult<Vec<Webhook>> {
+    c.require(Action::ManagePolicies, p, "webhook.list").await?;
+    Ok(c.app.store.webhooks(p).await?)
+}
+
+/// The newest `n` deliveries of a webhook of `p` with their attempts (the API's
+/// `.../deliveries` and the console's delivery log).
+pub(crate) async fn deliveries(
+    c: &Ctx<'_>,
+    p: &str,
+    hook: &str,
+    n: u64,
+) -> ApiResult<Vec<(Delivery, Vec<Attempt>)>> {
+    c.require(Action::ManagePolicies, p, "webhook.deliveries")
+        .await?;
+    let hook_row = c.app.store.webhook(hook).await?;
+    if hook_row.is_none_or(|h| h.project != p) {
+        return Err(not_found(&format!("webhook {hook}")));
+    }
+    let mut out = Vec::new();
+    for d in c.app.store.deliveries(hook, n).await? {
+        let attempts = c.app.store.attempts(&d.id).await?;
+        out.push((d, attempts));
+    }
+    Ok(out)
 }
 
 async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
