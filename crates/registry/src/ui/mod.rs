@@ -9,7 +9,10 @@
 //! Basic or Bearer only. Every change is a `POST` whose `Origin` (or `Referer`) must name
 //! this server and, once logged in, whose form must carry the session's form token.
 
+mod admin;
+mod approvals;
 mod assets;
+mod audit;
 mod pages;
 mod session;
 
@@ -203,6 +206,17 @@ async fn route(
         return match segs.as_slice() {
             ["login"] => login(app, parts, body, source).await,
             ["logout"] => logout(app, parts, body, source).await,
+            ["audit", "verify"] => audit::verify(app, parts, body, source).await,
+            ["projects", p, "members"] => {
+                admin::members_post(app, parts, body, p, false, source).await
+            }
+            ["projects", p, "members", "remove"] => {
+                admin::members_post(app, parts, body, p, true, source).await
+            }
+            ["projects", p, "robots"] => admin::robots_create(app, parts, body, p, source).await,
+            ["projects", p, "robots", "delete"] => {
+                admin::robots_delete(app, parts, body, p, source).await
+            }
             _ => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
         };
     }
@@ -220,8 +234,18 @@ async fn route(
     };
     let page = match segs.as_slice() {
         [""] => return Ok(see_other("/ui/projects")),
+        ["audit", "export.csv"] => return audit::export(app, &s, &q, source, true).await,
+        ["audit", "export.json"] => return audit::export(app, &s, &q, source, false).await,
+        ["audit"] => audit::page(app, &s, &q, source).await,
+        ["approvals"] => approvals::inbox(app, &s, &q, source).await,
+        ["approvals", id] => approvals::detail(app, &s, id, source).await,
         ["projects"] => projects(app, &s, &q).await,
         ["projects", p] => repositories(app, &s, p, &q, source).await,
+        ["projects", p, "members"] => admin::members_page(app, &s, p, source).await,
+        ["projects", p, "robots"] => admin::robots_page(app, &s, p, source).await,
+        ["projects", p, "settings"] => admin::settings_page(app, &s, p, source).await,
+        ["projects", p, "retention"] => admin::retention_page(app, &s, p, source).await,
+        ["projects", p, "webhooks"] => admin::webhooks_page(app, &s, p, source).await,
         ["repositories", ..] => {
             let name = path
                 .trim_start_matches('/')
@@ -251,6 +275,17 @@ async fn viewer(app: &App, parts: &axum::http::request::Parts) -> Result<Option<
         }));
     }
     Ok(session::current(&app.store, &app.ui, &parts.headers).await?)
+}
+
+/// The management API's request context for the session's identity: handlers authorize
+/// with it exactly as the API endpoint would.
+fn ctx<'a>(app: &'a App, s: &'a Session, source: &'a str) -> Ctx<'a> {
+    Ctx {
+        app,
+        id: &s.identity,
+        source,
+        query: Default::default(),
+    }
 }
 
 /// The fields of a URL-encoded form (bounded).

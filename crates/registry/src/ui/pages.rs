@@ -28,7 +28,12 @@ impl Frame {
         }
     }
 
-    fn user(&self) -> Option<(&str, &str)> {
+    /// The token a form of this page carries (none when authentication is off).
+    pub(super) fn form_token(&self) -> Option<&str> {
+        self.user.as_ref().map(|(_, t)| t.as_str())
+    }
+
+    pub(super) fn user(&self) -> Option<(&str, &str)> {
         self.user.as_ref().map(|(n, t)| (n.as_str(), t.as_str()))
     }
 }
@@ -38,7 +43,7 @@ impl Frame {
 const HTMX_CONFIG: &str =
     r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
 
-fn layout(
+pub(super) fn layout(
     title: &str,
     user: Option<(&str, &str)>,
     crumbs: &[(&str, String)],
@@ -63,7 +68,11 @@ fn layout(
                     a.brand href="/ui/projects" { "zoll" }
                     @if user.is_some() {
                         nav aria-label="Console" {
-                            ul { li { a href="/ui/projects" { "Projects" } } }
+                            ul {
+                                li { a href="/ui/projects" { "Projects" } }
+                                li { a href="/ui/approvals" { "Approvals" } }
+                                li { a href="/ui/audit" { "Audit" } }
+                            }
                         }
                     }
                     @if let Some((name, form_token)) = user {
@@ -134,7 +143,7 @@ pub(super) fn error(status: StatusCode, message: &str, user: Option<(&str, &str)
 }
 
 /// A link to `path` with the query `pairs` (empty values left out), encoded.
-fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn link(path: &str, pairs: &[(&str, &str)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
         q.append_pair(k, v);
@@ -162,7 +171,7 @@ fn filter_form(action: &str, label: &str, filter: &str, n: u64, extra: Markup) -
 
 /// The part of a listing page htmx swaps: a table with its caption and scoped column
 /// headers, a note when it is empty, and the link to the next page.
-fn results(
+pub(super) fn results(
     caption: Markup,
     columns: &[&str],
     rows: Markup,
@@ -240,6 +249,14 @@ pub(super) fn repositories(
         f.user(),
         &[("Projects", "/ui/projects".to_owned())],
         html! {
+            p.admin-link {
+                "Administration: "
+                a href={ (here) "/members" } { "members" } ", "
+                a href={ (here) "/robots" } { "robots" } ", "
+                a href={ (here) "/settings" } { "quota and rules" } ", "
+                a href={ (here) "/retention" } { "retention preview" } ", "
+                a href={ (here) "/webhooks" } { "webhooks" }
+            }
             (filter_form(&here, "Name starts with", filter, n, html! {}))
             (results(
                 html! { "Repositories of " (project.name) },
@@ -329,13 +346,13 @@ pub(super) fn artifacts(
     )
 }
 
-fn time(ms: i64) -> Markup {
+pub(super) fn time(ms: i64) -> Markup {
     let stamp = zoll_stdx::time::rfc3339_ms(ms);
     html! { time datetime=(stamp) { (stamp.get(..19).unwrap_or(&stamp).replace('T', " ")) " UTC" } }
 }
 
 /// Bytes as people read them (binary units), with the exact count.
-fn size(bytes: u64) -> String {
+pub(super) fn size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
     let mut unit = 0;
