@@ -14,4 +14,5 @@ mod replicas;
 mod scanning;
 mod stored;
 mod ui;
+mod ui_admin;
 mod uploads;
