@@ -624,6 +624,16 @@ async fn the_retention_preview_names_the_reason_for_each_artifact() {
 async fn the_audit_page_filters_pages_verifies_and_exports() {
     let reg = team().await;
     reset(&reg).await;
+    // A change by someone else than the administrator.
+    let r = api(
+        &reg,
+        "PUT",
+        "/projects/team/members/target",
+        PA,
+        Some(json!({"role": "developer"})),
+    )
+    .await;
+    assert_eq!(r.status, 200);
     let (cookie, token) = session(&reg, ADMIN).await;
     // Filters: actor and action.
     let r = get(
@@ -636,6 +646,10 @@ async fn the_audit_page_filters_pages_verifies_and_exports() {
     let body = text(&r);
     assert!(body.contains("member.set"));
     assert!(!body.contains("console.login"));
+    assert!(!body.contains("<td>pa</td>"), "{body}");
+    let only_pa = text(&get(&reg, "/ui/audit?actor=pa", Some(&cookie)).await);
+    assert!(only_pa.contains("<td>pa</td>"), "{only_pa}");
+    assert!(!only_pa.contains("<td>admin</td>"), "{only_pa}");
     assert!(
         body.contains("rel=\"next\""),
         "two rows a page, more to come"
