@@ -293,7 +293,7 @@ fn render(
                     }
                 }
             }
-            section aria-labelledby="records" {
+            section.audit aria-labelledby="records" {
                 h2 id="records" { "Records" }
                 form.filter method="get" action="/ui/audit" hx-get="/ui/audit"
                     hx-target="#results" hx-select="#results" hx-swap="outerHTML"
