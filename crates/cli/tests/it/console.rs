@@ -23,7 +23,7 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let backends = Backends::for_test();
-    let approvals = approvals_config(work.path());
+    let approvals = zoll_testkit::quorum_keys_file(work.path(), "release", "team/**");
     let mut cmd = command_with_auth(data.path(), &[]);
     cmd.envs(backends.env())
         .env("ZOLL_AUTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -44,17 +44,12 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
         .layer(&[TarEntry::file("etc/motd", "console test\n")])
         .write_layout(&layout, "v1.0")
         .await;
-    let mut push = std::process::Command::new("skopeo");
-    push.args([
-        "--insecure-policy",
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
+    skopeo_push(
+        &layout,
         &format!("admin:{ADMIN_PASSWORD}"),
-        &format!("oci:{}:v1.0", layout.display()),
-        &format!("docker://{addr}/team/app:v1.0"),
-    ]);
-    run_peer(push).await;
+        &format!("{addr}/team/app:v1.0"),
+    )
+    .await;
     // A signing request for the approvals inbox.
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/approvals", zoll.base))
@@ -140,17 +135,12 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     assert_eq!(robot["heading"], "Robot robot$team+ci created", "{robot}");
     assert_eq!(robot["shown_again"], false, "{robot}");
     let secret = robot["secret"].as_str().unwrap();
-    let mut push = std::process::Command::new("skopeo");
-    push.args([
-        "--insecure-policy",
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
+    skopeo_push(
+        &layout,
         &format!("robot$team+ci:{secret}"),
-        &format!("oci:{}:v1.0", layout.display()),
-        &format!("docker://{addr}/team/app:from-robot"),
-    ]);
-    run_peer(push).await;
+        &format!("{addr}/team/app:from-robot"),
+    )
+    .await;
     let tags: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v2/team/app/tags/list", zoll.base))
         .basic_auth("admin", Some(ADMIN_PASSWORD))
@@ -206,34 +196,17 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
     }
 }
 
-/// A quorum-key file (`approvals.toml`) in `dir`: key `release`, 2 of 2 approvers, for
-/// `team/**`; returns its path.
-fn approvals_config(dir: &std::path::Path) -> std::path::PathBuf {
-    use zoll_trust::keys::{KeyKind, KeySource, generate_key};
-    let quorum = generate_key(KeyKind::EcP256).unwrap();
-    std::fs::write(dir.join("quorum.key"), quorum.private_pem.as_bytes()).unwrap();
-    for name in ["alice", "bob"] {
-        let k = generate_key(KeyKind::EcP256).unwrap();
-        std::fs::write(dir.join(format!("{name}.pub")), k.key.public_key().to_pem()).unwrap();
-    }
-    let path = dir.join("approvals.toml");
-    std::fs::write(
-        &path,
-        r#"version = 1
-[[key]]
-name = "release"
-key = "quorum.key"
-format = "cosign-legacy"
-quorum = 2
-timelock_secs = 3600
-expiry_secs = 86400
-repositories = ["team/**"]
-approvers = [
-  { name = "alice", key = "alice.pub" },
-  { name = "bob", key = "bob.pub" },
-]
-"#,
-    )
-    .unwrap();
-    path
+/// Copies the OCI layout's `v1.0` to `dest` (`host/repository:tag`) with `creds`.
+async fn skopeo_push(layout: &std::path::Path, creds: &str, dest: &str) {
+    let mut push = std::process::Command::new("skopeo");
+    push.args([
+        "--insecure-policy",
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        &format!("oci:{}:v1.0", layout.display()),
+        &format!("docker://{dest}"),
+    ]);
+    run_peer(push).await;
 }

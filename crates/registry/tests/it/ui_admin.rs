@@ -748,38 +748,14 @@ async fn the_audit_page_filters_pages_verifies_and_exports() {
     );
 }
 
-/// `team` with a 2-of-2 quorum key `prod-release` for `team/**` (a file key, timelock an
-/// hour, expiry two), timed by `clock`.
+/// `team` with a 2-of-2 quorum key `prod-release` for `team/**` (timelock an hour, expiry
+/// two: `quorum_keys_file`), timed by `clock`.
 async fn team_with_approvals(clock: Arc<ManualClock>) -> TestRegistry {
-    use zoll_trust::keys::{KeyKind, KeySource, generate_key};
     let reg = team_on(clock.clone()).await;
     let d = reg.dir.path().join("approvals");
     std::fs::create_dir_all(&d).unwrap();
-    let quorum = generate_key(KeyKind::EcP256).unwrap();
-    std::fs::write(d.join("quorum.key"), quorum.private_pem.as_bytes()).unwrap();
-    for name in ["alice", "bob"] {
-        let k = generate_key(KeyKind::EcP256).unwrap();
-        std::fs::write(d.join(format!("{name}.pub")), k.key.public_key().to_pem()).unwrap();
-    }
-    std::fs::write(
-        d.join("approvals.toml"),
-        r#"version = 1
-[[key]]
-name = "prod-release"
-key = "quorum.key"
-format = "cosign-legacy"
-quorum = 2
-timelock_secs = 3600
-expiry_secs = 7200
-repositories = ["team/**"]
-approvers = [
-  { name = "alice", key = "alice.pub" },
-  { name = "bob", key = "bob.pub" },
-]
-"#,
-    )
-    .unwrap();
-    let keys = zoll_approval::QuorumKeys::load(&d.join("approvals.toml")).unwrap();
+    let config = zoll_testkit::quorum_keys_file(&d, "prod-release", "team/**");
+    let keys = zoll_approval::QuorumKeys::load(&config).unwrap();
     let store = reg.store.clone();
     reg.with_app(|app| {
         app.approvals = Some(Arc::new(
