@@ -114,6 +114,10 @@ def administer(driver, base, project, shots, seen, check):
     check("retention")
     driver.get(f"{base}/ui/projects/{project}/members")
     check("members")
+    driver.get(f"{base}/ui/projects/{project}/settings")
+    check("settings")
+    driver.get(f"{base}/ui/projects/{project}/webhooks")
+    check("webhooks")
 
 
 def walk(driver, base, user, password, project, repo, tag, shots, javascript):

@@ -123,6 +123,8 @@ async fn a_browser_logs_in_browses_to_the_artifact_and_logs_out_without_console_
         "approval",
         "retention",
         "members",
+        "settings",
+        "webhooks",
     ] {
         assert_eq!(
             seen["js"]["axe"][page],

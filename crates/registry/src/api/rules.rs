@@ -15,16 +15,8 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         ("PUT", ["projects", p, "immutable"]) => {
             c.require(Action::ManagePolicies, p, "immutable.set")
                 .await?;
-            let rules: Vec<ImmutableRule> = json_body(body).await?;
-            if let Some(why) = rules.iter().find_map(ImmutableRule::invalid) {
-                return Err(bad(format!("immutable-tag rule: {why}")));
-            }
-            let mut project = c.project(p).await?;
-            project.immutable_rules = serde_json::to_string(&rules).expect("serializes");
-            c.app.store.update_project(&project).await?;
-            c.audit("immutable.set", p, "ok", &project.immutable_rules)
-                .await;
-            ok(json!(rules))
+            let new: Vec<ImmutableRule> = json_body(body).await?;
+            ok(json!(edit_immutable(c, p, |rules| *rules = new).await?))
         }
         ("GET", ["projects", p, "retention"]) => {
             let policy: Value = retention(c, p).await?.map_or(Value::Null, |r| {
@@ -33,36 +25,12 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
             ok(policy)
         }
         ("PUT", ["projects", p, "retention"]) => {
-            c.require(Action::ManagePolicies, p, "retention.set")
-                .await?;
-            // A retention policy deletes on schedule: setting one is deleting.
-            c.require(Action::Delete, p, "retention.set").await?;
+            require_retention_set(c, p).await?;
             let policy: RetentionPolicy = json_body(body).await?;
-            if !policy.is_valid() {
-                return Err(bad(
-                    "a retention policy needs keep_last or keep_days above 0, or keep_tags \
-                     patterns (each a valid pattern: * within a tag, ? one character)",
-                ));
-            }
-            let mut project = c.project(p).await?;
-            project.retention = Some(serde_json::to_string(&policy).expect("serializes"));
-            c.app.store.update_project(&project).await?;
-            c.audit(
-                "retention.set",
-                p,
-                "ok",
-                project.retention.as_deref().unwrap_or(""),
-            )
-            .await;
-            ok(json!(policy))
+            ok(json!(set_retention(c, p, policy).await?))
         }
         ("DELETE", ["projects", p, "retention"]) => {
-            c.require(Action::ManagePolicies, p, "retention.set")
-                .await?;
-            let mut project = c.project(p).await?;
-            project.retention = None;
-            c.app.store.update_project(&project).await?;
-            c.audit("retention.set", p, "ok", "removed").await;
+            remove_retention(c, p).await?;
             no_content()
         }
         ("POST", ["projects", p, "retention", "run"]) => {
@@ -116,4 +84,81 @@ pub(crate) async fn run_retention(
         .await;
     }
     Ok(report)
+}
+
+/// Changes a project's immutable-tag rules with `edit` (the API's `PUT` replaces them; the
+/// console adds or removes one): for those who manage its policies; every rule must be
+/// valid; audited with the new rules.
+pub(crate) async fn edit_immutable(
+    c: &Ctx<'_>,
+    p: &str,
+    edit: impl FnOnce(&mut Vec<ImmutableRule>),
+) -> ApiResult<Vec<ImmutableRule>> {
+    c.require(Action::ManagePolicies, p, "immutable.set")
+        .await?;
+    let mut project = c.project(p).await?;
+    let mut rules = crate::push_rules::rules(&project)?;
+    edit(&mut rules);
+    if let Some(why) = rules.iter().find_map(ImmutableRule::invalid) {
+        return Err(bad(format!("immutable-tag rule: {why}")));
+    }
+    if rules.len() > MAX_IMMUTABLE_RULES {
+        return Err(bad(format!(
+            "at most {MAX_IMMUTABLE_RULES} immutable-tag rules"
+        )));
+    }
+    project.immutable_rules = serde_json::to_string(&rules).expect("serializes");
+    c.app.store.update_project(&project).await?;
+    c.audit("immutable.set", p, "ok", &project.immutable_rules)
+        .await;
+    Ok(rules)
+}
+
+/// Most immutable-tag rules of one project.
+const MAX_IMMUTABLE_RULES: usize = 256;
+
+/// Setting a retention policy: managing the project's policies, and deleting in it (a
+/// policy deletes on schedule, so setting one is deleting).
+async fn require_retention_set(c: &Ctx<'_>, p: &str) -> ApiResult<()> {
+    c.require(Action::ManagePolicies, p, "retention.set")
+        .await?;
+    c.require(Action::Delete, p, "retention.set").await
+}
+
+/// Sets a project's retention policy (the API's `PUT .../retention` and the console's
+/// form); audited.
+pub(crate) async fn set_retention(
+    c: &Ctx<'_>,
+    p: &str,
+    policy: RetentionPolicy,
+) -> ApiResult<RetentionPolicy> {
+    require_retention_set(c, p).await?;
+    if !policy.is_valid() {
+        return Err(bad(
+            "a retention policy needs keep_last or keep_days above 0, or keep_tags \
+             patterns (each a valid pattern: * within a tag, ? one character)",
+        ));
+    }
+    let mut project = c.project(p).await?;
+    project.retention = Some(serde_json::to_string(&policy).expect("serializes"));
+    c.app.store.update_project(&project).await?;
+    c.audit(
+        "retention.set",
+        p,
+        "ok",
+        project.retention.as_deref().unwrap_or(""),
+    )
+    .await;
+    Ok(policy)
+}
+
+/// Removes a project's retention policy (the API's `DELETE` and the console); audited.
+pub(crate) async fn remove_retention(c: &Ctx<'_>, p: &str) -> ApiResult<()> {
+    c.require(Action::ManagePolicies, p, "retention.set")
+        .await?;
+    let mut project = c.project(p).await?;
+    project.retention = None;
+    c.app.store.update_project(&project).await?;
+    c.audit("retention.set", p, "ok", "removed").await;
+    Ok(())
 }

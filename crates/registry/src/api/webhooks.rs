@@ -14,13 +14,7 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         ("GET", ["projects", p, "webhooks"]) => ok(json!(list(c, p).await?)),
         ("POST", ["projects", p, "webhooks"]) => add_webhook(c, p, body).await,
         ("DELETE", ["projects", p, "webhooks", hook]) => {
-            c.require(Action::ManagePolicies, p, "webhook.delete")
-                .await?;
-            if !c.app.store.delete_webhook(p, hook).await? {
-                return Err(not_found(&format!("webhook {hook}")));
-            }
-            c.audit("webhook.delete", &format!("{p}/{hook}"), "ok", "")
-                .await;
+            delete(c, p, hook).await?;
             no_content()
         }
         ("GET", ["projects", p, "webhooks", hook, "deliveries"]) => {
@@ -66,17 +60,40 @@ pub(crate) async fn deliveries(
 }
 
 async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewHook {
-        url: String,
-        secret: String,
-        #[serde(default)]
-        events: Vec<String>,
-    }
     c.require(Action::ManagePolicies, project, "webhook.create")
         .await?;
     let h: NewHook = json_body(body).await?;
+    created(json!(add(c, project, h).await?))
+}
+
+/// Deletes a webhook of `p` (the API's `DELETE` and the console); audited.
+pub(crate) async fn delete(c: &Ctx<'_>, p: &str, hook: &str) -> ApiResult<()> {
+    c.require(Action::ManagePolicies, p, "webhook.delete")
+        .await?;
+    if !c.app.store.delete_webhook(p, hook).await? {
+        return Err(not_found(&format!("webhook {hook}")));
+    }
+    c.audit("webhook.delete", &format!("{p}/{hook}"), "ok", "")
+        .await;
+    Ok(())
+}
+
+/// A webhook to add, as `POST /api/v1/projects/{p}/webhooks` takes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewHook {
+    pub(crate) url: String,
+    pub(crate) secret: String,
+    #[serde(default)]
+    pub(crate) events: Vec<String>,
+}
+
+/// Adds a webhook to `project` (the API's `POST` and the console's form): for those who
+/// manage its policies, to a destination the registry may reach, with a secret of at least
+/// 16 bytes and known event types; audited.
+pub(crate) async fn add(c: &Ctx<'_>, project: &str, h: NewHook) -> ApiResult<Webhook> {
+    c.require(Action::ManagePolicies, project, "webhook.create")
+        .await?;
     c.project(project).await?;
     if c.app.store.webhook_count(project).await? >= crate::events::MAX_WEBHOOKS_PER_PROJECT {
         return Err(bad(format!(
@@ -117,5 +134,5 @@ async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         &hook.url,
     )
     .await;
-    created(json!(hook))
+    Ok(hook)
 }

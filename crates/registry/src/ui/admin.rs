@@ -12,8 +12,14 @@
 //! | `POST /ui/projects/{p}/robots` | `POST .../robots` (the secret shown once) |
 //! | `POST /ui/projects/{p}/robots/delete` (`name`) | `DELETE .../robots/{name}` |
 //! | `GET /ui/projects/{p}/settings` | `GET .../quota`, `.../immutable`, `.../retention` |
+//! | `POST /ui/projects/{p}/immutable` (`repositories`, `tags`) | `PUT .../immutable` (one rule more) |
+//! | `POST /ui/projects/{p}/immutable/remove` (`repositories`, `tags`) | `PUT .../immutable` (that rule less) |
+//! | `POST /ui/projects/{p}/retention` (`keep_last`, `keep_days`, `keep_tags`) | `PUT .../retention` |
+//! | `POST /ui/projects/{p}/retention/remove` | `DELETE .../retention` |
 //! | `GET /ui/projects/{p}/retention` | `POST .../retention/run?dry_run=true` |
 //! | `GET /ui/projects/{p}/webhooks` | `GET .../webhooks` and each `.../deliveries` |
+//! | `POST /ui/projects/{p}/webhooks` (`url`, `secret`, `event`…) | `POST .../webhooks` |
+//! | `POST /ui/projects/{p}/webhooks/delete` (`id`) | `DELETE .../webhooks/{id}` |
 
 use axum::body::Body;
 use axum::http::StatusCode;
@@ -122,31 +128,6 @@ pub(super) async fn members_page(
             }
         },
     ))
-}
-
-/// `POST /ui/projects/{p}/members` and `.../members/remove`.
-pub(super) async fn members_post(
-    app: &App,
-    parts: &axum::http::request::Parts,
-    body: Body,
-    p: &str,
-    remove: bool,
-    source: &str,
-) -> Result<Response, Failure> {
-    let Some((s, f)) = super::session_form(app, parts, body).await? else {
-        return Ok(see_other("/ui/login"));
-    };
-    let c = super::ctx(app, &s, source);
-    let account = field(&f, "account").trim();
-    let done = if remove {
-        members::remove(&c, p, account).await
-    } else {
-        members::set(&c, p, account, field(&f, "role"))
-            .await
-            .map(|_| ())
-    };
-    done.map_err(|e| Failure::from(e).for_session(&s))?;
-    Ok(see_other(&format!("/ui/projects/{p}/members")))
 }
 
 /// `GET /ui/projects/{p}/robots`.
@@ -320,23 +301,6 @@ pub(super) async fn robots_create(
     ))
 }
 
-/// `POST /ui/projects/{p}/robots/delete`.
-pub(super) async fn robots_delete(
-    app: &App,
-    parts: &axum::http::request::Parts,
-    body: Body,
-    p: &str,
-    source: &str,
-) -> Result<Response, Failure> {
-    let Some((s, f)) = super::session_form(app, parts, body).await? else {
-        return Ok(see_other("/ui/login"));
-    };
-    robots::delete(&super::ctx(app, &s, source), p, field(&f, "name").trim())
-        .await
-        .map_err(|e| Failure::from(e).for_session(&s))?;
-    Ok(see_other(&format!("/ui/projects/{p}/robots")))
-}
-
 /// `GET /ui/projects/{p}/settings`: quota with usage, immutable-tag rules, retention.
 pub(super) async fn settings_page(
     app: &App,
@@ -348,6 +312,7 @@ pub(super) async fn settings_page(
     let (project, usage) = projects::quota(&c, p).await?;
     let immutable = rules::immutable(&c, p).await?;
     let retention = rules::retention(&c, p).await?;
+    let manage = allowed(&app.store, &s.identity, Action::ManagePolicies, p).await?;
     let f = Frame::of(s);
     Ok(layout(
         &format!("Quota and rules of {p}"),
@@ -373,14 +338,36 @@ pub(super) async fn settings_page(
             }
             table {
                 caption { "Immutable-tag rules: a tag matching one cannot be moved or deleted" }
-                thead { tr { th scope="col" { "Repositories" } th scope="col" { "Tags" } } }
+                thead { tr { th scope="col" { "Repositories" } th scope="col" { "Tags" }
+                    @if manage { th scope="col" { "Remove" } } } }
                 tbody {
                     @for r in &immutable {
-                        tr { th scope="row" { code { (r.repositories) } } td { code { (r.tags) } } }
+                        tr {
+                            th scope="row" { code { (r.repositories) } }
+                            td { code { (r.tags) } }
+                            @if manage {
+                                td {
+                                    form method="post" action={ "/ui/projects/" (p) "/immutable/remove" } {
+                                        (csrf(&f))
+                                        input type="hidden" name="repositories" value=(r.repositories);
+                                        input type="hidden" name="tags" value=(r.tags);
+                                        button type="submit" aria-label={ "Remove the rule " (r.repositories) " " (r.tags) } { "Remove" }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
             @if immutable.is_empty() { p.empty { "No immutable-tag rules." } }
+            @if manage {
+                form.admin method="post" action={ "/ui/projects/" (p) "/immutable" } {
+                    (csrf(&f))
+                    label { "Repositories (pattern)" input type="text" name="repositories" value="**" maxlength="255"; }
+                    label { "Tags (pattern, e.g. v*)" input type="text" name="tags" required maxlength="255"; }
+                    button type="submit" { "Add an immutable-tag rule" }
+                }
+            }
             h2 { "Retention policy" }
             @match &retention {
                 None => p { "No retention policy: nothing is deleted by retention." },
@@ -392,6 +379,25 @@ pub(super) async fn settings_page(
                         @if let Some(d) = r.keep_days { li { "pushed within " (d) " days" } }
                     }
                     p { a href={ "/ui/projects/" (p) "/retention" } { "Preview what it would delete, and why" } }
+                    @if manage {
+                        form method="post" action={ "/ui/projects/" (p) "/retention/remove" } {
+                            (csrf(&f))
+                            button type="submit" { "Remove the retention policy" }
+                        }
+                    }
+                }
+            }
+            @if manage {
+                h3 { "Set the retention policy" }
+                form.admin method="post" action={ "/ui/projects/" (p) "/retention" } {
+                    (csrf(&f))
+                    label { "Keep the newest (per repository)" input type="number" name="keep_last" min="1"
+                        value=[retention.as_ref().and_then(|r| r.keep_last)]; }
+                    label { "Keep tags matching (comma-separated patterns)" input type="text" name="keep_tags"
+                        maxlength="1024" value=[retention.as_ref().map(|r| r.keep_tags.join(", "))]; }
+                    label { "Keep what was pushed within (days)" input type="number" name="keep_days" min="1"
+                        value=[retention.as_ref().and_then(|r| r.keep_days)]; }
+                    button type="submit" { "Save the policy" }
                 }
             }
         },
@@ -471,16 +477,35 @@ pub(super) async fn webhooks_page(
             (tabs(p))
             @if hooks.is_empty() { p.empty { "No webhooks." } }
             @for (h, log) in hooks.iter().zip(&logs) {
-                (webhook(h, log))
+                (webhook(&f, p, h, log))
+            }
+            h2 { "Add a webhook" }
+            form.admin method="post" action={ "/ui/projects/" (p) "/webhooks" } {
+                (csrf(&f))
+                label { "URL (http:// or https://)" input type="url" name="url" required maxlength="2048"; }
+                label { "Secret (at least 16 bytes; signs each delivery)"
+                    input type="password" name="secret" required minlength="16" maxlength="256" autocomplete="new-password"; }
+                fieldset {
+                    legend { "Events (none: all)" }
+                    @for e in crate::events::EVENT_TYPES {
+                        label.check { input type="checkbox" name="event" value=(e); (e) }
+                    }
+                }
+                button type="submit" { "Add webhook" }
             }
         },
     ))
 }
 
-fn webhook(h: &Webhook, log: &[(Delivery, Vec<Attempt>)]) -> Markup {
+fn webhook(f: &Frame, p: &str, h: &Webhook, log: &[(Delivery, Vec<Attempt>)]) -> Markup {
     html! {
         section.webhook aria-label={ "Webhook " (h.url) } {
             h2 { code { (h.url) } }
+            form method="post" action={ "/ui/projects/" (p) "/webhooks/delete" } {
+                (csrf(f))
+                input type="hidden" name="id" value=(h.id);
+                button type="submit" aria-label={ "Delete the webhook " (h.url) } { "Delete" }
+            }
             p {
                 @if h.enabled { "Enabled" } @else { "Disabled" }
                 "; events: " @if h.events.is_empty() { "all" } @else { (h.events.join(", ")) }
@@ -515,4 +540,134 @@ fn webhook(h: &Webhook, log: &[(Delivery, Vec<Attempt>)]) -> Markup {
             @if log.is_empty() { p.empty { "No deliveries yet." } }
         }
     }
+}
+
+/// A whole number of a form field, if given.
+fn number(s: &Session, f: &[(String, String)], name: &str) -> Result<Option<u32>, Failure> {
+    let v = field(f, name).trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| {
+        Failure::new(StatusCode::BAD_REQUEST, format!("{name}: a whole number")).for_session(s)
+    })
+}
+
+/// A change an administration form asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Change {
+    MemberSet,
+    MemberRemove,
+    RobotDelete,
+    ImmutableAdd,
+    ImmutableRemove,
+    RetentionSet,
+    RetentionRemove,
+    WebhookAdd,
+    WebhookDelete,
+}
+
+impl Change {
+    /// The change of a `POST /ui/projects/{p}/…` path (what follows the project).
+    pub(super) fn of(rest: &[&str]) -> Option<Change> {
+        use Change::*;
+        Some(match rest {
+            ["members"] => MemberSet,
+            ["members", "remove"] => MemberRemove,
+            ["robots", "delete"] => RobotDelete,
+            ["immutable"] => ImmutableAdd,
+            ["immutable", "remove"] => ImmutableRemove,
+            ["retention"] => RetentionSet,
+            ["retention", "remove"] => RetentionRemove,
+            ["webhooks"] => WebhookAdd,
+            ["webhooks", "delete"] => WebhookDelete,
+            _ => return None,
+        })
+    }
+}
+
+/// The `POST`s of the administration pages but the robot creation: the session and its
+/// form token (`session_form`), then the API's own function for the change (which
+/// authorizes and audits), then `303` back to the page the form was on.
+pub(super) async fn change(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    p: &str,
+    what: Change,
+    source: &str,
+) -> Result<Response, Failure> {
+    let Some((s, f)) = super::session_form(app, parts, body).await? else {
+        return Ok(see_other("/ui/login"));
+    };
+    let c = super::ctx(app, &s, source);
+    let rule = || crate::push_rules::ImmutableRule {
+        repositories: field(&f, "repositories").trim().to_owned(),
+        tags: field(&f, "tags").trim().to_owned(),
+    };
+    let (done, back) = match what {
+        Change::MemberSet => (
+            members::set(&c, p, field(&f, "account").trim(), field(&f, "role"))
+                .await
+                .map(|_| ()),
+            "members",
+        ),
+        Change::MemberRemove => (
+            members::remove(&c, p, field(&f, "account").trim()).await,
+            "members",
+        ),
+        Change::RobotDelete => (
+            robots::delete(&c, p, field(&f, "name").trim()).await,
+            "robots",
+        ),
+        Change::ImmutableAdd | Change::ImmutableRemove => {
+            let rule = rule();
+            let edit = |rules: &mut Vec<crate::push_rules::ImmutableRule>| {
+                if what == Change::ImmutableAdd {
+                    rules.push(rule);
+                } else if let Some(i) = rules.iter().position(|r| *r == rule) {
+                    rules.remove(i);
+                }
+            };
+            (
+                rules::edit_immutable(&c, p, edit).await.map(|_| ()),
+                "settings",
+            )
+        }
+        Change::RetentionSet => {
+            let policy = crate::retention::RetentionPolicy {
+                keep_last: number(&s, &f, "keep_last")?,
+                keep_days: number(&s, &f, "keep_days")?,
+                keep_tags: field(&f, "keep_tags")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            (
+                rules::set_retention(&c, p, policy).await.map(|_| ()),
+                "settings",
+            )
+        }
+        Change::RetentionRemove => (rules::remove_retention(&c, p).await, "settings"),
+        Change::WebhookAdd => {
+            let hook = webhooks::NewHook {
+                url: field(&f, "url").trim().to_owned(),
+                secret: field(&f, "secret").to_owned(),
+                events: f
+                    .iter()
+                    .filter(|(k, _)| k == "event")
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            };
+            (webhooks::add(&c, p, hook).await.map(|_| ()), "webhooks")
+        }
+        Change::WebhookDelete => (
+            webhooks::delete(&c, p, field(&f, "id").trim()).await,
+            "webhooks",
+        ),
+    };
+    done.map_err(|e| Failure::from(e).for_session(&s))?;
+    Ok(see_other(&format!("/ui/projects/{p}/{back}")))
 }

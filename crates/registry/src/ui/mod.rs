@@ -207,16 +207,11 @@ async fn route(
             ["login"] => login(app, parts, body, source).await,
             ["logout"] => logout(app, parts, body, source).await,
             ["audit", "verify"] => audit::verify(app, parts, body, source).await,
-            ["projects", p, "members"] => {
-                admin::members_post(app, parts, body, p, false, source).await
-            }
-            ["projects", p, "members", "remove"] => {
-                admin::members_post(app, parts, body, p, true, source).await
-            }
             ["projects", p, "robots"] => admin::robots_create(app, parts, body, p, source).await,
-            ["projects", p, "robots", "delete"] => {
-                admin::robots_delete(app, parts, body, p, source).await
-            }
+            ["projects", p, rest @ ..] => match admin::Change::of(rest) {
+                Some(what) => admin::change(app, parts, body, p, what, source).await,
+                None => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
+            },
             _ => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
         };
     }
