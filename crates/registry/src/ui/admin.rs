@@ -63,6 +63,12 @@ fn tabs(p: &str) -> Markup {
     }
 }
 
+/// Whether the page may offer forms: only to a logged-in session (which has a form
+/// token); with authentication off the console is read-only.
+fn can_change(f: &Frame) -> bool {
+    f.form_token().is_some()
+}
+
 fn csrf(f: &Frame) -> Markup {
     html! {
         @if let Some(t) = f.form_token() { input type="hidden" name="csrf" value=(t); }
@@ -79,7 +85,9 @@ pub(super) async fn members_page(
     let c = super::ctx(app, s, source);
     let rows = members::list(&c, p).await?;
     // Whether to offer the forms; the POST is authorized by itself either way.
-    let manage = allowed(&app.store, &s.identity, Action::ManageMembers, p).await?;
+    // Forms need a session (with authentication off there is none: read-only).
+    let manage = s.identity.account().is_some()
+        && allowed(&app.store, &s.identity, Action::ManageMembers, p).await?;
     let f = Frame::of(s);
     Ok(layout(
         &format!("Members of {p}"),
@@ -184,8 +192,9 @@ fn render_robots(f: &Frame, p: &str, rows: &[Account], made: Option<&Made>) -> M
             }
             table {
                 caption { "Robot accounts of " (p) }
-                thead { tr { @for h in ["Robot", "Permissions", "Expires", "Description", "Delete"] {
-                    th scope="col" { (h) } } } }
+                thead { tr { @for h in ["Robot", "Permissions", "Expires", "Description"] {
+                    th scope="col" { (h) } }
+                    @if can_change(f) { th scope="col" { "Delete" } } } }
                 tbody {
                     @for r in rows.iter().take(MAX_ROWS) {
                         tr {
@@ -193,11 +202,13 @@ fn render_robots(f: &Frame, p: &str, rows: &[Account], made: Option<&Made>) -> M
                             td { (permissions_text(r)) }
                             td { @match r.expires_ms { Some(ms) => (time(ms)), None => "never" } }
                             td { (r.description) }
-                            td {
-                                form method="post" action={ "/ui/projects/" (p) "/robots/delete" } {
-                                    (csrf(f))
-                                    input type="hidden" name="name" value=(r.name);
-                                    button type="submit" aria-label={ "Delete " (r.name) } { "Delete" }
+                            @if can_change(f) {
+                                td {
+                                    form method="post" action={ "/ui/projects/" (p) "/robots/delete" } {
+                                        (csrf(f))
+                                        input type="hidden" name="name" value=(r.name);
+                                        button type="submit" aria-label={ "Delete " (r.name) } { "Delete" }
+                                    }
                                 }
                             }
                         }
@@ -205,6 +216,7 @@ fn render_robots(f: &Frame, p: &str, rows: &[Account], made: Option<&Made>) -> M
                 }
             }
             @if rows.is_empty() { p.empty { "No robots." } }
+            @if can_change(f) {
             h2 { "Create a robot" }
             p { "A robot may hold only what you hold; " code { "pull-ungated" }
                 " only a system administrator may grant." }
@@ -227,6 +239,7 @@ fn render_robots(f: &Frame, p: &str, rows: &[Account], made: Option<&Made>) -> M
                     input type="number" name="expires_in_days" min="1" max="36500"; }
                 label { "Description" input type="text" name="description" maxlength="256"; }
                 button type="submit" { "Create robot" }
+            }
             }
         },
     )
@@ -312,7 +325,9 @@ pub(super) async fn settings_page(
     let (project, usage) = projects::quota(&c, p).await?;
     let immutable = rules::immutable(&c, p).await?;
     let retention = rules::retention(&c, p).await?;
-    let manage = allowed(&app.store, &s.identity, Action::ManagePolicies, p).await?;
+    // Forms need a session (with authentication off there is none: read-only).
+    let manage = s.identity.account().is_some()
+        && allowed(&app.store, &s.identity, Action::ManagePolicies, p).await?;
     let f = Frame::of(s);
     Ok(layout(
         &format!("Quota and rules of {p}"),
@@ -479,6 +494,7 @@ pub(super) async fn webhooks_page(
             @for (h, log) in hooks.iter().zip(&logs) {
                 (webhook(&f, p, h, log))
             }
+            @if can_change(&f) {
             h2 { "Add a webhook" }
             form.admin method="post" action={ "/ui/projects/" (p) "/webhooks" } {
                 (csrf(&f))
@@ -493,6 +509,7 @@ pub(super) async fn webhooks_page(
                 }
                 button type="submit" { "Add webhook" }
             }
+            }
         },
     ))
 }
@@ -501,10 +518,12 @@ fn webhook(f: &Frame, p: &str, h: &Webhook, log: &[(Delivery, Vec<Attempt>)]) ->
     html! {
         section.webhook aria-label={ "Webhook " (h.url) } {
             h2 { code { (h.url) } }
-            form method="post" action={ "/ui/projects/" (p) "/webhooks/delete" } {
-                (csrf(f))
-                input type="hidden" name="id" value=(h.id);
-                button type="submit" aria-label={ "Delete the webhook " (h.url) } { "Delete" }
+            @if can_change(f) {
+                form method="post" action={ "/ui/projects/" (p) "/webhooks/delete" } {
+                    (csrf(f))
+                    input type="hidden" name="id" value=(h.id);
+                    button type="submit" aria-label={ "Delete the webhook " (h.url) } { "Delete" }
+                }
             }
             p {
                 @if h.enabled { "Enabled" } @else { "Disabled" }

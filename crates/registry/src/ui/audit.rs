@@ -36,10 +36,15 @@ pub(super) struct Query {
     filter: AuditFilter,
 }
 
+/// A filter value of the query, trimmed and cut to at most [`MAX_FILTER`] bytes (at a
+/// character boundary).
 fn value(q: &HashMap<String, String>, k: &str) -> String {
     let v = q.get(k).map_or("", |v| v.trim());
-    v.get(..MAX_FILTER)
-        .map_or_else(|| v.to_owned(), str::to_owned)
+    let mut end = v.len().min(MAX_FILTER);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    v[..end].to_owned()
 }
 
 impl Query {

@@ -1035,3 +1035,25 @@ async fn policy_forms_change_what_the_api_reads() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authentication_off_the_admin_pages_show_everything_and_offer_no_form() {
+    let reg = TestRegistry::new().await;
+    reg.store
+        .create_project(&zoll_store::Project::new("team", false))
+        .await
+        .unwrap();
+    for page in [
+        "/ui/projects/team/members",
+        "/ui/projects/team/robots",
+        "/ui/projects/team/settings",
+        "/ui/projects/team/webhooks",
+        "/ui/audit",
+    ] {
+        let r = get(&reg, page, None).await;
+        assert_eq!(r.status, 200, "{page}: {}", text(&r));
+        let body = text(&r);
+        assert!(!body.contains("<form method=\"post\""), "{page}: {body}");
+        assert!(!body.contains("form class=\"admin\""), "{page}");
+    }
+}
