@@ -12,6 +12,7 @@
 //! | `POST /ui/projects/{p}/robots` | `POST .../robots` (the secret shown once) |
 //! | `POST /ui/projects/{p}/robots/delete` (`name`) | `DELETE .../robots/{name}` |
 //! | `GET /ui/projects/{p}/settings` | `GET .../quota`, `.../immutable`, `.../retention` |
+//! | `POST /ui/projects/{p}/quota` (`max_mib`, `max_artifacts`) | `PUT .../quota` |
 //! | `POST /ui/projects/{p}/immutable` (`repositories`, `tags`) | `PUT .../immutable` (one rule more) |
 //! | `POST /ui/projects/{p}/immutable/remove` (`repositories`, `tags`) | `PUT .../immutable` (that rule less) |
 //! | `POST /ui/projects/{p}/retention` (`keep_last`, `keep_days`, `keep_tags`) | `PUT .../retention` |
@@ -351,6 +352,16 @@ pub(super) async fn settings_page(
                     }
                 }
             }
+            @if s.identity.is_admin() && can_change(&f) {
+                form.admin method="post" action={ "/ui/projects/" (p) "/quota" } {
+                    (csrf(&f))
+                    label { "Storage limit in MiB (empty: none)" input type="number" name="max_mib" min="0"
+                        value=[project.quota_bytes.map(|b| b / (1024 * 1024))]; }
+                    label { "Artifact limit (empty: none)" input type="number" name="max_artifacts" min="0"
+                        value=[project.quota_artifacts]; }
+                    button type="submit" { "Set the quota" }
+                }
+            }
             table {
                 caption { "Immutable-tag rules: a tag matching one cannot be moved or deleted" }
                 thead { tr { th scope="col" { "Repositories" } th scope="col" { "Tags" }
@@ -577,6 +588,7 @@ fn number(s: &Session, f: &[(String, String)], name: &str) -> Result<Option<u32>
 pub(super) enum Change {
     MemberSet,
     MemberRemove,
+    Quota,
     RobotDelete,
     ImmutableAdd,
     ImmutableRemove,
@@ -593,6 +605,7 @@ impl Change {
         Some(match rest {
             ["members"] => MemberSet,
             ["members", "remove"] => MemberRemove,
+            ["quota"] => Quota,
             ["robots", "delete"] => RobotDelete,
             ["immutable"] => ImmutableAdd,
             ["immutable", "remove"] => ImmutableRemove,
@@ -635,6 +648,15 @@ pub(super) async fn change(
             members::remove(&c, p, field(&f, "account").trim()).await,
             "members",
         ),
+        Change::Quota => {
+            let mib = number(&s, &f, "max_mib")?;
+            let artifacts = number(&s, &f, "max_artifacts")?;
+            let bytes = mib.map(|m| u64::from(m) * 1024 * 1024);
+            (
+                projects::set_quota_limits(&c, p, bytes, artifacts.map(u64::from)).await,
+                "settings",
+            )
+        }
         Change::RobotDelete => (
             robots::delete(&c, p, field(&f, "name").trim()).await,
             "robots",

@@ -185,6 +185,14 @@ fn routes() -> Vec<Route> {
         ),
         r(
             "POST",
+            "/ui/projects/team/quota",
+            &[("max_mib", "100"), ("max_artifacts", "50")],
+            "PUT",
+            "/projects/team/quota",
+            Some(json!({"max_bytes": 104_857_600, "max_artifacts": 50})),
+        ),
+        r(
+            "POST",
             "/ui/projects/team/immutable",
             &[("repositories", "**"), ("tags", "v*")],
             "PUT",
@@ -372,7 +380,7 @@ async fn every_admin_route_answers_every_role_as_the_api_does() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 19 * 7);
+    assert_eq!(checked, 20 * 7);
     // Each change was made by someone (no row compares two refusals only), but the
     // approvals inbox: this registry holds no quorum keys (404 for all, as the API).
     let all: std::collections::BTreeSet<&str> = routes().iter().map(|r| r.ui_path).collect();
