@@ -169,6 +169,11 @@ impl Approvals {
         self
     }
 
+    /// Now, by the clock timelocks and expiry are measured with.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn keys(&self) -> &QuorumKeys {
         &self.keys
     }

@@ -273,19 +273,22 @@ pub fn holds(
     }
 }
 
+/// Every action, least powerful first.
+pub const ALL_ACTIONS: [Action; 6] = [
+    Action::Pull,
+    Action::Push,
+    Action::Delete,
+    Action::PullUngated,
+    Action::ManagePolicies,
+    Action::ManageMembers,
+];
+
 /// What a member of `project` with `role` may do: the actions it allows.
 pub fn role_actions(role: Role) -> Vec<Action> {
-    [
-        Action::Pull,
-        Action::Push,
-        Action::Delete,
-        Action::PullUngated,
-        Action::ManagePolicies,
-        Action::ManageMembers,
-    ]
-    .into_iter()
-    .filter(|a| role.allows(*a))
-    .collect()
+    ALL_ACTIONS
+        .into_iter()
+        .filter(|a| role.allows(*a))
+        .collect()
 }
 
 /// The caller's own role in `project` (users only; what [`holds`] needs).

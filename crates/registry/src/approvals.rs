@@ -207,6 +207,36 @@ fn valid_request(b: &RequestBody) -> ApiResult<()> {
     Ok(())
 }
 
+/// The requests (open ones, or all) on repositories the caller may pull, newest first:
+/// what `GET /api/v1/approvals` and the console's inbox show.
+pub(crate) async fn visible(
+    c: &Ctx<'_>,
+    approvals: &Approvals,
+    all: bool,
+) -> ApiResult<Vec<RequestView>> {
+    let mut out: Vec<RequestView> = Vec::new();
+    for v in approvals.list(all).await? {
+        if allowed(&c.app.store, c.id, Action::Pull, &v.repository).await? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// One request, if the caller may pull its repository (a refusal is audited):
+/// `GET /api/v1/approvals/{id}` and the console's detail page.
+pub(crate) async fn visible_one(
+    c: &Ctx<'_>,
+    approvals: &Approvals,
+    rid: &str,
+) -> ApiResult<RequestView> {
+    valid_id(rid)?;
+    let v = approvals.get(rid).await?;
+    c.require(Action::Pull, &v.repository, "approval.read")
+        .await?;
+    Ok(v)
+}
+
 /// `/api/v1/approvals/...`; `segs` is what follows `approvals`.
 pub(crate) async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) -> ApiResult {
     let Some(approvals) = &c.app.approvals else {
@@ -240,21 +270,9 @@ pub(crate) async fn route(c: &Ctx<'_>, m: &Method, segs: &[&str], body: Body) ->
         }
         ("GET", []) => {
             let all = c.query.get("all").is_some_and(|v| v == "true");
-            let mut visible: Vec<RequestView> = Vec::new();
-            for v in approvals.list(all).await? {
-                if allowed(&c.app.store, c.id, Action::Pull, &v.repository).await? {
-                    visible.push(v);
-                }
-            }
-            ok(&visible)
+            ok(&visible(c, approvals, all).await?)
         }
-        ("GET", [rid]) => {
-            valid_id(rid)?;
-            let v = approvals.get(rid).await?;
-            c.require(Action::Pull, &v.repository, "approval.read")
-                .await?;
-            ok(&v)
-        }
+        ("GET", [rid]) => ok(&visible_one(c, approvals, rid).await?),
         ("POST", [rid, decision @ ("approve" | "reject")]) => {
             valid_id(rid)?;
             let v = approvals.get(rid).await?;

@@ -53,6 +53,8 @@ pub struct RetentionItem {
     pub digest: String,
     pub tags: Vec<String>,
     pub pushed_ms: i64,
+    /// Why it is kept (every rule that keeps it) or deleted (why no rule keeps it).
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -97,20 +99,64 @@ pub async fn run(app: &App, project: &str, dry_run: bool) -> Result<RetentionRep
                 .iter()
                 .any(|t| SIGNATURE_TYPES.contains(&t.as_str()))
                 || a.cosign_signature;
-            let keep = policy.keep_last.is_some_and(|n| rank < n as usize)
-                || a.tags
-                    .iter()
-                    .any(|t| keep_tags.iter().any(|pat| pat.matches(t)))
-                || policy
-                    .keep_days
-                    .is_some_and(|d| now - a.pushed_ms < i64::from(d) * 86_400_000)
-                || signed
-                || a.tags.iter().any(|t| is_immutable(&immutable, &repo, t));
+            let age_ms = now - a.pushed_ms;
+            let age_days = age_ms.div_euclid(86_400_000);
+            let kept_tag = a
+                .tags
+                .iter()
+                .find(|t| keep_tags.iter().any(|pat| pat.matches(t)));
+            let immutable_tag = a.tags.iter().find(|t| is_immutable(&immutable, &repo, t));
+            // Every rule that keeps it; none: why each rule did not.
+            let mut reasons = Vec::new();
+            if let Some(n) = policy.keep_last.filter(|n| rank < *n as usize) {
+                reasons.push(format!(
+                    "among the newest {n} of {repo} (number {})",
+                    rank + 1
+                ));
+            }
+            if let Some(t) = kept_tag {
+                reasons.push(format!("tag {t} matches keep_tags"));
+            }
+            if let Some(d) = policy
+                .keep_days
+                .filter(|d| age_ms < i64::from(*d) * 86_400_000)
+            {
+                reasons.push(format!("pushed {age_days} days ago, within {d} days"));
+            }
+            if signed {
+                reasons.push("signed".to_owned());
+            }
+            if let Some(t) = immutable_tag {
+                reasons.push(format!("tag {t} is immutable"));
+            }
+            let keep = !reasons.is_empty();
+            if !keep {
+                if let Some(n) = policy.keep_last {
+                    reasons.push(format!(
+                        "not among the newest {n} of {repo} (number {})",
+                        rank + 1
+                    ));
+                }
+                if !policy.keep_tags.is_empty() {
+                    reasons.push(format!(
+                        "no tag matches keep_tags ({})",
+                        policy.keep_tags.join(", ")
+                    ));
+                }
+                if let Some(d) = policy.keep_days {
+                    reasons.push(format!(
+                        "pushed {age_days} days ago, before the last {d} days"
+                    ));
+                }
+                reasons.push("unsigned".to_owned());
+                reasons.push("no immutable tag".to_owned());
+            }
             let item = RetentionItem {
                 repository: repo.clone(),
                 digest: a.digest.clone(),
                 tags: a.tags.clone(),
                 pushed_ms: a.pushed_ms,
+                reasons,
             };
             if keep {
                 report.kept.push(item);

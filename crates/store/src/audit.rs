@@ -39,6 +39,33 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// What a reader of the trail asks for ([`Store::audit_page`]); empty text matches all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub actor: String,
+    pub action: String,
+    /// A substring of the target (a repository, project or account), any ASCII case.
+    pub target: String,
+    pub outcome: String,
+    /// From this time (inclusive), in milliseconds since the epoch.
+    pub from_ms: i64,
+    /// Until this time (exclusive).
+    pub to_ms: i64,
+}
+
+impl Default for AuditFilter {
+    fn default() -> Self {
+        AuditFilter {
+            actor: String::new(),
+            action: String::new(),
+            target: String::new(),
+            outcome: String::new(),
+            from_ms: i64::MIN,
+            to_ms: i64::MAX,
+        }
+    }
+}
+
 /// One inconsistency `audit_verify` found. Positions count records from 1 in sequence
 /// order; `seq` is the stored sequence number of the record at that position.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -35,7 +35,9 @@ use zoll_oci::{Digest, RepoName};
 use zoll_stdx::time::Clock;
 
 pub use approvals::{ApprovalRow, ApprovalVote};
-pub use audit::{AuditEntry, AuditFinding, AuditRecord, AuditReport, GENESIS, record_hash};
+pub use audit::{
+    AuditEntry, AuditFilter, AuditFinding, AuditRecord, AuditReport, GENESIS, record_hash,
+};
 pub use backup::{BackupReport, FORMAT as BACKUP_FORMAT, NOT_BACKED_UP, backed_up_tables};
 pub use backup_writer::{BackupItem, BackupWriter};
 pub use blobs::{ByteStream, S3Config};

@@ -5,12 +5,14 @@
 
 mod image;
 mod peers;
+mod quorum;
 mod server;
 mod softhsm;
 mod tar;
 
 pub use image::{CONFIG, LAYER_TAR, LAYER_TAR_GZIP, OCI_MANIFEST, TestImage, TestLayer};
 pub use peers::require_peer;
+pub use quorum::quorum_keys_file;
 pub use server::{DistributionServer, TEST_ADMIN_PASSWORD, TestServer, store_config};
 pub use softhsm::{
     SOFTHSM_KEYS, SOFTHSM_MODULE, SOFTHSM_PIN, SOFTHSM_TOKEN, softhsm_conf, softhsm_key,

@@ -7,6 +7,10 @@ each page for accessibility violations. Prints one JSON line with what it saw, t
 console's errors and CSP reports included. Run by crates/cli/tests/it/console.rs against a
 real `zoll serve`.
 
+With JavaScript on, it also administers: creates a robot with push rights on the project's
+robots page and reports its secret (the test pushes with it), runs the audit chain's
+verification on the audit page, and opens the approvals inbox and one request.
+
 Usage: console.py BASE USER PASSWORD PROJECT REPOSITORY TAG SCREENSHOT_DIR
 """
 
@@ -53,6 +57,67 @@ def accessibility(driver, seen, page):
     found = axe.run()["violations"]
     seen.setdefault("axe", {})[page] = [
         {"id": v["id"], "nodes": [n["html"] for n in v["nodes"]][:3]} for v in found]
+
+
+def administer(driver, base, project, shots, seen, check):
+    """Robots, audit and approvals pages (JavaScript on): what they showed, robot secret
+    included, into `seen`."""
+    wait = WebDriverWait(driver, 10)
+    driver.get(f"{base}/ui/projects/{project}/robots")
+    wait.until(ec.presence_of_element_located((By.NAME, "name")))
+    check("robots")
+    driver.find_element(By.NAME, "name").send_keys("ci")
+    driver.find_element(By.CSS_SELECTOR, "input[name=action][value=push]").click()
+    driver.find_element(By.CSS_SELECTOR, "form.admin button[type=submit]").click()
+    secret = wait.until(ec.presence_of_element_located((By.ID, "robot-secret")))
+    seen["robot"] = {
+        "heading": driver.find_element(By.CSS_SELECTOR, "section.secret h2").text,
+        "secret": secret.get_attribute("value"),
+        "listed": [th.text for th in driver.find_elements(By.CSS_SELECTOR, "tbody th")],
+    }
+    check("robot_created")
+    if shots:
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(os.path.join(shots, "robots.png"))
+    # Reloading the list shows no secret again.
+    driver.get(f"{base}/ui/projects/{project}/robots")
+    seen["robot"]["shown_again"] = bool(driver.find_elements(By.ID, "robot-secret"))
+    driver.get(f"{base}/ui/audit?n=10")
+    wait.until(ec.presence_of_element_located((By.ID, "results")))
+    check("audit")
+    driver.find_element(By.CSS_SELECTOR, "form[action='/ui/audit/verify'] button").click()
+    # The old page says "Not verified yet."; the new one has the result.
+    chain = wait.until(ec.presence_of_element_located(
+        (By.CSS_SELECTOR, "#chain ~ p.ok, #chain ~ p.error")))
+    seen["audit_chain"] = chain.text
+    seen["audit_actions"] = [c.text for c in driver.find_elements(
+        By.CSS_SELECTOR, "#results tbody td code")]
+    check("audit_verified")
+    if shots:
+        driver.execute_script("window.scrollTo(0, 0)")
+        driver.save_screenshot(os.path.join(shots, "audit.png"))
+    driver.get(f"{base}/ui/approvals")
+    wait.until(ec.presence_of_element_located((By.ID, "open")))
+    links = driver.find_elements(By.CSS_SELECTOR, "#results tbody th a")
+    seen["approvals"] = [a.get_attribute("href") for a in links]
+    seen["approvals_row"] = [td.text for td in driver.find_elements(
+        By.CSS_SELECTOR, "#results tbody td")]
+    check("approvals")
+    if shots:
+        driver.save_screenshot(os.path.join(shots, "approvals.png"))
+    if links:
+        links[0].click()
+        wait.until(ec.url_contains("/ui/approvals/"))
+        seen["approve_command"] = driver.find_elements(By.CSS_SELECTOR, "pre code")[-1].text
+        check("approval")
+    driver.get(f"{base}/ui/projects/{project}/retention")
+    check("retention")
+    driver.get(f"{base}/ui/projects/{project}/members")
+    check("members")
+    driver.get(f"{base}/ui/projects/{project}/settings")
+    check("settings")
+    driver.get(f"{base}/ui/projects/{project}/webhooks")
+    check("webhooks")
 
 
 def walk(driver, base, user, password, project, repo, tag, shots, javascript):
@@ -117,6 +182,8 @@ def walk(driver, base, user, password, project, repo, tag, shots, javascript):
     wait.until(ec.url_contains("q=" + tag[:1]))
     wait.until(lambda d: tag in [e.text for e in d.find_elements(By.CSS_SELECTOR, "#results th")])
     seen["filtered_url"] = driver.current_url
+    if javascript:
+        administer(driver, base, project, shots, seen, check)
     driver.find_element(By.CSS_SELECTOR, "header form button[type=submit]").click()
     wait.until(ec.url_contains("/ui/login"))
     # The session ended on the server: the projects page sends back to the login.

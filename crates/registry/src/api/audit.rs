@@ -12,8 +12,7 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> A
     match (m, segs) {
         ("GET", ["audit"]) => audit_export(c).await,
         ("GET", ["audit", "verify"]) => {
-            c.require_admin("audit.verify", "audit").await?;
-            let r = c.app.store.audit_verify().await?;
+            let r = verify(c).await?;
             ok(json!({
                 "records": r.records,
                 "head_seq": r.head_seq,
@@ -24,6 +23,34 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], _body: Body) -> A
         }
         _ => Err(not_found("endpoint")),
     }
+}
+
+/// Walks the whole chain (system administrators only) and records the run and its result
+/// in the trail itself (`audit.verify`, outcome `ok` or `failed` with the first findings):
+/// the API's `GET /audit/verify` and the console's button.
+pub(crate) async fn verify(c: &Ctx<'_>) -> ApiResult<zoll_store::AuditReport> {
+    c.require_admin("audit.verify", "audit").await?;
+    let r = c.app.store.audit_verify().await?;
+    let (outcome, detail) = if r.intact() {
+        (
+            "ok",
+            format!("{} records intact, head seq {}", r.records, r.head_seq),
+        )
+    } else {
+        let first: Vec<String> = r.findings.iter().take(5).map(ToString::to_string).collect();
+        (
+            "failed",
+            format!(
+                "{} records, head seq {}, {} findings: {}",
+                r.records,
+                r.head_seq,
+                r.findings.len(),
+                first.join("; ")
+            ),
+        )
+    };
+    c.audit("audit.verify", "audit", outcome, &detail).await;
+    Ok(r)
 }
 
 /// `GET /api/v1/audit?after=SEQ&limit=N&format=jsonl|csv|json`

@@ -18,14 +18,14 @@ use crate::auth::{Identity, Principal};
 use crate::error::{ApiError, ApiResult};
 
 mod accounts;
-mod audit;
+pub(crate) mod audit;
 mod backup;
-mod members;
-mod projects;
-mod robots;
-mod rules;
+pub(crate) mod members;
+pub(crate) mod projects;
+pub(crate) mod robots;
+pub(crate) mod rules;
 mod scans;
-mod webhooks;
+pub(crate) mod webhooks;
 
 pub use accounts::account_json;
 
@@ -341,7 +341,7 @@ impl Ctx<'_> {
         Err(ApiError::new(StatusCode::FORBIDDEN, "DENIED", why))
     }
 
-    async fn require_admin(&self, what: &str, target: &str) -> ApiResult<()> {
+    pub(crate) async fn require_admin(&self, what: &str, target: &str) -> ApiResult<()> {
         if self.id.is_admin() {
             return Ok(());
         }

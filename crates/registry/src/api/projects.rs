@@ -28,9 +28,7 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
             no_content()
         }
         ("GET", ["projects", p, "quota"]) => {
-            c.require(Action::Pull, p, "quota.read").await?;
-            let project = c.project(p).await?;
-            let u = c.app.store.usage(p).await?;
+            let (project, u) = quota(c, p).await?;
             ok(json!({
                 "max_bytes": project.quota_bytes,
                 "max_artifacts": project.quota_artifacts,
@@ -41,6 +39,15 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
         ("PUT", ["projects", p, "quota"]) => set_quota(c, p, body).await,
         _ => Err(not_found("endpoint")),
     }
+}
+
+/// A project with its usage, for whoever may pull from it (`GET .../quota` and the
+/// console).
+pub(crate) async fn quota(c: &Ctx<'_>, p: &str) -> ApiResult<(Project, zoll_store::Usage)> {
+    c.require(Action::Pull, p, "quota.read").await?;
+    let project = c.project(p).await?;
+    let u = c.app.store.usage(p).await?;
+    Ok((project, u))
 }
 
 fn project_json(p: &Project) -> Value {
@@ -132,19 +139,29 @@ async fn set_quota(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
     }
     c.require_admin("quota.set", project).await?;
     let q: Q = json_body(body).await?;
+    set_quota_limits(c, project, q.max_bytes, q.max_artifacts).await?;
+    ok(json!({"max_bytes": q.max_bytes, "max_artifacts": q.max_artifacts}))
+}
+
+/// Sets a project's quota (`None`: no limit): system administrators only (the API's
+/// `PUT .../quota` and the console's form); audited.
+pub(crate) async fn set_quota_limits(
+    c: &Ctx<'_>,
+    project: &str,
+    max_bytes: Option<u64>,
+    max_artifacts: Option<u64>,
+) -> ApiResult<()> {
+    c.require_admin("quota.set", project).await?;
     let mut p = c.project(project).await?;
-    p.quota_bytes = q.max_bytes;
-    p.quota_artifacts = q.max_artifacts;
+    p.quota_bytes = max_bytes;
+    p.quota_artifacts = max_artifacts;
     c.app.store.update_project(&p).await?;
     c.audit(
         "quota.set",
         project,
         "ok",
-        &format!(
-            "max_bytes={:?} max_artifacts={:?}",
-            q.max_bytes, q.max_artifacts
-        ),
+        &format!("max_bytes={max_bytes:?} max_artifacts={max_artifacts:?}"),
     )
     .await;
-    ok(json!({"max_bytes": q.max_bytes, "max_artifacts": q.max_artifacts}))
+    Ok(())
 }

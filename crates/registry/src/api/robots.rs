@@ -16,38 +16,19 @@ use crate::error::{ApiError, ApiResult};
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
     match (m, segs) {
         ("GET", ["projects", p, "robots"]) => {
-            c.require(Action::ManageMembers, p, "robot.list").await?;
-            let list: Vec<Value> = c
-                .app
-                .store
-                .accounts(Some(p))
-                .await?
-                .iter()
-                .filter(|a| a.kind == AccountKind::Robot)
-                .map(account_json)
-                .collect();
+            let list: Vec<Value> = list(c, p).await?.iter().map(account_json).collect();
             ok(json!(list))
         }
-        ("POST", ["projects", p, "robots"]) => create_robot(c, p, body).await,
+        ("POST", ["projects", p, "robots"]) => {
+            c.require(Action::ManageMembers, p, "robot.create").await?;
+            let r: NewRobot = json_body(body).await?;
+            let made = create(c, p, r).await?;
+            created(
+                json!({"name": made.name, "secret": made.secret, "expires_ms": made.expires_ms}),
+            )
+        }
         ("DELETE", ["projects", p, "robots", name]) => {
-            c.require(Action::ManageMembers, p, "robot.delete").await?;
-            let full = robot_name(p, name);
-            let robot = c
-                .app
-                .store
-                .account(&full)
-                .await?
-                .filter(|a| a.kind == AccountKind::Robot && a.project.as_deref() == Some(*p));
-            let Some(robot) = robot else {
-                return Err(not_found(&format!("robot {full}")));
-            };
-            // Removing a robot that holds more than the caller is not theirs to do either.
-            c.require_grantable_robot(p, &access::robot_permissions(&robot), "robot.delete", &full)
-                .await?;
-            if !c.app.store.delete_account(&full).await? {
-                return Err(not_found(&format!("robot {full}")));
-            }
-            c.audit("robot.delete", &full, "ok", "").await;
+            delete(c, p, name).await?;
             no_content()
         }
         _ => Err(not_found("endpoint")),
@@ -65,22 +46,66 @@ pub(super) fn robot_name(project: &str, name: &str) -> String {
     }
 }
 
-async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewRobot {
-        name: String,
-        permissions: Vec<RobotPermission>,
-        /// Expiry as milliseconds since the epoch, or
-        expires_ms: Option<i64>,
-        /// days from now.
-        expires_in_days: Option<u32>,
-        #[serde(default)]
-        description: String,
+/// The robots of a project (`GET /api/v1/projects/{p}/robots` and the console): for those
+/// who manage its members.
+pub(crate) async fn list(c: &Ctx<'_>, p: &str) -> ApiResult<Vec<Account>> {
+    c.require(Action::ManageMembers, p, "robot.list").await?;
+    let mut robots = c.app.store.accounts(Some(p)).await?;
+    robots.retain(|a| a.kind == AccountKind::Robot);
+    Ok(robots)
+}
+
+/// Deletes a robot of `p` (`DELETE /api/v1/projects/{p}/robots/{name}` and the console):
+/// not one holding more than the caller; audited.
+pub(crate) async fn delete(c: &Ctx<'_>, p: &str, name: &str) -> ApiResult<()> {
+    c.require(Action::ManageMembers, p, "robot.delete").await?;
+    let full = robot_name(p, name);
+    let robot = c
+        .app
+        .store
+        .account(&full)
+        .await?
+        .filter(|a| a.kind == AccountKind::Robot && a.project.as_deref() == Some(p));
+    let Some(robot) = robot else {
+        return Err(not_found(&format!("robot {full}")));
+    };
+    // Removing a robot that holds more than the caller is not theirs to do either.
+    c.require_grantable_robot(p, &access::robot_permissions(&robot), "robot.delete", &full)
+        .await?;
+    if !c.app.store.delete_account(&full).await? {
+        return Err(not_found(&format!("robot {full}")));
     }
+    c.audit("robot.delete", &full, "ok", "").await;
+    Ok(())
+}
+
+/// A robot to create, as `POST /api/v1/projects/{p}/robots` takes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewRobot {
+    pub(crate) name: String,
+    pub(crate) permissions: Vec<RobotPermission>,
+    /// Expiry as milliseconds since the epoch, or
+    pub(crate) expires_ms: Option<i64>,
+    /// days from now.
+    pub(crate) expires_in_days: Option<u32>,
+    #[serde(default)]
+    pub(crate) description: String,
+}
+
+/// A robot just created: its secret exists only here (the store keeps a hash).
+pub(crate) struct CreatedRobot {
+    pub(crate) name: String,
+    pub(crate) secret: String,
+    pub(crate) expires_ms: Option<i64>,
+}
+
+/// Creates a robot in `project` (the API's `POST` and the console's form): the caller
+/// manages members and holds every permission it grants (`pull-ungated`: system
+/// administrators only); audited, with a record of its own for `pull-ungated`.
+pub(crate) async fn create(c: &Ctx<'_>, project: &str, r: NewRobot) -> ApiResult<CreatedRobot> {
     c.require(Action::ManageMembers, project, "robot.create")
         .await?;
-    let r: NewRobot = json_body(body).await?;
     valid_account(&r.name)?;
     c.project(project).await?;
     if r.permissions.is_empty() {
@@ -167,5 +192,9 @@ async fn create_robot(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         )
         .await;
     }
-    created(json!({"name": name, "secret": secret, "expires_ms": expires_ms}))
+    Ok(CreatedRobot {
+        name,
+        secret,
+        expires_ms,
+    })
 }

@@ -7,34 +7,19 @@ use serde_json::json;
 use super::{Ctx, bad, created, json_body, no_content, not_found, ok};
 use crate::access::Action;
 use crate::error::ApiResult;
+use zoll_store::{Attempt, Delivery, Webhook};
 
 pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> ApiResult {
     match (m, segs) {
-        ("GET", ["projects", p, "webhooks"]) => {
-            c.require(Action::ManagePolicies, p, "webhook.list").await?;
-            ok(json!(c.app.store.webhooks(p).await?))
-        }
+        ("GET", ["projects", p, "webhooks"]) => ok(json!(list(c, p).await?)),
         ("POST", ["projects", p, "webhooks"]) => add_webhook(c, p, body).await,
         ("DELETE", ["projects", p, "webhooks", hook]) => {
-            c.require(Action::ManagePolicies, p, "webhook.delete")
-                .await?;
-            if !c.app.store.delete_webhook(p, hook).await? {
-                return Err(not_found(&format!("webhook {hook}")));
-            }
-            c.audit("webhook.delete", &format!("{p}/{hook}"), "ok", "")
-                .await;
+            delete(c, p, hook).await?;
             no_content()
         }
         ("GET", ["projects", p, "webhooks", hook, "deliveries"]) => {
-            c.require(Action::ManagePolicies, p, "webhook.deliveries")
-                .await?;
-            let hook_row = c.app.store.webhook(hook).await?;
-            if hook_row.is_none_or(|h| h.project != *p) {
-                return Err(not_found(&format!("webhook {hook}")));
-            }
             let mut out = Vec::new();
-            for d in c.app.store.deliveries(hook, 100).await? {
-                let attempts = c.app.store.attempts(&d.id).await?;
+            for (d, attempts) in deliveries(c, p, hook, 100).await? {
                 let mut v = serde_json::to_value(&d).expect("serializes");
                 v["attempt_log"] = json!(attempts);
                 out.push(v);
@@ -45,18 +30,70 @@ pub(super) async fn route(c: &Ctx<'_>, m: &str, segs: &[&str], body: Body) -> Ap
     }
 }
 
-async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct NewHook {
-        url: String,
-        secret: String,
-        #[serde(default)]
-        events: Vec<String>,
+/// A project's webhooks (`GET /api/v1/projects/{p}/webhooks` and the console): for those
+/// who manage its policies.
+pub(crate) async fn list(c: &Ctx<'_>, p: &str) -> ApiResult<Vec<Webhook>> {
+    c.require(Action::ManagePolicies, p, "webhook.list").await?;
+    Ok(c.app.store.webhooks(p).await?)
+}
+
+/// The newest `n` deliveries of a webhook of `p` with their attempts (the API's
+/// `.../deliveries` and the console's delivery log).
+pub(crate) async fn deliveries(
+    c: &Ctx<'_>,
+    p: &str,
+    hook: &str,
+    n: u64,
+) -> ApiResult<Vec<(Delivery, Vec<Attempt>)>> {
+    c.require(Action::ManagePolicies, p, "webhook.deliveries")
+        .await?;
+    let hook_row = c.app.store.webhook(hook).await?;
+    if hook_row.is_none_or(|h| h.project != p) {
+        return Err(not_found(&format!("webhook {hook}")));
     }
+    let mut out = Vec::new();
+    for d in c.app.store.deliveries(hook, n).await? {
+        let attempts = c.app.store.attempts(&d.id).await?;
+        out.push((d, attempts));
+    }
+    Ok(out)
+}
+
+async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
     c.require(Action::ManagePolicies, project, "webhook.create")
         .await?;
     let h: NewHook = json_body(body).await?;
+    created(json!(add(c, project, h).await?))
+}
+
+/// Deletes a webhook of `p` (the API's `DELETE` and the console); audited.
+pub(crate) async fn delete(c: &Ctx<'_>, p: &str, hook: &str) -> ApiResult<()> {
+    c.require(Action::ManagePolicies, p, "webhook.delete")
+        .await?;
+    if !c.app.store.delete_webhook(p, hook).await? {
+        return Err(not_found(&format!("webhook {hook}")));
+    }
+    c.audit("webhook.delete", &format!("{p}/{hook}"), "ok", "")
+        .await;
+    Ok(())
+}
+
+/// A webhook to add, as `POST /api/v1/projects/{p}/webhooks` takes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewHook {
+    pub(crate) url: String,
+    pub(crate) secret: String,
+    #[serde(default)]
+    pub(crate) events: Vec<String>,
+}
+
+/// Adds a webhook to `project` (the API's `POST` and the console's form): for those who
+/// manage its policies, to a destination the registry may reach, with a secret of at least
+/// 16 bytes and known event types; audited.
+pub(crate) async fn add(c: &Ctx<'_>, project: &str, h: NewHook) -> ApiResult<Webhook> {
+    c.require(Action::ManagePolicies, project, "webhook.create")
+        .await?;
     c.project(project).await?;
     if c.app.store.webhook_count(project).await? >= crate::events::MAX_WEBHOOKS_PER_PROJECT {
         return Err(bad(format!(
@@ -97,5 +134,5 @@ async fn add_webhook(c: &Ctx<'_>, project: &str, body: Body) -> ApiResult {
         &hook.url,
     )
     .await;
-    created(json!(hook))
+    Ok(hook)
 }

@@ -9,9 +9,12 @@
 //! Basic or Bearer only. Every change is a `POST` whose `Origin` (or `Referer`) must name
 //! this server and, once logged in, whose form must carry the session's form token.
 
+mod admin;
+mod approvals;
 mod artifact;
 mod artifact_view;
 mod assets;
+mod audit;
 mod pages;
 mod session;
 
@@ -205,6 +208,12 @@ async fn route(
         return match segs.as_slice() {
             ["login"] => login(app, parts, body, source).await,
             ["logout"] => logout(app, parts, body, source).await,
+            ["audit", "verify"] => audit::verify(app, parts, body, source).await,
+            ["projects", p, "robots"] => admin::robots_create(app, parts, body, p, source).await,
+            ["projects", p, rest @ ..] => match admin::Change::of(rest) {
+                Some(what) => admin::change(app, parts, body, p, what, source).await,
+                None => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
+            },
             _ => Err(Failure::new(StatusCode::NOT_FOUND, "no such page")),
         };
     }
@@ -222,8 +231,18 @@ async fn route(
     };
     let page = match segs.as_slice() {
         [""] => return Ok(see_other("/ui/projects")),
+        ["audit", "export.csv"] => return audit::export(app, &s, &q, source, true).await,
+        ["audit", "export.json"] => return audit::export(app, &s, &q, source, false).await,
+        ["audit"] => audit::page(app, &s, &q, source).await,
+        ["approvals"] => approvals::inbox(app, &s, &q, source).await,
+        ["approvals", id] => approvals::detail(app, &s, id, source).await,
         ["projects"] => projects(app, &s, &q).await,
         ["projects", p] => repositories(app, &s, p, &q, source).await,
+        ["projects", p, "members"] => admin::members_page(app, &s, p, source).await,
+        ["projects", p, "robots"] => admin::robots_page(app, &s, p, source).await,
+        ["projects", p, "settings"] => admin::settings_page(app, &s, p, source).await,
+        ["projects", p, "retention"] => admin::retention_page(app, &s, p, source).await,
+        ["projects", p, "webhooks"] => admin::webhooks_page(app, &s, p, source).await,
         ["repositories", ..] => {
             let name = path
                 .trim_start_matches('/')
@@ -262,6 +281,17 @@ async fn viewer(app: &App, parts: &axum::http::request::Parts) -> Result<Option<
         }));
     }
     Ok(session::current(&app.store, &app.ui, &parts.headers).await?)
+}
+
+/// The management API's request context for the session's identity: its `require` and
+/// `project` are the checks every console page makes, exactly as the API endpoint would.
+fn ctx<'a>(app: &'a App, s: &'a Session, source: &'a str) -> Ctx<'a> {
+    Ctx {
+        app,
+        id: &s.identity,
+        source,
+        query: Default::default(),
+    }
 }
 
 /// The fields of a URL-encoded form (bounded).
@@ -445,17 +475,6 @@ async fn repositories(
         n,
         next.flatten().as_deref(),
     ))
-}
-
-/// The management API's request context for the viewer: its `require` and `project` are
-/// the checks every console page makes.
-fn ctx<'a>(app: &'a App, s: &'a Session, source: &'a str) -> Ctx<'a> {
-    Ctx {
-        app,
-        id: &s.identity,
-        source,
-        query: Default::default(),
-    }
 }
 
 /// The tagged artifacts of a repository (authorized as a pull of it, as `/v2/` would).

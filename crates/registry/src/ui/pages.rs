@@ -28,6 +28,11 @@ impl Frame {
         }
     }
 
+    /// The token a form of this page carries (none when authentication is off).
+    pub(super) fn form_token(&self) -> Option<&str> {
+        self.user.as_ref().map(|(_, t)| t.as_str())
+    }
+
     pub(super) fn user(&self) -> Option<(&str, &str)> {
         self.user.as_ref().map(|(n, t)| (n.as_str(), t.as_str()))
     }
@@ -63,7 +68,11 @@ pub(super) fn layout(
                     a.brand href="/ui/projects" { "zoll" }
                     @if user.is_some() {
                         nav aria-label="Console" {
-                            ul { li { a href="/ui/projects" { "Projects" } } }
+                            ul {
+                                li { a href="/ui/projects" { "Projects" } }
+                                li { a href="/ui/approvals" { "Approvals" } }
+                                li { a href="/ui/audit" { "Audit" } }
+                            }
                         }
                     }
                     @if let Some((name, form_token)) = user {
@@ -134,7 +143,7 @@ pub(super) fn error(status: StatusCode, message: &str, user: Option<(&str, &str)
 }
 
 /// A link to `path` with the query `pairs` (empty values left out), encoded.
-fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+pub(super) fn link(path: &str, pairs: &[(&str, &str)]) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
         q.append_pair(k, v);
@@ -246,6 +255,14 @@ pub(super) fn repositories(
         f.user(),
         &[("Projects", "/ui/projects".to_owned())],
         html! {
+            p.admin-link {
+                "Administration: "
+                a href={ (here) "/members" } { "members" } ", "
+                a href={ (here) "/robots" } { "robots" } ", "
+                a href={ (here) "/settings" } { "quota and rules" } ", "
+                a href={ (here) "/retention" } { "retention preview" } ", "
+                a href={ (here) "/webhooks" } { "webhooks" }
+            }
             (filter_form(&here, "Name starts with", filter, n, html! {}))
             (results(
                 html! { "Repositories of " (project.name) },

@@ -14,5 +14,6 @@ mod replicas;
 mod scanning;
 mod stored;
 mod ui;
+mod ui_admin;
 mod ui_artifact;
 mod uploads;

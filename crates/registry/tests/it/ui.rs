@@ -11,13 +11,13 @@ use zoll_stdx::time::{Clock, ManualClock};
 use crate::gov::{ADMIN, add_user, api, basic, project_with_member, push_as_admin, registry};
 use crate::harness::{Resp, TestRegistry};
 
-const HOST: &str = "zoll.test";
-const ORIGIN: &str = "https://zoll.test";
+pub(crate) const HOST: &str = "zoll.test";
+pub(crate) const ORIGIN: &str = "https://zoll.test";
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' \
                    data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
                    base-uri 'none'";
 
-fn text(r: &Resp) -> String {
+pub(crate) fn text(r: &Resp) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
@@ -30,7 +30,7 @@ fn form_body(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A console `POST` from a page of this server (`origin`), with `cookie` if given.
-async fn post(
+pub(crate) async fn post(
     reg: &TestRegistry,
     path: &str,
     origin: Option<&str>,
@@ -50,7 +50,7 @@ async fn post(
     reg.call("POST", path, &h, form_body(fields)).await
 }
 
-async fn get(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
+pub(crate) async fn get(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
     let mut h = vec![("host", HOST)];
     if let Some(c) = cookie {
         h.push(("cookie", c));
@@ -59,7 +59,11 @@ async fn get(reg: &TestRegistry, path: &str, cookie: Option<&str>) -> Resp {
 }
 
 /// Logs in; returns the response and the `name=value` of the cookie it set.
-async fn login_as(reg: &TestRegistry, who: (&str, &str), cookie: Option<&str>) -> (Resp, String) {
+pub(crate) async fn login_as(
+    reg: &TestRegistry,
+    who: (&str, &str),
+    cookie: Option<&str>,
+) -> (Resp, String) {
     let r = post(
         reg,
         "/ui/login",
@@ -74,7 +78,7 @@ async fn login_as(reg: &TestRegistry, who: (&str, &str), cookie: Option<&str>) -
     (r, pair)
 }
 
-async fn login(reg: &TestRegistry, who: (&str, &str)) -> String {
+pub(crate) async fn login(reg: &TestRegistry, who: (&str, &str)) -> String {
     login_as(reg, who, None).await.1
 }
 
@@ -92,7 +96,7 @@ async fn works(reg: &TestRegistry, cookie: &str) -> bool {
 }
 
 /// The form token a page of the session carries.
-fn form_token(page: &str) -> String {
+pub(crate) fn form_token(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
     page[at..at + 64].to_owned()
 }
@@ -128,7 +132,7 @@ async fn stored_sessions(reg: &TestRegistry) -> usize {
         .len()
 }
 
-async fn sql_exec(reg: &TestRegistry, statement: &str) {
+pub(crate) async fn sql_exec(reg: &TestRegistry, statement: &str) {
     let pool = database(reg).await;
     sqlx::query(statement).execute(&pool).await.unwrap();
     pool.close().await;
@@ -344,7 +348,7 @@ async fn an_account_keeps_a_bounded_number_of_sessions() {
     );
 }
 
-async fn registry_on(clock: Arc<ManualClock>) -> TestRegistry {
+pub(crate) async fn registry_on(clock: Arc<ManualClock>) -> TestRegistry {
     let registry_clock = clock as Arc<dyn Clock>;
     let reg = TestRegistry::with_auth_and(|config, auth| {
         config.clock = registry_clock;
@@ -512,6 +516,19 @@ async fn every_console_response_carries_the_security_headers_and_no_inline_code(
         ),
         ("/ui/repositories/p/Bad..Name".into(), Some(&cookie), 400),
         ("/ui/nothing-here".into(), Some(&cookie), 404),
+        ("/ui/audit".into(), Some(&cookie), 200),
+        (
+            "/ui/audit?actor=admin&outcome=ok".into(),
+            Some(&cookie),
+            200,
+        ),
+        ("/ui/audit/export.csv".into(), Some(&cookie), 200),
+        ("/ui/approvals".into(), Some(&cookie), 404),
+        ("/ui/projects/p/members".into(), Some(&cookie), 200),
+        ("/ui/projects/p/robots".into(), Some(&cookie), 200),
+        ("/ui/projects/p/settings".into(), Some(&cookie), 200),
+        ("/ui/projects/p/retention".into(), Some(&cookie), 200),
+        ("/ui/projects/p/webhooks".into(), Some(&cookie), 200),
         ("/ui/static/htmx-2.0.11.min.js".into(), None, 200),
         ("/ui/static/nothing.js".into(), None, 404),
     ];

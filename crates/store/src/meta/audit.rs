@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Store;
-use crate::audit::{AuditEntry, AuditRecord, record_hash};
+use crate::audit::{AuditEntry, AuditFilter, AuditRecord, record_hash};
 use crate::error::Result;
 
 fn record(r: AnyRow) -> Result<AuditRecord> {
@@ -78,6 +78,48 @@ impl Store {
              FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(self.meta.reader())
+        .await?;
+        rows.into_iter().map(record).collect()
+    }
+
+    /// One page of the trail, newest first, for reading it (the console's audit page):
+    /// records with `seq < before` that pass every filter `f` sets, at most `limit`.
+    /// Each filter is skipped when empty; `actor`, `action` and `outcome` match exactly
+    /// (`action` also as a prefix ending in `.`, so `member` finds `member.set`), `target`
+    /// as a substring ignoring ASCII case, and the time range is `[from_ms, to_ms)`.
+    pub async fn audit_page(
+        &self,
+        f: &AuditFilter,
+        before: i64,
+        limit: u64,
+    ) -> Result<Vec<AuditRecord>> {
+        // LIKE with `\` escaping its own wildcards, on lower-cased text: the same answer on
+        // SQLite (case-insensitive LIKE) and PostgreSQL (case-sensitive LIKE).
+        let needle = f
+            .target
+            .to_ascii_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, actor, source, action, target, outcome, detail, prev_hash, hash \
+             FROM audit_log WHERE seq < $1 \
+             AND ($2 = '' OR actor = $2) \
+             AND ($3 = '' OR action = $3 OR substr(action, 1, length($3) + 1) = $3 || '.') \
+             AND ($4 = '' OR lower(target) LIKE '%' || $4 || '%' ESCAPE '\\') \
+             AND ($5 = '' OR outcome = $5) \
+             AND at_ms >= $6 AND at_ms < $7 \
+             ORDER BY seq DESC LIMIT $8",
+        )
+        .bind(before)
+        .bind(&f.actor)
+        .bind(&f.action)
+        .bind(&needle)
+        .bind(&f.outcome)
+        .bind(f.from_ms)
+        .bind(f.to_ms)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(self.meta.reader())
         .await?;
