@@ -193,7 +193,8 @@ async fn route(
     body: Body,
     source: &str,
 ) -> Result<Response, Failure> {
-    let path = parts.uri.path().trim_start_matches("/ui");
+    // The prefix once: `/ui/ui/projects` is no page (review finding).
+    let path = parts.uri.path().strip_prefix("/ui").unwrap_or_default();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let q = crate::query(&parts.uri);
     let m = &parts.method;
@@ -244,9 +245,8 @@ async fn route(
         ["projects", p, "retention"] => admin::retention_page(app, &s, p, source).await,
         ["projects", p, "webhooks"] => admin::webhooks_page(app, &s, p, source).await,
         ["repositories", ..] => {
-            let name = path
-                .trim_start_matches('/')
-                .trim_start_matches("repositories/");
+            // Once: a repository of a project named `repositories` keeps its name.
+            let name = path.strip_prefix("/repositories/").unwrap_or_default();
             match artifact::parse_path(name) {
                 Some((repo, digest, false)) => {
                     let filter = q.get("q").map_or("", String::as_str);

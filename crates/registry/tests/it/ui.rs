@@ -263,6 +263,25 @@ async fn a_deleted_accounts_sessions_stop_working() {
     assert_eq!(stored_sessions(&reg).await, 0);
 }
 
+/// Review finding: the `/ui` and `repositories/` prefixes were cut as often as they
+/// repeated, so `/ui/ui/projects` was a page and the repositories of a project named
+/// `repositories` opened other repositories. Each prefix is cut once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_prefixes_are_taken_once() {
+    let reg = registry().await;
+    crate::gov::push_as_admin(&reg, "repositories/app", "v1", b"layer").await;
+    crate::gov::push_as_admin(&reg, "app", "v1", b"other").await;
+    let cookie = login(&reg, ADMIN).await;
+    assert_eq!(
+        get(&reg, "/ui/ui/projects", Some(&cookie)).await.status,
+        404
+    );
+    let r = get(&reg, "/ui/repositories/repositories/app", Some(&cookie)).await;
+    assert_eq!(r.status, 200);
+    let page = String::from_utf8_lossy(&r.body);
+    assert!(page.contains("repositories/app"), "{page}");
+}
+
 /// Review finding: a session outlived the reset of its account's password (an attacker's
 /// browser stayed logged in for up to 12 hours after the owner changed it), and an account
 /// made again under a deleted one's name could inherit its sessions. A new password, by the
