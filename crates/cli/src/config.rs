@@ -39,6 +39,9 @@ pub struct Ui {
     /// Console sessions one account keeps at most (1 to 100); a login beyond ends its
     /// oldest.
     pub max_sessions_per_account: u32,
+    /// The origin browsers use (`https://registry.example.com[:port]`) when a proxy in
+    /// front terminates TLS or changes the host name; unset: the request's own.
+    pub origin: Option<String>,
 }
 
 impl Default for Ui {
@@ -47,6 +50,7 @@ impl Default for Ui {
         Ui {
             enabled: d.enabled,
             max_sessions_per_account: d.max_sessions_per_account,
+            origin: None,
         }
     }
 }
@@ -447,6 +451,22 @@ impl Default for Log {
     }
 }
 
+/// `[ui] origin` as browsers send it in `Origin`: `scheme://host[:port]`, lower case.
+fn ui_origin(text: &str) -> anyhow::Result<String> {
+    let bad = || anyhow::anyhow!("ui.origin {text:?}: give https://host[:port] (or http://)");
+    let url = reqwest::Url::parse(text).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "https" | "http")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 const SECTIONS: [&str; 19] = [
     "server",
     "storage",
@@ -607,10 +627,15 @@ impl Config {
         if !(1..=100).contains(&n) {
             bail!("ui.max_sessions_per_account must be 1 to 100, not {n}");
         }
+        let origin = self.ui.origin.as_deref().map(ui_origin).transpose()?;
         Ok(zoll_registry::ui::UiSettings {
             enabled: self.ui.enabled,
-            secure_cookie: tls || !listen.ip().is_loopback(),
+            secure_cookie: match &origin {
+                Some(o) => o.starts_with("https://"),
+                None => tls || !listen.ip().is_loopback(),
+            },
             max_sessions_per_account: n,
+            origin,
             ..Default::default()
         })
     }
@@ -767,6 +792,27 @@ mod tests {
             c.ui_settings(false, public).unwrap().secure_cookie,
             "TLS ends at a proxy"
         );
+        let env = [("ZOLL_UI_ORIGIN", "https://Registry.Example.com:8443/")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let c = load(None, env.into_iter()).unwrap();
+        let ui = c.ui_settings(false, loopback).unwrap();
+        assert_eq!(
+            ui.origin.as_deref(),
+            Some("https://registry.example.com:8443")
+        );
+        assert!(
+            ui.secure_cookie,
+            "a TLS proxy in front of a loopback listener"
+        );
+        for bad in [
+            "registry.example.com",
+            "https://r.example/ui",
+            "ftp://r.example",
+        ] {
+            let env = [("ZOLL_UI_ORIGIN", bad)].map(|(k, v)| (k.to_owned(), v.to_owned()));
+            let c = load(None, env.into_iter()).unwrap();
+            assert!(c.ui_settings(false, loopback).is_err(), "{bad}");
+        }
         let env = [
             ("ZOLL_UI_ENABLED", "false"),
             ("ZOLL_UI_MAX_SESSIONS_PER_ACCOUNT", "3"),

@@ -48,6 +48,10 @@ pub struct UiSettings {
     pub absolute: Duration,
     /// Sessions one account keeps at most; a login beyond ends its oldest.
     pub max_sessions_per_account: u32,
+    /// The origin browsers see (`https://registry.example.com`), when a proxy in front
+    /// changes the scheme or host: forms are checked against it rather than the request's
+    /// `Host`, and the cookie is `Secure` when it is HTTPS (`[ui] origin`).
+    pub origin: Option<String>,
 }
 
 impl Default for UiSettings {
@@ -58,6 +62,7 @@ impl Default for UiSettings {
             idle: Duration::from_secs(30 * 60),
             absolute: Duration::from_secs(12 * 3600),
             max_sessions_per_account: 10,
+            origin: None,
         }
     }
 }

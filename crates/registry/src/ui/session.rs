@@ -179,6 +179,9 @@ pub(crate) async fn current(
 
 /// The origin this server is reached at, as browsers write it in `Origin`.
 fn served_origin(s: &UiSettings, h: &HeaderMap, uri: &Uri) -> Option<String> {
+    if let Some(origin) = &s.origin {
+        return Some(origin.clone());
+    }
     let host = h
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

@@ -263,6 +263,32 @@ async fn a_deleted_accounts_sessions_stop_working() {
     assert_eq!(stored_sessions(&reg).await, 0);
 }
 
+/// Review finding: behind a TLS proxy on the same host (browsers at
+/// `https://registry.example`, the registry listening on 127.0.0.1) every login was refused,
+/// the expected origin being built from the forwarded `Host`. `[ui] origin` names what
+/// browsers see; forms are checked against it and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_forms_are_checked_against_the_configured_origin() {
+    let reg = registry()
+        .await
+        .with_ui(|ui| ui.origin = Some("https://registry.example".into()));
+    let send = |origin: &'static str| {
+        let reg = &reg;
+        async move {
+            let h = [
+                ("host", "127.0.0.1:5000"),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", origin),
+            ];
+            let body = form_body(&[("username", ADMIN.0), ("password", ADMIN.1)]);
+            reg.call("POST", "/ui/login", &h, body).await.status
+        }
+    };
+    assert_eq!(send("https://registry.example").await, 303);
+    assert_eq!(send("http://127.0.0.1:5000").await, 403);
+    assert_eq!(send("https://evil.example").await, 403);
+}
+
 /// Review finding: the `/ui` and `repositories/` prefixes were cut as often as they
 /// repeated, so `/ui/ui/projects` was a page and the repositories of a project named
 /// `repositories` opened other repositories. Each prefix is cut once.
