@@ -92,6 +92,11 @@ pub(crate) async fn visible_projects(app: &App, id: &Identity) -> ApiResult<Opti
     Ok(Some(projects))
 }
 
+/// Whether `project` is outside the sorted `visible` projects (`None`: every project).
+pub(crate) fn outside(visible: Option<&[String]>, project: &str) -> bool {
+    visible.is_some_and(|v| v.binary_search_by(|p| p.as_str().cmp(project)).is_err())
+}
+
 /// The repositories the caller may pull from, page by page. Only the projects it can see
 /// are queried, so a caller who sees few repositories never walks all of them; a robot's
 /// rows are filtered by its repository patterns.

@@ -63,7 +63,13 @@ fn project_json(p: &Project) -> Value {
 
 async fn list_projects(c: &Ctx<'_>) -> ApiResult {
     let mut out = Vec::new();
+    // Only the projects the caller can see at all are checked one by one (review finding:
+    // every project cost a non-member two queries).
+    let visible = crate::listing::visible_projects(c.app, c.id).await?;
     for p in c.app.store.projects().await? {
+        if crate::listing::outside(visible.as_deref(), &p.name) {
+            continue;
+        }
         if allowed(&c.app.store, c.id, Action::Pull, &p.name).await? {
             out.push(project_json(&p));
         }

@@ -170,10 +170,7 @@ pub(super) async fn affected(c: &Ctx<'_>, ident: &str) -> ApiResult {
     let mut robot_may: std::collections::HashMap<String, bool> = Default::default();
     for img in rows {
         let project = project_of(&img.repo);
-        let visible_here = visible
-            .as_ref()
-            .is_none_or(|v| v.binary_search_by(|p| p.as_str().cmp(project)).is_ok());
-        if !visible_here {
+        if crate::listing::outside(visible.as_deref(), project) {
             continue;
         }
         if is_robot {

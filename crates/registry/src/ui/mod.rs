@@ -423,8 +423,12 @@ async fn projects(
     let n = page_size(q);
     let mut rows = Vec::new();
     let mut more = false;
+    let visible = crate::listing::visible_projects(app, &s.identity).await?;
     for p in app.store.projects().await? {
-        if !p.name.starts_with(filter) || p.name.as_str() <= after {
+        if !p.name.starts_with(filter)
+            || p.name.as_str() <= after
+            || crate::listing::outside(visible.as_deref(), &p.name)
+        {
             continue;
         }
         if !allowed(&app.store, &s.identity, Action::Pull, &p.name).await? {
