@@ -491,8 +491,11 @@ async fn admit(
                 Err(e) => return Err(ApiError::from(e).into_response()),
             };
             // A push into a project that does not exist: refused with the reason, or (an
-            // administrator, when the rule says so) the project is made first.
-            if action == Action::Push {
+            // administrator, when the rule says so) the project is made first. Checked where
+            // a push begins (an upload's start, a manifest), not on each chunk of an upload
+            // that began: the blob path stays free of the extra lookup, and a manifest is
+            // still checked before anything is named in a missing project.
+            if action == Action::Push && !matches!(route, Route::Upload { .. }) {
                 match push_rules::project_for_push(app, &identity, name, source).await {
                     Ok(Some(why)) => refusal = Some(why),
                     Ok(None) => {}
